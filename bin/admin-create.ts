@@ -1,0 +1,89 @@
+import '../local/quiet-sdk.js';
+/**
+ * Bootstrap the first admin (never a default password):
+ *   npm run admin:create -- --username admin --password '…' [--email a@b.c]          (local)
+ *   TABLE_NAME=<table> AWS_REGION=<region> npm run admin:create -- --username … --password … --aws
+ * Locally it works whether or not `npm start` is running: it uses the running DynamoDB Local when
+ * there is one, and otherwise starts one on the same data directory for the moment it needs.
+ */
+import { parseArgs } from 'node:util';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import { Store } from '../shared/store/client.js';
+import { UserRepository } from '../shared/store/users.js';
+import { AuthService } from '../shared/domain/auth/service.js';
+import { SessionRepository, LoginAttemptRepository } from '../shared/store/sessions.js';
+import { registerBody } from '../shared/domain/auth/schemas.js';
+import { loadConfig } from '../shared/config.js';
+import { systemClock } from '../shared/ports.js';
+import type { Deps } from '../shared/runtime.js';
+import { ensureTable, localClient, startDynamoDbLocal, JavaMissingError, type DynamoDbLocal } from '../local/dynamodb-local.js';
+
+const { values } = parseArgs({
+  options: {
+    username: { type: 'string' },
+    password: { type: 'string' },
+    email: { type: 'string' },
+    aws: { type: 'boolean', default: false },
+    'data-dir': { type: 'string' },
+  },
+});
+
+const input = registerBody.safeParse({ username: values.username, password: values.password, ...(values.email ? { email: values.email } : {}) });
+if (!input.success) {
+  for (const issue of input.error.issues) console.error(`--${issue.path.join('.')}: ${issue.message}`);
+  console.error("usage: npm run admin:create -- --username NAME --password 'PASSWORD' [--email EMAIL] [--aws]");
+  process.exit(2);
+}
+
+async function reachable(endpoint: string): Promise<boolean> {
+  const client = localClient(endpoint);
+  try {
+    await client.send(new ListTablesCommand({}));
+    return true;
+  } catch {
+    return false;
+  } finally {
+    client.destroy();
+  }
+}
+
+let started: DynamoDbLocal | undefined;
+let store: Store;
+try {
+  if (values.aws) {
+    if (!process.env.TABLE_NAME) throw new Error('TABLE_NAME must name the deployed table (see the stack outputs)');
+    store = new Store({ tableName: process.env.TABLE_NAME });
+  } else {
+    const dataDir = path.resolve(values['data-dir'] ?? process.env.DATA_DIR ?? '.data');
+    const tableName = process.env.TABLE_NAME ?? 'supervisor';
+    const stateFile = path.join(dataDir, 'runtime.json');
+    let endpoint = process.env.DYNAMODB_ENDPOINT;
+    if (!endpoint && existsSync(stateFile)) {
+      const candidate = JSON.parse(readFileSync(stateFile, 'utf8')).dynamodb_endpoint as string | undefined;
+      if (candidate && (await reachable(candidate))) endpoint = candidate;
+    }
+    if (!endpoint) {
+      started = await startDynamoDbLocal({ dataDir: path.join(dataDir, 'dynamodb') });
+      endpoint = started.endpoint;
+    }
+    await ensureTable(endpoint, tableName);
+    store = new Store({ tableName, endpoint });
+  }
+  const deps = { config: loadConfig(), store, clock: systemClock } as unknown as Deps;
+  const service = new AuthService(deps, {
+    users: new UserRepository(store),
+    sessions: new SessionRepository(store),
+    attempts: new LoginAttemptRepository(store),
+  });
+  const user = await service.createUser({ ...input.data, roles: ['admin'] });
+  console.log(`admin created: ${user.username} (${user.user_id})`);
+  await started?.stop();
+  process.exit(0);
+} catch (err) {
+  await started?.stop();
+  if (err instanceof JavaMissingError) console.error(err.message);
+  else console.error(`admin:create failed: ${(err as { detail?: string }).detail ?? (err as Error).message}`);
+  process.exit(1);
+}

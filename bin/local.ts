@@ -1,0 +1,67 @@
+import '../local/quiet-sdk.js';
+import { parseArgs } from 'node:util';
+import { writeFileSync, rmSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { startLocalRuntime } from '../local/runtime.js';
+import { JavaMissingError } from '../local/dynamodb-local.js';
+
+const { values } = parseArgs({
+  options: {
+    'in-memory': { type: 'boolean', default: false },
+    port: { type: 'string' },
+    host: { type: 'string' },
+  },
+  allowPositionals: false,
+});
+
+const port = Number(values.port ?? process.env.PORT ?? 3000);
+const dataDir = values['in-memory'] ? null : path.resolve(process.env.DATA_DIR ?? '.data');
+
+try {
+  const runtime = await startLocalRuntime({
+    port,
+    host: values.host ?? process.env.HOST ?? '127.0.0.1',
+    dataDir,
+    dynamodbEndpoint: process.env.DYNAMODB_ENDPOINT,
+  });
+  const stateFile = dataDir ? path.join(dataDir, 'runtime.json') : undefined;
+  if (stateFile && runtime.dynamodb) {
+    mkdirSync(dataDir!, { recursive: true });
+    writeFileSync(stateFile, JSON.stringify({ pid: process.pid, url: runtime.url, dynamodb_endpoint: runtime.dynamodb.endpoint }));
+  }
+  console.log(
+    [
+      '',
+      `Supervisor is running (${dataDir ? `data in ${dataDir}` : 'in memory'})`,
+      `  HTTP API    ${runtime.url}`,
+      `  WebSocket   ${runtime.wsUrl}/ws?token=<access token>`,
+      `  API docs    ${runtime.url}/docs`,
+      `  DynamoDB    ${runtime.dynamodb?.endpoint ?? process.env.DYNAMODB_ENDPOINT}`,
+      '',
+    ].join('\n'),
+  );
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`${signal}: stopping (draining requests and queued work)…`);
+    const force = setTimeout(() => {
+      console.error('shutdown took longer than 30 s; exiting');
+      process.exit(1);
+    }, 30_000);
+    await runtime.stop();
+    clearTimeout(force);
+    if (stateFile) rmSync(stateFile, { force: true });
+    console.log('stopped');
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+} catch (err) {
+  if (err instanceof JavaMissingError) {
+    console.error(err.message);
+    process.exit(2);
+  }
+  console.error('failed to start:', (err as Error).message);
+  process.exit(1);
+}

@@ -1,0 +1,79 @@
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { createHttpHandler } from '../../shared/api/http-handler.js';
+import type { Operations } from '../../shared/api/types.js';
+import type { docsRoutes } from '../../shared/api/routes/docs.js';
+import { buildOpenApi } from '../../shared/api/openapi.js';
+import { notFound } from '../../shared/api/errors.js';
+
+/** Swagger UI served from the swagger-ui-dist package (copied into the bundle on AWS): no CDN. */
+const ASSETS: Record<string, string> = {
+  'swagger-ui.css': 'text/css; charset=utf-8',
+  'swagger-ui-bundle.js': 'application/javascript; charset=utf-8',
+  'swagger-ui-standalone-preset.js': 'application/javascript; charset=utf-8',
+  'favicon-32x32.png': 'image/png',
+  'favicon-16x16.png': 'image/png',
+};
+
+function assetsDir(): string {
+  if (process.env.DOCS_ASSETS_DIR) return process.env.DOCS_ASSETS_DIR;
+  return path.dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
+}
+
+const PAGE = `<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8" />
+  <title>Supervisor API</title>
+  <link rel="stylesheet" href="/docs/swagger-ui.css" />
+  <link rel="icon" type="image/png" href="/docs/favicon-32x32.png" sizes="32x32" />
+</head>
+<body>
+  <div id="swagger-ui"></div>
+  <script src="/docs/swagger-ui-bundle.js"></script>
+  <script src="/docs/swagger-ui-standalone-preset.js"></script>
+  <script src="/docs/init.js"></script>
+</body>
+</html>`;
+
+const INIT = `window.ui = SwaggerUIBundle({
+  url: '/openapi.json',
+  dom_id: '#swagger-ui',
+  deepLinking: true,
+  persistAuthorization: true,
+  presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
+  layout: 'StandaloneLayout',
+});`;
+
+const cache = new Map<string, Buffer>();
+
+const operations: Operations<typeof docsRoutes> = {
+  async openapi() {
+    return { raw: { contentType: 'application/json', body: JSON.stringify(buildOpenApi()) } };
+  },
+  async swaggerUi() {
+    return {
+      raw: { contentType: 'text/html; charset=utf-8', body: PAGE },
+      headers: { 'Content-Security-Policy': "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'" },
+    };
+  },
+  async swaggerAsset(req) {
+    const name = req.params.proxy ?? '';
+    if (name === 'init.js') return { raw: { contentType: 'application/javascript; charset=utf-8', body: INIT } };
+    const type = ASSETS[name];
+    if (!type) throw notFound('Asset');
+    let content = cache.get(name);
+    if (!content) {
+      content = await readFile(path.join(assetsDir(), name));
+      cache.set(name, content);
+    }
+    const binary = type.startsWith('image/');
+    return {
+      raw: { contentType: type, body: binary ? content.toString('base64') : content.toString('utf8'), isBase64Encoded: binary },
+      headers: { 'Cache-Control': 'public, max-age=86400' },
+    };
+  },
+};
+
+export const handler = createHttpHandler('docs', operations);

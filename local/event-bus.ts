@@ -1,0 +1,82 @@
+import { randomUUID } from 'node:crypto';
+import type { Clock, EventBus } from '../shared/ports.js';
+import { systemClock } from '../shared/ports.js';
+
+export interface LocalEvent {
+  id: string;
+  source: 'supervisor';
+  detailType: string;
+  detail: Record<string, unknown>;
+  time: string;
+}
+
+export type EventListener = (event: LocalEvent) => void | Promise<void>;
+
+export interface LocalEventBusOptions {
+  /** How many recent events to keep (default 200). */
+  keep?: number;
+  clock?: Clock;
+  /** Called when a listener throws (default: ignored; a listener failure never fails `publish`). */
+  onListenerError?: (err: unknown, event: LocalEvent) => void;
+}
+
+/** EventBridge's PutEvents limit on one entry (256 KiB). */
+const MAX_ENTRY_BYTES = 262144;
+
+/**
+ * In-process stand-in for the EventBridge bus: keeps the last N events and delivers each to the
+ * subscribers asynchronously (like EventBridge, delivery is decoupled from `publish`).
+ */
+export class LocalEventBus implements EventBus {
+  private readonly recent: LocalEvent[] = [];
+  private readonly listeners = new Set<EventListener>();
+  private readonly keep: number;
+  private readonly clock: Clock;
+
+  constructor(private readonly options: LocalEventBusOptions = {}) {
+    this.keep = options.keep ?? 200;
+    this.clock = options.clock ?? systemClock;
+  }
+
+  async publish(detailType: string, detail: Record<string, unknown>): Promise<void> {
+    if (typeof detailType !== 'string' || detailType.length < 1 || detailType.length > 128) {
+      throw new Error('detail type must be 1-128 characters');
+    }
+    if (typeof detail !== 'object' || detail === null || Array.isArray(detail)) throw new Error('detail must be a JSON object');
+    const json = JSON.stringify(detail);
+    if (Buffer.byteLength(json) + Buffer.byteLength(detailType) + 'supervisor'.length > MAX_ENTRY_BYTES) {
+      throw new Error('event exceeds the 256 KiB EventBridge entry limit');
+    }
+    const event: LocalEvent = {
+      id: randomUUID(),
+      source: 'supervisor',
+      detailType,
+      detail: JSON.parse(json) as Record<string, unknown>,
+      time: this.clock.now().toISOString(),
+    };
+    this.recent.push(event);
+    if (this.recent.length > this.keep) this.recent.splice(0, this.recent.length - this.keep);
+    for (const listener of this.listeners) {
+      queueMicrotask(() => {
+        Promise.resolve()
+          .then(() => listener(event))
+          .catch((err: unknown) => this.options.onListenerError?.(err, event));
+      });
+    }
+  }
+
+  /** Adds a listener; answers the function that removes it. */
+  subscribe(listener: EventListener): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  /** The kept events, oldest first. */
+  events(): LocalEvent[] {
+    return [...this.recent];
+  }
+
+  async check(): Promise<void> {}
+}

@@ -1,0 +1,23 @@
+import type { FunctionGroup } from '../shared/api/route.js';
+import type { HttpFunction } from './http-server.js';
+import * as auth from '../functions/auth/handler.js';
+import * as docs from '../functions/docs/handler.js';
+import * as health from '../functions/health/handler.js';
+import * as ws from '../functions/ws/handler.js';
+
+/**
+ * The same Lambda handlers the CDK stack deploys, bound in-process. One entry per function group
+ * that has routes in the route table.
+ */
+export const HTTP_FUNCTIONS: Partial<Record<FunctionGroup, HttpFunction>> = {
+  auth: auth.handler as unknown as HttpFunction,
+  docs: docs.handler as unknown as HttpFunction,
+  health: health.handler as unknown as HttpFunction,
+};
+
+export const WS_FUNCTIONS = {
+  authorizer: ws.authorizer,
+  connect: ws.connect,
+  disconnect: ws.disconnect,
+  message: ws.message,
+} as never;

@@ -1,0 +1,92 @@
+import middy, { type MiddlewareObj } from '@middy/core';
+import httpCors from '@middy/http-cors';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { ROUTES } from './routes/index.js';
+import { routeKeyOf, type FunctionGroup, type RouteSpec } from './route.js';
+import { successBody } from './envelope.js';
+import type { ApiRequest, ApiResult, Operation } from './types.js';
+import {
+  audit,
+  authenticate,
+  errorMapper,
+  idempotency,
+  parseBody,
+  rateLimit,
+  requestContext,
+  securityHeaders,
+  stateOf,
+  validate,
+  type HttpContext,
+} from './middleware.js';
+import { loadConfig } from '../config.js';
+
+/** Every route key a route answers to (its path and its aliases). */
+export function routeKeysOf(route: RouteSpec): string[] {
+  return [route.path, ...(route.aliases ?? [])].map((p) => routeKeyOf(route.method, p));
+}
+
+const DEFAULT_MESSAGES: Record<string, string> = { GET: 'OK', POST: 'Created', PUT: 'Updated', PATCH: 'Updated', DELETE: 'Deleted' };
+
+/**
+ * The Lambda handler of one endpoint group: the middleware stack, then dispatch on the event's
+ * routeKey to the group's operation.
+ */
+export function createHttpHandler(group: FunctionGroup, operations: Record<string, Operation<never>>) {
+  const routes = ROUTES.filter((r) => r.group === group);
+  const routesByKey = new Map<string, RouteSpec>();
+  for (const route of routes) {
+    if (!operations[route.operationId]) throw new Error(`group ${group} has no operation for ${route.operationId}`);
+    for (const key of routeKeysOf(route)) routesByKey.set(key, route);
+  }
+  const config = loadConfig();
+
+  const dispatch = async (_event: APIGatewayProxyEventV2, context: HttpContext): Promise<APIGatewayProxyStructuredResultV2> => {
+    const state = context.api!;
+    if (state.replay) {
+      return {
+        statusCode: state.replay.statusCode,
+        headers: { 'Content-Type': 'application/json', 'Idempotent-Replayed': 'true' },
+        body: state.replay.body,
+      };
+    }
+    const operation = operations[state.route.operationId] as unknown as (req: ApiRequest) => Promise<ApiResult>;
+    const result = await operation(state.request);
+    const status = result.status ?? state.route.status ?? 200;
+    if (result.raw) {
+      return {
+        statusCode: status,
+        headers: { 'Content-Type': result.raw.contentType, ...(result.headers ?? {}) },
+        body: result.raw.body,
+        isBase64Encoded: result.raw.isBase64Encoded ?? false,
+      };
+    }
+    if (status === 204) return { statusCode: 204, headers: result.headers ?? {} };
+    return {
+      statusCode: status,
+      headers: { 'Content-Type': 'application/json', ...(result.headers ?? {}) },
+      body: successBody(result.data, result.message ?? DEFAULT_MESSAGES[state.route.method] ?? 'OK'),
+    };
+  };
+
+  return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Error, HttpContext>()
+    .use(requestContext(routesByKey))
+    .use(
+      httpCors({
+        origins: config.corsOrigins,
+        headers: 'Authorization,Content-Type,Idempotency-Key',
+        exposeHeaders: 'X-Request-Id,Retry-After,Idempotent-Replayed',
+        maxAge: 600,
+      }) as unknown as MiddlewareObj<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Error, HttpContext>,
+    )
+    .use(securityHeaders())
+    .use(audit())
+    .use(errorMapper())
+    .use(authenticate())
+    .use(parseBody())
+    .use(validate())
+    .use(rateLimit())
+    .use(idempotency())
+    .handler(dispatch);
+}
+
+export { stateOf };

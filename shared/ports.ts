@@ -1,0 +1,94 @@
+/**
+ * The interfaces the domain needs from the outside world. Each has an AWS adapter
+ * (`shared/adapters/aws`) and a local one (`shared/adapters/local` or `local/`), and one shared
+ * contract test suite runs against both.
+ */
+
+export interface Checkable {
+  /** Throws when the dependency cannot be reached. */
+  check(): Promise<void>;
+}
+
+export interface SendOptions {
+  delaySeconds?: number;
+}
+
+/** SQS semantics: at-least-once, visibility timeout, redelivery, max receives → DLQ. */
+export interface TaskQueue extends Checkable {
+  send(body: Record<string, unknown>, options?: SendOptions): Promise<void>;
+}
+
+export interface ScheduleDefinition {
+  name: string;
+  /** 5-field cron as the API takes it. */
+  cron: string;
+  timezone: string;
+  enabled: boolean;
+  /** Delivered to the schedule target at each firing. */
+  payload: Record<string, unknown>;
+}
+
+/** EventBridge Scheduler semantics: named schedules in one group, fired at cron instants in a timezone. */
+export interface ScheduleService extends Checkable {
+  upsert(schedule: ScheduleDefinition): Promise<void>;
+  remove(name: string): Promise<void>;
+}
+
+export type RunnerStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
+
+export interface RunDescription {
+  runId: string;
+  status: RunnerStatus;
+  output?: unknown;
+  error?: string;
+}
+
+/** Step Functions semantics: start a named execution of the workflow state machine, stop it, describe it. */
+export interface WorkflowRunner extends Checkable {
+  start(name: string, input: Record<string, unknown>): Promise<string>;
+  stop(runId: string, cause: string): Promise<void>;
+  describe(runId: string): Promise<RunDescription>;
+}
+
+export class ConnectionGoneError extends Error {
+  constructor(readonly connectionId: string) {
+    super(`connection ${connectionId} is gone`);
+  }
+}
+
+/** API Gateway management API (`@connections`). The local runtime serves the same HTTP endpoint. */
+export interface Connections {
+  post(connectionId: string, data: unknown): Promise<void>;
+  close(connectionId: string): Promise<void>;
+}
+
+export interface EventBus extends Checkable {
+  publish(detailType: string, detail: Record<string, unknown>): Promise<void>;
+}
+
+export interface SecretStore {
+  /** Stores a secret and answers an opaque reference to it. */
+  put(name: string, value: string): Promise<string>;
+  get(ref: string): Promise<string>;
+  remove(ref: string): Promise<void>;
+}
+
+export interface Jwk {
+  kty: string;
+  kid: string;
+  alg: string;
+  use: string;
+  [k: string]: unknown;
+}
+
+export interface TokenSigner {
+  readonly algorithm: 'ES256' | 'RS256';
+  sign(claims: Record<string, unknown>): Promise<string>;
+  jwks(): Promise<{ keys: Jwk[] }>;
+}
+
+export interface Clock {
+  now(): Date;
+}
+
+export const systemClock: Clock = { now: () => new Date() };

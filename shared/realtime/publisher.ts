@@ -1,0 +1,58 @@
+import type { Deps } from '../runtime.js';
+import { ConnectionGoneError } from '../ports.js';
+import { ConnectionRepository } from '../store/connections.js';
+import { serverMessage } from '../domain/realtime/channels.js';
+import { logger } from '../api/logger.js';
+
+export interface PublishOptions {
+  /** Only subscribers holding this permission receive it (on top of the channel's own permission). */
+  permission?: string;
+  /** Only this user, or subscribers holding `permission`, receive it (e.g. owner-only items). */
+  ownerId?: string;
+}
+
+/**
+ * Sends an event to every connection subscribed to any of the channels, once per connection, through
+ * the `@connections` API. Connections that are gone (410) are cleaned up. Never throws: a failed
+ * notification must not fail the state change that caused it.
+ */
+export async function publish(deps: Deps, channels: string[], type: string, data: unknown, options: PublishOptions = {}): Promise<number> {
+  const repo = new ConnectionRepository(deps.store);
+  const nowEpoch = Math.floor(deps.clock.now().getTime() / 1000);
+  let delivered = 0;
+  try {
+    const seen = new Set<string>();
+    const sends: Promise<void>[] = [];
+    for (const channel of channels) {
+      const subscribers = await repo.subscribers(channel);
+      for (const sub of subscribers) {
+        if (seen.has(sub.connection_id)) continue;
+        seen.add(sub.connection_id);
+        if (sub.expires_at <= nowEpoch) {
+          sends.push(repo.remove(sub.connection_id).catch(() => undefined));
+          continue;
+        }
+        const unrestricted = options.permission === undefined && options.ownerId === undefined;
+        const byPermission = options.permission !== undefined && sub.permissions.includes(options.permission);
+        const byOwnership = options.ownerId !== undefined && sub.user_id === options.ownerId;
+        if (!unrestricted && !byPermission && !byOwnership) continue;
+        const message = serverMessage(type, data, channel);
+        sends.push(
+          deps.connections.post(sub.connection_id, message).then(
+            () => {
+              delivered++;
+            },
+            async (err) => {
+              if (err instanceof ConnectionGoneError) await repo.remove(sub.connection_id).catch(() => undefined);
+              else logger.warn('websocket post failed', { connection_id: sub.connection_id, error: (err as Error).name });
+            },
+          ),
+        );
+      }
+    }
+    await Promise.all(sends);
+  } catch (err) {
+    logger.warn('publish failed', { type, error: (err as Error).name });
+  }
+  return delivered;
+}

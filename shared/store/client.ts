@@ -1,0 +1,46 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+
+export interface StoreOptions {
+  tableName: string;
+  /** DynamoDB Local's URL; unset on AWS. */
+  endpoint?: string;
+}
+
+/** The table and the document client that talks to it (DynamoDB on AWS, DynamoDB Local locally). */
+export class Store {
+  readonly doc: DynamoDBDocumentClient;
+  readonly raw: DynamoDBClient;
+  constructor(readonly options: StoreOptions) {
+    this.raw = new DynamoDBClient({
+      ...(options.endpoint
+        ? { endpoint: options.endpoint, region: 'local', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }
+        : {}),
+      maxAttempts: 3,
+      requestHandler: new NodeHttpHandler({ connectionTimeout: 1000, requestTimeout: 5000 }),
+    });
+    this.doc = DynamoDBDocumentClient.from(this.raw, {
+      marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
+    });
+  }
+  get table(): string {
+    return this.options.tableName;
+  }
+}
+
+/** Table definition shared by the local runtime (CreateTable) and documented in docs/data-model.md. */
+export const TABLE_KEYS = {
+  partitionKey: 'pk',
+  sortKey: 'sk',
+  ttlAttribute: 'expires_at',
+  indexes: [
+    { name: 'gsi1', partitionKey: 'gsi1pk', sortKey: 'gsi1sk' },
+    { name: 'gsi2', partitionKey: 'gsi2pk', sortKey: 'gsi2sk' },
+    { name: 'gsi3', partitionKey: 'gsi3pk', sortKey: 'gsi3sk' },
+  ],
+} as const;
+
+export function epochSeconds(date: Date): number {
+  return Math.floor(date.getTime() / 1000);
+}

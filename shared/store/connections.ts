@@ -1,0 +1,122 @@
+import { BatchWriteCommand, type BatchWriteCommandOutput, DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { Store } from './client.js';
+import { queryPage } from './query.js';
+
+/** API Gateway closes a WebSocket after 2 hours; the TTL only cleans up, expiry is checked in code. */
+export const CONNECTION_TTL_SECONDS = 2 * 3600;
+
+export interface ConnectionRecord {
+  connection_id: string;
+  user_id: string;
+  username: string;
+  permissions: string[];
+  channels: string[];
+  preferences: Record<string, unknown>;
+  connected_at: string;
+  expires_at: number;
+}
+
+export interface Subscriber {
+  connection_id: string;
+  user_id: string;
+  permissions: string[];
+  expires_at: number;
+}
+
+const connKey = (id: string) => ({ pk: `CONN#${id}`, sk: 'CONN' });
+const subKey = (channel: string, id: string) => ({ pk: `CHANNEL#${channel}`, sk: `CONN#${id}` });
+
+export class ConnectionRepository {
+  constructor(private readonly store: Store) {}
+
+  async put(conn: ConnectionRecord): Promise<void> {
+    await this.store.doc.send(new PutCommand({ TableName: this.store.table, Item: { ...connKey(conn.connection_id), entity: 'connection', ...conn } }));
+  }
+
+  async get(id: string): Promise<ConnectionRecord | undefined> {
+    const out = await this.store.doc.send(new GetCommand({ TableName: this.store.table, Key: connKey(id) }));
+    return out.Item as ConnectionRecord | undefined;
+  }
+
+  async subscribe(conn: ConnectionRecord, channels: string[]): Promise<void> {
+    const all = [...new Set([...conn.channels, ...channels])];
+    await this.writeAll(
+      channels.map((c) => ({
+        PutRequest: {
+          Item: { ...subKey(c, conn.connection_id), entity: 'subscription', connection_id: conn.connection_id, user_id: conn.user_id, permissions: conn.permissions, expires_at: conn.expires_at },
+        },
+      })),
+    );
+    await this.store.doc.send(
+      new UpdateCommand({
+        TableName: this.store.table,
+        Key: connKey(conn.connection_id),
+        UpdateExpression: 'SET channels = :c',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: { ':c': all },
+      }),
+    );
+    conn.channels = all;
+  }
+
+  async unsubscribe(conn: ConnectionRecord, channels: string[]): Promise<void> {
+    await this.writeAll(channels.map((c) => ({ DeleteRequest: { Key: subKey(c, conn.connection_id) } })));
+    conn.channels = conn.channels.filter((c) => !channels.includes(c));
+    await this.store.doc.send(
+      new UpdateCommand({
+        TableName: this.store.table,
+        Key: connKey(conn.connection_id),
+        UpdateExpression: 'SET channels = :c',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: { ':c': conn.channels },
+      }),
+    ).catch(() => undefined);
+  }
+
+  async setPreferences(id: string, preferences: Record<string, unknown>): Promise<void> {
+    await this.store.doc.send(
+      new UpdateCommand({
+        TableName: this.store.table,
+        Key: connKey(id),
+        UpdateExpression: 'SET preferences = :p',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: { ':p': preferences },
+      }),
+    );
+  }
+
+  /** Removes the connection and every subscription it holds. */
+  async remove(id: string): Promise<void> {
+    const conn = await this.get(id);
+    if (conn?.channels.length) await this.writeAll(conn.channels.map((c) => ({ DeleteRequest: { Key: subKey(c, id) } })));
+    await this.store.doc.send(new DeleteCommand({ TableName: this.store.table, Key: connKey(id) }));
+  }
+
+  async subscribers(channel: string): Promise<Subscriber[]> {
+    const out: Subscriber[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await queryPage<Subscriber>(this.store, {
+        keyCondition: 'pk = :p',
+        values: { ':p': `CHANNEL#${channel}` },
+        limit: 1000,
+        ascending: true,
+        startKey,
+      });
+      out.push(...page.items);
+      startKey = page.lastKey;
+    } while (startKey);
+    return out;
+  }
+
+  private async writeAll(requests: Record<string, unknown>[]): Promise<void> {
+    for (let i = 0; i < requests.length; i += 25) {
+      let pending: unknown[] | undefined = requests.slice(i, i + 25);
+      for (let attempt = 0; pending?.length && attempt < 5; attempt++) {
+        const out: BatchWriteCommandOutput = await this.store.doc.send(new BatchWriteCommand({ RequestItems: { [this.store.table]: pending as never } }));
+        pending = out.UnprocessedItems?.[this.store.table];
+        if (pending?.length) await new Promise((r) => setTimeout(r, 50 * 2 ** attempt));
+      }
+    }
+  }
+}

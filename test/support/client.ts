@@ -1,0 +1,109 @@
+import { inject } from 'vitest';
+import { ulid } from 'ulid';
+import WebSocket from 'ws';
+
+export interface Response<T = any> {
+  status: number;
+  headers: Headers;
+  body: T;
+}
+
+export const baseUrl = () => inject('baseUrl');
+
+/** A small HTTP client for the running local runtime. */
+export async function call<T = any>(
+  method: string,
+  path: string,
+  options: { token?: string; body?: unknown; rawBody?: string | Buffer; headers?: Record<string, string> } = {},
+): Promise<Response<T>> {
+  const headers: Record<string, string> = { ...(options.headers ?? {}) };
+  if (options.token) headers.authorization = `Bearer ${options.token}`;
+  let body: string | Buffer | undefined;
+  if (options.rawBody !== undefined) body = options.rawBody;
+  else if (options.body !== undefined) {
+    body = JSON.stringify(options.body);
+    headers['content-type'] ??= 'application/json';
+  }
+  const res = await fetch(`${baseUrl()}${path}`, { method, headers, body });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    /* not JSON */
+  }
+  return { status: res.status, headers: res.headers, body: parsed as T };
+}
+
+export interface Session {
+  token: string;
+  refreshToken: string;
+  userId: string;
+  username: string;
+}
+
+export async function login(username: string, password: string): Promise<Session> {
+  const res = await call('POST', '/auth/login', { body: { username, password } });
+  if (res.status !== 200) throw new Error(`login failed: ${res.status} ${JSON.stringify(res.body)}`);
+  return { token: res.body.data.access_token, refreshToken: res.body.data.refresh_token, userId: res.body.data.user.user_id, username };
+}
+
+export async function adminSession(): Promise<Session> {
+  const admin = inject('admin');
+  return login(admin.username, admin.password);
+}
+
+/** Creates a user with the given role (through the admin API) and logs in as it. */
+export async function userWithRole(role: 'admin' | 'operator' | 'user' | 'viewer', admin?: Session): Promise<Session> {
+  const a = admin ?? (await adminSession());
+  const username = `${role}-${ulid().toLowerCase()}`;
+  const password = 'a-long-enough-password';
+  const res = await call('POST', '/auth/users', { token: a.token, body: { username, password, roles: [role] } });
+  if (res.status !== 201) throw new Error(`create user failed: ${res.status} ${JSON.stringify(res.body)}`);
+  return login(username, password);
+}
+
+/** A WebSocket client that collects every message it receives. */
+export async function openSocket(path = '/ws', token?: string) {
+  const url = `${inject('wsUrl')}${path}${token ? `?token=${encodeURIComponent(token)}` : ''}`;
+  const ws = new WebSocket(url);
+  const messages: any[] = [];
+  ws.on('message', (data) => messages.push(JSON.parse(data.toString())));
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+    ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
+  });
+  const waitFor = async (predicate: (m: any) => boolean, timeoutMs = 10_000) => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = messages.find(predicate);
+      if (found) return found;
+      if (Date.now() > deadline) throw new Error(`no matching message within ${timeoutMs} ms; got ${JSON.stringify(messages)}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  return {
+    ws,
+    messages,
+    send: (msg: unknown) => ws.send(JSON.stringify(msg)),
+    waitFor,
+    close: () => new Promise<void>((resolve) => {
+      if (ws.readyState === WebSocket.CLOSED) return resolve();
+      ws.once('close', () => resolve());
+      ws.close();
+    }),
+  };
+}
+
+/** Polls until the predicate holds (for asynchronous processing), without timing assertions. */
+export async function eventually<T>(fn: () => Promise<T>, predicate: (v: T) => boolean, timeoutMs = 30_000, intervalMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T;
+  for (;;) {
+    last = await fn();
+    if (predicate(last)) return last;
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms; last value: ${JSON.stringify(last)}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}

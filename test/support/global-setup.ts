@@ -1,0 +1,43 @@
+import '../../local/quiet-sdk.js';
+import type { TestProject } from 'vitest/node';
+import { startLocalRuntime, type LocalRuntime } from '../../local/runtime.js';
+import { AuthService } from '../../shared/domain/auth/service.js';
+import { UserRepository } from '../../shared/store/users.js';
+import { LoginAttemptRepository, SessionRepository } from '../../shared/store/sessions.js';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    baseUrl: string;
+    wsUrl: string;
+    dynamodbEndpoint: string;
+    admin: { username: string; password: string };
+  }
+}
+
+export const ADMIN = { username: 'root-admin', password: 'integration-admin-password' };
+
+let runtime: LocalRuntime | undefined;
+
+/** One local runtime with DynamoDB Local (in memory) for the whole run; tests speak HTTP and WebSocket to it. */
+export default async function setup(project: TestProject) {
+  runtime = await startLocalRuntime({
+    port: 0,
+    dataDir: null,
+    log: () => undefined,
+    env: { ALLOW_REGISTRATION: 'true' },
+    workflowWaitScale: 0.1,
+  });
+  const deps = runtime.deps;
+  await new AuthService(deps, {
+    users: new UserRepository(deps.store),
+    sessions: new SessionRepository(deps.store),
+    attempts: new LoginAttemptRepository(deps.store),
+  }).createUser({ ...ADMIN, roles: ['admin'] });
+  project.provide('baseUrl', runtime.url);
+  project.provide('wsUrl', runtime.wsUrl);
+  project.provide('dynamodbEndpoint', runtime.dynamodb!.endpoint);
+  project.provide('admin', ADMIN);
+  return async () => {
+    await runtime?.stop();
+  };
+}
