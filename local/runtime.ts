@@ -136,8 +136,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
         await httpServer.close();
         await gateway.close();
         scheduler.stop();
-        await queue.stop({ drain: true });
-        await deadLetterQueue.stop({ drain: true });
+        await queue.stop({ drain: true, timeoutMs: 20_000 });
+        await deadLetterQueue.stop({ drain: true, timeoutMs: 5_000 });
         store.raw.destroy();
         await dynamodb?.stop();
       })();

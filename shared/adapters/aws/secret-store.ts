@@ -7,6 +7,9 @@ import { errorName, lazy } from './util.js';
  * deletion with a 7-day recovery window; putting a name whose secret is pending deletion restores it
  * and writes the new value.
  */
+/** How Secrets Manager words an InvalidRequestException about a secret pending deletion. */
+const PENDING_DELETION = /scheduled for deletion|marked (for )?delet(ed|ion)/i;
+
 export class SecretsManagerStore implements SecretStore {
   private readonly sdk = lazy(async () => {
     const mod = await import('@aws-sdk/client-secrets-manager');
@@ -24,7 +27,7 @@ export class SecretsManagerStore implements SecretStore {
       return out.ARN;
     } catch (err) {
       const code = errorName(err);
-      if (code === 'InvalidRequestException' && /scheduled for deletion/i.test((err as Error).message)) {
+      if (code === 'InvalidRequestException' && PENDING_DELETION.test((err as Error).message)) {
         await client.send(new mod.RestoreSecretCommand({ SecretId: Name }));
       } else if (code !== 'ResourceExistsException') {
         throw err;
@@ -55,7 +58,7 @@ export class SecretsManagerStore implements SecretStore {
     } catch (err) {
       const code = errorName(err);
       if (code === 'ResourceNotFoundException') return;
-      if (code === 'InvalidRequestException' && /scheduled for deletion/i.test((err as Error).message)) return;
+      if (code === 'InvalidRequestException' && PENDING_DELETION.test((err as Error).message)) return;
       throw err;
     }
   }

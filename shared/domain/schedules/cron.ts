@@ -10,12 +10,14 @@
  * - computes the next firings in a time zone (`nextRuns`), used by the local scheduler and by the API
  *   to show `next_run_at`.
  *
- * Daylight saving time follows EventBridge Scheduler's documented rule ("Daylight savings time on
- * EventBridge Scheduler", https://docs.aws.amazon.com/scheduler/latest/UserGuide/schedule-types.html,
- * and the AWS knowledge-center article https://repost.aws/knowledge-center/eventbridge-scheduler-adjust-dst):
- * "When the time shifts forward in Spring, your schedule invocation gets skipped if the cron expression
- * falls on a non-existent date and time. When the time shifts back in the Fall, your schedule runs only
- * once and doesn't repeat its invocation."
+ * Daylight saving time follows EventBridge Scheduler's documented rule. The AWS knowledge-center
+ * article "How can I adjust my Amazon EventBridge schedule for daylight saving?"
+ * (https://repost.aws/knowledge-center/eventbridge-scheduler-adjust-dst, AWS OFFICIAL) states: "When
+ * the time shifts forward in Spring, your schedule invocation gets skipped if the cron expression falls
+ * on a non-existent date and time. When the time shifts back in the Fall, your schedule runs only once
+ * and doesn't repeat its invocation." (The user guide page
+ * https://docs.aws.amazon.com/scheduler/latest/UserGuide/schedule-types.html has a "Daylight savings
+ * time on EventBridge Scheduler" section on the same subject.)
  * croner (the library computing the instants) moves a non-existent local time forward instead (a daily
  * 02:30 America/New_York schedule would fire at 03:30 EDT on 2026-03-08), so `nextRuns` drops every
  * candidate whose wall-clock time in the zone does not match the expression — that is exactly the

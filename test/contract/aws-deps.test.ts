@@ -1,0 +1,52 @@
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../shared/config.js';
+import { createAwsDeps, MissingEnvError } from '../../shared/adapters/aws/index.js';
+import { systemClock } from '../../shared/ports.js';
+import { Store } from '../../shared/store/client.js';
+
+const sqs = mockClient(SQSClient);
+const sm = mockClient(SecretsManagerClient);
+
+afterEach(() => {
+  sqs.reset();
+  sm.reset();
+});
+
+const store = new Store({ tableName: 'supervisor', endpoint: 'http://127.0.0.1:1' });
+
+describe('createAwsDeps', () => {
+  it('builds without any port configured; a port without its variable fails when used, naming the variable', async () => {
+    const deps = createAwsDeps(loadConfig(), store, systemClock, {});
+    expect(deps.signer.algorithm).toBe('ES256');
+    await expect(deps.queue.send({ a: 1 })).rejects.toThrow(MissingEnvError);
+    await expect(deps.queue.send({ a: 1 })).rejects.toThrow(/TASK_QUEUE_URL/);
+    await expect(deps.workflows.start('x', {})).rejects.toThrow(/STATE_MACHINE_ARN/);
+    await expect(deps.scheduler.remove('x')).rejects.toThrow(/SCHEDULE_GROUP/);
+    await expect(deps.events.publish('x', {})).rejects.toThrow(/EVENT_BUS_NAME/);
+    await expect(deps.secrets.get('x')).rejects.toThrow(/SECRET_PREFIX/);
+    await expect(deps.signer.jwks()).rejects.toThrow(/SIGNING_KEY_ID/);
+    await expect(deps.connections.post('c', {})).rejects.toThrow(/WS_MANAGEMENT_ENDPOINT/);
+    await expect(deps.appSecret()).rejects.toThrow(/APP_SECRET_ARN/);
+  });
+
+  it('wires the adapters to the environment', async () => {
+    sqs.on(SendMessageCommand).resolves({});
+    const deps = createAwsDeps(loadConfig(), store, systemClock, { TASK_QUEUE_URL: 'https://sqs.example/q' });
+    await deps.queue.send({ task_id: 't' }, { delaySeconds: 3 });
+    expect(sqs.commandCalls(SendMessageCommand)[0].args[0].input).toMatchObject({ QueueUrl: 'https://sqs.example/q', DelaySeconds: 3 });
+  });
+
+  it('appSecret reads the secret once and caches it', async () => {
+    sm.on(GetSecretValueCommand).resolves({ SecretString: 'app-secret-value' });
+    const deps = createAwsDeps(loadConfig(), store, systemClock, { APP_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:1:secret:app' });
+    const [a, b] = await Promise.all([deps.appSecret(), deps.appSecret()]);
+    expect(a.toString()).toBe('app-secret-value');
+    expect(b).toBe(a);
+    await deps.appSecret();
+    expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(1);
+    expect(sm.commandCalls(GetSecretValueCommand)[0].args[0].input).toEqual({ SecretId: 'arn:aws:secretsmanager:eu-west-1:1:secret:app' });
+  });
+});
