@@ -1,6 +1,5 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
 
 export interface StoreOptions {
   tableName: string;
@@ -18,8 +17,20 @@ export class Store {
         ? { endpoint: options.endpoint, region: 'local', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }
         : {}),
       maxAttempts: 3,
-      requestHandler: new NodeHttpHandler({ connectionTimeout: 1000, requestTimeout: 5000 }),
+      requestHandler: { connectionTimeout: 1000, requestTimeout: 5000 },
     });
+    // Errors that leave the table's client say so, so that a 503 can name the dependency that is down.
+    this.raw.middlewareStack.add(
+      (next) => async (args) => {
+        try {
+          return await next(args);
+        } catch (err) {
+          if (err && typeof err === 'object' && !('dependency' in err)) Object.assign(err, { dependency: 'table' });
+          throw err;
+        }
+      },
+      { step: 'initialize', name: 'nameDependencyOnError' },
+    );
     this.doc = DynamoDBDocumentClient.from(this.raw, {
       marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
     });

@@ -1,0 +1,35 @@
+/**
+ * The CDK app (cdk.json runs it with tsx). One stack per stage: `npx cdk deploy -c stage=prod`.
+ *
+ * Context: `stage` (dev), `corsOrigins` (comma-separated, default `*`), `allowRegistration`
+ * (true|false, default: the code's default), `apiGatewayAccountRole` (true|false, default true).
+ * cdk-nag's AwsSolutions and Serverless packs run at synth; an unacknowledged finding fails it.
+ */
+import { App } from 'aws-cdk-lib';
+import { ROUTES } from '../shared/api/routes/index.js';
+import { addNagPacks } from '../lib/nag.js';
+import { stageConfig } from '../lib/stage.js';
+import { SupervisorStack } from '../lib/supervisor-stack.js';
+
+const app = new App();
+const context = (key: string): string | undefined => {
+  const value: unknown = app.node.tryGetContext(key);
+  return value === undefined || value === null ? undefined : String(value);
+};
+
+const config = stageConfig({
+  stage: context('stage'),
+  corsOrigins: context('corsOrigins'),
+  allowRegistration: context('allowRegistration'),
+});
+
+new SupervisorStack(app, `Supervisor-${config.stage}`, {
+  stageConfig: config,
+  routes: ROUTES,
+  createApiGatewayAccountRole: context('apiGatewayAccountRole') !== 'false',
+  description: `Supervisor control plane for AI coding agents (${config.stage})`,
+  env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
+  tags: { project: 'supervisor', stage: config.stage },
+});
+
+addNagPacks(app);

@@ -1,0 +1,199 @@
+import { ArnFormat, Stack } from 'aws-cdk-lib';
+import type { WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import type { IEventBus } from 'aws-cdk-lib/aws-events';
+import { PolicyStatement, type IRole } from 'aws-cdk-lib/aws-iam';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
+import { ENV } from '../shared/config.js';
+import type { SupervisorFunction } from './constructs/supervisor-function.js';
+
+export type AccessMode = 'RO' | 'RW';
+
+/** Everything a function can be bound to. */
+export interface BindableResources {
+  readonly table: ITable;
+  /** GSI names of the table (Query on an index needs the index ARN). */
+  readonly tableIndexes: readonly string[];
+  readonly taskQueue: IQueue;
+  readonly stateMachineName: string;
+  readonly stateMachineArn: string;
+  readonly scheduleGroupName: string;
+  readonly schedulerRole: IRole;
+  readonly scheduleTarget: IFunction;
+  readonly scheduleDlq: IQueue;
+  readonly eventBus: IEventBus;
+  readonly signingKey: IKey;
+  readonly appSecret: ISecret;
+  /** `supervisor/<stage>/providers/` */
+  readonly secretPrefix: string;
+  readonly wsStage: WebSocketStage;
+}
+
+const TABLE_READ_ACTIONS = [
+  'dynamodb:GetItem',
+  'dynamodb:BatchGetItem',
+  'dynamodb:Query',
+  'dynamodb:ConditionCheckItem',
+  'dynamodb:DescribeTable',
+];
+const TABLE_WRITE_ACTIONS = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'];
+
+/**
+ * `bind…` helpers: each grants exactly what one capability needs and sets the environment variable
+ * the code reads for it (names from `shared/config.ts`), in one call, so a function never holds a
+ * permission it has no configuration for, and vice versa. No helper grants `Scan` or a wildcard
+ * beyond a documented, acknowledged prefix.
+ */
+export class Bindings {
+  constructor(private readonly r: BindableResources) {}
+
+  private get stack(): Stack {
+    return Stack.of(this.r.table);
+  }
+
+  /** Table items and GSIs; `TABLE_NAME` is set on every function by `SupervisorFunction`. */
+  table(fn: SupervisorFunction, mode: AccessMode): void {
+    const { table, tableIndexes } = this.r;
+    fn.addEnvironment(ENV.tableName, table.tableName);
+    fn.addToRolePolicy(
+      new PolicyStatement({
+        actions: mode === 'RW' ? [...TABLE_READ_ACTIONS, ...TABLE_WRITE_ACTIONS] : TABLE_READ_ACTIONS,
+        resources: [table.tableArn, ...tableIndexes.map((index) => `${table.tableArn}/index/${index}`)],
+      }),
+    );
+  }
+
+  /** `send`: enqueue tasks; `check`: only the health probe (queue attributes). */
+  queue(fn: SupervisorFunction, mode: 'send' | 'check'): void {
+    const { taskQueue } = this.r;
+    fn.addEnvironment(ENV.taskQueueUrl, taskQueue.queueUrl);
+    if (mode === 'send') taskQueue.grantSendMessages(fn);
+    else taskQueue.grant(fn, 'sqs:GetQueueAttributes');
+  }
+
+  /**
+   * The workflow state machine, referenced by its ARN built from its fixed name (so the engine it
+   * invokes can also hold the ARN without a dependency cycle). `start` adds StartExecution, `manage`
+   * adds StartExecution and StopExecution; every mode may describe the machine and its executions.
+   */
+  stateMachine(fn: SupervisorFunction, mode: 'describe' | 'start' | 'manage'): void {
+    const { stateMachineArn, stateMachineName } = this.r;
+    fn.addEnvironment(ENV.stateMachineArn, stateMachineArn);
+    const executions = this.stack.formatArn({
+      service: 'states',
+      resource: 'execution',
+      resourceName: `${stateMachineName}:*`,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+    const machineActions = ['states:DescribeStateMachine'];
+    const executionActions = ['states:DescribeExecution'];
+    if (mode !== 'describe') machineActions.push('states:StartExecution');
+    if (mode === 'manage') executionActions.push('states:StopExecution');
+    fn.addToRolePolicy(new PolicyStatement({ actions: machineActions, resources: [stateMachineArn] }));
+    fn.addToRolePolicy(new PolicyStatement({ actions: executionActions, resources: [executions] }));
+    fn.acknowledgeWildcard(
+      executions,
+      'Executions of the workflow state machine are named at run time; the grant is limited to executions of this one state machine.',
+    );
+  }
+
+  /** EventBridge Scheduler: `manage` schedules in the stack's group only; `check`: only read the group. */
+  scheduler(fn: SupervisorFunction, mode: 'manage' | 'check'): void {
+    const { scheduleGroupName, schedulerRole, scheduleTarget, scheduleDlq } = this.r;
+    // The adapter needs all four to exist (even for its health check); only `manage` may use them.
+    fn.addEnvironment(ENV.scheduleGroup, scheduleGroupName);
+    fn.addEnvironment(ENV.schedulerRoleArn, schedulerRole.roleArn);
+    fn.addEnvironment(ENV.scheduleTargetArn, scheduleTarget.functionArn);
+    fn.addEnvironment(ENV.scheduleDlqArn, scheduleDlq.queueArn);
+    const group = this.stack.formatArn({ service: 'scheduler', resource: 'schedule-group', resourceName: scheduleGroupName });
+    fn.addToRolePolicy(new PolicyStatement({ actions: ['scheduler:GetScheduleGroup'], resources: [group] }));
+    if (mode === 'check') return;
+    const schedules = this.stack.formatArn({
+      service: 'scheduler',
+      resource: 'schedule',
+      resourceName: `${scheduleGroupName}/*`,
+    });
+    fn.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['scheduler:CreateSchedule', 'scheduler:UpdateSchedule', 'scheduler:DeleteSchedule', 'scheduler:GetSchedule'],
+        resources: [schedules],
+      }),
+    );
+    fn.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['iam:PassRole'],
+        resources: [schedulerRole.roleArn],
+        conditions: { StringEquals: { 'iam:PassedToService': 'scheduler.amazonaws.com' } },
+      }),
+    );
+    fn.acknowledgeWildcard(
+      schedules,
+      'Schedules are created at run time, one per workflow schedule; the grant is limited to the stack\'s own schedule group.',
+    );
+  }
+
+  eventBus(fn: SupervisorFunction): void {
+    const { eventBus } = this.r;
+    fn.addEnvironment(ENV.eventBusName, eventBus.eventBusName);
+    eventBus.grantPutEventsTo(fn);
+    fn.addToRolePolicy(new PolicyStatement({ actions: ['events:DescribeEventBus'], resources: [eventBus.eventBusArn] }));
+  }
+
+  /** `verify`: read the public key to verify access tokens; `sign`: also sign them (auth only). */
+  signingKey(fn: SupervisorFunction, mode: 'verify' | 'sign'): void {
+    fn.addEnvironment(ENV.signingKeyId, this.r.signingKey.keyId);
+    this.r.signingKey.grant(fn, ...(mode === 'sign' ? ['kms:GetPublicKey', 'kms:Sign'] : ['kms:GetPublicKey']));
+  }
+
+  /** The generated application secret (cursor / HMAC signing). */
+  appSecret(fn: SupervisorFunction): void {
+    fn.addEnvironment(ENV.appSecretArn, this.r.appSecret.secretArn);
+    this.r.appSecret.grantRead(fn);
+  }
+
+  /**
+   * Provider credentials under `SECRET_PREFIX`: `manage` creates, replaces, deletes (and restores a
+   * secret pending deletion under the same name); `read` reads them.
+   */
+  providerSecrets(fn: SupervisorFunction, mode: 'manage' | 'read'): void {
+    const { secretPrefix } = this.r;
+    fn.addEnvironment(ENV.secretPrefix, secretPrefix);
+    const secrets = this.stack.formatArn({
+      service: 'secretsmanager',
+      resource: 'secret',
+      resourceName: `${secretPrefix}*`,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+    const actions =
+      mode === 'manage'
+        ? [
+            'secretsmanager:CreateSecret',
+            'secretsmanager:GetSecretValue',
+            'secretsmanager:PutSecretValue',
+            'secretsmanager:DeleteSecret',
+            'secretsmanager:RestoreSecret',
+            'secretsmanager:DescribeSecret',
+          ]
+        : ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'];
+    fn.addToRolePolicy(new PolicyStatement({ actions, resources: [secrets] }));
+    fn.acknowledgeWildcard(
+      secrets,
+      `Provider credentials are stored at run time as one secret per provider; the grant is limited to the ${secretPrefix} prefix of this stage.`,
+    );
+  }
+
+  /** Post to / close WebSocket connections (`@connections`) of the stack's WebSocket stage. */
+  connections(fn: SupervisorFunction): void {
+    const { wsStage } = this.r;
+    fn.addEnvironment(ENV.wsManagementEndpoint, wsStage.callbackUrl);
+    wsStage.grantManagementApiAccess(fn);
+    const connections = `${this.stack.formatArn({ service: 'execute-api', resource: wsStage.api.apiId })}/${wsStage.stageName}/*/@connections/*`;
+    fn.acknowledgeWildcard(
+      connections,
+      'Connection ids are only known at run time; the grant is limited to @connections of this WebSocket API stage.',
+    );
+  }
+}
