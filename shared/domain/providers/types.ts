@@ -1,7 +1,7 @@
 /**
  * The LlmProvider port and the provider record. Adapters (one per provider type) live in
  * `shared/adapters/llm/`; the registry that turns a stored provider into a client is
- * `shared/domain/providers/registry.ts`.
+ * `shared/adapters/llm/index.ts` (`createLlmProvider`), used by `shared/services/providers.ts`.
  */
 export const PROVIDER_TYPES = ['anthropic', 'openai', 'bedrock', 'cli', 'local'] as const;
 export type ProviderType = (typeof PROVIDER_TYPES)[number];
@@ -24,6 +24,8 @@ export interface LlmResult {
   tokensOut: number;
   model: string;
   finishReason?: string;
+  /** True when the provider reported no token counts and they were estimated. */
+  tokensEstimated?: boolean;
 }
 
 /**
