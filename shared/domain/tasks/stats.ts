@@ -1,0 +1,142 @@
+import { TASK_STATUSES, TASK_TYPES, type TaskStatus, type TaskType } from './status.js';
+
+/**
+ * Task statistics are counters kept on write: each status change ADDs to the counters in the same
+ * transaction. Durations go into a histogram of fixed buckets, so p50/p95 come from the buckets rather
+ * than from reading every task. Attribute names are flat because DynamoDB's ADD only works on
+ * top-level attributes.
+ */
+
+/** Upper bounds (ms) of the duration buckets; the last bucket is open-ended. */
+export const DURATION_BUCKETS_MS = [100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000, 120_000, 300_000, 600_000, 900_000] as const;
+
+export type CounterDelta = Record<string, number>;
+
+export const statusCounter = (s: TaskStatus) => `status_${s}`;
+export const typeCounter = (t: TaskType) => `type_${t}`;
+export const priorityCounter = (p: number) => `priority_${p}`;
+export const bucketCounter = (i: number) => `duration_bucket_${i}`;
+
+export function bucketIndex(durationMs: number): number {
+  const i = DURATION_BUCKETS_MS.findIndex((bound) => durationMs <= bound);
+  return i === -1 ? DURATION_BUCKETS_MS.length : i;
+}
+
+/** Adds `b` into `a` (summing equal keys) and drops zero entries. */
+export function mergeDeltas(...deltas: CounterDelta[]): CounterDelta {
+  const out: CounterDelta = {};
+  for (const d of deltas) for (const [k, v] of Object.entries(d)) out[k] = (out[k] ?? 0) + v;
+  for (const [k, v] of Object.entries(out)) if (v === 0) delete out[k];
+  return out;
+}
+
+export interface CountedTask {
+  status: TaskStatus;
+  type: TaskType;
+  priority: number;
+}
+
+export function createdDelta(t: CountedTask): CounterDelta {
+  return { tasks_total: 1, [statusCounter(t.status)]: 1, [typeCounter(t.type)]: 1, [priorityCounter(t.priority)]: 1 };
+}
+
+export function deletedDelta(t: CountedTask): CounterDelta {
+  return { tasks_total: -1, [statusCounter(t.status)]: -1, [typeCounter(t.type)]: -1, [priorityCounter(t.priority)]: -1 };
+}
+
+export function changeDelta(before: CountedTask, after: CountedTask): CounterDelta {
+  const out: CounterDelta = {};
+  if (before.status !== after.status) {
+    out[statusCounter(before.status)] = -1;
+    out[statusCounter(after.status)] = 1;
+  }
+  if (before.priority !== after.priority) {
+    out[priorityCounter(before.priority)] = -1;
+    out[priorityCounter(after.priority)] = 1;
+  }
+  return out;
+}
+
+export interface AttemptUsage {
+  tokensIn: number;
+  tokensOut: number;
+  costUsd: number;
+}
+
+export function usageDelta(u: AttemptUsage): CounterDelta {
+  return { tokens_in: u.tokensIn, tokens_out: u.tokensOut, cost_usd: u.costUsd, attempts_total: 1 };
+}
+
+export function durationDelta(durationMs: number): CounterDelta {
+  return { [bucketCounter(bucketIndex(durationMs))]: 1, duration_count: 1, duration_ms_total: durationMs };
+}
+
+export interface StatsSummary {
+  total: number;
+  by_status: Record<string, number>;
+  by_type: Record<string, number>;
+  by_priority: Record<string, number>;
+  success_rate: number | null;
+  duration_ms: { count: number; mean: number | null; p50: number | null; p95: number | null; buckets: { le_ms: number | null; count: number }[] };
+  tokens: { input: number; output: number; total: number };
+  cost_usd: number;
+  attempts: { total: number; retried: number };
+}
+
+/** Sums the counter shards and derives rates and percentiles. */
+export function summarize(shards: Record<string, unknown>[]): StatsSummary {
+  const sum = (key: string) => shards.reduce((acc, s) => acc + (typeof s[key] === 'number' ? (s[key] as number) : 0), 0);
+  const by_status = Object.fromEntries(TASK_STATUSES.map((s) => [s, sum(statusCounter(s))]));
+  const by_type = Object.fromEntries(TASK_TYPES.map((t) => [t, sum(typeCounter(t))]));
+  const by_priority = Object.fromEntries(Array.from({ length: 10 }, (_, i) => [String(i + 1), sum(priorityCounter(i + 1))]));
+  const finished = by_status.completed + by_status.failed;
+  const buckets = [...DURATION_BUCKETS_MS, null].map((le, i) => ({ le_ms: le, count: sum(bucketCounter(i)) }));
+  const durationCount = sum('duration_count');
+  const tokensIn = sum('tokens_in');
+  const tokensOut = sum('tokens_out');
+  const attemptsTotal = sum('attempts_total');
+  return {
+    total: sum('tasks_total'),
+    by_status,
+    by_type,
+    by_priority,
+    success_rate: finished === 0 ? null : round(by_status.completed / finished, 4),
+    duration_ms: {
+      count: durationCount,
+      mean: durationCount === 0 ? null : Math.round(sum('duration_ms_total') / durationCount),
+      p50: percentile(buckets, 0.5),
+      p95: percentile(buckets, 0.95),
+      buckets,
+    },
+    tokens: { input: tokensIn, output: tokensOut, total: tokensIn + tokensOut },
+    cost_usd: round(sum('cost_usd'), 8),
+    attempts: { total: attemptsTotal, retried: sum('attempts_retried') },
+  };
+}
+
+/**
+ * The q-quantile from the histogram, interpolated linearly inside the bucket that holds it (the
+ * open-ended last bucket answers its lower bound).
+ */
+export function percentile(buckets: { le_ms: number | null; count: number }[], q: number): number | null {
+  const total = buckets.reduce((a, b) => a + b.count, 0);
+  if (total === 0) return null;
+  const rank = q * total;
+  let seen = 0;
+  for (let i = 0; i < buckets.length; i++) {
+    const b = buckets[i];
+    if (b.count === 0) continue;
+    if (seen + b.count >= rank) {
+      const lower = i === 0 ? 0 : (buckets[i - 1].le_ms ?? 0);
+      if (b.le_ms === null) return lower;
+      return Math.round(lower + ((rank - seen) / b.count) * (b.le_ms - lower));
+    }
+    seen += b.count;
+  }
+  return buckets[buckets.length - 2]?.le_ms ?? null;
+}
+
+function round(v: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(v * f) / f;
+}
