@@ -3,6 +3,9 @@ import type { HttpFunction } from './http-server.js';
 import * as auth from '../functions/auth/handler.js';
 import * as docs from '../functions/docs/handler.js';
 import * as health from '../functions/health/handler.js';
+import * as providers from '../functions/providers/handler.js';
+import * as tasks from '../functions/tasks/handler.js';
+import * as workflows from '../functions/workflows/handler.js';
 import * as ws from '../functions/ws/handler.js';
 
 /**
@@ -13,6 +16,9 @@ export const HTTP_FUNCTIONS: Partial<Record<FunctionGroup, HttpFunction>> = {
   auth: auth.handler as unknown as HttpFunction,
   docs: docs.handler as unknown as HttpFunction,
   health: health.handler as unknown as HttpFunction,
+  providers: providers.handler as unknown as HttpFunction,
+  tasks: tasks.handler as unknown as HttpFunction,
+  workflows: workflows.handler as unknown as HttpFunction,
 };
 
 export const WS_FUNCTIONS = {

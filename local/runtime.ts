@@ -16,6 +16,18 @@ import { LocalEventBus } from './event-bus.js';
 import { LocalScheduler } from './scheduler.js';
 import { LocalStateMachineRunner } from './state-machine.js';
 import { HTTP_FUNCTIONS, WS_FUNCTIONS } from './functions.js';
+import { handler as workflowEngine } from '../functions/workflow-engine/handler.js';
+import { handler as scheduleFire } from '../functions/schedule-fire/handler.js';
+import { restoreSchedules } from '../shared/services/schedules.js';
+import { handler as taskWorker } from '../functions/worker/handler.js';
+import { handler as taskDeadLetter } from '../functions/dead-letter/handler.js';
+import { handler as taskSweeper } from '../functions/sweeper/handler.js';
+import { ensureLocalProvider } from '../shared/services/providers.js';
+import { ensureDefaultAgent } from '../shared/services/agents.js';
+import { isManualClock } from '../shared/adapters/local/clock.js';
+
+/** How often the local runtime runs the task sweeper (every minute on AWS). */
+export const LOCAL_SWEEP_INTERVAL_MS = 30_000;
 
 export interface LocalRuntimeOptions {
   /** 0 picks a free port. */
@@ -72,7 +84,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   await ensureTable(endpoint, tableName);
   const store = new Store({ tableName, endpoint });
 
-  const deadLetterQueue = new LocalQueue({ name: 'supervisor-tasks-dlq', visibilityTimeoutSeconds: 60, maxReceiveCount: 5, batchSize: 10, maxConcurrency: 1, clock });
+  const deadLetterQueue = new LocalQueue({ name: 'supervisor-tasks-dlq', visibilityTimeoutSeconds: 60, maxReceiveCount: 5, batchSize: 10, maxConcurrency: 1, clock, consumer: (event) => taskDeadLetter(event) });
   const queue = new LocalQueue({
     name: 'supervisor-tasks',
     visibilityTimeoutSeconds: 960,
@@ -81,11 +93,18 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     maxConcurrency: 20,
     deadLetterQueue,
     clock,
+    consumer: (event) => taskWorker(event),
     onConsumerError: (err) => log(`worker batch failed: ${(err as Error).stack ?? err}`),
   });
   const events = new LocalEventBus();
-  const scheduler = new LocalScheduler({ clock, fire: async () => undefined });
-  const workflows = new LocalStateMachineRunner({ engine: async () => ({ done: true }), waitScale: options.workflowWaitScale ?? 1 });
+  const scheduler = new LocalScheduler({
+    clock,
+    fire: async (payload) => {
+      await scheduleFire(payload);
+    },
+    onDeadLetter: (entry) => log(`schedule ${entry.name} firing dead-lettered: ${entry.error}`),
+  });
+  const workflows = new LocalStateMachineRunner({ engine: (payload) => workflowEngine(payload), waitScale: options.workflowWaitScale ?? 1 });
 
   const deps: Deps = {
     config: loadConfig(),
@@ -117,8 +136,24 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     httpServer.server.once('error', reject);
     httpServer.server.listen(port, host, () => resolve());
   });
+  await ensureLocalProvider(deps);
+  await ensureDefaultAgent(deps);
+  // The local scheduler keeps schedules in memory: register the stored ones again.
+  await restoreSchedules(deps);
   queue.start();
   deadLetterQueue.start();
+  // With a manual clock nothing runs on real timers: a test calls the sweeper handler itself.
+  let sweeping = false;
+  const sweepTimer = isManualClock(clock)
+    ? undefined
+    : setInterval(() => {
+        if (sweeping) return;
+        sweeping = true;
+        taskSweeper()
+          .catch((err) => log(`task sweeper failed: ${(err as Error).stack ?? err}`))
+          .finally(() => (sweeping = false));
+      }, LOCAL_SWEEP_INTERVAL_MS);
+  sweepTimer?.unref();
 
   let stopped: Promise<void> | undefined;
   return {
@@ -136,6 +171,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
         await httpServer.close();
         await gateway.close();
         scheduler.stop();
+        await workflows.close();
+        if (sweepTimer) clearInterval(sweepTimer);
         await queue.stop({ drain: true, timeoutMs: 20_000 });
         await deadLetterQueue.stop({ drain: true, timeoutMs: 5_000 });
         store.raw.destroy();

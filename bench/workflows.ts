@@ -1,0 +1,183 @@
+import '../local/quiet-sdk.js';
+import { pathToFileURL } from 'node:url';
+import { ulid } from 'ulid';
+import { startLocalRuntime, type LocalRuntime } from '../local/runtime.js';
+import { AuthService } from '../shared/domain/auth/service.js';
+import { permissionsOf } from '../shared/domain/auth/permissions.js';
+import type { Principal } from '../shared/domain/auth/principal.js';
+import type { WorkflowDefinition } from '../shared/domain/workflows/definition.js';
+import { UserRepository } from '../shared/store/users.js';
+import { LoginAttemptRepository, SessionRepository } from '../shared/store/sessions.js';
+import { ScheduleRepository } from '../shared/store/schedules.js';
+import { createWorkflow, getExecution, startExecution, type ExecutionView } from '../shared/services/workflows.js';
+import { createSchedule, deleteSchedule } from '../shared/services/schedules.js';
+import { listSessions } from '../shared/services/tasks.js';
+import { fixed, median, printTable } from './lib/table.js';
+
+/**
+ * Issue 4's figures, on the local provider:
+ * - orchestration overhead per step: (run time − the steps' own provider time along the critical
+ *   path) ÷ steps, for a 20-step chain and a 50-wide fan-out. Run time is from the run's creation to
+ *   its end; provider time is each task's session latency (the provider call itself). For the chain
+ *   the critical path is every step; for the fan-out it is the slowest step.
+ * - schedule firing delay over 20 firings: when the schedule-fire handler took the firing, and when
+ *   the run was stored, minus the instant it was due.
+ * The state machine's Wait states run at the runtime's `workflowWaitScale` (1 unless stated: as on AWS).
+ * `benchWorkflows(runtime)` is called by `bench/run.ts`; `npx tsx bench/workflows.ts` runs it alone.
+ */
+
+export const WORKFLOWS_BENCH = { chainSteps: 20, fanOutWidth: 50, firings: 20 };
+
+interface Figure {
+  what: string;
+  value: string;
+}
+
+async function benchPrincipal(runtime: LocalRuntime): Promise<Principal> {
+  const { deps } = runtime;
+  const user = await new AuthService(deps, {
+    users: new UserRepository(deps.store),
+    sessions: new SessionRepository(deps.store),
+    attempts: new LoginAttemptRepository(deps.store),
+  }).createUser({ username: `bench-workflows-${ulid().toLowerCase()}`, password: 'bench-workflows-password', roles: ['operator'] });
+  return { userId: user.user_id, username: user.username, roles: ['operator'], permissions: permissionsOf(['operator']), sessionId: 'bench' };
+}
+
+const localStep = (id: string, dependsOn: string[]) => ({ id, type: 'custom' as const, provider_id: 'local', payload: { prompt: `Bench step ${id}: list three checks.` }, depends_on: dependsOn });
+
+async function runToEnd(runtime: LocalRuntime, principal: Principal, definition: WorkflowDefinition): Promise<ExecutionView> {
+  const workflow = await createWorkflow(runtime.deps, principal, definition);
+  const started = await startExecution(runtime.deps, workflow.workflow_id, { trigger: 'api', actor: { userId: principal.userId, username: principal.username } });
+  for (;;) {
+    const run = await getExecution(runtime.deps, workflow.workflow_id, started.execution_id);
+    if (['completed', 'failed', 'cancelled'].includes(run.status)) {
+      if (run.status !== 'completed') throw new Error(`bench run ${run.execution_id} ${run.status}: ${run.error?.message}`);
+      return run;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Provider time of each step: the latency of the session that produced its output. */
+async function providerMs(runtime: LocalRuntime, run: ExecutionView): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  await Promise.all(
+    run.steps.map(async (step) => {
+      const sessions = await listSessions(runtime.deps, step.task_id!, 20);
+      out.set(step.step_id, sessions.items.filter((s) => s.outcome === 'completed').reduce((sum, s) => sum + s.latency_ms, 0));
+    }),
+  );
+  return out;
+}
+
+/** Provider time along the longest path of the DAG (steps weighted by their provider time). */
+function criticalProviderMs(run: ExecutionView, provider: Map<string, number>): number {
+  const memo = new Map<string, number>();
+  const byId = new Map(run.steps.map((s) => [s.step_id, s]));
+  const longest = (id: string): number => {
+    const known = memo.get(id);
+    if (known !== undefined) return known;
+    const value = provider.get(id)! + Math.max(0, ...byId.get(id)!.depends_on.map(longest));
+    memo.set(id, value);
+    return value;
+  };
+  return Math.max(...run.steps.map((s) => longest(s.step_id)));
+}
+
+async function overhead(runtime: LocalRuntime, principal: Principal, label: string, definition: WorkflowDefinition) {
+  const run = await runToEnd(runtime, principal, definition);
+  const provider = await providerMs(runtime, run);
+  const totalMs = Date.parse(run.completed_at!) - Date.parse(run.created_at);
+  const critical = criticalProviderMs(run, provider);
+  const steps = run.steps.length;
+  return { label, steps, totalMs, critical, perStep: (totalMs - critical) / steps, providerMedian: median([...provider.values()]) };
+}
+
+async function firingDelays(runtime: LocalRuntime, principal: Principal) {
+  const { deps } = runtime;
+  const workflow = await createWorkflow(deps, principal, {
+    name: `bench-scheduled-${ulid().toLowerCase()}`,
+    max_parallel: 5,
+    on_failure: 'fail_fast',
+    steps: [localStep('only', [])],
+  });
+  // Every schedule fires at the next minute boundary: 20 firings at once.
+  const schedules = [];
+  for (let i = 0; i < WORKFLOWS_BENCH.firings; i++) {
+    schedules.push(
+      await createSchedule(deps, principal, { workflow_id: workflow.workflow_id, name: `bench ${i}`, cron_expression: '* * * * *', timezone: 'UTC', overlap: 'allow', enabled: true }),
+    );
+  }
+  const due = Date.parse(schedules[0].next_run_at!);
+  const repo = new ScheduleRepository(deps.store);
+  const delivery: number[] = [];
+  const runStored: number[] = [];
+  const deadline = due + 60_000;
+  for (const schedule of schedules) {
+    for (;;) {
+      const [firing] = await repo.firings(schedule.schedule_id, 1);
+      if (firing && firing.outcome !== 'starting') {
+        delivery.push(Date.parse(firing.fired_at) - Date.parse(firing.scheduled_for));
+        if (firing.execution_id) {
+          const run = await getExecution(deps, workflow.workflow_id, firing.execution_id);
+          runStored.push(Date.parse(run.created_at) - Date.parse(firing.scheduled_for));
+        }
+        break;
+      }
+      if (Date.now() > deadline) throw new Error(`schedule ${schedule.schedule_id} did not fire within a minute of ${new Date(due).toISOString()}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  for (const schedule of schedules) await deleteSchedule(deps, principal, schedule.schedule_id);
+  return { delivery, runStored };
+}
+
+export async function benchWorkflows(runtime: LocalRuntime): Promise<Figure[]> {
+  const principal = await benchPrincipal(runtime);
+  const chainSteps = Array.from({ length: WORKFLOWS_BENCH.chainSteps }, (_, i) => localStep(`s${i}`, i === 0 ? [] : [`s${i - 1}`]));
+  const fanSteps = [localStep('root', []), ...Array.from({ length: WORKFLOWS_BENCH.fanOutWidth }, (_, i) => localStep(`f${i}`, ['root']))];
+  const chain = await overhead(runtime, principal, `${WORKFLOWS_BENCH.chainSteps}-step chain`, {
+    name: `bench-chain-${ulid().toLowerCase()}`,
+    max_parallel: 5,
+    on_failure: 'fail_fast',
+    steps: chainSteps,
+  });
+  const fan = await overhead(runtime, principal, `${WORKFLOWS_BENCH.fanOutWidth}-wide fan-out (after one root step)`, {
+    name: `bench-fan-${ulid().toLowerCase()}`,
+    max_parallel: 50,
+    on_failure: 'fail_fast',
+    steps: fanSteps,
+  });
+  printTable(
+    'Workflow orchestration overhead per step, local provider ((run time − provider time on the critical path) ÷ steps)',
+    ['run', 'steps', 'run time', 'provider time (critical path)', 'median step provider time', 'overhead per step'],
+    [chain, fan].map((r) => [r.label, String(r.steps), `${fixed(r.totalMs / 1000, 2)} s`, `${fixed(r.critical)} ms`, `${fixed(r.providerMedian)} ms`, `${fixed(r.perStep)} ms`]),
+  );
+
+  const delays = await firingDelays(runtime, principal);
+  const stats = (values: number[]) => ({ p50: median(values), max: Math.max(...values) });
+  const delivery = stats(delays.delivery);
+  const stored = stats(delays.runStored);
+  printTable(
+    `Schedule firing delay over ${delays.delivery.length} firings due at the same minute (LocalScheduler, schedule-fire handler)`,
+    ['figure', 'p50', 'max'],
+    [
+      ['firing taken (fired − due)', `${fixed(delivery.p50)} ms`, `${fixed(delivery.max)} ms`],
+      ['run stored (run created − due)', `${fixed(stored.p50)} ms`, `${fixed(stored.max)} ms`],
+    ],
+  );
+  return [
+    { what: `workflow overhead per step, ${chain.label}`, value: `${fixed(chain.perStep)} ms` },
+    { what: `workflow overhead per step, ${fan.label}`, value: `${fixed(fan.perStep)} ms` },
+    { what: `schedule firing delay p50 / max (${delays.delivery.length} firings)`, value: `${fixed(delivery.p50)} / ${fixed(delivery.max)} ms` },
+  ];
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const runtime = await startLocalRuntime({ port: 0, dataDir: null, log: () => undefined });
+  try {
+    await benchWorkflows(runtime);
+  } finally {
+    await runtime.stop();
+  }
+}

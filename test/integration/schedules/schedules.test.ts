@@ -1,0 +1,313 @@
+/**
+ * Schedules against a local runtime of this file's own, driven by a ManualClock: the LocalScheduler
+ * fires exactly when the clock reaches a firing and `tick()` is called, through the real schedule-fire
+ * handler, which starts real runs on the state machine.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inject } from 'vitest';
+import { ulid } from 'ulid';
+import '../../../local/quiet-sdk.js';
+import { startLocalRuntime, type LocalRuntime } from '../../../local/runtime.js';
+import { ManualClock } from '../../../local/scheduler.js';
+import { AuthService } from '../../../shared/domain/auth/service.js';
+import { permissionsOf } from '../../../shared/domain/auth/permissions.js';
+import type { Principal } from '../../../shared/domain/auth/principal.js';
+import { UserRepository } from '../../../shared/store/users.js';
+import { LoginAttemptRepository, SessionRepository } from '../../../shared/store/sessions.js';
+import { ScheduleRepository } from '../../../shared/store/schedules.js';
+import { schedulerNameOf } from '../../../shared/domain/schedules/schedule.js';
+import { createSchedule } from '../../../shared/services/schedules.js';
+import { createWorkflow as createWorkflowService } from '../../../shared/services/workflows.js';
+import { eventually } from '../../support/client.js';
+
+const ADMIN = { username: 'schedule-admin', password: 'schedule-admin-password' };
+const MINUTE = 60_000;
+
+let runtime: LocalRuntime;
+let clock: ManualClock;
+const tableName = `schedules-${ulid().toLowerCase()}`;
+let token: string;
+let principal: Principal;
+
+async function api(method: string, path: string, body?: unknown) {
+  const res = await fetch(`${runtime.url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    body: body !== undefined ? JSON.stringify(body) : undefined,
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : undefined };
+}
+
+async function newWorkflow(steps: unknown[] = [{ id: 'only', type: 'custom', provider_id: 'local', payload: { prompt: 'Nightly summary of {{variables.repo}}' } }]) {
+  const res = await api('POST', '/api/v1/workflows', { name: `scheduled-${ulid().toLowerCase()}`, variables: { repo: 'api' }, steps });
+  expect(res.status, JSON.stringify(res.body)).toBe(201);
+  return res.body.data.workflow_id as string;
+}
+
+async function newSchedule(workflowId: string, extra: Record<string, unknown> = {}) {
+  const res = await api('POST', '/api/v1/workflows/schedules', { workflow_id: workflowId, name: 'every five minutes', cron_expression: '*/5 * * * *', timezone: 'UTC', ...extra });
+  expect(res.status, JSON.stringify(res.body)).toBe(201);
+  return res.body.data;
+}
+
+const getSchedule = async (id: string) => (await api('GET', `/api/v1/workflows/schedules/${id}`)).body.data;
+const firingsOf = (scheduleId: string) => runtime.scheduler.firings().filter((f) => f.name === schedulerNameOf(scheduleId));
+
+/** Moves the clock to `at` and lets the scheduler fire what is due. */
+async function tickAt(at: string | Date) {
+  clock.set(at);
+  await runtime.scheduler.tick();
+}
+
+beforeAll(async () => {
+  // Just behind real time: access tokens (issued by the manual clock) are checked against the real one.
+  clock = new ManualClock(Math.floor(Date.now() / MINUTE) * MINUTE - MINUTE + 5_000);
+  runtime = await startLocalRuntime({
+    port: 0,
+    dataDir: null,
+    log: () => undefined,
+    clock,
+    dynamodbEndpoint: inject('dynamodbEndpoint'),
+    tableName,
+    workflowWaitScale: 0.1,
+  });
+  const deps = runtime.deps;
+  const user = await new AuthService(deps, {
+    users: new UserRepository(deps.store),
+    sessions: new SessionRepository(deps.store),
+    attempts: new LoginAttemptRepository(deps.store),
+  }).createUser({ ...ADMIN, roles: ['admin'] });
+  principal = { userId: user.user_id, username: user.username, roles: ['admin'], permissions: permissionsOf(['admin']), sessionId: 'in-process' };
+  const login = await fetch(`${runtime.url}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(ADMIN) });
+  token = ((await login.json()) as { data: { access_token: string } }).data.access_token;
+});
+
+afterAll(async () => {
+  await runtime?.stop();
+});
+
+describe('schedules', () => {
+  it('creates a schedule kept in step with the Scheduler, and refuses a bad cron or time zone naming the field', async () => {
+    const workflowId = await newWorkflow();
+    const schedule = await newSchedule(workflowId, { cron_expression: '30 9 * * MON-FRI', timezone: 'Europe/Paris', variables: { repo: 'web' } });
+    expect(schedule).toMatchObject({ status: 'active', overlap: 'skip', schedule_expression: 'cron(30 9 ? * 2-6 *)', runs: 0, skipped_runs: 0, last_run_at: null });
+    expect(schedule.upcoming_runs[0]).toBe(schedule.next_run_at);
+    expect(runtime.scheduler.get(schedulerNameOf(schedule.schedule_id))).toMatchObject({ cron: '30 9 * * MON-FRI', timezone: 'Europe/Paris', enabled: true });
+
+    for (const [field, body] of [
+      ['cron_expression', { cron_expression: '0 25 * * *', timezone: 'UTC' }],
+      ['cron_expression', { cron_expression: '0 9 * *', timezone: 'UTC' }],
+      ['timezone', { cron_expression: '0 9 * * *', timezone: 'Europe/Atlantis' }],
+    ] as const) {
+      const res = await api('POST', '/api/v1/workflows/schedules', { workflow_id: workflowId, name: 'bad', ...body });
+      expect(res.status).toBe(422);
+      expect(res.body.errors.map((e: { path: string }) => e.path)).toEqual([field]);
+    }
+    const update = await api('PUT', `/api/v1/workflows/schedules/${schedule.schedule_id}`, { timezone: 'Nowhere/City' });
+    expect(update.status).toBe(422);
+    expect(update.body.errors[0].path).toBe('timezone');
+    expect(await getSchedule(schedule.schedule_id)).toMatchObject({ timezone: 'Europe/Paris', next_run_at: schedule.next_run_at, updated_at: schedule.updated_at });
+    expect((await api('POST', '/api/v1/workflows/schedules', { workflow_id: '01JD0000000000000000000000', name: 'x', cron_expression: '* * * * *' })).status).toBe(404);
+    const listed = await api('GET', `/api/v1/workflows/schedules?workflow_id=${workflowId}`);
+    expect(listed.body.data.items.map((s: { schedule_id: string }) => s.schedule_id)).toEqual([schedule.schedule_id]);
+  });
+
+  it('fires at the right minute: not a second before, then starts a run and moves to the next one', async () => {
+    const workflowId = await newWorkflow();
+    const schedule = await newSchedule(workflowId);
+    const due = Date.parse(schedule.next_run_at);
+    expect(new Date(due).getUTCMinutes() % 5).toBe(0);
+
+    await tickAt(new Date(due - 1000));
+    expect(firingsOf(schedule.schedule_id)).toEqual([]);
+
+    await tickAt(new Date(due));
+    expect(firingsOf(schedule.schedule_id)).toEqual([{ name: schedulerNameOf(schedule.schedule_id), scheduledTime: new Date(due).toISOString().replace('.000Z', 'Z'), attempts: 1, ok: true }]);
+    const after = await getSchedule(schedule.schedule_id);
+    expect(after).toMatchObject({ runs: 1, last_outcome: 'started', last_run_at: new Date(due).toISOString(), next_run_at: new Date(due + 5 * MINUTE).toISOString() });
+
+    const run = await eventually(
+      () => api('GET', `/api/v1/workflows/${workflowId}/executions/${after.last_execution_id}`),
+      (r) => r.body.data.status === 'completed',
+    );
+    expect(run.body.data).toMatchObject({ trigger: 'schedule', schedule_id: schedule.schedule_id, triggered_by: 'schedule:every five minutes', variables: { repo: 'api' } });
+    const firings = await new ScheduleRepository(runtime.deps.store).firings(schedule.schedule_id, 10);
+    expect(firings).toEqual([expect.objectContaining({ scheduled_for: new Date(due).toISOString(), outcome: 'started', execution_id: after.last_execution_id })]);
+  });
+
+  it('a redelivered firing starts nothing new', async () => {
+    const workflowId = await newWorkflow();
+    const schedule = await newSchedule(workflowId, { cron_expression: '0 * * * *' });
+    const { handler } = await import('../../../functions/schedule-fire/handler.js');
+    const payload = { schedule_id: schedule.schedule_id, scheduled_time: schedule.next_run_at.replace('.000Z', 'Z') };
+    clock.set(schedule.next_run_at);
+    expect(await handler(payload)).toMatchObject({ outcome: 'started' });
+    expect(await handler(payload)).toEqual({ outcome: 'duplicate' });
+    expect((await getSchedule(schedule.schedule_id)).runs).toBe(1);
+  });
+
+  it('pause stops firings; resume starts from now without a burst of missed runs; trigger runs now as manual', async () => {
+    const workflowId = await newWorkflow();
+    const schedule = await newSchedule(workflowId);
+    const paused = await api('POST', `/api/v1/workflows/schedules/${schedule.schedule_id}/pause`);
+    expect(paused.status).toBe(200);
+    expect(paused.body.data).toMatchObject({ status: 'paused', next_run_at: null, upcoming_runs: [] });
+    expect(runtime.scheduler.nextRunOf(schedulerNameOf(schedule.schedule_id))).toBeNull();
+
+    // Three due instants pass while paused.
+    const firstDue = Date.parse(schedule.next_run_at);
+    for (let i = 0; i < 3; i++) await tickAt(new Date(firstDue + i * 5 * MINUTE));
+    expect(firingsOf(schedule.schedule_id)).toEqual([]);
+
+    clock.set(firstDue + 12 * MINUTE);
+    const resumed = await api('POST', `/api/v1/workflows/schedules/${schedule.schedule_id}/resume`);
+    expect(resumed.body.data).toMatchObject({ status: 'active', next_run_at: new Date(firstDue + 15 * MINUTE).toISOString() });
+    await runtime.scheduler.tick();
+    expect(firingsOf(schedule.schedule_id)).toEqual([]);
+    await tickAt(new Date(firstDue + 15 * MINUTE));
+    expect(firingsOf(schedule.schedule_id)).toHaveLength(1);
+
+    const triggered = await api('POST', `/api/v1/workflows/schedules/${schedule.schedule_id}/trigger`);
+    expect(triggered.status).toBe(202);
+    expect(triggered.body.data).toMatchObject({ trigger: 'manual', schedule_id: schedule.schedule_id, triggered_by: ADMIN.username });
+    const after = await getSchedule(schedule.schedule_id);
+    expect(after).toMatchObject({ runs: 2, last_execution_id: triggered.body.data.execution_id, last_outcome: 'started' });
+  });
+
+  it('overlap "skip" records a skip while the previous run is still going; "allow" starts another', async () => {
+    const register = await api('POST', `/api/v1/providers/slow-${ulid().toLowerCase().slice(-8)}/register`, { type: 'local', name: 'slow', settings: { chunk_delay_ms: 1000 } });
+    expect(register.status).toBe(201);
+    const workflowId = await newWorkflow([{ id: 'long', type: 'custom', provider_id: register.body.data.provider_id, payload: { prompt: 'a long job' } }]);
+    const skip = await newSchedule(workflowId, { cron_expression: '* * * * *', overlap: 'skip' });
+    const allow = await newSchedule(workflowId, { cron_expression: '* * * * *', overlap: 'allow' });
+    const first = Date.parse(skip.next_run_at);
+    await tickAt(new Date(first));
+    const afterFirst = await getSchedule(skip.schedule_id);
+    expect(afterFirst.last_outcome).toBe('started');
+
+    await tickAt(new Date(first + MINUTE));
+    const skipped = await getSchedule(skip.schedule_id);
+    expect(skipped).toMatchObject({ runs: 1, skipped_runs: 1, last_outcome: 'skipped', last_skipped_at: new Date(first + MINUTE).toISOString(), last_execution_id: afterFirst.last_execution_id });
+    const records = await new ScheduleRepository(runtime.deps.store).firings(skip.schedule_id, 10);
+    expect(records[0]).toMatchObject({ outcome: 'skipped', execution_id: null, reason: expect.stringContaining(afterFirst.last_execution_id) });
+
+    expect(await getSchedule(allow.schedule_id)).toMatchObject({ runs: 2, skipped_runs: 0 });
+    const executions = await api('GET', `/api/v1/workflows/${workflowId}/executions`);
+    expect(executions.body.data.items).toHaveLength(3);
+    await api('DELETE', `/api/v1/workflows/${workflowId}?force=true`);
+  });
+
+  it('deleting a workflow deletes its schedules, in the Scheduler too', async () => {
+    const workflowId = await newWorkflow();
+    const schedule = await newSchedule(workflowId);
+    const res = await api('DELETE', `/api/v1/workflows/${workflowId}`);
+    expect(res.body.data.deleted_schedules).toEqual([schedule.schedule_id]);
+    expect((await api('GET', `/api/v1/workflows/schedules/${schedule.schedule_id}`)).status).toBe(404);
+    expect(runtime.scheduler.get(schedulerNameOf(schedule.schedule_id))).toBeUndefined();
+  });
+
+  it('health counts active and overdue schedules from the table', async () => {
+    const before = (await api('GET', '/api/v1/workflows/health')).body.data;
+    const workflowId = await newWorkflow();
+    const schedule = await newSchedule(workflowId, { cron_expression: '0 * * * *' });
+    const withOne = (await api('GET', '/api/v1/workflows/health')).body.data;
+    expect(withOne.schedules.active).toBe(before.schedules.active + 1);
+    expect(withOne.schedules.overdue).toBe(before.schedules.overdue);
+    // Past its next run (plus the grace) without a firing recorded: overdue.
+    clock.set(Date.parse(schedule.next_run_at) + 10 * MINUTE);
+    const overdue = (await api('GET', '/api/v1/workflows/health')).body.data;
+    expect(overdue.schedules.overdue).toBeGreaterThanOrEqual(before.schedules.overdue + 1);
+    await api('DELETE', `/api/v1/workflows/schedules/${schedule.schedule_id}`);
+    expect((await api('GET', '/api/v1/workflows/health')).body.data.schedules.active).toBe(before.schedules.active);
+  });
+});
+
+describe('daylight saving time (America/New_York, EventBridge Scheduler rule)', () => {
+  it('02:30 does not fire on the spring-forward day (2026-03-08): 03-07, then 03-09', async () => {
+    clock.set('2026-03-06T12:00:00Z');
+    const workflow = await createWorkflowService(runtime.deps, principal, {
+      name: `dst-spring-${ulid().toLowerCase()}`,
+      max_parallel: 5,
+      on_failure: 'fail_fast',
+      steps: [{ id: 'only', type: 'custom', provider_id: 'local', payload: { prompt: 'dst' }, depends_on: [] }],
+    });
+    const schedule = await createSchedule(runtime.deps, principal, {
+      workflow_id: workflow.workflow_id,
+      name: 'half past two',
+      cron_expression: '30 2 * * *',
+      timezone: 'America/New_York',
+      overlap: 'allow',
+      enabled: true,
+    });
+    expect(schedule.next_run_at).toBe('2026-03-07T07:30:00.000Z');
+    for (const at of ['2026-03-07T07:30:00Z', '2026-03-08T06:30:00Z', '2026-03-08T07:00:00Z', '2026-03-08T07:30:00Z', '2026-03-08T12:00:00Z', '2026-03-09T06:30:00Z']) await tickAt(at);
+    expect(firingsOf(schedule.schedule_id).map((f) => f.scheduledTime)).toEqual(['2026-03-07T07:30:00Z', '2026-03-09T06:30:00Z']);
+    const records = await new ScheduleRepository(runtime.deps.store).firings(schedule.schedule_id, 10);
+    expect(records.map((r) => [r.scheduled_for, r.outcome])).toEqual([
+      ['2026-03-09T06:30:00.000Z', 'started'],
+      ['2026-03-07T07:30:00.000Z', 'started'],
+    ]);
+  });
+
+  it('01:30 fires once on the fall-back day (2026-11-01), not again an hour later', async () => {
+    clock.set('2026-10-31T12:00:00Z');
+    const workflow = await createWorkflowService(runtime.deps, principal, {
+      name: `dst-fall-${ulid().toLowerCase()}`,
+      max_parallel: 5,
+      on_failure: 'fail_fast',
+      steps: [{ id: 'only', type: 'custom', provider_id: 'local', payload: { prompt: 'dst' }, depends_on: [] }],
+    });
+    const schedule = await createSchedule(runtime.deps, principal, {
+      workflow_id: workflow.workflow_id,
+      name: 'half past one',
+      cron_expression: '30 1 * * *',
+      timezone: 'America/New_York',
+      overlap: 'allow',
+      enabled: true,
+    });
+    expect(schedule.next_run_at).toBe('2026-11-01T05:30:00.000Z');
+    for (const at of ['2026-11-01T05:30:00Z', '2026-11-01T06:00:00Z', '2026-11-01T06:30:00Z', '2026-11-01T12:00:00Z', '2026-11-02T06:30:00Z']) await tickAt(at);
+    expect(firingsOf(schedule.schedule_id).map((f) => f.scheduledTime)).toEqual(['2026-11-01T05:30:00Z', '2026-11-02T06:30:00Z']);
+    expect((await new ScheduleRepository(runtime.deps.store).get(schedule.schedule_id))).toMatchObject({ runs: 2, next_run_at: '2026-11-03T06:30:00.000Z' });
+  });
+});
+
+describe('when the Scheduler fails', () => {
+  it('nothing half-made remains: create, update and pause change nothing stored (503)', async () => {
+    clock.set(Math.ceil(Date.now() / MINUTE) * MINUTE + 5_000);
+    const workflowId = await newWorkflow();
+    const existing = await newSchedule(workflowId);
+    runtime.scheduler.stop();
+
+    const created = await api('POST', '/api/v1/workflows/schedules', { workflow_id: workflowId, name: 'never', cron_expression: '0 * * * *' });
+    expect(created.status).toBe(503);
+    expect(created.body.error).toBe('dependency_unavailable');
+    const updated = await api('PUT', `/api/v1/workflows/schedules/${existing.schedule_id}`, { cron_expression: '0 12 * * *', name: 'renamed' });
+    expect(updated.status).toBe(503);
+    const paused = await api('POST', `/api/v1/workflows/schedules/${existing.schedule_id}/pause`);
+    expect(paused.status).toBe(503);
+
+    const listed = await api('GET', `/api/v1/workflows/schedules?workflow_id=${workflowId}`);
+    expect(listed.body.data.items).toHaveLength(1);
+    expect(listed.body.data.items[0]).toMatchObject({ schedule_id: existing.schedule_id, name: existing.name, cron_expression: '*/5 * * * *', status: 'active', next_run_at: existing.next_run_at });
+    const health = (await api('GET', '/api/v1/workflows/health')).body.data;
+    expect(health).toMatchObject({ status: 'degraded', scheduler: { status: 'unhealthy' }, state_machine: { status: 'healthy' } });
+  });
+});
+
+describe('restart', () => {
+  it('a restarted local runtime registers every stored active schedule again, from now', async () => {
+    const stored = await new ScheduleRepository(runtime.deps.store).allActive();
+    expect(stored.length).toBeGreaterThan(0);
+    await runtime.stop();
+    clock.set(Math.floor(Date.now() / MINUTE) * MINUTE + 5_000);
+    runtime = await startLocalRuntime({ port: 0, dataDir: null, log: () => undefined, clock, dynamodbEndpoint: inject('dynamodbEndpoint'), tableName, workflowWaitScale: 0.1 });
+    const registered = runtime.scheduler.list().map((d) => d.name).sort();
+    expect(registered).toEqual(stored.map((s) => schedulerNameOf(s.schedule_id)).sort());
+    for (const s of await new ScheduleRepository(runtime.deps.store).allActive()) {
+      expect(Date.parse(s.next_run_at!)).toBeGreaterThan(clock.now().getTime());
+      expect(runtime.scheduler.nextRunOf(schedulerNameOf(s.schedule_id))!.toISOString()).toBe(s.next_run_at);
+    }
+  });
+});
