@@ -73,6 +73,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   const tableName = options.tableName ?? 'supervisor';
   process.env[ENV.tableName] = tableName;
   process.env[ENV.stage] ??= 'local';
+  // The offline `local` provider is the local runtime's default (tasks that name no provider run on it).
+  process.env[ENV.defaultProvider] ??= 'local';
   for (const [k, v] of Object.entries(options.env ?? {})) process.env[k] = v;
 
   let dynamodb: DynamoDbLocal | undefined;
