@@ -2,7 +2,6 @@ import type http from 'node:http';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { WebSocketServer, WebSocket } from 'ws';
 import type { APIGatewayAuthorizerResult } from 'aws-lambda';
-import { lambdaContext } from './lambda-context.js';
 
 export interface WsFunctions {
   authorizer: (event: never) => Promise<APIGatewayAuthorizerResult>;
@@ -22,6 +21,7 @@ interface LiveConnection {
   socket: WebSocket;
   connectedAt: Date;
   sourceIp: string;
+  userAgent: string;
   lastActiveAt: Date;
 }
 
@@ -106,7 +106,7 @@ export function createWebSocketGateway(functions: WsFunctions, log: (line: strin
       const status = result?.statusCode ?? 200;
       if (status >= 300) return reject(status, 'Forbidden');
       wss.handleUpgrade(req, socket, head, (ws) => {
-        const conn: LiveConnection = { socket: ws, connectedAt: new Date(), sourceIp, lastActiveAt: new Date() };
+        const conn: LiveConnection = { socket: ws, connectedAt: new Date(), sourceIp, userAgent: headers['user-agent'] ?? '', lastActiveAt: new Date() };
         live.set(connectionId, conn);
         log(`${new Date().toISOString()} WS $connect ${url.pathname} 200 connection_id=${connectionId}`);
         ws.on('message', (data, isBinary) => {
@@ -156,7 +156,14 @@ export function createWebSocketGateway(functions: WsFunctions, log: (line: strin
         return true;
       case 'GET':
         res.writeHead(200, { 'Content-Type': 'application/json' });
-        res.end(JSON.stringify({ ConnectedAt: conn.connectedAt.toISOString(), LastActiveAt: conn.lastActiveAt.toISOString(), Identity: { SourceIp: conn.sourceIp } }));
+        // The wire names of API Gateway's GetConnection (the SDK maps them to ConnectedAt, Identity…).
+        res.end(
+          JSON.stringify({
+            connectedAt: conn.connectedAt.toISOString(),
+            lastActiveAt: conn.lastActiveAt.toISOString(),
+            identity: { sourceIp: conn.sourceIp, userAgent: conn.userAgent },
+          }),
+        );
         return true;
       case 'DELETE':
         conn.socket.close(1000, 'closed by server');

@@ -35,8 +35,8 @@ export const validationError = (errors: FieldError[]) =>
   new ApiError(422, 'validation_error', errors.length ? `${errors[0].path || 'body'}: ${errors[0].message}` : 'Invalid request', errors);
 export const rateLimited = (retryAfterSeconds: number, detail = 'Too many requests') =>
   new ApiError(429, 'rate_limited', detail, undefined, { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterSeconds))) });
-export const dependencyUnavailable = (what: string) =>
-  new ApiError(503, 'dependency_unavailable', `${what} is unavailable, try again shortly`);
+export const dependencyUnavailable = (what: string, errors?: FieldError[]) =>
+  new ApiError(503, 'dependency_unavailable', `${what} is unavailable, try again shortly`, errors);
 
 /** Errors thrown by a dependency (store, queue, provider) that is down rather than rejecting the call. */
 export function isDependencyDown(err: unknown): boolean {

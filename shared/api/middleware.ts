@@ -1,7 +1,7 @@
 import type { MiddlewareObj, Request } from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import {
   ApiError,
   dependencyUnavailable,
@@ -66,10 +66,16 @@ export function requestContext(routesByKey: Map<string, RouteSpec>): Middleware 
         deps: await getDeps(),
         audit: {},
       };
+      // The child logger is made on first use: creating one costs more than the rest of a simple
+      // request, and most requests never log.
+      let child: RequestState['logger'] | undefined;
       request.context.api = {
         route,
         startedAt: Date.now(),
-        logger: logger.createChild({ persistentKeys: { request_id: requestId, route: event.routeKey } }),
+        get logger() {
+          child ??= logger.createChild({ persistentKeys: { request_id: requestId, route: event.routeKey } });
+          return child;
+        },
         request: apiRequest,
       };
     },
@@ -107,7 +113,10 @@ export function errorMapper(): Middleware {
       const state = request.context.api;
       const requestId = state?.request.requestId ?? request.event.requestContext?.requestId ?? 'unknown';
       let err = request.error;
-      if (!(err instanceof ApiError) && isDependencyDown(err)) err = dependencyUnavailable('A required service');
+      if (!(err instanceof ApiError) && isDependencyDown(err)) {
+        const name = (err as { dependency?: unknown }).dependency;
+        err = typeof name === 'string' ? dependencyUnavailable(name, [{ path: name, message: 'required dependency unavailable' }]) : dependencyUnavailable('A required service');
+      }
       if (err instanceof ApiError) {
         if (err.status >= 500) (state?.logger ?? logger).error('dependency error', { error: request.error as Error });
         request.response = {
@@ -194,8 +203,12 @@ export function parseBody(): Middleware {
 
 export function zodIssues(error: z.ZodError, prefix?: string): FieldError[] {
   const out: FieldError[] = [];
+  // zod 4 still runs length checks after a type mismatch (`roles: "admin"` also fails `max(4)` as a
+  // string): once a field has the wrong type, its other complaints only confuse.
+  const wrongType = new Set(error.issues.filter((i) => i.code === 'invalid_type').map((i) => i.path.map(String).join('.')));
   for (const issue of error.issues) {
     const base = [...(prefix ? [prefix] : []), ...issue.path.map(String)];
+    if (issue.code !== 'invalid_type' && wrongType.has(issue.path.map(String).join('.'))) continue;
     if (issue.code === 'unrecognized_keys') {
       for (const key of issue.keys) out.push({ path: [...base, key].join('.'), message: 'Unknown field' });
     } else {

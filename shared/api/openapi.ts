@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { ROUTES } from './routes/index.js';
 import type { RouteSpec } from './route.js';
 import { rolesWith } from '../domain/auth/permissions.js';

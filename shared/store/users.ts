@@ -236,7 +236,9 @@ function mapCancellation(err: unknown, labels: string[]): unknown {
   const e = err as { name?: string; CancellationReasons?: { Code?: string }[] };
   if (e?.name !== 'TransactionCanceledException' || !e.CancellationReasons) return err;
   const failed = e.CancellationReasons.findIndex((r) => r.Code === 'ConditionalCheckFailed');
-  if (failed < 0) return err;
+  // DynamoDB (not DynamoDB Local) cancels a transaction that races another on the same item (the
+  // admin counter) with TransactionConflict: a lost race, not a server error.
+  if (failed < 0) return e.CancellationReasons.some((r) => r.Code === 'TransactionConflict') ? new ConcurrentUpdateError() : err;
   const label = labels[failed] ?? (failed === e.CancellationReasons.length - 1 ? 'admins' : 'user');
   if (label === 'username' || label === 'email') return new UniqueTakenError(label);
   if (label === 'admins') return new LastAdminError();

@@ -1,6 +1,8 @@
 import { inject } from 'vitest';
 import { ulid } from 'ulid';
 import WebSocket from 'ws';
+import http from 'node:http';
+import { randomInt } from 'node:crypto';
 
 export interface Response<T = any> {
   status: number;
@@ -9,6 +11,12 @@ export interface Response<T = any> {
 }
 
 export const baseUrl = () => inject('baseUrl');
+
+/**
+ * Each test file speaks from its own loopback address (Linux routes all of 127/8 to loopback): the
+ * auth routes limit logins per source IP, and files running side by side must not share that budget.
+ */
+const SOURCE_IP = `127.${randomInt(1, 255)}.${randomInt(0, 256)}.${randomInt(1, 255)}`;
 
 /** A small HTTP client for the running local runtime. */
 export async function call<T = any>(
@@ -24,15 +32,29 @@ export async function call<T = any>(
     body = JSON.stringify(options.body);
     headers['content-type'] ??= 'application/json';
   }
-  const res = await fetch(`${baseUrl()}${path}`, { method, headers, body });
-  const text = await res.text();
+  if (body !== undefined) headers['content-length'] = String(Buffer.byteLength(body));
+  const url = new URL(path, baseUrl());
+  const { status, responseHeaders, text } = await new Promise<{ status: number; responseHeaders: Headers; text: string }>((resolve, reject) => {
+    const req = http.request(url, { method, headers, localAddress: SOURCE_IP }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const h = new Headers();
+        for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) h.set(k, Array.isArray(v) ? v.join(', ') : v);
+        resolve({ status: res.statusCode ?? 0, responseHeaders: h, text: Buffer.concat(chunks).toString('utf8') });
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
   let parsed: unknown = text;
   try {
     parsed = text ? JSON.parse(text) : undefined;
   } catch {
     /* not JSON */
   }
-  return { status: res.status, headers: res.headers, body: parsed as T };
+  return { status, headers: responseHeaders, body: parsed as T };
 }
 
 export interface Session {
@@ -48,9 +70,16 @@ export async function login(username: string, password: string): Promise<Session
   return { token: res.body.data.access_token, refreshToken: res.body.data.refresh_token, userId: res.body.data.user.user_id, username };
 }
 
+let adminLogin: Promise<Session> | undefined;
+
+/** The bootstrap admin, logged in once per test file (its per-account login limit is shared). */
 export async function adminSession(): Promise<Session> {
   const admin = inject('admin');
-  return login(admin.username, admin.password);
+  adminLogin ??= login(admin.username, admin.password).catch((err) => {
+    adminLogin = undefined;
+    throw err;
+  });
+  return adminLogin;
 }
 
 /** Creates a user with the given role (through the admin API) and logs in as it. */

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { defineRoutes } from '../route.js';
 import { pageOf } from '../schemas.js';
 import * as s from '../../domain/auth/schemas.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { ROLES, PERMISSIONS } from './permissions.js';
 import { PASSWORD_MAX, PASSWORD_MIN } from './passwords.js';
 import { isoDate, pageQuery, ulidSchema } from '../../api/schemas.js';

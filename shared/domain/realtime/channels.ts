@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Permission } from '../auth/permissions.js';
 
 /** Channels a client may subscribe to, and the permission each needs. `task:<id>` and `execution:<id>` follow one item. */

@@ -352,7 +352,8 @@ describe('recommendations', () => {
 
     const res = await call('POST', `${API}/recommendations`, {
       token: viewer.token,
-      body: { capability, constraints: { max_cost_usd: 0.01 }, expected_tokens: { input: 1000, output: 1000 } },
+      // General-purpose providers registered by other files also qualify: ask for the whole ranking.
+      body: { capability, constraints: { max_cost_usd: 0.01 }, expected_tokens: { input: 1000, output: 1000 }, limit: 50 },
     });
     expect(res.status).toBe(200);
     const { recommendations, basis } = res.body.data;

@@ -1,0 +1,51 @@
+import { createHmac } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { decodeCursor, encodeCursor } from '../../../shared/api/pagination.js';
+import { ApiError } from '../../../shared/api/errors.js';
+
+const secret = Buffer.alloc(32, 1);
+const position = { pk: 'USERS', sk: '01JD0000000000000000000000', gsi1sk: 'x' };
+
+function expectInvalid(fn: () => unknown) {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ApiError);
+    expect((err as ApiError).status).toBe(400);
+    expect((err as ApiError).code).toBe('invalid_cursor');
+    return;
+  }
+  throw new Error('expected invalid_cursor');
+}
+
+describe('cursors', () => {
+  it('round-trip a position within the same query scope', () => {
+    const cursor = encodeCursor(position, 'users', secret)!;
+    expect(cursor).toMatch(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
+    expect(decodeCursor(cursor, 'users', secret)).toEqual(position);
+  });
+
+  it('are null when there is no next page, and absent cursors decode to the first page', () => {
+    expect(encodeCursor(undefined, 'users', secret)).toBeNull();
+    expect(decodeCursor(undefined, 'users', secret)).toBeUndefined();
+    expect(decodeCursor('', 'users', secret)).toBeUndefined();
+  });
+
+  it('refuse another scope, another secret, an edited payload or a malformed string', () => {
+    const cursor = encodeCursor(position, 'audit:{"actor_id":"A"}', secret)!;
+    expectInvalid(() => decodeCursor(cursor, 'audit:{"actor_id":"B"}', secret));
+    expectInvalid(() => decodeCursor(cursor, 'audit:{"actor_id":"A"}', Buffer.alloc(32, 2)));
+    const [payload, mac] = cursor.split('.');
+    const edited = Buffer.from(JSON.stringify({ p: { ...position, sk: 'Z' }, s: 'audit:{"actor_id":"A"}' })).toString('base64url');
+    expectInvalid(() => decodeCursor(`${edited}.${mac}`, 'audit:{"actor_id":"A"}', secret));
+    for (const bad of [payload, `${payload}.`, `.${mac}`, `${cursor}.x`, 'garbage', '%%%.%%%']) {
+      expectInvalid(() => decodeCursor(bad, 'audit:{"actor_id":"A"}', secret));
+    }
+  });
+
+  it('refuse a correctly signed cursor whose payload is not a position', () => {
+    const payload = Buffer.from(JSON.stringify({ p: 'not-an-object', s: 'users' })).toString('base64url');
+    const mac = createHmac('sha256', secret).update(payload).digest('base64url');
+    expectInvalid(() => decodeCursor(`${payload}.${mac}`, 'users', secret));
+  });
+});

@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { hasPermission, PERMISSIONS, permissionsOf, ROLE_PERMISSIONS, ROLES, rolesWith } from '../../../shared/domain/auth/permissions.js';
+import { canManage } from '../../../shared/domain/auth/principal.js';
+
+describe('roles and permissions', () => {
+  it('gives the admin every permission', () => {
+    expect(permissionsOf(['admin'])).toEqual([...PERMISSIONS].sort());
+  });
+
+  it('nests viewer ⊂ user ⊂ operator ⊂ admin', () => {
+    const chain = ['viewer', 'user', 'operator', 'admin'] as const;
+    for (let i = 1; i < chain.length; i++) {
+      for (const p of ROLE_PERMISSIONS[chain[i - 1]]) expect(ROLE_PERMISSIONS[chain[i]], `${chain[i]} lacks ${p}`).toContain(p);
+    }
+  });
+
+  it('keeps users:manage with the admin alone, and audit:read with operator and admin', () => {
+    expect(rolesWith('users:manage')).toEqual(['admin']);
+    expect(rolesWith('audit:read')).toEqual(['admin', 'operator']);
+  });
+
+  it('lets the viewer read and nothing else', () => {
+    expect(ROLE_PERMISSIONS.viewer.every((p) => p.endsWith(':read'))).toBe(true);
+  });
+
+  it('unions the permissions of several roles and ignores unknown roles', () => {
+    expect(permissionsOf(['viewer', 'user'])).toEqual(permissionsOf(['user']));
+    expect(permissionsOf(['root', 'superuser'])).toEqual([]);
+    expect(hasPermission(['root'], 'tasks:read')).toBe(false);
+    expect(hasPermission([], 'profile:read')).toBe(false);
+    for (const role of ROLES) expect(hasPermission([role], 'profile:read')).toBe(true);
+  });
+
+  it('lets owners manage their own items and *:manage_all holders anything', () => {
+    const user = { userId: 'U1', username: 'u', roles: ['user' as const], permissions: permissionsOf(['user']), sessionId: 'S' };
+    const operator = { ...user, userId: 'O1', roles: ['operator' as const], permissions: permissionsOf(['operator']) };
+    expect(canManage(user, 'U1', 'tasks:manage_all')).toBe(true);
+    expect(canManage(user, 'U2', 'tasks:manage_all')).toBe(false);
+    expect(canManage(user, undefined, 'tasks:manage_all')).toBe(false);
+    expect(canManage(operator, 'U2', 'tasks:manage_all')).toBe(true);
+  });
+});
