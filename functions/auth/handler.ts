@@ -1,7 +1,7 @@
 import { createHttpHandler } from '../../shared/api/http-handler.js';
 import type { Operations, ApiRequest } from '../../shared/api/types.js';
 import { requirePrincipal } from '../../shared/api/types.js';
-import type { authRoutes } from '../../shared/api/routes/auth.js';
+import { authRoutes } from '../../shared/api/routes/auth.js';
 import { forbidden } from '../../shared/api/errors.js';
 import { decodeCursor, encodeCursor } from '../../shared/api/pagination.js';
 import { AuthService, meView, userView } from '../../shared/domain/auth/service.js';
@@ -46,7 +46,7 @@ const operations: Operations<typeof authRoutes> = {
   },
 
   async me(req) {
-    const user = await new UserRepository(req.deps.store).get(requirePrincipal(req).userId);
+    const user = req.currentUser ?? (await new UserRepository(req.deps.store).get(requirePrincipal(req).userId));
     if (!user) throw unauthorized('User no longer exists');
     return { data: meView(user) };
   },
@@ -94,4 +94,4 @@ const operations: Operations<typeof authRoutes> = {
   },
 };
 
-export const handler = createHttpHandler('auth', operations);
+export const handler = createHttpHandler('auth', [authRoutes], operations);

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { createHttpHandler } from '../../shared/api/http-handler.js';
 import type { Operations } from '../../shared/api/types.js';
-import type { docsRoutes } from '../../shared/api/routes/docs.js';
+import { docsRoutes } from '../../shared/api/routes/docs.js';
 import { buildOpenApi } from '../../shared/api/openapi.js';
 import { notFound } from '../../shared/api/errors.js';
 
@@ -76,4 +76,4 @@ const operations: Operations<typeof docsRoutes> = {
   },
 };
 
-export const handler = createHttpHandler('docs', operations);
+export const handler = createHttpHandler('docs', [docsRoutes], operations);

@@ -1,7 +1,7 @@
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { createHttpHandler } from '../../shared/api/http-handler.js';
 import type { ApiRequest, Operations } from '../../shared/api/types.js';
-import type { healthRoutes } from '../../shared/api/routes/health.js';
+import { healthRoutes } from '../../shared/api/routes/health.js';
 import { overallStatus, runCheck } from '../../shared/domain/health/checks.js';
 import { ApiError } from '../../shared/api/errors.js';
 import { VERSION } from '../../shared/version.js';
@@ -61,4 +61,4 @@ const operations: Operations<typeof healthRoutes> = {
   },
 };
 
-export const handler = createHttpHandler('health', operations);
+export const handler = createHttpHandler('health', [healthRoutes], operations);

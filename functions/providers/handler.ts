@@ -1,7 +1,7 @@
 import { createHttpHandler } from '../../shared/api/http-handler.js';
 import type { Operations } from '../../shared/api/types.js';
 import { requirePrincipal } from '../../shared/api/types.js';
-import type { providersRoutes } from '../../shared/api/routes/providers.js';
+import { providersRoutes } from '../../shared/api/routes/providers.js';
 import { decodeCursor, encodeCursor } from '../../shared/api/pagination.js';
 import {
   checkProviderHealth,
@@ -60,4 +60,4 @@ const operations: Operations<typeof providersRoutes> = {
   },
 };
 
-export const handler = createHttpHandler('providers', operations);
+export const handler = createHttpHandler('providers', [providersRoutes], operations);

@@ -1,7 +1,7 @@
 import { createHttpHandler } from '../../shared/api/http-handler.js';
 import { requirePrincipal, type ApiRequest, type Operations } from '../../shared/api/types.js';
-import type { taskRoutes } from '../../shared/api/routes/tasks.js';
-import type { agentRoutes } from '../../shared/api/routes/agents.js';
+import { taskRoutes } from '../../shared/api/routes/tasks.js';
+import { agentRoutes } from '../../shared/api/routes/agents.js';
 import { forbidden, notFound } from '../../shared/api/errors.js';
 import { decodeCursor, encodeCursor } from '../../shared/api/pagination.js';
 import { canManage } from '../../shared/domain/auth/principal.js';
@@ -140,4 +140,4 @@ const operations: Operations<typeof taskRoutes> & Operations<typeof agentRoutes>
   },
 };
 
-export const handler = createHttpHandler('tasks', operations);
+export const handler = createHttpHandler('tasks', [taskRoutes, agentRoutes], operations);

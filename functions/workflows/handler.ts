@@ -1,7 +1,7 @@
 import { createHttpHandler } from '../../shared/api/http-handler.js';
 import type { ApiRequest, Operations } from '../../shared/api/types.js';
 import { requirePrincipal } from '../../shared/api/types.js';
-import type { workflowsRoutes } from '../../shared/api/routes/workflows.js';
+import { workflowsRoutes } from '../../shared/api/routes/workflows.js';
 import { decodeCursor, encodeCursor } from '../../shared/api/pagination.js';
 import * as workflows from '../../shared/services/workflows.js';
 import * as schedules from '../../shared/services/schedules.js';
@@ -124,4 +124,4 @@ const operations: Operations<typeof workflowsRoutes> = {
   },
 };
 
-export const handler = createHttpHandler('workflows', operations);
+export const handler = createHttpHandler('workflows', [workflowsRoutes], operations);

@@ -10,7 +10,7 @@ import { SessionRepository } from '../../shared/store/sessions.js';
 import { ConnectionRepository, CONNECTION_TTL_SECONDS } from '../../shared/store/connections.js';
 import { permissionsOf } from '../../shared/domain/auth/permissions.js';
 import { channelPermission, clientMessage, serverMessage, STREAM_CHANNELS } from '../../shared/domain/realtime/channels.js';
-import { zodIssues } from '../../shared/api/middleware.js';
+import { zodIssues } from '../../shared/api/validation.js';
 import { logger } from '../../shared/api/logger.js';
 
 type WsEvent = APIGatewayProxyWebsocketEventV2 & {

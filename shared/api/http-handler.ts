@@ -1,7 +1,6 @@
 import middy, { type MiddlewareObj } from '@middy/core';
 import httpCors from '@middy/http-cors';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { ROUTES } from './routes/index.js';
 import { routeKeyOf, type FunctionGroup, type RouteSpec } from './route.js';
 import { successBody } from './envelope.js';
 import type { ApiRequest, ApiResult, Operation } from './types.js';
@@ -29,10 +28,12 @@ const DEFAULT_MESSAGES: Record<string, string> = { GET: 'OK', POST: 'Created', P
 
 /**
  * The Lambda handler of one endpoint group: the middleware stack, then dispatch on the event's
- * routeKey to the group's operation.
+ * routeKey to the group's operation. A group passes its own route lists (not the whole table), so
+ * its bundle carries only its own schemas.
  */
-export function createHttpHandler(group: FunctionGroup, operations: Record<string, Operation<never>>) {
-  const routes = ROUTES.filter((r) => r.group === group);
+export function createHttpHandler(group: FunctionGroup, routeLists: readonly (readonly RouteSpec[])[], operations: Record<string, Operation<never>>) {
+  const routes = routeLists.flat().filter((r) => r.group === group);
+  if (routes.length === 0) throw new Error(`group ${group} has no routes`);
   const routesByKey = new Map<string, RouteSpec>();
   for (const route of routes) {
     if (!operations[route.operationId]) throw new Error(`group ${group} has no operation for ${route.operationId}`);

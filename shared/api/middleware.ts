@@ -19,6 +19,7 @@ import {
 } from './errors.js';
 import { errorBody } from './envelope.js';
 import { logger } from './logger.js';
+import { zodIssues } from './validation.js';
 import type { RequestState } from './request-state.js';
 import type { RouteSpec } from './route.js';
 import type { ApiRequest } from './types.js';
@@ -158,6 +159,7 @@ export function authenticate(): Middleware {
       if (!session || session.revoked || session.expires_at <= nowEpoch) throw unauthorized('Session has ended');
       if (!user || !user.is_active) throw unauthorized('User is not active');
       const roles = user.roles as Role[];
+      req.currentUser = user;
       req.principal = {
         userId: user.user_id,
         username: user.username,
@@ -201,22 +203,7 @@ export function parseBody(): Middleware {
   };
 }
 
-export function zodIssues(error: z.ZodError, prefix?: string): FieldError[] {
-  const out: FieldError[] = [];
-  // zod 4 still runs length checks after a type mismatch (`roles: "admin"` also fails `max(4)` as a
-  // string): once a field has the wrong type, its other complaints only confuse.
-  const wrongType = new Set(error.issues.filter((i) => i.code === 'invalid_type').map((i) => i.path.map(String).join('.')));
-  for (const issue of error.issues) {
-    const base = [...(prefix ? [prefix] : []), ...issue.path.map(String)];
-    if (issue.code !== 'invalid_type' && wrongType.has(issue.path.map(String).join('.'))) continue;
-    if (issue.code === 'unrecognized_keys') {
-      for (const key of issue.keys) out.push({ path: [...base, key].join('.'), message: 'Unknown field' });
-    } else {
-      out.push({ path: base.join('.'), message: issue.message });
-    }
-  }
-  return out;
-}
+export { zodIssues };
 
 /** Strict schema validation of path, query and body; every failing field is named. */
 export function validate(): Middleware {

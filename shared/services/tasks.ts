@@ -1,7 +1,7 @@
 import { ulid } from 'ulid';
 import type { Deps } from '../runtime.js';
 import { invalidState, notFound, validationError, type FieldError } from '../api/errors.js';
-import { zodIssues } from '../api/middleware.js';
+import { zodIssues } from '../api/validation.js';
 import { logger } from '../api/logger.js';
 import { publish } from '../realtime/publisher.js';
 import { createTaskBody, type CreateTaskInput, type TaskView, type UpdateTaskInput, type SessionView } from '../domain/tasks/schemas.js';

@@ -1,4 +1,4 @@
-import { beforeAll, describe, expect, it, vi, inject } from 'vitest';
+import { beforeAll, describe, expect, it, inject } from 'vitest';
 import * as z from 'zod';
 import { ulid } from 'ulid';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
@@ -8,7 +8,7 @@ import type { Operations } from '../../../shared/api/types.js';
 
 /**
  * The `Idempotency-Key` middleware, through the real handler factory and middleware stack, on a route
- * table of two test routes (no route of the real table is idempotent yet) and the run's DynamoDB Local.
+ * list of two test routes and the run's DynamoDB Local.
  */
 
 const testRoutes = defineRoutes([
@@ -34,8 +34,6 @@ const testRoutes = defineRoutes([
     status: 201,
   },
 ]);
-
-vi.mock('../../../shared/api/routes/index.js', () => ({ ROUTES: testRoutes }));
 
 const { createHttpHandler } = await import('../../../shared/api/http-handler.js');
 const { installDeps } = await import('../../../shared/runtime.js');
@@ -71,7 +69,7 @@ const operations: Operations<typeof testRoutes> = {
     return { data: { run: runs, n: req.body.n } };
   },
 };
-const handler = createHttpHandler('tasks', operations);
+const handler = createHttpHandler('tasks', [testRoutes], operations);
 
 let tokens: { a: string; b: string };
 
