@@ -1,31 +1,22 @@
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import * as z from 'zod';
 import { getDeps } from '../../shared/runtime.js';
 import { logger } from '../../shared/api/logger.js';
-import { ulidSchema } from '../../shared/api/schemas.js';
+import { parseRunMessage } from '../../shared/services/tasks.js';
 import { failDeadLettered } from '../../shared/services/task-runner.js';
-
-const runMessage = z.object({ task_id: ulidSchema, token: z.string().max(64).optional() });
 
 /** The dead-letter queue's consumer: the task of a message the worker could not process is marked failed, with the reason. */
 export async function handler(event: SQSEvent): Promise<SQSBatchResponse> {
   const deps = await getDeps();
   const batchItemFailures: SQSBatchResponse['batchItemFailures'] = [];
   for (const record of event.Records) {
-    let body: unknown;
-    try {
-      body = JSON.parse(record.body);
-    } catch {
-      body = undefined;
-    }
-    const parsed = runMessage.safeParse(body);
-    if (!parsed.success) {
+    const message = parseRunMessage(record.body);
+    if (!message) {
       logger.error('dead-lettered message is not a task message; dropped', { message_id: record.messageId });
       continue;
     }
     try {
-      const outcome = await failDeadLettered(deps, parsed.data);
-      logger.warn('dead-lettered task message handled', { task_id: parsed.data.task_id, outcome });
+      const outcome = await failDeadLettered(deps, message);
+      logger.warn('dead-lettered task message handled', { task_id: message.task_id, outcome });
     } catch (err) {
       logger.error('dead-lettered message not handled; it stays in the queue', { message_id: record.messageId, error: err as Error });
       batchItemFailures.push({ itemIdentifier: record.messageId });

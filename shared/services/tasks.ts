@@ -1,4 +1,6 @@
 import { ulid } from 'ulid';
+import * as z from 'zod';
+import { ulidSchema } from '../api/schemas.js';
 import type { Deps } from '../runtime.js';
 import { invalidState, notFound, validationError, type FieldError } from '../api/errors.js';
 import { zodIssues } from '../api/validation.js';
@@ -30,6 +32,20 @@ export interface RunMessage {
   task_id: string;
   /** The task's `run_token` when the message was sent; a message with an older token is stale. */
   token?: string;
+}
+
+const runMessage = z.object({ task_id: ulidSchema, token: z.string().max(64).optional() });
+
+/** A queue message's body as a RunMessage; undefined when it is not one (it can never succeed). */
+export function parseRunMessage(body: string): RunMessage | undefined {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    return undefined;
+  }
+  const parsed = runMessage.safeParse(json);
+  return parsed.success ? parsed.data : undefined;
 }
 
 /** Tries an optimistic change this many times when the task keeps changing under it. */

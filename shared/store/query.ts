@@ -1,4 +1,4 @@
-import { QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
+import { QueryCommand, type QueryCommandInput, type QueryCommandOutput } from '@aws-sdk/lib-dynamodb';
 import type { Store } from './client.js';
 
 export interface PageQuery {
@@ -64,4 +64,28 @@ function keyOf(item: Record<string, unknown>, index?: string): Record<string, un
     key[`${index}sk`] = item[`${index}sk`];
   }
   return key;
+}
+
+/** How many items a key condition matches, counted by DynamoDB (`Select: COUNT`), all pages. */
+export async function countItems(
+  store: Store,
+  q: { index?: 'gsi1' | 'gsi2' | 'gsi3'; keyCondition: string; values: Record<string, unknown> },
+): Promise<number> {
+  let count = 0;
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const out: QueryCommandOutput = await store.doc.send(
+      new QueryCommand({
+        TableName: store.table,
+        IndexName: q.index,
+        KeyConditionExpression: q.keyCondition,
+        ExpressionAttributeValues: q.values,
+        Select: 'COUNT',
+        ExclusiveStartKey: startKey,
+      }),
+    );
+    count += out.Count ?? 0;
+    startKey = out.LastEvaluatedKey;
+  } while (startKey);
+  return count;
 }

@@ -5,7 +5,7 @@
 import { DeleteCommand, GetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
 import type { Store } from './client.js';
 import { epochSeconds } from './client.js';
-import { queryPage, type StorePage } from './query.js';
+import { countItems, queryPage, type StorePage } from './query.js';
 import type { VariableValue } from '../domain/workflows/definition.js';
 import type { OverlapPolicy, ScheduleStatus } from '../domain/schedules/schedule.js';
 import { ConcurrentChangeError } from './workflows.js';
@@ -291,23 +291,7 @@ export class ScheduleRepository {
 
   /** Active schedules whose next run is before `before` (not fired when due). */
   async overdueCount(before: Date): Promise<number> {
-    let count = 0;
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const out = await this.store.doc.send(
-        new QueryCommand({
-          TableName: this.store.table,
-          IndexName: 'gsi3',
-          KeyConditionExpression: 'gsi3pk = :p AND gsi3sk < :cut',
-          ExpressionAttributeValues: { ':p': ACTIVE_INDEX, ':cut': before.toISOString() },
-          Select: 'COUNT',
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      count += out.Count ?? 0;
-      startKey = out.LastEvaluatedKey;
-    } while (startKey);
-    return count;
+    return countItems(this.store, { index: 'gsi3', keyCondition: 'gsi3pk = :p AND gsi3sk < :cut', values: { ':p': ACTIVE_INDEX, ':cut': before.toISOString() } });
   }
 
   async activeCount(): Promise<number> {

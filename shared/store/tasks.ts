@@ -11,7 +11,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { ulid } from 'ulid';
 import type { Store } from './client.js';
-import { queryPage, type PageQuery } from './query.js';
+import { countItems, queryPage, type PageQuery } from './query.js';
 import { sessionView, taskView, type TaskStatus, type TaskView, type SessionView } from '../domain/tasks/schemas.js';
 import { changeDelta, createdDelta, deletedDelta, mergeDeltas, type CounterDelta } from '../domain/tasks/stats.js';
 
@@ -360,22 +360,7 @@ export class TaskRepository {
   }
 
   async countSessions(taskId: string): Promise<number> {
-    let count = 0;
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const out = await this.store.doc.send(
-        new QueryCommand({
-          TableName: this.store.table,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :s)',
-          ExpressionAttributeValues: { ':pk': taskKey(taskId).pk, ':s': 'SESSION#' },
-          Select: 'COUNT',
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      count += out.Count ?? 0;
-      startKey = out.LastEvaluatedKey;
-    } while (startKey);
-    return count;
+    return countItems(this.store, { keyCondition: 'pk = :pk AND begins_with(sk, :s)', values: { ':pk': taskKey(taskId).pk, ':s': 'SESSION#' } });
   }
 
   /**

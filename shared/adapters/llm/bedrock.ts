@@ -1,10 +1,4 @@
-import {
-  BedrockRuntimeClient,
-  ConverseCommand,
-  ConverseStreamCommand,
-  type ConverseCommandInput,
-  type ConverseStreamOutput,
-} from '@aws-sdk/client-bedrock-runtime';
+import type { BedrockRuntimeClient, ConverseCommandInput, ConverseStreamOutput } from '@aws-sdk/client-bedrock-runtime';
 import { ProviderError, type LlmProvider, type LlmRequest, type LlmResult } from '../../domain/providers/types.js';
 import { classifyStatus, transportError } from '../../domain/providers/errors.js';
 import { withTimeout } from './http.js';
@@ -47,13 +41,22 @@ const CODES: Record<string, string> = {
   ExpiredTokenException: 'authentication_failed',
 };
 
+type BedrockSdk = typeof import('@aws-sdk/client-bedrock-runtime');
+let bedrockSdk: Promise<BedrockSdk> | undefined;
+/** Loaded on first use: most functions never call Bedrock, and the client is costly to import at cold start. */
+const loadSdk = () => (bedrockSdk ??= import('@aws-sdk/client-bedrock-runtime'));
+
 /** Bedrock's Converse API (ConverseStream when the caller wants chunks); credentials come from IAM. */
 export class BedrockProvider implements LlmProvider {
   readonly type = 'bedrock' as const;
-  private readonly client: BedrockRuntimeClient;
+  private client?: BedrockRuntimeClient;
 
-  constructor(private readonly options: BedrockOptions) {
-    this.client = new BedrockRuntimeClient({ region: options.region, ...(options.endpoint ? { endpoint: options.endpoint } : {}), maxAttempts: 1 });
+  constructor(private readonly options: BedrockOptions) {}
+
+  private async sdk(): Promise<{ sdk: BedrockSdk; client: BedrockRuntimeClient }> {
+    const sdk = await loadSdk();
+    this.client ??= new sdk.BedrockRuntimeClient({ region: this.options.region, ...(this.options.endpoint ? { endpoint: this.options.endpoint } : {}), maxAttempts: 1 });
+    return { sdk, client: this.client };
   }
 
   async complete(req: LlmRequest): Promise<LlmResult> {
@@ -70,7 +73,8 @@ export class BedrockProvider implements LlmProvider {
     };
     try {
       if (!req.onChunk) {
-        const out = await this.client.send(new ConverseCommand(input), { abortSignal: signal });
+        const { sdk, client } = await this.sdk();
+        const out = await client.send(new sdk.ConverseCommand(input), { abortSignal: signal });
         const content = out.output?.message?.content ?? [];
         return {
           output: content.map((c) => c.text ?? '').join(''),
@@ -80,7 +84,8 @@ export class BedrockProvider implements LlmProvider {
           finishReason: out.stopReason,
         };
       }
-      const out = await this.client.send(new ConverseStreamCommand(input), { abortSignal: signal });
+      const { sdk, client } = await this.sdk();
+      const out = await client.send(new sdk.ConverseStreamCommand(input), { abortSignal: signal });
       if (!out.stream) throw new ProviderError('invalid_response', `${LABEL} answered a stream without events`, true);
       return await readStream(out.stream, req.onChunk, modelId);
     } catch (err) {
@@ -94,8 +99,9 @@ export class BedrockProvider implements LlmProvider {
    */
   async check(signal: AbortSignal = AbortSignal.timeout(10_000)): Promise<void> {
     try {
-      await this.client.send(
-        new ConverseCommand({ modelId: this.options.model, messages: [{ role: 'user', content: [{ text: 'ping' }] }], inferenceConfig: { maxTokens: 1 } }),
+      const { sdk, client } = await this.sdk();
+      await client.send(
+        new sdk.ConverseCommand({ modelId: this.options.model, messages: [{ role: 'user', content: [{ text: 'ping' }] }], inferenceConfig: { maxTokens: 1 } }),
         { abortSignal: signal },
       );
     } catch (err) {
