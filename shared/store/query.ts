@@ -20,16 +20,21 @@ export interface StorePage<T> {
   consumedCapacity: number;
 }
 
+/** Reads one page may take at most: with a selective filter a full page could mean reading a whole partition. */
+export const MAX_READS_PER_PAGE = 5;
+
 /**
- * One page of a Query. With a filter, DynamoDB's Limit counts items read before filtering, so read
- * on until the page is full; the position returned is that of the last item handed out.
+ * One page of a Query. With a filter, DynamoDB's Limit counts items read before filtering, so it reads
+ * on until the page is full, at most `maxReads` times: a page may then end short, its cursor continuing
+ * the read where it stopped. The position handed out is that of the last item returned.
  */
-export async function queryPage<T>(store: Store, q: PageQuery): Promise<StorePage<T>> {
+export async function queryPage<T>(store: Store, q: PageQuery & { maxReads?: number }): Promise<StorePage<T>> {
+  const maxReads = q.maxReads ?? MAX_READS_PER_PAGE;
   const items: Record<string, unknown>[] = [];
   let startKey = q.startKey;
-  let consumed = 0;
-  let exhausted = false;
-  while (items.length < q.limit) {
+  let consumedCapacity = 0;
+  for (let read = 1; ; read++) {
+    const need = q.limit - items.length;
     const input: QueryCommandInput = {
       TableName: store.table,
       IndexName: q.index,
@@ -39,22 +44,21 @@ export async function queryPage<T>(store: Store, q: PageQuery): Promise<StorePag
       FilterExpression: q.filter,
       ScanIndexForward: q.ascending ?? false,
       ExclusiveStartKey: startKey,
-      Limit: q.filter ? Math.max(q.limit * 2, 50) : q.limit + 1,
+      Limit: q.filter ? Math.max(need * 2, 50) : need + 1,
       ReturnConsumedCapacity: 'TOTAL',
     };
-    const out = await store.doc.send(new QueryCommand(input));
-    consumed += out.ConsumedCapacity?.CapacityUnits ?? 0;
-    for (const item of out.Items ?? []) items.push(item);
-    startKey = out.LastEvaluatedKey;
-    if (!startKey) {
-      exhausted = true;
-      break;
+    const out: QueryCommandOutput = await store.doc.send(new QueryCommand(input));
+    consumedCapacity += out.ConsumedCapacity?.CapacityUnits ?? 0;
+    const got = out.Items ?? [];
+    if (got.length > need) {
+      items.push(...got.slice(0, need));
+      return { items: items as T[], lastKey: keyOf(items[items.length - 1], q.index), consumedCapacity };
     }
+    items.push(...got);
+    startKey = out.LastEvaluatedKey;
+    if (!startKey) return { items: items as T[], consumedCapacity };
+    if (items.length === q.limit || read >= maxReads) return { items: items as T[], lastKey: startKey, consumedCapacity };
   }
-  if (items.length <= q.limit && exhausted) return { items: items as T[], consumedCapacity: consumed };
-  const page = items.slice(0, q.limit);
-  const last = page[page.length - 1];
-  return { items: page as T[], lastKey: keyOf(last, q.index), consumedCapacity: consumed };
 }
 
 function keyOf(item: Record<string, unknown>, index?: string): Record<string, unknown> {

@@ -5,7 +5,6 @@ import {
   GetCommand,
   PutCommand,
   QueryCommand,
-  type QueryCommandOutput,
   TransactWriteCommand,
   type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
@@ -126,8 +125,6 @@ export function ulidAt(date: Date, high: boolean): string {
 
 /** The last millisecond a ULID can encode (48 bits). */
 const MAX_ULID_TIME = 2 ** 48 - 1;
-/** Queries one list request may make: a filter that matches little ends a page early, with a cursor. */
-const MAX_LIST_ROUNDS = 5;
 
 const CONFLICT_RETRIES = 8;
 
@@ -369,47 +366,8 @@ export class TaskRepository {
    * range is a ULID range on the index's sort key.
    */
   async list(filter: TaskFilter, limit: number, startKey?: Record<string, unknown>) {
-    const page = await this.boundedPage(this.listQuery(filter, limit, startKey));
+    const page = await queryPage<Record<string, unknown>>(this.store, this.listQuery(filter, limit, startKey));
     return { ...page, items: page.items.map((i) => toRecord(i)!) };
-  }
-
-  /**
-   * One page of a Query, reading at most MAX_LIST_ROUNDS times: with a selective FilterExpression a
-   * full page could mean reading the whole index, so the page may end short, its cursor continuing the
-   * read where it stopped.
-   */
-  private async boundedPage(q: PageQuery): Promise<{ items: Record<string, unknown>[]; lastKey?: Record<string, unknown>; consumedCapacity: number }> {
-    const items: Record<string, unknown>[] = [];
-    let startKey = q.startKey;
-    let consumedCapacity = 0;
-    const keyOf = (item: Record<string, unknown>) => ({ pk: item.pk, sk: item.sk, [`${q.index}pk`]: item[`${q.index}pk`], [`${q.index}sk`]: item[`${q.index}sk`] });
-    for (let round = 1; ; round++) {
-      const need = q.limit - items.length;
-      const out: QueryCommandOutput = await this.store.doc.send(
-        new QueryCommand({
-          TableName: this.store.table,
-          IndexName: q.index,
-          KeyConditionExpression: q.keyCondition,
-          ExpressionAttributeNames: q.names && Object.keys(q.names).length ? q.names : undefined,
-          ExpressionAttributeValues: q.values,
-          FilterExpression: q.filter,
-          ScanIndexForward: q.ascending ?? false,
-          ExclusiveStartKey: startKey,
-          Limit: q.filter ? Math.max(need * 2, 50) : need + 1,
-          ReturnConsumedCapacity: 'TOTAL',
-        }),
-      );
-      consumedCapacity += out.ConsumedCapacity?.CapacityUnits ?? 0;
-      const got = out.Items ?? [];
-      if (got.length > need) {
-        items.push(...got.slice(0, need));
-        return { items, lastKey: keyOf(items[items.length - 1]), consumedCapacity };
-      }
-      items.push(...got);
-      startKey = out.LastEvaluatedKey;
-      if (!startKey) return { items, consumedCapacity };
-      if (items.length === q.limit || round >= MAX_LIST_ROUNDS) return { items, lastKey: startKey, consumedCapacity };
-    }
   }
 
   listQuery(filter: TaskFilter, limit: number, startKey?: Record<string, unknown>): PageQuery {
