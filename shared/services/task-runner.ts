@@ -52,7 +52,7 @@ interface Budget {
 interface Pick {
   candidate: RouteCandidate;
   reservation?: QuotaReservation;
-  slots: { group: string; slot: number }[];
+  slots: { group: string; slot: number; lease: string }[];
   budget: Budget;
 }
 
@@ -220,11 +220,12 @@ function budgetFor(task: TaskRecord, prompt: TaskPrompt, provider: ProviderRecor
 async function pickCandidate(deps: Deps, task: TaskRecord, candidates: RouteCandidate[], prompt: TaskPrompt, leaseUntil: Date): Promise<PickOutcome> {
   const agents = agentsRepo(deps);
   const now = deps.clock.now();
-  const slots: { group: string; slot: number }[] = [];
+  const lease = leaseUntil.toISOString();
+  const slots: { group: string; slot: number; lease: string }[] = [];
   if (task.concurrency_group && task.concurrency_limit) {
     const slot = await agents.acquireSlot(task.concurrency_group, task.concurrency_limit, task.task_id, leaseUntil, now);
     if (slot === undefined) return { wait: 'concurrency' };
-    slots.push({ group: task.concurrency_group, slot });
+    slots.push({ group: task.concurrency_group, slot, lease });
   }
   let earliestReset: number | undefined;
   let busy = false;
@@ -249,9 +250,9 @@ async function pickCandidate(deps: Deps, task: TaskRecord, candidates: RouteCand
       busy = true;
       continue;
     }
-    return { pick: { candidate, reservation, slots: [...slots, { group: `agent:${agent.agent_id}`, slot }], budget } };
+    return { pick: { candidate, reservation, slots: [...slots, { group: `agent:${agent.agent_id}`, slot, lease }], budget } };
   }
-  for (const s of slots) await agents.releaseSlot(s.group, s.slot, task.task_id);
+  for (const s of slots) await agents.releaseSlot(s.group, s.slot, task.task_id, s.lease);
   if (busy) return { wait: 'concurrency' };
   if (earliestReset !== undefined) return { wait: 'quota', untilMs: earliestReset };
   return { failure: costFailure ?? failure(TASK_ERRORS.noAgent, 'no agent can run this task', false) };
@@ -260,7 +261,7 @@ async function pickCandidate(deps: Deps, task: TaskRecord, candidates: RouteCand
 async function releasePick(deps: Deps, taskId: string, pick: Pick, actualTokens: number, requestMade: boolean): Promise<void> {
   const agents = agentsRepo(deps);
   if (pick.reservation) await agents.settle(pick.reservation, actualTokens, requestMade);
-  for (const s of pick.slots) await agents.releaseSlot(s.group, s.slot, taskId);
+  for (const s of pick.slots) await agents.releaseSlot(s.group, s.slot, taskId, s.lease);
 }
 
 /** pending/queued (or running with an expired lease) → running, under a lease, as one more attempt. */
@@ -383,10 +384,14 @@ async function finishWithoutRun(deps: Deps, task: TaskRecord, reason: AttemptFai
   if (token) await sendRun(deps, task.task_id, token, queueDelay(delay));
 }
 
-/** Puts the run off (quota, busy slots, an early message) with a fresh token, and sends the next message. */
+/**
+ * Puts the run off (quota, busy slots, an early message) with a fresh token, and sends the next message.
+ * A task taken over from a dead worker gives up the expired lease and records the lost attempt.
+ */
 async function deferRun(deps: Deps, task: TaskRecord, seconds: number, reason: TaskRecord['waiting_reason'], nextAttemptAt: Date): Promise<void> {
   const nowIso = deps.clock.now().toISOString();
   const token = ulid();
+  const takeover = task.status === 'running';
   const after = await tasksRepo(deps).apply(task, {
     set: {
       status: 'queued',
@@ -396,6 +401,7 @@ async function deferRun(deps: Deps, task: TaskRecord, seconds: number, reason: T
       run_token: token,
       updated_at: nowIso,
     },
+    ...(takeover ? { remove: ['lease_owner', 'lease_until'] as (keyof TaskRecord)[], session: lostSession(task, nowIso) } : {}),
   });
   if (after.status !== task.status || after.waiting_reason !== task.waiting_reason) await publishTask(deps, 'task.updated', after);
   await sendRun(deps, task.task_id, token, queueDelay(seconds));
@@ -440,16 +446,20 @@ class OutputForwarder {
   }
 }
 
-/** Reads the task's status every CANCEL_POLL_MS and aborts the call when it is no longer running. */
-function watchCancellation(deps: Deps, taskId: string, controller: AbortController): () => void {
+/**
+ * Reads the task's status every CANCEL_POLL_MS and aborts the call when it is no longer running, or
+ * when it runs under another worker's lease (cancelled and retried between two reads, then claimed again).
+ */
+function watchCancellation(deps: Deps, taskId: string, leaseOwner: string | undefined, controller: AbortController): () => void {
   let stopped = false;
   const loop = async () => {
     while (!stopped && !controller.signal.aborted) {
       await new Promise((r) => setTimeout(r, CANCEL_POLL_MS));
       if (stopped || controller.signal.aborted) return;
       try {
-        const status = await tasksRepo(deps).statusOf(taskId);
-        if (status !== 'running') controller.abort(new DOMException(`task is ${status ?? 'deleted'}`, 'AbortError'));
+        const state = await tasksRepo(deps).runState(taskId);
+        if (state?.status !== 'running') controller.abort(new DOMException(`task is ${state?.status ?? 'deleted'}`, 'AbortError'));
+        else if (leaseOwner && state.lease_owner !== leaseOwner) controller.abort(new DOMException('another worker holds the task now', 'AbortError'));
       } catch (err) {
         logger.warn('cancellation check failed', { task_id: taskId, error: (err as Error).name });
       }
@@ -474,7 +484,7 @@ async function execute(deps: Deps, task: TaskRecord, pick: Pick, prompt: TaskPro
   const lambdaBudgetMs = options.remainingMs ? options.remainingMs() - LEASE_GRACE_SECONDS * 1000 : Infinity;
   const timeoutMs = Math.max(1000, Math.min(task.timeout_seconds * 1000, lambdaBudgetMs));
   const timer = setTimeout(() => controller.abort(new DOMException(`no answer within ${Math.round(timeoutMs / 1000)} s`, 'TimeoutError')), timeoutMs);
-  const stopWatch = watchCancellation(deps, task.task_id, controller);
+  const stopWatch = watchCancellation(deps, task.task_id, task.lease_owner, controller);
   const output = new OutputForwarder(deps, task.task_id, task.attempts);
   let costExceeded = false;
   const onChunk = (text: string) => {

@@ -252,14 +252,18 @@ export class AgentRepository {
     return undefined;
   }
 
-  async releaseSlot(group: string, slot: number, taskId: string): Promise<void> {
+  /**
+   * Gives a slot back. With `leaseUntil` (the lease it was taken with), only that very hold is released:
+   * a later run of the same task (retried after a cancel) may have taken the slot again since.
+   */
+  async releaseSlot(group: string, slot: number, taskId: string, leaseUntil?: string): Promise<void> {
     await this.store.doc
       .send(
         new DeleteCommand({
           TableName: this.store.table,
           Key: slotKey(group, slot),
-          ConditionExpression: 'task_id = :task',
-          ExpressionAttributeValues: { ':task': taskId },
+          ConditionExpression: leaseUntil ? 'task_id = :task AND lease_until = :lease' : 'task_id = :task',
+          ExpressionAttributeValues: { ':task': taskId, ...(leaseUntil ? { ':lease': leaseUntil } : {}) },
         }),
       )
       .catch((err) => {

@@ -162,18 +162,18 @@ export class TaskRepository {
     return out.Item?.entity === 'task' ? toRecord(out.Item) : undefined;
   }
 
-  /** Only the status (a cheap read for the worker's cancellation watch). */
-  async statusOf(taskId: string): Promise<TaskStatus | undefined> {
+  /** Only the status and the lease's owner (a cheap read for the worker's cancellation watch). */
+  async runState(taskId: string): Promise<{ status: TaskStatus; lease_owner?: string } | undefined> {
     const out = await this.store.doc.send(
       new GetCommand({
         TableName: this.store.table,
         Key: taskKey(taskId),
         ConsistentRead: true,
-        ProjectionExpression: '#s',
+        ProjectionExpression: '#s, lease_owner',
         ExpressionAttributeNames: { '#s': 'status' },
       }),
     );
-    return out.Item?.status as TaskStatus | undefined;
+    return out.Item ? { status: out.Item.status as TaskStatus, lease_owner: out.Item.lease_owner as string | undefined } : undefined;
   }
 
   async getMany(ids: string[]): Promise<Map<string, TaskRecord>> {

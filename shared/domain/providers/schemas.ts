@@ -61,7 +61,7 @@ export const SETTINGS_BY_TYPE = {
     timeout_seconds: timeoutSeconds.optional(),
   }),
   cli: cliSettingsSchema,
-  local: z.strictObject({ chunk_delay_ms: z.number().int().min(0).max(1000).optional() }),
+  local: z.strictObject({ chunk_delay_ms: z.number().int().min(0).max(5000).optional() }),
 } as const;
 
 interface TypeRules {

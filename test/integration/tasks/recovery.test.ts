@@ -8,6 +8,7 @@ import { createTask as createTaskService } from '../../../shared/services/tasks.
 import { recordProviderCall } from '../../../shared/services/providers.js';
 import { createTaskBody } from '../../../shared/domain/tasks/schemas.js';
 import { TaskRepository, type TaskRecord } from '../../../shared/store/tasks.js';
+import { AgentRepository } from '../../../shared/store/agents.js';
 import { eventually, type Session } from '../../support/client.js';
 import { sessionAs } from './helpers.js';
 
@@ -160,6 +161,20 @@ describe('a worker that dies mid-run', () => {
     expect(done).toMatchObject({ status: 'failed', attempts: 2, error: { code: 'worker_lost', retryable: false } });
   });
 
+  it('records the lost attempt and drops the dead lease when the task taken over has to wait for a slot', async () => {
+    const group = `batch:${ulid()}`;
+    const agents = new AgentRepository(runtime.deps.store);
+    expect(await agents.acquireSlot(group, 1, ulid(), new Date(clock.now().getTime() + 600_000), clock.now())).toBe(0);
+    const t = await storedTask({ ...abandoned(-1), concurrency_group: group, concurrency_limit: 1 });
+    await runtime.queue.send({ task_id: t.task_id, token: t.run_token });
+    const waiting = await eventually(() => task(t.task_id), (x) => x.status === 'queued', 30_000);
+    expect(waiting).toMatchObject({ attempts: 1, waiting_reason: 'concurrency' });
+    expect(waiting.lease_owner).toBeUndefined();
+    expect(waiting.lease_until).toBeUndefined();
+    expect((await repo.sessions(t.task_id, 10)).items.map((s) => [s.attempt, s.outcome, s.error?.code])).toEqual([[1, 'lost', 'worker_lost']]);
+    expect((await api('POST', `/api/v1/tasks/${t.task_id}/cancel`, {})).status).toBe(200);
+  });
+
   it('does not recover a running task whose lease is live, even when its message comes again', async () => {
     const t = await storedTask(abandoned(600));
     await runtime.queue.send({ task_id: t.task_id, token: t.run_token });
@@ -171,6 +186,46 @@ describe('a worker that dies mid-run', () => {
     clock.advance(601_000 + 60_000);
     await sweeper();
     expect((await waitFor(t.task_id, ['completed', 'failed'])).status).toBe('completed');
+  });
+});
+
+describe('a running attempt whose task another worker took over', () => {
+  it('stops its provider call instead of running on beside the new attempt', async () => {
+    // Cancelled and retried between two of the worker's status reads, then claimed again: the status
+    // reads `running` once more, but under another worker's lease.
+    const register = await api('POST', '/api/v1/providers/race-slow/register', { type: 'local', name: 'slow local', settings: { chunk_delay_ms: 5000 } });
+    expect(register.status).toBe(201);
+    const created = await createTaskService(runtime.deps, { userId: admin.userId, username: admin.username }, createTaskBody.parse({ type: 'custom', payload: { prompt: 'race me' }, provider_id: 'race-slow' }));
+    const running = await waitFor(created.task_id, ['running']);
+    await repo.apply(running, { set: { lease_owner: 'another-worker', updated_at: clock.now().toISOString() } });
+
+    // The old attempt (7 chunks, 5 s apart: over half a minute of output) notices within a poll and
+    // records itself without an answer, long before it would have streamed its whole output.
+    const [session] = await eventually(async () => (await repo.sessions(created.task_id, 10)).items, (items) => items.length === 1, 20_000);
+    expect(session).toMatchObject({ attempt: 1, response: null, tokens_out: 0 });
+    expect(await task(created.task_id)).toMatchObject({ status: 'running', lease_owner: 'another-worker' });
+    expect((await api('POST', `/api/v1/tasks/${created.task_id}/cancel`, {})).status).toBe(200);
+  });
+
+  it('gives back only its own hold on the agent\'s concurrency slot, not the one the new attempt took', async () => {
+    const register = await api('POST', '/api/v1/providers/race-slot/register', { type: 'local', name: 'slow local', settings: { chunk_delay_ms: 5000 } });
+    expect(register.status).toBe(201);
+    const agent = await api('POST', '/api/v1/agents', { name: `race-slot-${ulid()}`, provider_id: 'race-slot', quota: { window: 'hourly', max_requests: null, max_tokens: null }, max_concurrency: 1 });
+    expect(agent.status).toBe(201);
+    const agentId: string = agent.body.data.agent_id;
+    const agents = new AgentRepository(runtime.deps.store);
+    const created = await createTaskService(runtime.deps, { userId: admin.userId, username: admin.username }, createTaskBody.parse({ type: 'custom', payload: { prompt: 'share a slot' }, agent_id: agentId }));
+    const running = await waitFor(created.task_id, ['running']);
+    expect((await agents.slots(`agent:${agentId}`)).map((s) => s.lease_until)).toEqual([running.lease_until]);
+
+    // The retried task's new attempt takes the agent's only slot (it is the same task) under its own lease.
+    const newLease = new Date(clock.now().getTime() + 3_600_000);
+    expect(await agents.acquireSlot(`agent:${agentId}`, 1, created.task_id, newLease, clock.now())).toBe(0);
+    await repo.apply(running, { set: { lease_owner: 'another-worker', lease_until: newLease.toISOString() } });
+
+    await eventually(async () => (await repo.sessions(created.task_id, 10)).items, (items) => items.length === 1, 20_000);
+    expect(await agents.slots(`agent:${agentId}`)).toEqual([{ slot: 0, task_id: created.task_id, lease_until: newLease.toISOString() }]);
+    expect((await api('POST', `/api/v1/tasks/${created.task_id}/cancel`, {})).status).toBe(200);
   });
 });
 
