@@ -23,7 +23,7 @@ import {
 } from '../domain/schedules/schedule.js';
 import { ScheduleRepository, type ScheduleRecord } from '../store/schedules.js';
 import { ConcurrentChangeError, ExecutionRepository, WorkflowRepository } from '../store/workflows.js';
-import { removeSchedule, startExecution, type ExecutionView } from './workflows.js';
+import { removeSchedule, settledExecution, startExecution, type ExecutionView } from './workflows.js';
 
 const schedules = (deps: Deps) => new ScheduleRepository(deps.store);
 const UPCOMING_RUNS = 5;
@@ -233,7 +233,10 @@ export async function fireSchedule(deps: Deps, payload: FirePayload): Promise<Fi
   const nextRun = nextRunOf(schedule, new Date(Math.max(now.getTime(), Date.parse(scheduledFor))));
 
   if (schedule.last_execution_id) {
-    const previous = await new ExecutionRepository(deps.store).get(schedule.last_execution_id);
+    let previous = await new ExecutionRepository(deps.store).get(schedule.last_execution_id);
+    // A run whose runner execution is gone (its starter died, its state machine run failed) would
+    // otherwise keep every later firing skipped.
+    if (previous && overlapDecision(schedule.overlap, previous.status) === 'skip') previous = await settledExecution(deps, previous);
     if (overlapDecision(schedule.overlap, previous?.status) === 'skip') {
       const reason = `the previous run ${schedule.last_execution_id} is still ${previous!.status}`;
       await repo.recordFiring(schedule, { scheduledFor, firedAt: now, outcome: 'skipped', executionId: null, reason, nextRunAt: nextRun });

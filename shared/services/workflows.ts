@@ -246,7 +246,13 @@ export async function deleteWorkflow(deps: Deps, principal: Principal, workflowI
   }
   const schedules = await new ScheduleRepository(deps.store).allOfWorkflow(workflowId);
   for (const schedule of schedules) await removeSchedule(deps, schedule);
-  await workflows(deps).delete(workflow);
+  try {
+    await workflows(deps).delete(workflow);
+  } catch (err) {
+    if (!(err instanceof ConcurrentChangeError)) throw err;
+    if (!(await workflows(deps).get(workflowId))) throw notFound('Workflow');
+    throw conflict('The workflow was changed by someone else meanwhile; read it again and retry');
+  }
   return { cancelled_executions: cancelled, deleted_schedules: schedules.map((s) => s.schedule_id) };
 }
 
@@ -255,13 +261,27 @@ export async function deleteWorkflow(deps: Deps, principal: Principal, workflowI
  * nothing is removed (503), so the table never shows a schedule that still fires, nor loses one.
  */
 export async function removeSchedule(deps: Deps, schedule: ScheduleRecord): Promise<void> {
-  try {
-    await deps.scheduler.remove(schedulerNameOf(schedule.schedule_id));
-  } catch (err) {
-    logger.error('scheduler remove failed', { schedule_id: schedule.schedule_id, error: (err as Error).message });
-    throw dependencyUnavailable('The scheduler');
+  const repo = new ScheduleRepository(deps.store);
+  let current: ScheduleRecord | undefined = schedule;
+  // A change (or a firing) between the read and the delete moves the revision: read it again and
+  // remove again (the change may have re-registered it with the Scheduler), so that the table never
+  // keeps a schedule the Scheduler no longer has.
+  for (let attempt = 1; current; attempt++) {
+    try {
+      await deps.scheduler.remove(schedulerNameOf(current.schedule_id));
+    } catch (err) {
+      logger.error('scheduler remove failed', { schedule_id: current.schedule_id, error: (err as Error).message });
+      throw dependencyUnavailable('The scheduler');
+    }
+    try {
+      await repo.delete(current);
+      return;
+    } catch (err) {
+      if (!(err instanceof ConcurrentChangeError)) throw err;
+      if (attempt >= 3) throw conflict('The schedule keeps changing meanwhile; read it again and retry');
+    }
+    current = await repo.get(current.schedule_id);
   }
-  await new ScheduleRepository(deps.store).delete(schedule);
 }
 
 // ---------------------------------------------------------------- runs
@@ -393,6 +413,15 @@ async function settleLostRun(deps: Deps, execution: ExecutionRecord): Promise<bo
   await settleSteps(deps, { ...execution, status: 'failed' }, 'the run ended');
   await publishExecution(deps, { ...execution, status: 'failed', error, completed_at: deps.clock.now().toISOString() });
   return true;
+}
+
+/**
+ * The run as it stands once a lost run (see settleLostRun) has been failed: for callers that decide on
+ * a run's status without reading it through the API (a schedule's overlap check).
+ */
+export async function settledExecution(deps: Deps, execution: ExecutionRecord): Promise<ExecutionRecord | undefined> {
+  if (!(await settleLostRun(deps, execution))) return execution;
+  return executions(deps).get(execution.execution_id);
 }
 
 export async function listExecutions(deps: Deps, workflowId: string, status: ExecutionStatus | undefined, limit: number, startKey?: Record<string, unknown>) {

@@ -185,8 +185,8 @@ export class ScheduleRepository {
   }
 
   /**
-   * Records what a firing did, on the firing and on the schedule (last run, counts, next run), in one
-   * transaction. The schedule may have been paused or deleted meanwhile: then only the firing is written.
+   * Records what a firing did, on the firing and on the schedule (last run, counts, next run). The
+   * next run is only written when the schedule is still the one the firing read (`schedule.rev`).
    */
   async recordFiring(
     schedule: ScheduleRecord,
@@ -203,17 +203,19 @@ export class ScheduleRepository {
     );
     const sets = ['next_run_at = :next', 'updated_at = :now', 'last_outcome = :o'];
     const values: Record<string, unknown> = { ':next': firing.nextRunAt, ':now': firedAt, ':o': firing.outcome, ':active': 'active' };
-    let add = '';
+    // The revision moves too, so that a user change made on a read from before this firing is refused
+    // (409) instead of writing back the old counts and last run.
+    const adds = ['rev :one'];
+    values[':one'] = 1;
     if (firing.outcome === 'skipped') {
       sets.push('last_skipped_at = :now');
-      add = ' ADD skipped_runs :one';
-      values[':one'] = 1;
+      adds.push('skipped_runs :one');
     } else if (firing.outcome === 'started') {
       sets.push('last_run_at = :now', 'last_execution_id = :e');
       values[':e'] = firing.executionId;
-      add = ' ADD runs :one';
-      values[':one'] = 1;
+      adds.push('runs :one');
     }
+    const add = ` ADD ${adds.join(', ')}`;
     let remove = '';
     if (firing.nextRunAt) {
       sets.push('gsi3sk = :due');
@@ -225,9 +227,27 @@ export class ScheduleRepository {
           TableName: this.store.table,
           Key: scheduleKey(schedule.schedule_id),
           UpdateExpression: `SET ${sets.join(', ')}${remove}${add}`,
-          ConditionExpression: '#s = :active',
+          ConditionExpression: '#s = :active AND rev = :rev',
           ExpressionAttributeNames: { '#s': 'status' },
-          ExpressionAttributeValues: values,
+          ExpressionAttributeValues: { ...values, ':rev': schedule.rev },
+        }),
+      );
+      return;
+    } catch (err) {
+      if (!isConditionFailure(err)) throw err;
+    }
+    // Changed (new cron, paused) or deleted since the firing read it: its next run is the change's to
+    // say, but what the firing did is still recorded (a run it started is the one overlap looks at).
+    const countSets = sets.filter((part) => !part.startsWith('next_run_at') && !part.startsWith('gsi3sk'));
+    const { ':next': _n, ':due': _d, ':active': _a, ...countValues } = values;
+    try {
+      await this.store.doc.send(
+        new UpdateCommand({
+          TableName: this.store.table,
+          Key: scheduleKey(schedule.schedule_id),
+          UpdateExpression: `SET ${countSets.join(', ')}${add}`,
+          ConditionExpression: 'attribute_exists(pk)',
+          ExpressionAttributeValues: countValues,
         }),
       );
     } catch (err) {
@@ -241,7 +261,7 @@ export class ScheduleRepository {
       new UpdateCommand({
         TableName: this.store.table,
         Key: scheduleKey(scheduleId),
-        UpdateExpression: 'SET last_run_at = :now, last_execution_id = :e, last_outcome = :o, updated_at = :now ADD runs :one',
+        UpdateExpression: 'SET last_run_at = :now, last_execution_id = :e, last_outcome = :o, updated_at = :now ADD runs :one, rev :one',
         ConditionExpression: 'attribute_exists(pk)',
         ExpressionAttributeValues: { ':now': now.toISOString(), ':e': executionId, ':o': 'started', ':one': 1 },
       }),

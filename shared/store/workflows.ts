@@ -182,16 +182,32 @@ export class WorkflowRepository {
     }
   }
 
-  /** Removes the workflow, its name claim and every version. */
+  /**
+   * Removes the workflow, its name claim and every version, on the condition that it is still the
+   * version that was read (a rename meanwhile moved the name claim): ConcurrentChangeError otherwise,
+   * also when it is gone already.
+   */
   async delete(workflow: WorkflowRecord): Promise<void> {
-    await this.store.doc.send(
-      new TransactWriteCommand({
-        TransactItems: [
-          { Delete: { TableName: this.store.table, Key: workflowKey(workflow.workflow_id), ConditionExpression: 'attribute_exists(pk)' } },
-          { Delete: { TableName: this.store.table, Key: nameKey(workflow.name) } },
-        ],
-      }),
-    );
+    try {
+      await this.store.doc.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Delete: {
+                TableName: this.store.table,
+                Key: workflowKey(workflow.workflow_id),
+                ConditionExpression: 'version = :expected',
+                ExpressionAttributeValues: { ':expected': workflow.version },
+              },
+            },
+            { Delete: { TableName: this.store.table, Key: nameKey(workflow.name) } },
+          ],
+        }),
+      );
+    } catch (err) {
+      if (isCancelled(err) && cancellationCodes(err)[0] === 'ConditionalCheckFailed') throw new ConcurrentChangeError('the workflow');
+      throw err;
+    }
     let startKey: Record<string, unknown> | undefined;
     do {
       const out = await this.store.doc.send(

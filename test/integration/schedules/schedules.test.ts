@@ -17,7 +17,8 @@ import { LoginAttemptRepository, SessionRepository } from '../../../shared/store
 import { ScheduleRepository } from '../../../shared/store/schedules.js';
 import { schedulerNameOf } from '../../../shared/domain/schedules/schedule.js';
 import { createSchedule } from '../../../shared/services/schedules.js';
-import { createWorkflow as createWorkflowService } from '../../../shared/services/workflows.js';
+import { createWorkflow as createWorkflowService, removeSchedule } from '../../../shared/services/workflows.js';
+import { ConcurrentChangeError, ExecutionRepository } from '../../../shared/store/workflows.js';
 import { eventually } from '../../support/client.js';
 
 const ADMIN = { username: 'schedule-admin', password: 'schedule-admin-password' };
@@ -196,6 +197,95 @@ describe('schedules', () => {
     const executions = await api('GET', `/api/v1/workflows/${workflowId}/executions`);
     expect(executions.body.data.items).toHaveLength(3);
     await api('DELETE', `/api/v1/workflows/${workflowId}?force=true`);
+  });
+
+  it('a change made on a read from before a firing does not wipe what the firing recorded', async () => {
+    const workflowId = await newWorkflow();
+    const schedule = await newSchedule(workflowId, { cron_expression: '0 * * * *' });
+    const repo = new ScheduleRepository(runtime.deps.store);
+    // A PUT or pause reads the schedule, a firing lands, then the PUT writes.
+    const stale = (await repo.get(schedule.schedule_id))!;
+    const { handler } = await import('../../../functions/schedule-fire/handler.js');
+    clock.set(schedule.next_run_at);
+    const fired = await handler({ schedule_id: schedule.schedule_id, scheduled_time: schedule.next_run_at });
+    expect(fired).toMatchObject({ outcome: 'started' });
+    await expect(repo.replace(stale, { ...stale, status: 'paused' })).rejects.toBeInstanceOf(ConcurrentChangeError);
+    expect(await repo.get(schedule.schedule_id)).toMatchObject({ status: 'active', runs: 1, last_execution_id: fired.execution_id, last_outcome: 'started' });
+    // A manual run is recorded the same way.
+    const afterFiring = (await repo.get(schedule.schedule_id))!;
+    const triggered = await api('POST', `/api/v1/workflows/schedules/${schedule.schedule_id}/trigger`);
+    expect(triggered.status).toBe(202);
+    await expect(repo.replace(afterFiring, { ...afterFiring, name: 'renamed' })).rejects.toBeInstanceOf(ConcurrentChangeError);
+    expect(await repo.get(schedule.schedule_id)).toMatchObject({ runs: 2, last_execution_id: triggered.body.data.execution_id });
+  });
+
+  it('a firing recorded after a change of cron keeps the new next run, and still counts the run it started', async () => {
+    const workflowId = await newWorkflow();
+    const schedule = await newSchedule(workflowId, { cron_expression: '0 * * * *' });
+    const repo = new ScheduleRepository(runtime.deps.store);
+    // The firing reads the schedule and starts a run; meanwhile a PUT changes the cron.
+    const stale = (await repo.get(schedule.schedule_id))!;
+    const changed = await api('PUT', `/api/v1/workflows/schedules/${schedule.schedule_id}`, { cron_expression: '30 * * * *' });
+    expect(changed.status).toBe(200);
+    const staleNext = new Date(Date.parse(schedule.next_run_at) + 60 * MINUTE).toISOString();
+    await repo.recordFiring(stale, { scheduledFor: schedule.next_run_at, firedAt: new Date(schedule.next_run_at), outcome: 'started', executionId: '01JD0000000000000000000001', reason: null, nextRunAt: staleNext });
+    expect(await repo.get(schedule.schedule_id)).toMatchObject({
+      cron_expression: '30 * * * *',
+      next_run_at: changed.body.data.next_run_at,
+      runs: 1,
+      last_execution_id: '01JD0000000000000000000001',
+    });
+    const due = await repo.allActive();
+    expect(due.find((s) => s.schedule_id === schedule.schedule_id)?.next_run_at).toBe(changed.body.data.next_run_at);
+  });
+
+  it('a delete racing a change still removes the schedule from the table and the Scheduler', async () => {
+    const workflowId = await newWorkflow();
+    const schedule = await newSchedule(workflowId);
+    const stale = (await new ScheduleRepository(runtime.deps.store).get(schedule.schedule_id))!;
+    expect((await api('PUT', `/api/v1/workflows/schedules/${schedule.schedule_id}`, { name: 'renamed meanwhile' })).status).toBe(200);
+    // DELETE read the schedule before the PUT and deletes after it.
+    await removeSchedule(runtime.deps, stale);
+    expect((await api('GET', `/api/v1/workflows/schedules/${schedule.schedule_id}`)).status).toBe(404);
+    expect(runtime.scheduler.get(schedulerNameOf(schedule.schedule_id))).toBeUndefined();
+  });
+
+  it('overlap "skip" does not skip forever behind a run that never reached the runner', async () => {
+    const workflowId = await newWorkflow();
+    const schedule = await newSchedule(workflowId, { cron_expression: '0 * * * *', overlap: 'skip' });
+    const due = Date.parse(schedule.next_run_at);
+    // A trigger whose process died between storing the run (pending) and starting it on the runner.
+    clock.set(due - 10 * MINUTE);
+    const at = clock.now();
+    const lost = {
+      execution_id: ulid(at.getTime()),
+      workflow_id: workflowId,
+      workflow_name: 'lost',
+      workflow_version: 1,
+      status: 'pending' as const,
+      trigger: 'manual' as const,
+      triggered_by: ADMIN.username,
+      schedule_id: schedule.schedule_id,
+      variables: {},
+      created_by: principal.userId,
+      created_by_username: principal.username,
+      created_at: at.toISOString(),
+      started_at: null,
+      completed_at: null,
+      timeout_at: new Date(at.getTime() + 3600_000).toISOString(),
+      run_id: null,
+      error: null,
+      output: null,
+      updated_at: at.toISOString(),
+    };
+    await new ExecutionRepository(runtime.deps.store).create(lost);
+    await new ScheduleRepository(runtime.deps.store).recordManualRun(schedule.schedule_id, lost.execution_id, at);
+
+    clock.set(due);
+    const { handler } = await import('../../../functions/schedule-fire/handler.js');
+    expect(await handler({ schedule_id: schedule.schedule_id, scheduled_time: schedule.next_run_at })).toMatchObject({ outcome: 'started' });
+    expect(await new ExecutionRepository(runtime.deps.store).get(lost.execution_id)).toMatchObject({ status: 'failed', error: { code: 'engine_stopped' } });
+    expect(await getSchedule(schedule.schedule_id)).toMatchObject({ runs: 2, skipped_runs: 0, last_outcome: 'started' });
   });
 
   it('deleting a workflow deletes its schedules, in the Scheduler too', async () => {

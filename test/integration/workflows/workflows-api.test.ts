@@ -1,4 +1,6 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { Store } from '../../../shared/store/client.js';
+import { ConcurrentChangeError, WorkflowRepository } from '../../../shared/store/workflows.js';
 import { adminSession, call, userWithRole, type Session } from '../../support/client.js';
 import { createWorkflow, step, uniqueName } from './helpers.js';
 
@@ -144,6 +146,23 @@ describe('workflow definitions', () => {
     expect((await call('GET', `/api/v1/workflows/${id}/executions`, { token: other.token })).body.data.items).toEqual([]);
     expect((await call('PUT', `/api/v1/workflows/${id}`, { token: operator.token, body })).status).toBe(200);
     expect((await call('DELETE', `/api/v1/workflows/${id}`, { token: operator.token })).status).toBe(200);
+  });
+
+  it('a delete racing a rename neither succeeds on the stale read nor leaves the new name claimed', async () => {
+    // The shared runtime's table (see test/support/global-setup.ts).
+    const repo = new WorkflowRepository(new Store({ tableName: 'supervisor', endpoint: inject('dynamodbEndpoint') }));
+    const id = await createWorkflow(owner.token, diamond());
+    const stale = (await repo.get(id))!;
+    const renamed = uniqueName('renamed');
+    expect((await call('PUT', `/api/v1/workflows/${id}`, { token: owner.token, body: { name: renamed, steps: [step('a')] } })).status).toBe(200);
+    // DELETE read the workflow before the rename and deletes after it.
+    await expect(repo.delete(stale)).rejects.toBeInstanceOf(ConcurrentChangeError);
+    expect((await call('GET', `/api/v1/workflows/${id}`, { token: owner.token })).body.data).toMatchObject({ name: renamed, version: 2 });
+    expect((await call('DELETE', `/api/v1/workflows/${id}`, { token: owner.token })).status).toBe(200);
+    // The name is free again, and a second delete of the same workflow is a 404, not a 500.
+    expect((await call('POST', '/api/v1/workflows', { token: owner.token, body: { name: renamed, steps: [step('a')] } })).status).toBe(201);
+    await expect(repo.delete(stale)).rejects.toBeInstanceOf(ConcurrentChangeError);
+    expect((await call('DELETE', `/api/v1/workflows/${id}`, { token: owner.token })).status).toBe(404);
   });
 
   it('unknown ids are 404, malformed ids 422', async () => {
