@@ -383,6 +383,8 @@ export class SupervisorStack extends Stack {
     api('tasks', (f) => {
       bind.queue(f, 'send');
       bind.eventBus(f);
+      // The agents routes (group `tasks`) store, replace and remove agents' API keys.
+      bind.providerSecrets(f, 'manage');
     });
     api('workflows', (f) => {
       bind.stateMachine(f, 'manage');

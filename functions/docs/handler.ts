@@ -61,7 +61,8 @@ const operations: Operations<typeof docsRoutes> = {
   async swaggerAsset(req) {
     const name = req.params.proxy ?? '';
     if (name === 'init.js') return { raw: { contentType: 'application/javascript; charset=utf-8', body: INIT } };
-    const type = ASSETS[name];
+    // Own keys only: `constructor`, `toString`… are not assets.
+    const type = Object.hasOwn(ASSETS, name) ? ASSETS[name] : undefined;
     if (!type) throw notFound('Asset');
     let content = cache.get(name);
     if (!content) {

@@ -60,7 +60,7 @@ export async function connect(event: WsEvent): Promise<APIGatewayProxyResultV2> 
   };
   await repo.put(conn);
   const stream = event.queryStringParameters?.stream;
-  const initial = (stream && STREAM_CHANNELS[stream]) || [];
+  const initial = (stream && Object.hasOwn(STREAM_CHANNELS, stream) && STREAM_CHANNELS[stream]) || [];
   const allowed = initial.filter((c) => permissions.includes(channelPermission(c) ?? ''));
   if (allowed.length) await repo.subscribe(conn, allowed);
   return { statusCode: 200 };

@@ -64,7 +64,7 @@ export class SupervisorHttpApi extends Construct {
           CorsHttpMethod.OPTIONS,
         ],
         allowHeaders: ['authorization', 'content-type', 'idempotency-key', 'x-request-id'],
-        exposeHeaders: ['retry-after', 'x-request-id'],
+        exposeHeaders: ['retry-after', 'x-request-id', 'idempotent-replayed'],
         maxAge: Duration.hours(1),
       },
     });

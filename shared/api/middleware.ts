@@ -24,7 +24,7 @@ import type { RequestState } from './request-state.js';
 import type { RouteSpec } from './route.js';
 import type { ApiRequest } from './types.js';
 import { getDeps } from '../runtime.js';
-import { verifyAccessToken } from '../domain/auth/tokens.js';
+import { SignerUnavailableError, verifyAccessToken } from '../domain/auth/tokens.js';
 import { hasPermission, permissionsOf, type Role } from '../domain/auth/permissions.js';
 import { SessionRepository } from '../store/sessions.js';
 import { RateLimitRepository } from '../store/rate-limits.js';
@@ -151,7 +151,11 @@ export function authenticate(): Middleware {
       let claims;
       try {
         claims = await verifyAccessToken(req.deps, match[1].trim());
-      } catch {
+      } catch (err) {
+        if (err instanceof SignerUnavailableError) {
+          state.logger.error('token signer unavailable', { error: err.cause as Error });
+          throw dependencyUnavailable('The token signer');
+        }
         throw unauthorized('Invalid or expired token');
       }
       const { session, user } = await new SessionRepository(req.deps.store).getWithUser(claims.sid, claims.sub);

@@ -29,7 +29,7 @@ export async function publish(deps: Deps, channels: string[], type: string, data
         if (seen.has(sub.connection_id)) continue;
         seen.add(sub.connection_id);
         if (sub.expires_at <= nowEpoch) {
-          sends.push(repo.remove(sub.connection_id).catch(() => undefined));
+          sends.push(repo.remove(sub.connection_id, [channel]).catch(() => undefined));
           continue;
         }
         const unrestricted = options.permission === undefined && options.ownerId === undefined;
@@ -43,7 +43,7 @@ export async function publish(deps: Deps, channels: string[], type: string, data
               delivered++;
             },
             async (err) => {
-              if (err instanceof ConnectionGoneError) await repo.remove(sub.connection_id).catch(() => undefined);
+              if (err instanceof ConnectionGoneError) await repo.remove(sub.connection_id, [channel]).catch(() => undefined);
               else logger.warn('websocket post failed', { connection_id: sub.connection_id, error: (err as Error).name });
             },
           ),

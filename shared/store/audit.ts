@@ -37,8 +37,10 @@ const ULID_LOW = '0000000000000000';
 const ULID_HIGH = 'ZZZZZZZZZZZZZZZZ';
 
 function ulidBound(date: Date, high: boolean): string {
-  // ulid's time part is the first 10 characters of a ULID made at that time.
-  const timePart = ulid(date.getTime()).slice(0, 10);
+  // ulid's time part is the first 10 characters of a ULID made at that time. ULIDs start at the
+  // epoch: ulid throws for earlier times (and takes 0 as "now"), so a bound at or before 1970 is the epoch.
+  const time = date.getTime();
+  const timePart = time > 0 ? ulid(time).slice(0, 10) : '0000000000';
   return timePart + (high ? ULID_HIGH : ULID_LOW);
 }
 

@@ -34,11 +34,14 @@ export class ConnectionRepository {
   }
 
   async get(id: string): Promise<ConnectionRecord | undefined> {
-    const out = await this.store.doc.send(new GetCommand({ TableName: this.store.table, Key: connKey(id) }));
+    // Consistent: a client's first message usually follows `$connect`'s write by milliseconds.
+    const out = await this.store.doc.send(new GetCommand({ TableName: this.store.table, Key: connKey(id), ConsistentRead: true }));
     return out.Item as ConnectionRecord | undefined;
   }
 
   async subscribe(conn: ConnectionRecord, channels: string[]): Promise<void> {
+    // A batch write refuses a list that names the same key twice: a channel listed twice is one.
+    channels = [...new Set(channels)];
     const all = [...new Set([...conn.channels, ...channels])];
     await this.writeAll(
       channels.map((c) => ({
@@ -60,6 +63,7 @@ export class ConnectionRepository {
   }
 
   async unsubscribe(conn: ConnectionRecord, channels: string[]): Promise<void> {
+    channels = [...new Set(channels)];
     await this.writeAll(channels.map((c) => ({ DeleteRequest: { Key: subKey(c, conn.connection_id) } })));
     conn.channels = conn.channels.filter((c) => !channels.includes(c));
     await this.store.doc.send(
@@ -85,10 +89,14 @@ export class ConnectionRepository {
     );
   }
 
-  /** Removes the connection and every subscription it holds. */
-  async remove(id: string): Promise<void> {
+  /**
+   * Removes the connection and every subscription it holds, plus its subscriptions to `alsoChannels`
+   * (where a publisher found it: a subscribe that raced `$disconnect` leaves one the record does not list).
+   */
+  async remove(id: string, alsoChannels: string[] = []): Promise<void> {
     const conn = await this.get(id);
-    if (conn?.channels.length) await this.writeAll(conn.channels.map((c) => ({ DeleteRequest: { Key: subKey(c, id) } })));
+    const channels = [...new Set([...(conn?.channels ?? []), ...alsoChannels])];
+    if (channels.length) await this.writeAll(channels.map((c) => ({ DeleteRequest: { Key: subKey(c, id) } })));
     await this.store.doc.send(new DeleteCommand({ TableName: this.store.table, Key: connKey(id) }));
   }
 

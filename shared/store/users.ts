@@ -49,13 +49,14 @@ export class UserRepository {
   constructor(private readonly store: Store) {}
 
   async get(userId: string): Promise<UserRecord | undefined> {
-    const out = await this.store.doc.send(new GetCommand({ TableName: this.store.table, Key: userKey(userId) }));
+    // Consistent: requests act on what they read (conditional updates on updated_at, the admin counter).
+    const out = await this.store.doc.send(new GetCommand({ TableName: this.store.table, Key: userKey(userId), ConsistentRead: true }));
     return strip(out.Item);
   }
 
   async findByLogin(login: string): Promise<UserRecord | undefined> {
     const kind = login.includes('@') ? 'email' : 'username';
-    const out = await this.store.doc.send(new GetCommand({ TableName: this.store.table, Key: uniqueKey(kind, login) }));
+    const out = await this.store.doc.send(new GetCommand({ TableName: this.store.table, Key: uniqueKey(kind, login), ConsistentRead: true }));
     const userId = out.Item?.user_id as string | undefined;
     return userId ? this.get(userId) : undefined;
   }

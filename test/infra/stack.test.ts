@@ -13,6 +13,7 @@ import {
   DOCS_ASSETS_DIR,
   DOCS_ASSET_FILES,
 } from '../../lib/supervisor-stack.js';
+import { agentRoutes } from '../../shared/api/routes/agents.js';
 import { buildStack, removeOutdirs } from './helpers.js';
 
 afterAll(removeOutdirs);
@@ -251,6 +252,8 @@ describe('HTTP API', () => {
       CorsConfiguration: Match.objectLike({
         AllowOrigins: ['*'],
         AllowHeaders: Match.arrayWith(['authorization', 'content-type', 'idempotency-key']),
+        // The headers the functions answer that a browser client reads (API Gateway's CORS replaces theirs).
+        ExposeHeaders: Match.arrayWith(['retry-after', 'x-request-id', 'idempotent-replayed']),
       }),
     });
   });
@@ -357,7 +360,19 @@ describe('events, keys and secrets', () => {
     );
     expect(JSON.stringify(manage.Resource)).toContain(`:secret:${prefix}*`);
     expect(actionsOf('worker')).not.toContain('secretsmanager:CreateSecret');
-    expect(actionsOf('tasks')).not.toContain('secretsmanager:CreateSecret');
+    expect(actionsOf('workflows')).not.toContain('secretsmanager:CreateSecret');
+  });
+
+  it('lets the tasks function, which serves the agents routes, store and remove agent API keys under the prefix', () => {
+    // createAgent / updateAgent / deleteAgent (group `tasks`) call deps.secrets.put/remove.
+    expect(agentRoutes.filter((r) => r.method !== 'GET').every((r) => r.group === 'tasks')).toBe(true);
+    const prefix = 'supervisor/dev/providers/';
+    expect(env('tasks').SECRET_PREFIX).toBe(prefix);
+    const manage = statementFor('tasks', 'secretsmanager:CreateSecret')!;
+    expect(manage.Action).toEqual(
+      expect.arrayContaining(['secretsmanager:CreateSecret', 'secretsmanager:PutSecretValue', 'secretsmanager:DeleteSecret', 'secretsmanager:RestoreSecret']),
+    );
+    expect(JSON.stringify(manage.Resource)).toContain(`:secret:${prefix}*`);
   });
 });
 

@@ -71,6 +71,8 @@ export class AuthService {
       await this.repos.users.create(user);
     } catch (err) {
       if (err instanceof UniqueTakenError) throw conflict(`${err.field} is already taken`);
+      // DynamoDB cancels one of two transactions racing on the admin counter (TransactionConflict).
+      if (err instanceof ConcurrentUpdateError) throw conflict('Another user was being created at the same time; try again');
       throw err;
     }
     return user;

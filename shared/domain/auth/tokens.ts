@@ -9,6 +9,14 @@ export interface AccessClaims {
   roles: string[];
 }
 
+/** The signer's public keys could not be read (KMS down): the token is not known to be bad. */
+export class SignerUnavailableError extends Error {
+  constructor(override readonly cause: unknown) {
+    super('token signer unavailable');
+    this.name = 'SignerUnavailableError';
+  }
+}
+
 type Verifier = ReturnType<typeof JwtVerifier.create<{ issuer: string; audience: string; jwksUri: string }>>;
 let verifier: { signer: unknown; verifier: Verifier } | undefined;
 
@@ -23,7 +31,12 @@ async function getVerifier(deps: Deps): Promise<Verifier> {
     audience: deps.config.audience,
     jwksUri: `https://${deps.config.issuer}.invalid/.well-known/jwks.json`,
   });
-  const jwks = await deps.signer.jwks();
+  let jwks;
+  try {
+    jwks = await deps.signer.jwks();
+  } catch (err) {
+    throw new SignerUnavailableError(err);
+  }
   v.cacheJwks(jwks as never);
   verifier = { signer: deps.signer, verifier: v };
   return v;

@@ -19,7 +19,8 @@ const ITEM_CHANNELS = new Set(['task', 'execution']);
 
 export function channelPermission(channel: string): Permission | undefined {
   const [base, id, extra] = channel.split(':');
-  if (extra !== undefined) return undefined;
+  // Own keys only: `constructor`, `__proto__`… are not channels.
+  if (extra !== undefined || !Object.hasOwn(CHANNEL_PERMISSIONS, base)) return undefined;
   if (ITEM_CHANNELS.has(base)) return id && /^[0-9A-Za-z_-]{1,64}$/.test(id) ? CHANNEL_PERMISSIONS[base] : undefined;
   return id === undefined ? CHANNEL_PERMISSIONS[base] : undefined;
 }

@@ -87,6 +87,30 @@ describe('$connect', () => {
   });
 });
 
+describe('names that are not channels or streams', () => {
+  it('accepts ?stream= naming no stream (constructor, toString) with nothing subscribed', async () => {
+    for (const stream of ['constructor', 'toString', 'nope']) {
+      const ws = new WebSocket(`${inject('wsUrl')}/ws?token=${encodeURIComponent(viewer.token)}&stream=${stream}`);
+      const status = await new Promise<number>((resolve) => {
+        ws.once('open', () => resolve(101));
+        ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+        ws.once('error', () => resolve(-1));
+      });
+      expect(status, stream).toBe(101);
+      ws.close();
+    }
+  });
+
+  it('answers invalid_channel (not forbidden) for inherited object keys', async () => {
+    const socket = await openSocket('/ws', viewer.token);
+    socket.send({ action: 'subscribe', channels: ['constructor', 'toString', '__proto__'] });
+    const reply = await socket.waitFor((m) => m.type === 'error');
+    expect(reply.data.error).toBe('invalid_channel');
+    expect(reply.data.channels).toEqual(['constructor', 'toString', '__proto__']);
+    await socket.close();
+  });
+});
+
 describe('client actions', () => {
   let socket: Socket;
   beforeAll(async () => {
@@ -110,6 +134,19 @@ describe('client actions', () => {
     expect(unsubscribed.data.channels).not.toContain('workflows');
     expect(unsubscribed.data.channels).not.toContain(task);
     expect((await new ConnectionRepository(testStore()).subscribers(task)).length).toBe(0);
+  });
+
+  it('takes a channel listed twice once, when subscribing and when unsubscribing', async () => {
+    socket.messages.length = 0;
+    const task = `task:${ulid()}`;
+    socket.send({ action: 'subscribe', channels: [task, 'workflows', task] });
+    const subscribed = await socket.waitFor((m) => m.type === 'subscribed' && m.data.channels.includes(task), 5_000);
+    expect(subscribed.data.channels.filter((c: string) => c === task)).toHaveLength(1);
+    expect(await new ConnectionRepository(testStore()).subscribers(task)).toHaveLength(1);
+    socket.send({ action: 'unsubscribe', channels: [task, task] });
+    const unsubscribed = await socket.waitFor((m) => m.type === 'unsubscribed' && !m.data.channels.includes(task), 5_000);
+    expect(unsubscribed.data.channels).toContain('workflows');
+    expect(await new ConnectionRepository(testStore()).subscribers(task)).toEqual([]);
   });
 
   it('updates preferences, merging them', async () => {
@@ -214,6 +251,28 @@ describe('publish()', () => {
     expect((await repo.subscribers(channel)).map((s) => s.connection_id)).not.toContain(staleId);
     expect(await repo.get(staleId)).toBeUndefined();
     await live.close();
+  });
+
+  it('removes a subscription whose connection record is already gone (left by a subscribe racing $disconnect)', async () => {
+    const channel = `execution:${ulid()}`;
+    const repo = new ConnectionRepository(testStore());
+    const orphan = { connection_id: 'OrphanConnId000=', user_id: viewer.userId, username: viewer.username, permissions: ['workflows:read'], channels: [], preferences: {}, connected_at: new Date().toISOString(), expires_at: Math.floor(Date.now() / 1000) + 3600 };
+    await repo.put(orphan);
+    await repo.subscribe(orphan, [channel]);
+    await repo.remove(orphan.connection_id);
+    await repo.subscribe(orphan, [channel]).catch(() => undefined); // the late subscribe: its item is written, the record update fails
+    expect((await repo.subscribers(channel)).map((s) => s.connection_id)).toEqual([orphan.connection_id]);
+
+    expect(await publish(deps(), [channel], 'execution.updated', { status: 'running' })).toBe(0);
+    expect(await repo.subscribers(channel)).toEqual([]);
+    // Past its expiry too: an expired subscription is dropped, not only skipped.
+    const expired = { ...orphan, connection_id: 'ExpiredConnId00=', channels: [], expires_at: Math.floor(Date.now() / 1000) - 10 };
+    await repo.put(expired);
+    await repo.subscribe(expired, [channel]);
+    await repo.remove(expired.connection_id);
+    await repo.subscribe(expired, [channel]).catch(() => undefined);
+    expect(await publish(deps(), [channel], 'execution.updated', { status: 'running' })).toBe(0);
+    expect(await repo.subscribers(channel)).toEqual([]);
   });
 
   it('sends owner-only events to the owner and to holders of the permission only', async () => {

@@ -1,0 +1,28 @@
+import { describe, expect, it } from 'vitest';
+import { AuthService } from '../../../shared/domain/auth/service.js';
+import { ApiError } from '../../../shared/api/errors.js';
+import { ConcurrentUpdateError, type UserRepository } from '../../../shared/store/users.js';
+import type { LoginAttemptRepository, SessionRepository } from '../../../shared/store/sessions.js';
+import type { Deps } from '../../../shared/runtime.js';
+import { loadConfig } from '../../../shared/config.js';
+import { systemClock } from '../../../shared/ports.js';
+
+/**
+ * On DynamoDB (not DynamoDB Local) two transactions that touch the same item at once, such as two
+ * admins created together (both add to the admin counter), cancel one with TransactionConflict, which
+ * the user store reports as ConcurrentUpdateError. That is a lost race to retry (409), never a 500.
+ */
+describe('AuthService.createUser under a concurrent transaction', () => {
+  it('answers 409 conflict when the transaction lost a race', async () => {
+    const users = { create: async () => Promise.reject(new ConcurrentUpdateError()) } as unknown as UserRepository;
+    const service = new AuthService({ config: loadConfig(), clock: systemClock } as unknown as Deps, {
+      users,
+      sessions: {} as SessionRepository,
+      attempts: {} as LoginAttemptRepository,
+    });
+    const err = await service.createUser({ username: 'racer', password: 'a-long-enough-password', roles: ['admin'] }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect((err as ApiError).status).toBe(409);
+    expect((err as ApiError).code).toBe('conflict');
+  });
+});
