@@ -6,6 +6,7 @@ import type {
 } from 'aws-lambda';
 import { getDeps } from '../../shared/runtime.js';
 import { verifyAccessToken } from '../../shared/domain/auth/tokens.js';
+import { sessionEndReason } from '../../shared/domain/auth/session-rules.js';
 import { SessionRepository } from '../../shared/store/sessions.js';
 import { ConnectionRepository, CONNECTION_TTL_SECONDS } from '../../shared/store/connections.js';
 import { permissionsOf } from '../../shared/domain/auth/permissions.js';
@@ -30,7 +31,7 @@ export async function authorizer(event: APIGatewayRequestAuthorizerEvent): Promi
     const claims = await verifyAccessToken(deps, token);
     const { session, user } = await new SessionRepository(deps.store).getWithUser(claims.sid, claims.sub);
     const nowEpoch = Math.floor(deps.clock.now().getTime() / 1000);
-    if (!session || session.revoked || session.expires_at <= nowEpoch || !user || !user.is_active) return deny;
+    if (sessionEndReason(session, user, nowEpoch) || !user) return deny;
     return {
       principalId: user.user_id,
       policyDocument: { Version: '2012-10-17', Statement: [{ Action: 'execute-api:Invoke', Effect: 'Allow', Resource: event.methodArn }] },

@@ -25,6 +25,7 @@ import type { RouteSpec } from './route.js';
 import type { ApiRequest } from './types.js';
 import { getDeps } from '../runtime.js';
 import { SignerUnavailableError, verifyAccessToken } from '../domain/auth/tokens.js';
+import { sessionEndReason } from '../domain/auth/session-rules.js';
 import { hasPermission, permissionsOf, type Role } from '../domain/auth/permissions.js';
 import { SessionRepository } from '../store/sessions.js';
 import { RateLimitRepository } from '../store/rate-limits.js';
@@ -160,8 +161,8 @@ export function authenticate(): Middleware {
       }
       const { session, user } = await new SessionRepository(req.deps.store).getWithUser(claims.sid, claims.sub);
       const nowEpoch = epochSeconds(req.deps.clock.now());
-      if (!session || session.revoked || session.expires_at <= nowEpoch) throw unauthorized('Session has ended');
-      if (!user || !user.is_active) throw unauthorized('User is not active');
+      const ended = sessionEndReason(session, user, nowEpoch);
+      if (ended || !session || !user) throw unauthorized(ended ?? 'Session has ended');
       const roles = user.roles as Role[];
       req.currentUser = user;
       req.principal = {

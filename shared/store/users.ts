@@ -20,6 +20,8 @@ export interface UserRecord {
   created_at: string;
   updated_at: string;
   last_login_at?: string;
+  /** Sessions that began before this instant (a password change) no longer authenticate. */
+  sessions_valid_after?: string;
 }
 
 const userKey = (id: string) => ({ pk: `USER#${id}`, sk: 'PROFILE' });
@@ -102,7 +104,7 @@ export class UserRepository {
    */
   async update(
     before: UserRecord,
-    changes: Partial<Pick<UserRecord, 'email' | 'full_name' | 'roles' | 'is_active' | 'password_hash'>>,
+    changes: Partial<Pick<UserRecord, 'email' | 'full_name' | 'roles' | 'is_active' | 'password_hash' | 'sessions_valid_after'>>,
     now: string,
   ): Promise<UserRecord> {
     const after: UserRecord = { ...before, ...changes, updated_at: now };

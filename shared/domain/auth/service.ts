@@ -7,6 +7,7 @@ import { RefreshReuseError } from '../../store/sessions.js';
 import { ApiError, conflict, forbidden, notFound, rateLimited, unauthorized } from '../../api/errors.js';
 import { dummyPasswordHash, hashPassword, newOpaqueToken, sha256, verifyPassword } from './passwords.js';
 import { lockSecondsAfter } from './lockout.js';
+import { sessionEndReason } from './session-rules.js';
 import { permissionsOf, type Role } from './permissions.js';
 import { issueAccessToken } from './tokens.js';
 import type { Principal } from './principal.js';
@@ -133,8 +134,9 @@ export class AuthService {
       await this.repos.sessions.revoke(record.session_id, 'refresh_token_reuse', now.toISOString());
       throw unauthorized('Refresh token was already used; the session has been revoked');
     }
-    const user = await this.repos.users.get(record.user_id);
-    if (!user || !user.is_active) throw unauthorized('User is not active');
+    const [user, session] = await Promise.all([this.repos.users.get(record.user_id), this.repos.sessions.get(record.session_id)]);
+    const ended = sessionEndReason(session, user, Math.floor(now.getTime() / 1000));
+    if (ended || !user) throw unauthorized(ended ?? 'User is not active');
     const next = newOpaqueToken();
     try {
       await this.repos.sessions.rotate(record, sha256(next), now.toISOString(), now);
@@ -172,7 +174,7 @@ export class AuthService {
       ...rest,
       ...(rest.email ? { email: rest.email.toLowerCase() } : {}),
       ...(rest.roles ? { roles: [...new Set(rest.roles)] } : {}),
-      ...(password ? { password_hash: await hashPassword(password) } : {}),
+      ...(password ? { password_hash: await hashPassword(password), sessions_valid_after: this.now().toISOString() } : {}),
     };
     try {
       return await this.repos.users.update(before, update, this.now().toISOString());

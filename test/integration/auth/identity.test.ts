@@ -242,7 +242,7 @@ describe('users (admin)', () => {
     const targetSession = await login(target);
     const res = await client.call('PUT', `/auth/users/${target.userId}`, {
       token: admin.token,
-      body: { roles: ['operator'], full_name: 'Promoted', password: 'another-long-password' },
+      body: { roles: ['operator'], full_name: 'Promoted' },
     });
     expect(res.status, res.text).toBe(200);
     expect(res.body.data).toMatchObject({ roles: ['operator'], full_name: 'Promoted' });
@@ -250,6 +250,10 @@ describe('users (admin)', () => {
     // Permissions follow the stored roles at once, even for a token issued before the change.
     const me = await client.call('GET', '/auth/me', { token: targetSession.token });
     expect(me.body.data.permissions).toEqual(permissionsOf(['operator']));
+    // A new password ends the sessions that began before it.
+    const reset = await client.call('PUT', `/auth/users/${target.userId}`, { token: admin.token, body: { password: 'another-long-password' } });
+    expect(reset.status, reset.text).toBe(200);
+    expect((await client.call('GET', '/auth/me', { token: targetSession.token })).status).toBe(401);
     expect((await client.call('POST', '/auth/login', { body: { username: target.username, password: target.password } })).status).toBe(401);
     expect((await client.call('POST', '/auth/login', { body: { username: target.username, password: 'another-long-password' } })).status).toBe(200);
   });
