@@ -81,20 +81,22 @@ export class AuthService {
 
   async login(login: string, password: string) {
     const now = this.now();
-    const attempts = await this.repos.attempts.get(login);
+    const user = await this.repos.users.findByLogin(login);
+    // Failures count per account, whichever name (username or e-mail) was typed; unknown names per name.
+    const lockKey = user ? `user#${user.user_id}` : `name#${login.toLowerCase()}`;
+    const attempts = await this.repos.attempts.get(lockKey);
     if (attempts?.locked_until && new Date(attempts.locked_until) > now) {
       throw rateLimited((new Date(attempts.locked_until).getTime() - now.getTime()) / 1000, 'Account is temporarily locked after repeated failed logins');
     }
-    const user = await this.repos.users.findByLogin(login);
     const ok = await verifyPassword(password, user?.password_hash ?? (await dummyPasswordHash()));
     if (!user || !ok || !user.is_active) {
-      const { lockedUntil } = await this.repos.attempts.recordFailure(login, now, lockSecondsAfter);
+      const { lockedUntil } = await this.repos.attempts.recordFailure(lockKey, now, lockSecondsAfter);
       if (lockedUntil) {
         throw rateLimited((lockedUntil.getTime() - now.getTime()) / 1000, 'Account is temporarily locked after repeated failed logins');
       }
       throw unauthorized('Invalid username or password');
     }
-    if (attempts) await this.repos.attempts.clear(login);
+    if (attempts) await this.repos.attempts.clear(lockKey);
     await this.repos.users.touchLogin(user.user_id, now.toISOString());
     return this.startSession({ ...user, last_login_at: now.toISOString() });
   }

@@ -65,7 +65,7 @@ describe.each(['/auth', '/api/v1/auth'])('bad input on %s/*', (prefix) => {
       expect(errorPaths(formUnknown.body)).toEqual(['is_admin']);
 
       // None of that counted as a failed login: no failure record, and the right password still works.
-      expect(await new LoginAttemptRepository(testStore()).get(target.username)).toBeUndefined();
+      expect(await new LoginAttemptRepository(testStore()).get(`user#${target.userId}`)).toBeUndefined();
       const ok = await client.call('POST', path, { body: { username: target.username, password: target.password } });
       expect(ok.status).toBe(200);
     });

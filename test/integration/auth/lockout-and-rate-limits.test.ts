@@ -55,7 +55,7 @@ describe('lockout after repeated failed logins', () => {
     clock.advance(10_000);
     expect((await attempt(TEST_PASSWORD)).headers['retry-after']).toBe('20');
     // Attempts while locked are refused before the password is checked: they do not extend the lock.
-    expect((await new LoginAttemptRepository(store).get(user.username))?.failures).toBe(5);
+    expect((await new LoginAttemptRepository(store).get(`user#${user.userId}`))?.failures).toBe(5);
 
     clock.advance(21_000);
     const sixth = await attempt('wrong-password-6');
@@ -71,8 +71,30 @@ describe('lockout after repeated failed logins', () => {
     const ok = await attempt(TEST_PASSWORD);
     expect(ok.status, ok.text).toBe(200);
     // A successful login clears the count: the next failure is an ordinary 401.
-    expect(await new LoginAttemptRepository(store).get(user.username)).toBeUndefined();
+    expect(await new LoginAttemptRepository(store).get(`user#${user.userId}`)).toBeUndefined();
     expect((await attempt('wrong-again')).status).toBe(401);
+  });
+
+  it('counts failures per account, whether the username or the e-mail was typed', async () => {
+    nextWindow(60);
+    const email = `both-${ulid().toLowerCase()}@example.com`;
+    const user = await seedUser(['viewer'], { store, email });
+    const c = client();
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const username = i % 2 === 0 ? user.username : email;
+      statuses.push((await c.call('POST', '/auth/login', { body: { username, password: 'wrong-password' } })).status);
+    }
+    expect(statuses).toEqual([401, 401, 401, 401, 429, 429]);
+  });
+
+  it('locks an unknown login name too, so that probing cannot tell it from a real one', async () => {
+    nextWindow(60);
+    const c = client();
+    const nobody = `nobody-${ulid().toLowerCase()}`;
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++) statuses.push((await c.call('POST', '/auth/login', { body: { username: nobody, password: 'wrong-password' } })).status);
+    expect(statuses).toEqual([401, 401, 401, 401, 429, 429]);
   });
 
   it('locks the login name by e-mail the same way', async () => {
