@@ -45,7 +45,9 @@ export function createHttpServer(options: HttpServerOptions) {
       const chunks: Buffer[] = [];
       let size = 0;
       let tooLarge = false;
-      for await (const chunk of req) {
+      // A request that declares no body has none: skip the stream iteration on the hot GET path.
+      const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
+      for await (const chunk of hasBody ? req : []) {
         size += (chunk as Buffer).length;
         if (size > MAX_PAYLOAD_BYTES) {
           tooLarge = true;
