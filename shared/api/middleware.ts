@@ -259,6 +259,15 @@ export function rateLimit(): Middleware {
   };
 }
 
+/** JSON with object keys sorted, so that the same body sent with its keys in another order hashes the same. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
+  );
+}
+
 /** `Idempotency-Key`: the same key and body within 24 h replays the first answer and starts nothing new. */
 export function idempotency(): Middleware {
   return {
@@ -270,7 +279,7 @@ export function idempotency(): Middleware {
       if (!route.idempotent || !key) return;
       if (key.length > 255) throw validationError([{ path: 'Idempotency-Key', message: 'must be at most 255 characters' }]);
       const scope = `${req.principal?.userId ?? 'anonymous'}#${route.operationId}#${key}`;
-      const hash = createHash('sha256').update(JSON.stringify({ params: req.params, body: req.body ?? null })).digest('base64url');
+      const hash = createHash('sha256').update(canonicalJson({ params: req.params, body: req.body ?? null })).digest('base64url');
       const repo = new IdempotencyRepository(req.deps.store);
       const claim = await repo.claim(scope, hash, req.deps.clock.now());
       if (claim.claimed) {
