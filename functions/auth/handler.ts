@@ -9,6 +9,7 @@ import { UserRepository } from '../../shared/store/users.js';
 import { LoginAttemptRepository, SessionRepository } from '../../shared/store/sessions.js';
 import { AuditRepository } from '../../shared/store/audit.js';
 import { unauthorized } from '../../shared/api/errors.js';
+import { disconnectUser } from '../../shared/realtime/publisher.js';
 
 function service(req: ApiRequest) {
   const { store } = req.deps;
@@ -41,7 +42,9 @@ const operations: Operations<typeof authRoutes> = {
   },
 
   async logout(req) {
-    await service(req).logout(requirePrincipal(req), req.body?.refresh_token);
+    const principal = requirePrincipal(req);
+    await service(req).logout(principal, req.body?.refresh_token);
+    await disconnectUser(req.deps, principal.userId, { sessionId: principal.sessionId });
     return { data: { revoked: true }, message: 'Logged out' };
   },
 
@@ -66,11 +69,14 @@ const operations: Operations<typeof authRoutes> = {
 
   async updateUser(req) {
     const user = await service(req).updateUser(requirePrincipal(req), req.params.user_id, req.body);
+    // Open WebSockets carry the rights of their `$connect`: close them when those change.
+    if (req.body.password !== undefined || req.body.roles !== undefined || req.body.is_active === false) await disconnectUser(req.deps, user.user_id);
     return { data: userView(user), message: 'User updated' };
   },
 
   async deleteUser(req) {
     await service(req).deleteUser(req.params.user_id);
+    await disconnectUser(req.deps, req.params.user_id);
     return { data: { user_id: req.params.user_id, deleted: true as const }, message: 'User deleted' };
   },
 

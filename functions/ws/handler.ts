@@ -35,7 +35,7 @@ export async function authorizer(event: APIGatewayRequestAuthorizerEvent): Promi
     return {
       principalId: user.user_id,
       policyDocument: { Version: '2012-10-17', Statement: [{ Action: 'execute-api:Invoke', Effect: 'Allow', Resource: event.methodArn }] },
-      context: { user_id: user.user_id, username: user.username, permissions: permissionsOf(user.roles).join(',') },
+      context: { user_id: user.user_id, username: user.username, session_id: claims.sid, permissions: permissionsOf(user.roles).join(',') },
     };
   } catch {
     return deny;
@@ -58,6 +58,7 @@ export async function connect(event: WsEvent): Promise<APIGatewayProxyResultV2> 
     preferences: {},
     connected_at: deps.clock.now().toISOString(),
     expires_at: Math.floor(deps.clock.now().getTime() / 1000) + CONNECTION_TTL_SECONDS,
+    ...(auth.session_id ? { session_id: String(auth.session_id) } : {}),
   };
   await repo.put(conn);
   const stream = event.queryStringParameters?.stream;

@@ -56,3 +56,25 @@ export async function publish(deps: Deps, channels: string[], type: string, data
   }
   return delivered;
 }
+
+/**
+ * Closes a user's WebSocket connections (all of them, or those of one session): their rights were
+ * copied at `$connect`, so when the user logs out, loses a role or changes password, the client must
+ * connect again with a token that reflects it. Never throws.
+ */
+export async function disconnectUser(deps: Deps, userId: string, options: { sessionId?: string } = {}): Promise<number> {
+  const repo = new ConnectionRepository(deps.store);
+  let closed = 0;
+  try {
+    const connections = await repo.ofUser(userId);
+    for (const conn of connections) {
+      if (options.sessionId && conn.session_id !== options.sessionId) continue;
+      await deps.connections.close(conn.connection_id).catch(() => undefined);
+      await repo.remove(conn.connection_id).catch(() => undefined);
+      closed++;
+    }
+  } catch (err) {
+    logger.warn('closing connections failed', { user_id: userId, error: (err as Error).name });
+  }
+  return closed;
+}

@@ -14,6 +14,8 @@ export interface ConnectionRecord {
   preferences: Record<string, unknown>;
   connected_at: string;
   expires_at: number;
+  /** The session (refresh-token family) whose access token opened it; logout closes it. */
+  session_id?: string;
 }
 
 export interface Subscriber {
@@ -25,12 +27,30 @@ export interface Subscriber {
 
 const connKey = (id: string) => ({ pk: `CONN#${id}`, sk: 'CONN' });
 const subKey = (channel: string, id: string) => ({ pk: `CHANNEL#${channel}`, sk: `CONN#${id}` });
+const userConnections = (userId: string) => `USER_CONNECTIONS#${userId}`;
 
 export class ConnectionRepository {
   constructor(private readonly store: Store) {}
 
   async put(conn: ConnectionRecord): Promise<void> {
-    await this.store.doc.send(new PutCommand({ TableName: this.store.table, Item: { ...connKey(conn.connection_id), entity: 'connection', ...conn } }));
+    await this.store.doc.send(
+      new PutCommand({
+        TableName: this.store.table,
+        Item: { ...connKey(conn.connection_id), entity: 'connection', gsi1pk: userConnections(conn.user_id), gsi1sk: conn.connection_id, ...conn },
+      }),
+    );
+  }
+
+  /** A user's open connections (to close them when the user's sessions or rights change). */
+  async ofUser(userId: string): Promise<ConnectionRecord[]> {
+    const out: ConnectionRecord[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await queryPage<ConnectionRecord>(this.store, { index: 'gsi1', keyCondition: 'gsi1pk = :p', values: { ':p': userConnections(userId) }, limit: 100, ascending: true, startKey });
+      out.push(...page.items);
+      startKey = page.lastKey;
+    } while (startKey);
+    return out;
   }
 
   async get(id: string): Promise<ConnectionRecord | undefined> {
