@@ -22,8 +22,8 @@ import {
   type UpdateScheduleInput,
 } from '../domain/schedules/schedule.js';
 import { ScheduleRepository, type ScheduleRecord } from '../store/schedules.js';
-import { ConcurrentChangeError, ExecutionRepository, WorkflowRepository } from '../store/workflows.js';
-import { removeSchedule, settledExecution, startExecution, type ExecutionView } from './workflows.js';
+import { ConcurrentChangeError, ExecutionRepository, WorkflowRepository, type ExecutionRecord } from '../store/workflows.js';
+import { removeSchedule, resumeExecution, settledExecution, startExecution, type ExecutionView } from './workflows.js';
 
 const schedules = (deps: Deps) => new ScheduleRepository(deps.store);
 const UPCOMING_RUNS = 5;
@@ -217,10 +217,27 @@ export interface FireResult {
 }
 
 /**
- * A firing delivered by the Scheduler (at least once). The firing is claimed first, so a redelivery
- * starts nothing; with `overlap: "skip"` a firing while the schedule's previous run is still going is
- * recorded as skipped. A failure to start the run gives the claim back and throws, so the Scheduler's
- * retry policy (then its dead-letter queue) takes over.
+ * A claim still `starting` after this long cannot belong to a live invocation: the schedule-fire
+ * function's timeout is 60 s (BACKGROUND_TIMEOUT in lib/supervisor-stack.ts), and the other minute
+ * covers clock skew between the hosts that wrote the claim and that read it. Keep it above that timeout.
+ */
+export const FIRING_TAKEOVER_SECONDS = 120;
+
+/** A firing another invocation claimed less than FIRING_TAKEOVER_SECONDS ago and has not recorded yet. */
+export class FiringInProgressError extends Error {
+  constructor(scheduleId: string, scheduledFor: string) {
+    super(`firing ${scheduledFor} of schedule ${scheduleId} is being started by another invocation; retry later`);
+    this.name = 'FiringInProgressError';
+  }
+}
+
+/**
+ * A firing delivered by the Scheduler (at least once). The firing is claimed first, with the id its run
+ * will have, so a redelivery starts nothing; with `overlap: "skip"` a firing while the schedule's
+ * previous run is still going is recorded as skipped. A failure to start the run gives the claim back
+ * and throws, so the Scheduler's retry policy (then its dead-letter queue) takes over. A retry that finds
+ * the claim still `starting` after FIRING_TAKEOVER_SECONDS (its claimer died) takes it over: it completes
+ * the firing with the run the claimer left (looked up by the claim's run id), or starts that run.
  */
 export async function fireSchedule(deps: Deps, payload: FirePayload): Promise<FireResult> {
   const repo = schedules(deps);
@@ -229,8 +246,15 @@ export async function fireSchedule(deps: Deps, payload: FirePayload): Promise<Fi
   if (schedule.status !== 'active') return { outcome: 'ignored', reason: 'the schedule is paused' };
   const now = deps.clock.now();
   const scheduledFor = firingKeyOf(payload, now);
-  if (!(await repo.claimFiring(schedule.schedule_id, scheduledFor, now))) return { outcome: 'duplicate' };
   const nextRun = nextRunOf(schedule, new Date(Math.max(now.getTime(), Date.parse(scheduledFor))));
+  let executionId = ulid(now.getTime());
+  if (!(await repo.claimFiring(schedule.schedule_id, scheduledFor, now, executionId))) {
+    const takeover = await takeOverFiring(deps, schedule, scheduledFor, now);
+    if ('outcome' in takeover) return takeover;
+    executionId = takeover.executionId;
+    const left = await new ExecutionRepository(deps.store).get(executionId);
+    if (left) return completeWithRun(deps, schedule, { scheduledFor, now, nextRun }, left);
+  }
 
   if (schedule.last_execution_id) {
     let previous = await new ExecutionRepository(deps.store).get(schedule.last_execution_id);
@@ -253,6 +277,7 @@ export async function fireSchedule(deps: Deps, payload: FirePayload): Promise<Fi
       triggered_by: `schedule:${schedule.name}`.slice(0, 200),
       schedule_id: schedule.schedule_id,
       actor: { userId: schedule.created_by, username: schedule.created_by_username },
+      execution_id: executionId,
     });
   } catch (err) {
     if (err instanceof ApiError && err.status < 500) {
@@ -261,11 +286,70 @@ export async function fireSchedule(deps: Deps, payload: FirePayload): Promise<Fi
       await repo.recordFiring(schedule, { scheduledFor, firedAt: now, outcome: 'failed', executionId: null, reason, nextRunAt: nextRun });
       return { outcome: 'failed', reason };
     }
-    await repo.releaseFiring(schedule.schedule_id, scheduledFor);
+    if (err instanceof ConcurrentChangeError) {
+      // The firing's run exists already (a claimer thought dead got that far after all): it is the run.
+      const existing = await new ExecutionRepository(deps.store).get(executionId);
+      if (existing) return completeWithRun(deps, schedule, { scheduledFor, now, nextRun }, existing);
+    }
+    await repo.releaseFiring(schedule.schedule_id, scheduledFor, now);
     throw err;
   }
   await repo.recordFiring(schedule, { scheduledFor, firedAt: now, outcome: 'started', executionId: execution.execution_id, reason: null, nextRunAt: nextRun });
   return { outcome: 'started', execution_id: execution.execution_id };
+}
+
+/**
+ * A firing already claimed: a duplicate, unless the claim is still `starting` after
+ * FIRING_TAKEOVER_SECONDS, in which case it is taken over (conditionally: of two retries one wins) and
+ * the firing's run id is answered for the caller to complete or start.
+ */
+async function takeOverFiring(deps: Deps, schedule: ScheduleRecord, scheduledFor: string, now: Date): Promise<FireResult | { executionId: string }> {
+  const repo = schedules(deps);
+  const firing = await repo.getFiring(schedule.schedule_id, scheduledFor);
+  if (!firing || firing.outcome !== 'starting') return { outcome: 'duplicate' };
+  const ageSeconds = (now.getTime() - Date.parse(firing.fired_at)) / 1000;
+  // Throw rather than answer: a retry that counted as done would end the Scheduler's retries, and a
+  // claimer that died just now would then lose the firing. A later retry finds it recorded or takes it over.
+  if (!(ageSeconds >= FIRING_TAKEOVER_SECONDS)) throw new FiringInProgressError(schedule.schedule_id, scheduledFor);
+  if (!firing.planned_execution_id) {
+    // Claimed by a version that did not note the run id: whether it left a run cannot be told.
+    logger.warn('schedule firing left starting, without a run id: not taken over', { schedule_id: schedule.schedule_id, scheduled_for: scheduledFor });
+    return { outcome: 'duplicate', reason: 'the firing was left starting by an earlier version' };
+  }
+  if (!(await repo.takeOverFiring(schedule.schedule_id, scheduledFor, firing.fired_at, now))) return { outcome: 'duplicate' };
+  logger.warn('schedule firing taken over from a claimer that died', {
+    schedule_id: schedule.schedule_id,
+    scheduled_for: scheduledFor,
+    claimed_at: firing.fired_at,
+    execution_id: firing.planned_execution_id,
+  });
+  return { executionId: firing.planned_execution_id };
+}
+
+/** Records a taken-over firing with the run its claimer left, started on the runner if it was not yet. */
+async function completeWithRun(
+  deps: Deps,
+  schedule: ScheduleRecord,
+  firing: { scheduledFor: string; now: Date; nextRun: string | null },
+  execution: ExecutionRecord,
+): Promise<FireResult> {
+  const repo = schedules(deps);
+  try {
+    await resumeExecution(deps, execution);
+  } catch (err) {
+    // The runner refused the left run (now failed): give the firing back for the Scheduler's retry.
+    await repo.releaseFiring(schedule.schedule_id, firing.scheduledFor, firing.now);
+    throw err;
+  }
+  await repo.recordFiring(schedule, {
+    scheduledFor: firing.scheduledFor,
+    firedAt: firing.now,
+    outcome: 'started',
+    executionId: execution.execution_id,
+    reason: null,
+    nextRunAt: firing.nextRun,
+  });
+  return { outcome: 'started', execution_id: execution.execution_id, reason: 'the run its first attempt left' };
 }
 
 /**

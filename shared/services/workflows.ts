@@ -292,6 +292,11 @@ export interface RunRequest {
   trigger: ExecutionTrigger;
   schedule_id?: string;
   actor: TaskActor;
+  /**
+   * The run's id, when the caller chose it in advance (a schedule firing, so that its retry can find the
+   * run): a run of that id that already exists is a ConcurrentChangeError and nothing is started.
+   */
+  execution_id?: string;
 }
 
 /** Only the owner of a workflow (or `workflows:manage_all`) runs it. */
@@ -317,7 +322,7 @@ export async function startExecution(deps: Deps, workflowId: string, request: Ru
   const now = deps.clock.now();
   const nowIso = now.toISOString();
   const execution: ExecutionRecord = {
-    execution_id: ulid(now.getTime()),
+    execution_id: request.execution_id ?? ulid(now.getTime()),
     workflow_id: workflowId,
     workflow_name: workflow.name,
     workflow_version: workflow.version,
@@ -339,9 +344,19 @@ export async function startExecution(deps: Deps, workflowId: string, request: Ru
   };
   await executions(deps).create(execution);
   await publishExecution(deps, execution);
+  const runId = await startOnRunner(deps, execution);
+  const { execution: current, steps } = await executions(deps).load(execution.execution_id);
+  return executionView(current ?? { ...execution, run_id: runId }, definition, steps);
+}
+
+/**
+ * Starts the state machine execution named after the run (idempotent: the runner answers the same
+ * execution for the same name and input) and records it on the run. A refusal fails the run (503).
+ */
+async function startOnRunner(deps: Deps, execution: ExecutionRecord): Promise<string> {
   let runId: string;
   try {
-    runId = await deps.workflows.start(execution.execution_id, { execution_id: execution.execution_id, workflow_id: workflowId });
+    runId = await deps.workflows.start(execution.execution_id, { execution_id: execution.execution_id, workflow_id: execution.workflow_id });
   } catch (err) {
     logger.error('state machine start failed', { execution_id: execution.execution_id, error: (err as Error).message });
     const error = { code: 'start_failed', message: 'the workflow runner did not start the run' };
@@ -351,8 +366,18 @@ export async function startExecution(deps: Deps, workflowId: string, request: Ru
     throw dependencyUnavailable('The workflow runner');
   }
   await executions(deps).setRunId(execution.execution_id, runId, deps.clock.now().toISOString());
-  const { execution: current, steps } = await executions(deps).load(execution.execution_id);
-  return executionView(current ?? { ...execution, run_id: runId }, definition, steps);
+  return runId;
+}
+
+/**
+ * Completes the start of a stored run whose starter died before recording the runner's execution (a
+ * schedule firing taken over): a pending run without a run id is started on the runner under its own
+ * name, which starts nothing new if the dead starter had got that far. Other runs are left as they are.
+ */
+export async function resumeExecution(deps: Deps, execution: ExecutionRecord): Promise<ExecutionRecord> {
+  if (execution.status !== 'pending' || execution.run_id) return execution;
+  const runId = await startOnRunner(deps, execution);
+  return (await executions(deps).get(execution.execution_id)) ?? { ...execution, run_id: runId };
 }
 
 const definitionCache = new Map<string, WorkflowDefinition>();

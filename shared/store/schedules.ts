@@ -44,6 +44,13 @@ export interface FiringRecord {
   outcome: FiringOutcome | 'starting';
   execution_id: string | null;
   reason: string | null;
+  /**
+   * The id the firing's run is (or will be) created under, chosen when the firing is claimed, so that a
+   * retry can find out whether a claimer that died left a run behind. Absent on claims from before it.
+   */
+  planned_execution_id?: string | null;
+  /** How many times the claim was taken over from a claimer that died. */
+  takeovers?: number;
 }
 
 /** Firing records only serve deduplication and recent history. */
@@ -151,9 +158,9 @@ export class ScheduleRepository {
 
   /**
    * Claims one firing (the Scheduler delivers at least once): false when this firing was already
-   * claimed, so a redelivery starts nothing.
+   * claimed, so a redelivery starts nothing. `executionId` is the id the firing's run will have.
    */
-  async claimFiring(scheduleId: string, scheduledFor: string, now: Date): Promise<boolean> {
+  async claimFiring(scheduleId: string, scheduledFor: string, now: Date, executionId?: string): Promise<boolean> {
     try {
       await this.store.doc.send(
         new PutCommand({
@@ -167,6 +174,7 @@ export class ScheduleRepository {
             outcome: 'starting',
             execution_id: null,
             reason: null,
+            planned_execution_id: executionId ?? null,
             expires_at: epochSeconds(now) + FIRING_TTL_SECONDS,
           },
           ConditionExpression: 'attribute_not_exists(pk)',
@@ -179,28 +187,80 @@ export class ScheduleRepository {
     }
   }
 
-  /** Gives a firing back (it failed before starting anything) so that the Scheduler's retry can take it. */
-  async releaseFiring(scheduleId: string, scheduledFor: string): Promise<void> {
-    await this.store.doc.send(new DeleteCommand({ TableName: this.store.table, Key: firingKey(scheduleId, scheduledFor) }));
+  async getFiring(scheduleId: string, scheduledFor: string): Promise<FiringRecord | undefined> {
+    const out = await this.store.doc.send(new GetCommand({ TableName: this.store.table, Key: firingKey(scheduleId, scheduledFor), ConsistentRead: true }));
+    if (!out.Item) return undefined;
+    const { pk: _a, sk: _b, entity: _c, expires_at: _d, ...rest } = out.Item;
+    return rest as FiringRecord;
+  }
+
+  /**
+   * Takes over a claim left `starting` by a claimer that died: the claim is stamped with `now` on the
+   * condition that it is still the one read (`starting`, claimed at `claimedAt`), so that of two retries
+   * only one takes it. False when someone else took or completed it meanwhile.
+   */
+  async takeOverFiring(scheduleId: string, scheduledFor: string, claimedAt: string, now: Date): Promise<boolean> {
+    try {
+      await this.store.doc.send(
+        new UpdateCommand({
+          TableName: this.store.table,
+          Key: firingKey(scheduleId, scheduledFor),
+          UpdateExpression: 'SET fired_at = :now ADD takeovers :one',
+          ConditionExpression: 'outcome = :starting AND fired_at = :claimed',
+          ExpressionAttributeValues: { ':now': now.toISOString(), ':one': 1, ':starting': 'starting', ':claimed': claimedAt },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (isConditionFailure(err)) return false;
+      throw err;
+    }
+  }
+
+  /**
+   * Gives a firing back (it failed before starting anything) so that the Scheduler's retry can take it:
+   * only while it is still `starting` (and, given `claimedAt`, still the claim of that time).
+   */
+  async releaseFiring(scheduleId: string, scheduledFor: string, claimedAt?: Date): Promise<void> {
+    const values: Record<string, unknown> = { ':starting': 'starting' };
+    let condition = 'outcome = :starting';
+    if (claimedAt) {
+      condition += ' AND fired_at = :claimed';
+      values[':claimed'] = claimedAt.toISOString();
+    }
+    try {
+      await this.store.doc.send(
+        new DeleteCommand({ TableName: this.store.table, Key: firingKey(scheduleId, scheduledFor), ConditionExpression: condition, ExpressionAttributeValues: values }),
+      );
+    } catch (err) {
+      if (!isConditionFailure(err)) throw err;
+    }
   }
 
   /**
    * Records what a firing did, on the firing and on the schedule (last run, counts, next run). The
-   * next run is only written when the schedule is still the one the firing read (`schedule.rev`).
+   * next run is only written when the schedule is still the one the firing read (`schedule.rev`). A
+   * firing is recorded once: one already recorded (not `starting`) changes nothing, counts included.
    */
   async recordFiring(
     schedule: ScheduleRecord,
     firing: { scheduledFor: string; firedAt: Date; outcome: FiringOutcome; executionId: string | null; reason: string | null; nextRunAt: string | null },
   ): Promise<void> {
     const firedAt = firing.firedAt.toISOString();
-    await this.store.doc.send(
-      new UpdateCommand({
-        TableName: this.store.table,
-        Key: firingKey(schedule.schedule_id, firing.scheduledFor),
-        UpdateExpression: 'SET outcome = :o, execution_id = :e, reason = :r',
-        ExpressionAttributeValues: { ':o': firing.outcome, ':e': firing.executionId, ':r': firing.reason },
-      }),
-    );
+    try {
+      await this.store.doc.send(
+        new UpdateCommand({
+          TableName: this.store.table,
+          Key: firingKey(schedule.schedule_id, firing.scheduledFor),
+          UpdateExpression: 'SET outcome = :o, execution_id = :e, reason = :r',
+          ConditionExpression: 'attribute_not_exists(outcome) OR outcome = :starting',
+          ExpressionAttributeValues: { ':o': firing.outcome, ':e': firing.executionId, ':r': firing.reason, ':starting': 'starting' },
+        }),
+      );
+    } catch (err) {
+      if (isConditionFailure(err)) return;
+      throw err;
+    }
     const sets = ['next_run_at = :next', 'updated_at = :now', 'last_outcome = :o'];
     const values: Record<string, unknown> = { ':next': firing.nextRunAt, ':now': firedAt, ':o': firing.outcome, ':active': 'active' };
     // The revision moves too, so that a user change made on a read from before this firing is refused

@@ -253,16 +253,24 @@ export class ExecutionRepository {
     };
   }
 
-  /** A new run (pending), counted as active. */
+  /**
+   * A new run (pending), counted as active. A run of that id that already exists is a
+   * ConcurrentChangeError (callers that choose the id in advance, such as a schedule firing, rely on it).
+   */
   async create(execution: ExecutionRecord): Promise<void> {
-    await this.store.doc.send(
-      new TransactWriteCommand({
-        TransactItems: [
-          { Put: { TableName: this.store.table, Item: this.executionItem(execution), ConditionExpression: 'attribute_not_exists(pk)' } },
-          { Update: { TableName: this.store.table, Key: ACTIVE_EXECUTIONS, UpdateExpression: 'ADD #c :one', ExpressionAttributeNames: { '#c': 'count' }, ExpressionAttributeValues: { ':one': 1 } } },
-        ],
-      }),
-    );
+    try {
+      await this.store.doc.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            { Put: { TableName: this.store.table, Item: this.executionItem(execution), ConditionExpression: 'attribute_not_exists(pk)' } },
+            { Update: { TableName: this.store.table, Key: ACTIVE_EXECUTIONS, UpdateExpression: 'ADD #c :one', ExpressionAttributeNames: { '#c': 'count' }, ExpressionAttributeValues: { ':one': 1 } } },
+          ],
+        }),
+      );
+    } catch (err) {
+      if (isCancelled(err) && cancellationCodes(err)[0] === 'ConditionalCheckFailed') throw new ConcurrentChangeError('the execution');
+      throw err;
+    }
   }
 
   async get(executionId: string): Promise<ExecutionRecord | undefined> {

@@ -16,8 +16,8 @@ import { UserRepository } from '../../../shared/store/users.js';
 import { LoginAttemptRepository, SessionRepository } from '../../../shared/store/sessions.js';
 import { ScheduleRepository } from '../../../shared/store/schedules.js';
 import { schedulerNameOf } from '../../../shared/domain/schedules/schedule.js';
-import { createSchedule } from '../../../shared/services/schedules.js';
-import { createWorkflow as createWorkflowService, removeSchedule } from '../../../shared/services/workflows.js';
+import { createSchedule, FIRING_TAKEOVER_SECONDS, FiringInProgressError } from '../../../shared/services/schedules.js';
+import { createWorkflow as createWorkflowService, removeSchedule, startExecution } from '../../../shared/services/workflows.js';
 import { ConcurrentChangeError, ExecutionRepository } from '../../../shared/store/workflows.js';
 import { eventually } from '../../support/client.js';
 
@@ -310,6 +310,116 @@ describe('schedules', () => {
     expect(overdue.schedules.overdue).toBeGreaterThanOrEqual(before.schedules.overdue + 1);
     await api('DELETE', `/api/v1/workflows/schedules/${schedule.schedule_id}`);
     expect((await api('GET', '/api/v1/workflows/health')).body.data.schedules.active).toBe(before.schedules.active);
+  });
+});
+
+describe('a firing whose claimer died (claim left "starting")', () => {
+  const TAKEOVER = FIRING_TAKEOVER_SECONDS * 1000;
+
+  /** A schedule whose firing at its next run was claimed by a worker that then died. */
+  async function leftStarting() {
+    const workflowId = await newWorkflow();
+    const schedule = await newSchedule(workflowId, { cron_expression: '0 * * * *' });
+    const repo = new ScheduleRepository(runtime.deps.store);
+    const due = Date.parse(schedule.next_run_at);
+    const plannedId = ulid(due);
+    expect(await repo.claimFiring(schedule.schedule_id, schedule.next_run_at, new Date(due), plannedId)).toBe(true);
+    const payload = { schedule_id: schedule.schedule_id, scheduled_time: schedule.next_run_at.replace('.000Z', 'Z') };
+    const { handler } = await import('../../../functions/schedule-fire/handler.js');
+    const executions = async () => (await api('GET', `/api/v1/workflows/${workflowId}/executions`)).body.data.items as Array<{ execution_id: string }>;
+    return { workflowId, schedule, repo, due, plannedId, payload, handler, executions };
+  }
+
+  it('with no run: a retry after the takeover age starts exactly one run and records the firing', async () => {
+    const { schedule, repo, due, plannedId, payload, handler, executions, workflowId } = await leftStarting();
+    clock.set(due + TAKEOVER + 1000);
+    const fired = await handler(payload);
+    expect(fired).toEqual({ outcome: 'started', execution_id: plannedId });
+    expect((await executions()).map((e) => e.execution_id)).toEqual([plannedId]);
+    expect(await repo.firings(schedule.schedule_id, 10)).toEqual([
+      expect.objectContaining({ scheduled_for: schedule.next_run_at, outcome: 'started', execution_id: plannedId, takeovers: 1 }),
+    ]);
+    expect(await getSchedule(schedule.schedule_id)).toMatchObject({ runs: 1, last_execution_id: plannedId, last_outcome: 'started' });
+    await eventually(() => api('GET', `/api/v1/workflows/${workflowId}/executions/${plannedId}`), (r) => r.body.data.status === 'completed');
+    // A later redelivery of the same firing is a plain duplicate.
+    expect(await handler(payload)).toEqual({ outcome: 'duplicate' });
+  });
+
+  it('with its run already started: the retry completes the claim with that run, no second run', async () => {
+    const { workflowId, schedule, repo, due, plannedId, payload, handler, executions } = await leftStarting();
+    // The worker stored and started the run, then died before recording the firing.
+    clock.set(due + 2000);
+    await startExecution(runtime.deps, workflowId, {
+      variables: schedule.variables,
+      trigger: 'schedule',
+      triggered_by: `schedule:${schedule.name}`,
+      schedule_id: schedule.schedule_id,
+      actor: { userId: principal.userId, username: principal.username },
+      execution_id: plannedId,
+    });
+    clock.set(due + TAKEOVER + 1000);
+    expect(await handler(payload)).toMatchObject({ outcome: 'started', execution_id: plannedId });
+    expect((await executions()).map((e) => e.execution_id)).toEqual([plannedId]);
+    expect((await repo.firings(schedule.schedule_id, 10))[0]).toMatchObject({ outcome: 'started', execution_id: plannedId });
+    expect(await getSchedule(schedule.schedule_id)).toMatchObject({ runs: 1, last_execution_id: plannedId });
+    await eventually(() => api('GET', `/api/v1/workflows/${workflowId}/executions/${plannedId}`), (r) => r.body.data.status === 'completed');
+  });
+
+  it('with its run stored but never started on the runner: the retry starts that run, not another', async () => {
+    const { workflowId, schedule, due, plannedId, payload, handler, executions } = await leftStarting();
+    const at = new Date(due + 2000).toISOString();
+    await new ExecutionRepository(runtime.deps.store).create({
+      execution_id: plannedId,
+      workflow_id: workflowId,
+      workflow_name: 'left',
+      workflow_version: 1,
+      status: 'pending',
+      trigger: 'schedule',
+      triggered_by: `schedule:${schedule.name}`,
+      schedule_id: schedule.schedule_id,
+      variables: { repo: 'api' },
+      created_by: principal.userId,
+      created_by_username: principal.username,
+      created_at: at,
+      started_at: null,
+      completed_at: null,
+      timeout_at: new Date(due + 3600_000).toISOString(),
+      run_id: null,
+      error: null,
+      output: null,
+      updated_at: at,
+    });
+    clock.set(due + TAKEOVER + 1000);
+    expect(await handler(payload)).toMatchObject({ outcome: 'started', execution_id: plannedId });
+    expect((await executions()).map((e) => e.execution_id)).toEqual([plannedId]);
+    await eventually(() => api('GET', `/api/v1/workflows/${workflowId}/executions/${plannedId}`), (r) => r.body.data.status === 'completed');
+    expect((await new ExecutionRepository(runtime.deps.store).get(plannedId))?.run_id).toBeTruthy();
+    expect(await getSchedule(schedule.schedule_id)).toMatchObject({ runs: 1, last_execution_id: plannedId });
+  });
+
+  it('before the takeover age: an error (so the Scheduler retries later), nothing started, the claim left as it is', async () => {
+    const { schedule, repo, due, payload, handler, executions } = await leftStarting();
+    clock.set(due + TAKEOVER - 1000);
+    await expect(handler(payload)).rejects.toThrow(FiringInProgressError);
+    expect(await executions()).toEqual([]);
+    expect(await repo.firings(schedule.schedule_id, 10)).toEqual([
+      expect.objectContaining({ outcome: 'starting', execution_id: null, fired_at: new Date(due).toISOString() }),
+    ]);
+    expect(await getSchedule(schedule.schedule_id)).toMatchObject({ runs: 0 });
+  });
+
+  it('two concurrent retries after the takeover age start one run', async () => {
+    const { schedule, repo, due, plannedId, payload, handler, executions } = await leftStarting();
+    clock.set(due + TAKEOVER + 1000);
+    const results = await Promise.allSettled([handler(payload), handler(payload)]);
+    // The loser either lost the conditional takeover (duplicate) or read the claim just taken over
+    // (in progress: an error, so that the Scheduler retries it later); only one starts the run.
+    const outcomes = results.map((r) => (r.status === 'fulfilled' ? r.value.outcome : r.reason instanceof FiringInProgressError ? 'in_progress' : String(r.reason)));
+    expect(outcomes.filter((o) => o === 'started')).toHaveLength(1);
+    expect(outcomes.filter((o) => o !== 'started')[0]).toMatch(/^(duplicate|in_progress)$/);
+    expect((await executions()).map((e) => e.execution_id)).toEqual([plannedId]);
+    expect((await repo.firings(schedule.schedule_id, 10))[0]).toMatchObject({ outcome: 'started', execution_id: plannedId, takeovers: 1 });
+    expect(await getSchedule(schedule.schedule_id)).toMatchObject({ runs: 1 });
   });
 });
 
