@@ -287,14 +287,17 @@ async function claim(deps: Deps, task: TaskRecord, pick: Pick, leaseUntil: Date,
   });
 }
 
-function lostSession(task: TaskRecord, nowIso: string): SessionView {
+/** The session of an attempt that never got a provider's answer: no prompt sent, nothing spent. */
+function sessionWithoutCall(
+  task: TaskRecord,
+  nowIso: string,
+  fields: { [K in 'attempt' | 'model' | 'latency_ms' | 'outcome' | 'error']: SessionView[K] },
+): SessionView {
   return {
     session_id: nextSessionId(Date.parse(nowIso)),
     task_id: task.task_id,
-    attempt: task.attempts,
     agent_id: task.agent_id,
     provider_id: task.provider_id,
-    model: task.model,
     system: null,
     prompt: '',
     prompt_truncated: false,
@@ -303,12 +306,20 @@ function lostSession(task: TaskRecord, nowIso: string): SessionView {
     tokens_in: 0,
     tokens_out: 0,
     cost_usd: 0,
-    latency_ms: task.lease_until ? Math.max(0, Date.parse(nowIso) - Date.parse(task.lease_until)) : 0,
     started_at: nowIso,
     finished_at: nowIso,
+    ...fields,
+  };
+}
+
+function lostSession(task: TaskRecord, nowIso: string): SessionView {
+  return sessionWithoutCall(task, nowIso, {
+    attempt: task.attempts,
+    model: task.model,
+    latency_ms: task.lease_until ? Math.max(0, Date.parse(nowIso) - Date.parse(task.lease_until)) : 0,
     outcome: 'lost',
     error: { code: TASK_ERRORS.workerLost, message: 'the worker running this attempt stopped answering before its lease expired', retryable: true },
-  };
+  });
 }
 
 /**
@@ -319,27 +330,7 @@ async function finishWithoutRun(deps: Deps, task: TaskRecord, reason: AttemptFai
   const now = deps.clock.now();
   const nowIso = now.toISOString();
   const attempt = task.attempts + (opts.lostAttempt ? 0 : 1);
-  const session: SessionView = {
-    session_id: nextSessionId(now.getTime()),
-    task_id: task.task_id,
-    attempt,
-    agent_id: task.agent_id,
-    provider_id: task.provider_id,
-    model: null,
-    system: null,
-    prompt: '',
-    prompt_truncated: false,
-    response: null,
-    response_truncated: false,
-    tokens_in: 0,
-    tokens_out: 0,
-    cost_usd: 0,
-    latency_ms: 0,
-    started_at: nowIso,
-    finished_at: nowIso,
-    outcome: 'failed',
-    error: toTaskError(reason),
-  };
+  const session = sessionWithoutCall(task, nowIso, { attempt, model: null, latency_ms: 0, outcome: 'failed', error: toTaskError(reason) });
   const lost = opts.lostAttempt ? lostSession(task, nowIso) : undefined;
   const retry = reason.retryable && attempt < task.max_attempts;
   let change: Change;

@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ulid } from 'ulid';
 import { Client, login, seedUser, sessionAs, TEST_PASSWORD, type HttpResponse, type Session } from './fixtures.js';
+import type { AuditRecord } from '../../../shared/store/audit.js';
 
 /**
  * The audit log: one record for every mutating request (successes, denials and failures), with who,
@@ -8,23 +9,7 @@ import { Client, login, seedUser, sessionAs, TEST_PASSWORD, type HttpResponse, t
  * cursor pagination; readable with `audit:read` only.
  */
 
-interface AuditItem {
-  audit_id: string;
-  timestamp: string;
-  actor_id: string | null;
-  actor_username: string | null;
-  action: string;
-  resource_type: string;
-  resource_id: string | null;
-  outcome: string;
-  status_code: number;
-  request_id: string;
-  ip: string;
-  user_agent: string;
-  method: string;
-  path: string;
-  details?: Record<string, unknown>;
-}
+type AuditItem = AuditRecord;
 
 let admin: Session;
 let reader: Session;
