@@ -5,10 +5,10 @@ import { pathToFileURL } from 'node:url';
 import { ulid } from 'ulid';
 import WebSocket from 'ws';
 import { startLocalRuntime, type LocalRuntime } from '../local/runtime.js';
-import { AuthService } from '../shared/domain/auth/service.js';
-import { UserRepository } from '../shared/store/users.js';
-import { LoginAttemptRepository, SessionRepository } from '../shared/store/sessions.js';
-import { TaskRepository, type TaskFilter, type TaskRecord } from '../shared/store/tasks.js';
+import { AuthService } from '../shared/auth/service.js';
+import { UserRepository } from '../shared/auth/repo.js';
+import { LoginAttemptRepository, SessionRepository } from '../shared/auth/sessions-repo.js';
+import { TaskRepository, type TaskFilter, type TaskRecord } from '../shared/tasks/repo.js';
 import { publish } from '../shared/realtime/publisher.js';
 import { fixed, printTable } from './lib/table.js';
 

@@ -2,16 +2,16 @@ import '../local/quiet-sdk.js';
 import { pathToFileURL } from 'node:url';
 import { ulid } from 'ulid';
 import { startLocalRuntime, type LocalRuntime } from '../local/runtime.js';
-import { AuthService } from '../shared/domain/auth/service.js';
-import { permissionsOf } from '../shared/domain/auth/permissions.js';
-import type { Principal } from '../shared/domain/auth/principal.js';
-import type { WorkflowDefinition } from '../shared/domain/workflows/definition.js';
-import { UserRepository } from '../shared/store/users.js';
-import { LoginAttemptRepository, SessionRepository } from '../shared/store/sessions.js';
-import { ScheduleRepository } from '../shared/store/schedules.js';
-import { createWorkflow, getExecution, startExecution, type ExecutionView } from '../shared/services/workflows.js';
-import { createSchedule, deleteSchedule } from '../shared/services/schedules.js';
-import { listSessions } from '../shared/services/tasks.js';
+import { AuthService } from '../shared/auth/service.js';
+import { permissionsOf } from '../shared/platform/permissions.js';
+import type { Principal } from '../shared/platform/principal.js';
+import type { WorkflowDefinition } from '../shared/workflows/definition.js';
+import { UserRepository } from '../shared/auth/repo.js';
+import { LoginAttemptRepository, SessionRepository } from '../shared/auth/sessions-repo.js';
+import { ScheduleRepository } from '../shared/schedules/repo.js';
+import { createWorkflow, getExecution, startExecution, type ExecutionView } from '../shared/workflows/service.js';
+import { createSchedule, deleteSchedule } from '../shared/schedules/service.js';
+import { listSessions } from '../shared/tasks/service.js';
 import { fixed, median, printTable } from './lib/table.js';
 
 /**

@@ -10,14 +10,14 @@ import { parseArgs } from 'node:util';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ListTablesCommand } from '@aws-sdk/client-dynamodb';
-import { Store } from '../shared/store/client.js';
-import { UserRepository } from '../shared/store/users.js';
-import { AuthService } from '../shared/domain/auth/service.js';
-import { SessionRepository, LoginAttemptRepository } from '../shared/store/sessions.js';
-import { registerBody } from '../shared/domain/auth/schemas.js';
-import { loadConfig } from '../shared/config.js';
-import { systemClock } from '../shared/ports.js';
-import type { Deps } from '../shared/runtime.js';
+import { Store } from '../shared/platform/store/client.js';
+import { UserRepository } from '../shared/auth/repo.js';
+import { AuthService } from '../shared/auth/service.js';
+import { SessionRepository, LoginAttemptRepository } from '../shared/auth/sessions-repo.js';
+import { registerBody } from '../shared/auth/model.js';
+import { loadConfig } from '../shared/platform/config.js';
+import { systemClock } from '../shared/platform/ports.js';
+import type { Deps } from '../shared/platform/runtime.js';
 import { ensureTable, localClient, startDynamoDbLocal, JavaMissingError, type DynamoDbLocal } from '../local/dynamodb-local.js';
 
 const { values } = parseArgs({

@@ -6,7 +6,7 @@
  * cdk-nag's AwsSolutions and Serverless packs run at synth; an unacknowledged finding fails it.
  */
 import { App } from 'aws-cdk-lib';
-import { ROUTES } from '../shared/api/routes/index.js';
+import { ROUTES } from '../shared/routes.js';
 import { addNagPacks } from '../lib/nag.js';
 import { stageConfig } from '../lib/stage.js';
 import { SupervisorStack } from '../lib/supervisor-stack.js';

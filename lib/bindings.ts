@@ -7,7 +7,7 @@ import type { IKey } from 'aws-cdk-lib/aws-kms';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
-import { ENV } from '../shared/config.js';
+import { ENV } from '../shared/platform/config.js';
 import type { SupervisorFunction } from './constructs/supervisor-function.js';
 
 export type AccessMode = 'RO' | 'RW';
@@ -43,7 +43,7 @@ const TABLE_WRITE_ACTIONS = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamod
 
 /**
  * `bind…` helpers: each grants exactly what one capability needs and sets the environment variable
- * the code reads for it (names from `shared/config.ts`), in one call, so a function never holds a
+ * the code reads for it (names from `shared/platform/config.ts`), in one call, so a function never holds a
  * permission it has no configuration for, and vice versa. No helper grants `Scan` or a wildcard
  * beyond a documented, acknowledged prefix.
  */

@@ -1,4 +1,4 @@
-import { FUNCTION_GROUPS, routeKeyOf, type FunctionGroup, type HttpMethod, type RouteSpec } from '../shared/api/route.js';
+import { FUNCTION_GROUPS, routeKeyOf, type FunctionGroup, type HttpMethod, type RouteSpec } from '../shared/platform/api/route.js';
 
 /** One API Gateway route: a (method, path) pair and the group whose Lambda serves it. */
 export interface ApiRoute {

@@ -11,7 +11,7 @@ import {
   UpdateTimeToLiveCommand,
   waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
-import { TABLE_KEYS } from '../shared/store/client.js';
+import { TABLE_KEYS } from '../shared/platform/store/client.js';
 
 export class JavaMissingError extends Error {
   constructor() {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { Clock, EventBus } from '../shared/ports.js';
-import { systemClock } from '../shared/ports.js';
+import type { Clock, EventBus } from '../shared/platform/ports.js';
+import { systemClock } from '../shared/platform/ports.js';
 
 export interface LocalEvent {
   id: string;

@@ -1,4 +1,4 @@
-import type { FunctionGroup } from '../shared/api/route.js';
+import type { FunctionGroup } from '../shared/platform/api/route.js';
 import type { HttpFunction } from './http-server.js';
 import * as auth from '../functions/auth/handler.js';
 import * as docs from '../functions/docs/handler.js';

@@ -1,8 +1,8 @@
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import type { FunctionGroup } from '../shared/api/route.js';
-import { errorBody } from '../shared/api/envelope.js';
+import type { FunctionGroup } from '../shared/platform/api/route.js';
+import { errorBody } from '../shared/platform/api/envelope.js';
 import { Router } from './router.js';
 import { lambdaContext } from './lambda-context.js';
 

@@ -20,8 +20,8 @@
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import type { Clock, SendOptions, TaskQueue } from '../shared/ports.js';
-import { systemClock } from '../shared/ports.js';
+import type { Clock, SendOptions, TaskQueue } from '../shared/platform/ports.js';
+import { systemClock } from '../shared/platform/ports.js';
 
 export type QueueConsumer = (event: SQSEvent) => Promise<SQSBatchResponse | void>;
 

@@ -1,5 +1,5 @@
-import type { RouteSpec } from '../shared/api/route.js';
-import { routeKeyOf } from '../shared/api/route.js';
+import type { RouteSpec } from '../shared/platform/api/route.js';
+import { routeKeyOf } from '../shared/platform/api/route.js';
 
 interface Candidate {
   route: RouteSpec;

@@ -1,12 +1,12 @@
 import http from 'node:http';
 import path from 'node:path';
-import { ENV, loadConfig } from '../shared/config.js';
-import { installDeps, type Deps } from '../shared/runtime.js';
-import { Store } from '../shared/store/client.js';
-import { systemClock, type Clock } from '../shared/ports.js';
-import { ROUTES } from '../shared/api/routes/index.js';
-import { ApiGatewayConnections } from '../shared/adapters/aws/connections.js';
-import { LocalSecretStore, LocalTokenSigner, loadOrCreateAppSecret } from '../shared/adapters/local/index.js';
+import { ENV, loadConfig } from '../shared/platform/config.js';
+import { installDeps, type Deps } from '../shared/platform/runtime.js';
+import { Store } from '../shared/platform/store/client.js';
+import { systemClock, type Clock } from '../shared/platform/ports.js';
+import { ROUTES } from '../shared/routes.js';
+import { ApiGatewayConnections } from '../shared/platform/aws/connections.js';
+import { LocalSecretStore, LocalTokenSigner, loadOrCreateAppSecret } from '../shared/platform/local/index.js';
 import { ensureTable, freePort, startDynamoDbLocal, type DynamoDbLocal } from './dynamodb-local.js';
 import { createHttpServer } from './http-server.js';
 import { createWebSocketGateway } from './websocket.js';
@@ -18,13 +18,13 @@ import { LocalStateMachineRunner } from './state-machine.js';
 import { HTTP_FUNCTIONS, WS_FUNCTIONS } from './functions.js';
 import { handler as workflowEngine } from '../functions/workflow-engine/handler.js';
 import { handler as scheduleFire } from '../functions/schedule-fire/handler.js';
-import { restoreSchedules } from '../shared/services/schedules.js';
+import { restoreSchedules } from '../shared/schedules/service.js';
 import { handler as taskWorker } from '../functions/worker/handler.js';
 import { handler as taskDeadLetter } from '../functions/dead-letter/handler.js';
 import { handler as taskSweeper } from '../functions/sweeper/handler.js';
-import { ensureLocalProvider } from '../shared/services/providers.js';
-import { ensureDefaultAgent } from '../shared/services/agents.js';
-import { isManualClock } from '../shared/adapters/local/clock.js';
+import { ensureLocalProvider } from '../shared/providers/service.js';
+import { ensureDefaultAgent } from '../shared/agents/service.js';
+import { isManualClock } from '../shared/platform/local/clock.js';
 
 /** How often the local runtime runs the task sweeper (every minute on AWS). */
 export const LOCAL_SWEEP_INTERVAL_MS = 30_000;

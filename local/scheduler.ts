@@ -1,7 +1,7 @@
 /**
  * In-process stand-in for EventBridge Scheduler: named schedules (5-field cron + IANA time zone,
  * validated exactly as the AWS adapter validates them), each fired at the instants
- * `shared/domain/schedules/cron.ts` computes — including EventBridge's DST rule (a non-existent local
+ * `shared/schedules/cron.ts` computes — including EventBridge's DST rule (a non-existent local
  * time is skipped, a repeated one fires once).
  *
  * Firing delivers the schedule's payload to `fire`, after substituting EventBridge Scheduler's context
@@ -15,13 +15,13 @@
  * clock a timer is armed for the next due firing and re-armed after each.
  */
 import { randomBytes } from 'node:crypto';
-import type { Clock, ScheduleDefinition, ScheduleService } from '../shared/ports.js';
-import { systemClock } from '../shared/ports.js';
-import { nextRun, parseCron, type ParsedCron } from '../shared/domain/schedules/cron.js';
-import { assertScheduleDefinition, assertScheduleName } from '../shared/adapters/service-rules.js';
-import { isManualClock } from '../shared/adapters/local/clock.js';
+import type { Clock, ScheduleDefinition, ScheduleService } from '../shared/platform/ports.js';
+import { systemClock } from '../shared/platform/ports.js';
+import { nextRun, parseCron, type ParsedCron } from '../shared/schedules/cron.js';
+import { assertScheduleDefinition, assertScheduleName } from '../shared/platform/service-rules.js';
+import { isManualClock } from '../shared/platform/local/clock.js';
 
-export { ManualClock } from '../shared/adapters/local/clock.js';
+export { ManualClock } from '../shared/platform/local/clock.js';
 
 export type FireFn = (payload: Record<string, unknown>) => Promise<void>;
 

@@ -32,9 +32,9 @@ if (typeof (Promise as { withResolvers?: unknown }).withResolvers !== 'function'
 }
 
 import { StateMachine } from 'aws-local-stepfunctions';
-import type { RunDescription, RunnerStatus, WorkflowRunner } from '../shared/ports.js';
-import { buildWorkflowDefinition } from '../shared/domain/workflows/asl.js';
-import { assertExecutionName, MAX_EXECUTION_INPUT_BYTES } from '../shared/adapters/service-rules.js';
+import type { RunDescription, RunnerStatus, WorkflowRunner } from '../shared/platform/ports.js';
+import { buildWorkflowDefinition } from '../shared/workflows/asl.js';
+import { assertExecutionName, MAX_EXECUTION_INPUT_BYTES } from '../shared/platform/service-rules.js';
 
 export type EngineFn = (payload: unknown) => Promise<unknown>;
 

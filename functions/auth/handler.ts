@@ -1,14 +1,14 @@
-import { createHttpHandler } from '../../shared/api/http-handler.js';
-import type { Operations, ApiRequest } from '../../shared/api/types.js';
-import { requirePrincipal } from '../../shared/api/types.js';
-import { authRoutes } from '../../shared/api/routes/auth.js';
-import { forbidden } from '../../shared/api/errors.js';
-import { decodeCursor, encodeCursor } from '../../shared/api/pagination.js';
-import { AuthService, meView, userView } from '../../shared/domain/auth/service.js';
-import { UserRepository } from '../../shared/store/users.js';
-import { LoginAttemptRepository, SessionRepository } from '../../shared/store/sessions.js';
-import { AuditRepository } from '../../shared/store/audit.js';
-import { unauthorized } from '../../shared/api/errors.js';
+import { createHttpHandler } from '../../shared/platform/api/http-handler.js';
+import type { Operations, ApiRequest } from '../../shared/platform/api/types.js';
+import { requirePrincipal } from '../../shared/platform/api/types.js';
+import { authRoutes } from '../../shared/auth/routes.js';
+import { forbidden } from '../../shared/platform/api/errors.js';
+import { decodeCursor, encodeCursor } from '../../shared/platform/api/pagination.js';
+import { AuthService, meView, userView } from '../../shared/auth/service.js';
+import { UserRepository } from '../../shared/auth/repo.js';
+import { LoginAttemptRepository, SessionRepository } from '../../shared/auth/sessions-repo.js';
+import { AuditRepository } from '../../shared/audit/repo.js';
+import { unauthorized } from '../../shared/platform/api/errors.js';
 import { disconnectUser } from '../../shared/realtime/publisher.js';
 
 function service(req: ApiRequest) {

@@ -1,8 +1,8 @@
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { getDeps } from '../../shared/runtime.js';
-import { logger } from '../../shared/api/logger.js';
-import { parseRunMessage } from '../../shared/services/tasks.js';
-import { failDeadLettered } from '../../shared/services/task-runner.js';
+import { getDeps } from '../../shared/platform/runtime.js';
+import { logger } from '../../shared/platform/logger.js';
+import { parseRunMessage } from '../../shared/tasks/service.js';
+import { failDeadLettered } from '../../shared/tasks/runner.js';
 
 /** The dead-letter queue's consumer: the task of a message the worker could not process is marked failed, with the reason. */
 export async function handler(event: SQSEvent): Promise<SQSBatchResponse> {

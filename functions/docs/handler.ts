@@ -1,11 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { createHttpHandler } from '../../shared/api/http-handler.js';
-import type { Operations } from '../../shared/api/types.js';
-import { docsRoutes } from '../../shared/api/routes/docs.js';
-import { buildOpenApi } from '../../shared/api/openapi.js';
-import { notFound } from '../../shared/api/errors.js';
+import { createHttpHandler } from '../../shared/platform/api/http-handler.js';
+import type { Operations } from '../../shared/platform/api/types.js';
+import { docsRoutes } from '../../shared/docs/routes.js';
+import { buildOpenApi } from '../../shared/platform/api/openapi.js';
+import { notFound } from '../../shared/platform/api/errors.js';
 
 /** Swagger UI served from the swagger-ui-dist package (copied into the bundle on AWS): no CDN. */
 const ASSETS: Record<string, string> = {

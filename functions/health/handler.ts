@@ -1,10 +1,10 @@
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
-import { createHttpHandler } from '../../shared/api/http-handler.js';
-import type { ApiRequest, Operations } from '../../shared/api/types.js';
-import { healthRoutes } from '../../shared/api/routes/health.js';
-import { overallStatus, runCheck } from '../../shared/domain/health/checks.js';
-import { ApiError } from '../../shared/api/errors.js';
-import { VERSION } from '../../shared/version.js';
+import { createHttpHandler } from '../../shared/platform/api/http-handler.js';
+import type { ApiRequest, Operations } from '../../shared/platform/api/types.js';
+import { healthRoutes } from '../../shared/health/routes.js';
+import { overallStatus, runCheck } from '../../shared/health/checks.js';
+import { ApiError } from '../../shared/platform/api/errors.js';
+import { VERSION } from '../../shared/platform/version.js';
 
 const startedAt = Date.now();
 

@@ -1,8 +1,8 @@
-import { createHttpHandler } from '../../shared/api/http-handler.js';
-import type { Operations } from '../../shared/api/types.js';
-import { requirePrincipal } from '../../shared/api/types.js';
-import { providersRoutes } from '../../shared/api/routes/providers.js';
-import { decodeCursor, encodeCursor } from '../../shared/api/pagination.js';
+import { createHttpHandler } from '../../shared/platform/api/http-handler.js';
+import type { Operations } from '../../shared/platform/api/types.js';
+import { requirePrincipal } from '../../shared/platform/api/types.js';
+import { providersRoutes } from '../../shared/providers/routes.js';
+import { decodeCursor, encodeCursor } from '../../shared/platform/api/pagination.js';
 import {
   checkProviderHealth,
   listProviders,
@@ -14,7 +14,7 @@ import {
   registerProvider,
   requireProvider,
   unregisterProvider,
-} from '../../shared/services/providers.js';
+} from '../../shared/providers/service.js';
 
 const operations: Operations<typeof providersRoutes> = {
   async listProviders(req) {

@@ -1,7 +1,7 @@
-import { getDeps } from '../../shared/runtime.js';
-import { logger } from '../../shared/api/logger.js';
-import { firePayloadSchema } from '../../shared/domain/schedules/schedule.js';
-import { fireSchedule, type FireResult } from '../../shared/services/schedules.js';
+import { getDeps } from '../../shared/platform/runtime.js';
+import { logger } from '../../shared/platform/logger.js';
+import { firePayloadSchema } from '../../shared/schedules/schedule.js';
+import { fireSchedule, type FireResult } from '../../shared/schedules/service.js';
 
 /**
  * EventBridge Scheduler's target: `{ schedule_id, scheduled_time }` per firing. A thrown error makes the

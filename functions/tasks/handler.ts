@@ -1,10 +1,10 @@
-import { createHttpHandler } from '../../shared/api/http-handler.js';
-import { requirePrincipal, type ApiRequest, type Operations } from '../../shared/api/types.js';
-import { taskRoutes } from '../../shared/api/routes/tasks.js';
-import { agentRoutes } from '../../shared/api/routes/agents.js';
-import { forbidden, notFound } from '../../shared/api/errors.js';
-import { decodeCursor, encodeCursor } from '../../shared/api/pagination.js';
-import { canManage } from '../../shared/domain/auth/principal.js';
+import { createHttpHandler } from '../../shared/platform/api/http-handler.js';
+import { requirePrincipal, type ApiRequest, type Operations } from '../../shared/platform/api/types.js';
+import { taskRoutes } from '../../shared/tasks/routes.js';
+import { agentRoutes } from '../../shared/agents/routes.js';
+import { forbidden, notFound } from '../../shared/platform/api/errors.js';
+import { decodeCursor, encodeCursor } from '../../shared/platform/api/pagination.js';
+import { canManage } from '../../shared/platform/principal.js';
 import {
   cancelTask,
   createTask,
@@ -16,9 +16,9 @@ import {
   retryTask,
   taskStats,
   updateTask,
-} from '../../shared/services/tasks.js';
-import { executeBatch, executeOne } from '../../shared/services/execute.js';
-import { agentView, createAgent, deleteAgent, getAgent, listAgents, quotaStatus, updateAgent } from '../../shared/services/agents.js';
+} from '../../shared/tasks/service.js';
+import { executeBatch, executeOne } from '../../shared/tasks/execute.js';
+import { agentView, createAgent, deleteAgent, getAgent, listAgents, quotaStatus, updateAgent } from '../../shared/agents/service.js';
 
 /** Owners change what they created; `tasks:manage_all` changes anything. */
 async function requireOwnTask(req: ApiRequest<{ task_id: string }>) {

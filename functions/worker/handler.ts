@@ -1,8 +1,8 @@
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { getDeps } from '../../shared/runtime.js';
-import { logger } from '../../shared/api/logger.js';
-import { parseRunMessage } from '../../shared/services/tasks.js';
-import { processRunMessage } from '../../shared/services/task-runner.js';
+import { getDeps } from '../../shared/platform/runtime.js';
+import { logger } from '../../shared/platform/logger.js';
+import { parseRunMessage } from '../../shared/tasks/service.js';
+import { processRunMessage } from '../../shared/tasks/runner.js';
 
 /**
  * The task queue's consumer. The records of a batch run side by side; a record whose processing fails

@@ -1,10 +1,10 @@
-import { createHttpHandler } from '../../shared/api/http-handler.js';
-import type { ApiRequest, Operations } from '../../shared/api/types.js';
-import { requirePrincipal } from '../../shared/api/types.js';
-import { workflowsRoutes } from '../../shared/api/routes/workflows.js';
-import { decodeCursor, encodeCursor } from '../../shared/api/pagination.js';
-import * as workflows from '../../shared/services/workflows.js';
-import * as schedules from '../../shared/services/schedules.js';
+import { createHttpHandler } from '../../shared/platform/api/http-handler.js';
+import type { ApiRequest, Operations } from '../../shared/platform/api/types.js';
+import { requirePrincipal } from '../../shared/platform/api/types.js';
+import { workflowsRoutes } from '../../shared/workflows/routes.js';
+import { decodeCursor, encodeCursor } from '../../shared/platform/api/pagination.js';
+import * as workflows from '../../shared/workflows/service.js';
+import * as schedules from '../../shared/schedules/service.js';
 
 /** A page of a list, with the cursor signed for exactly this query. */
 async function paged<T>(req: ApiRequest, scope: string, cursor: string | undefined, load: (startKey?: Record<string, unknown>) => Promise<{ items: T[]; lastKey?: Record<string, unknown> }>) {

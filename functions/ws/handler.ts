@@ -4,15 +4,15 @@ import type {
   APIGatewayAuthorizerResult,
   APIGatewayProxyWebsocketEventV2,
 } from 'aws-lambda';
-import { getDeps } from '../../shared/runtime.js';
-import { verifyAccessToken } from '../../shared/domain/auth/tokens.js';
-import { sessionEndReason } from '../../shared/domain/auth/session-rules.js';
-import { SessionRepository } from '../../shared/store/sessions.js';
-import { ConnectionRepository, CONNECTION_TTL_SECONDS } from '../../shared/store/connections.js';
-import { permissionsOf } from '../../shared/domain/auth/permissions.js';
-import { channelPermission, clientMessage, serverMessage, STREAM_CHANNELS } from '../../shared/domain/realtime/channels.js';
-import { zodIssues } from '../../shared/api/validation.js';
-import { logger } from '../../shared/api/logger.js';
+import { getDeps } from '../../shared/platform/runtime.js';
+import { verifyAccessToken } from '../../shared/auth/tokens.js';
+import { sessionEndReason } from '../../shared/auth/session-rules.js';
+import { SessionRepository } from '../../shared/auth/sessions-repo.js';
+import { ConnectionRepository, CONNECTION_TTL_SECONDS } from '../../shared/realtime/repo.js';
+import { permissionsOf } from '../../shared/platform/permissions.js';
+import { channelPermission, clientMessage, serverMessage, STREAM_CHANNELS } from '../../shared/realtime/channels.js';
+import { zodIssues } from '../../shared/platform/api/validation.js';
+import { logger } from '../../shared/platform/logger.js';
 
 type WsEvent = APIGatewayProxyWebsocketEventV2 & {
   queryStringParameters?: Record<string, string | undefined>;

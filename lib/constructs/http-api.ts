@@ -5,7 +5,7 @@ import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import type { FunctionGroup } from '../../shared/api/route.js';
+import type { FunctionGroup } from '../../shared/platform/api/route.js';
 import { acknowledge } from '../nag.js';
 import type { ApiRoute } from '../routes.js';
 import type { StageConfig } from '../stage.js';

@@ -1,8 +1,8 @@
-import type { Deps } from '../runtime.js';
-import { ConnectionGoneError } from '../ports.js';
-import { ConnectionRepository } from '../store/connections.js';
-import { serverMessage } from '../domain/realtime/channels.js';
-import { logger } from '../api/logger.js';
+import type { Deps } from '../platform/runtime.js';
+import { ConnectionGoneError } from '../platform/ports.js';
+import { ConnectionRepository } from './repo.js';
+import { serverMessage } from './channels.js';
+import { logger } from '../platform/logger.js';
 
 export interface PublishOptions {
   /** Only subscribers holding this permission receive it (on top of the channel's own permission). */

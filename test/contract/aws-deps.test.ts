@@ -2,10 +2,10 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../shared/config.js';
-import { createAwsDeps, MissingEnvError } from '../../shared/adapters/aws/index.js';
-import { systemClock } from '../../shared/ports.js';
-import { Store } from '../../shared/store/client.js';
+import { loadConfig } from '../../shared/platform/config.js';
+import { createAwsDeps, MissingEnvError } from '../../shared/platform/aws/index.js';
+import { systemClock } from '../../shared/platform/ports.js';
+import { Store } from '../../shared/platform/store/client.js';
 
 const sqs = mockClient(SQSClient);
 const sm = mockClient(SecretsManagerClient);

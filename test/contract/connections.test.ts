@@ -1,8 +1,8 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiGatewayConnections } from '../../shared/adapters/aws/connections.js';
-import { ConnectionGoneError } from '../../shared/ports.js';
+import { ApiGatewayConnections } from '../../shared/platform/aws/connections.js';
+import { ConnectionGoneError } from '../../shared/platform/ports.js';
 
 /**
  * The Connections adapter is the same in both modes: the real ApiGatewayManagementApiClient. Here it

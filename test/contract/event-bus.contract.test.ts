@@ -2,8 +2,8 @@ import { DescribeEventBusCommand, EventBridgeClient, PutEventsCommand } from '@a
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LocalEventBus, type LocalEvent } from '../../local/event-bus.js';
-import { EventBridgeBus } from '../../shared/adapters/aws/event-bus.js';
-import type { EventBus } from '../../shared/ports.js';
+import { EventBridgeBus } from '../../shared/platform/aws/event-bus.js';
+import type { EventBus } from '../../shared/platform/ports.js';
 import { serviceError, waitUntil } from './support.js';
 
 interface Published {

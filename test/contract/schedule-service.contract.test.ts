@@ -9,9 +9,9 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { LocalScheduler, ManualClock } from '../../local/scheduler.js';
-import { SchedulerService } from '../../shared/adapters/aws/scheduler.js';
-import { CronError } from '../../shared/domain/schedules/cron.js';
-import type { ScheduleDefinition, ScheduleService } from '../../shared/ports.js';
+import { SchedulerService } from '../../shared/platform/aws/scheduler.js';
+import { CronError } from '../../shared/schedules/cron.js';
+import type { ScheduleDefinition, ScheduleService } from '../../shared/platform/ports.js';
 import { serviceError } from './support.js';
 
 interface StoredSchedule {

@@ -10,10 +10,10 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SecretsManagerStore } from '../../shared/adapters/aws/secret-store.js';
-import { LocalSecretStore } from '../../shared/adapters/local/secret-store.js';
-import { loadOrCreateAppSecret } from '../../shared/adapters/local/app-secret.js';
-import type { SecretStore } from '../../shared/ports.js';
+import { SecretsManagerStore } from '../../shared/platform/aws/secret-store.js';
+import { LocalSecretStore } from '../../shared/platform/local/secret-store.js';
+import { loadOrCreateAppSecret } from '../../shared/platform/local/app-secret.js';
+import type { SecretStore } from '../../shared/platform/ports.js';
 import { serviceError, withTempDir } from './support.js';
 
 const sm = mockClient(SecretsManagerClient);

@@ -2,8 +2,8 @@ import { GetQueueAttributesCommand, SendMessageCommand, SQSClient } from '@aws-s
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LocalQueue } from '../../local/queue.js';
-import { SqsTaskQueue } from '../../shared/adapters/aws/queue.js';
-import type { TaskQueue } from '../../shared/ports.js';
+import { SqsTaskQueue } from '../../shared/platform/aws/queue.js';
+import type { TaskQueue } from '../../shared/platform/ports.js';
 import { serviceError } from './support.js';
 
 /** What a harness lets the shared suite observe of one implementation. */

@@ -6,10 +6,10 @@ import { JwtVerifier } from 'aws-jwt-verify';
 import { mockClient } from 'aws-sdk-client-mock';
 import { calculateJwkThumbprint, compactVerify, createLocalJWKSet, decodeProtectedHeader, importJWK, jwtVerify } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
-import { derToJose, joseToDer } from '../../shared/adapters/aws/ecdsa.js';
-import { KmsTokenSigner, kidForKeyId } from '../../shared/adapters/aws/token-signer.js';
-import { LocalTokenSigner } from '../../shared/adapters/local/token-signer.js';
-import type { TokenSigner } from '../../shared/ports.js';
+import { derToJose, joseToDer } from '../../shared/platform/aws/ecdsa.js';
+import { KmsTokenSigner, kidForKeyId } from '../../shared/platform/aws/token-signer.js';
+import { LocalTokenSigner } from '../../shared/platform/local/token-signer.js';
+import type { TokenSigner } from '../../shared/platform/ports.js';
 import { withTempDir } from './support.js';
 
 const kms = mockClient(KMSClient);

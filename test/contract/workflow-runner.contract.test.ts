@@ -9,9 +9,9 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LocalStateMachineRunner } from '../../local/state-machine.js';
-import { StepFunctionsRunner } from '../../shared/adapters/aws/workflows.js';
-import { buildWorkflowDefinition } from '../../shared/domain/workflows/asl.js';
-import type { WorkflowRunner } from '../../shared/ports.js';
+import { StepFunctionsRunner } from '../../shared/platform/aws/workflows.js';
+import { buildWorkflowDefinition } from '../../shared/workflows/asl.js';
+import type { WorkflowRunner } from '../../shared/platform/ports.js';
 import { serviceError, sleep } from './support.js';
 
 interface RunnerSubject {

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App } from 'aws-cdk-lib';
-import { FUNCTION_GROUPS, type RouteSpec } from '../../shared/api/route.js';
+import { FUNCTION_GROUPS, type RouteSpec } from '../../shared/platform/api/route.js';
 import { stageConfig } from '../../lib/stage.js';
 import { BACKGROUND_ENTRIES, SupervisorStack } from '../../lib/supervisor-stack.js';
 

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { Template } from 'aws-cdk-lib/assertions';
-import { ROUTES } from '../../shared/api/routes/index.js';
-import { routeKeyOf } from '../../shared/api/route.js';
+import { ROUTES } from '../../shared/routes.js';
+import { routeKeyOf } from '../../shared/platform/api/route.js';
 import { apiRoutes, DOCS_ROUTES, routedGroups } from '../../lib/routes.js';
 import { buildStack, FAKE_ROUTES, removeOutdirs } from './helpers.js';
 

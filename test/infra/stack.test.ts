@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Match, Template } from 'aws-cdk-lib/assertions';
-import { ENGINE_TASK_STATE } from '../../shared/domain/workflows/asl.js';
+import { ENGINE_TASK_STATE } from '../../shared/workflows/asl.js';
 import {
   TASK_MAX_RECEIVE_COUNT,
   VISIBILITY_FACTOR,
@@ -13,7 +13,7 @@ import {
   DOCS_ASSETS_DIR,
   DOCS_ASSET_FILES,
 } from '../../lib/supervisor-stack.js';
-import { agentRoutes } from '../../shared/api/routes/agents.js';
+import { agentRoutes } from '../../shared/agents/routes.js';
 import { buildStack, removeOutdirs } from './helpers.js';
 
 afterAll(removeOutdirs);

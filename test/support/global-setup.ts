@@ -1,9 +1,9 @@
 import '../../local/quiet-sdk.js';
 import type { TestProject } from 'vitest/node';
 import { startLocalRuntime, type LocalRuntime } from '../../local/runtime.js';
-import { AuthService } from '../../shared/domain/auth/service.js';
-import { UserRepository } from '../../shared/store/users.js';
-import { LoginAttemptRepository, SessionRepository } from '../../shared/store/sessions.js';
+import { AuthService } from '../../shared/auth/service.js';
+import { UserRepository } from '../../shared/auth/repo.js';
+import { LoginAttemptRepository, SessionRepository } from '../../shared/auth/sessions-repo.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -6,7 +6,7 @@ import {
   nextRuns,
   parseCron,
   toScheduleExpression,
-} from '../../shared/domain/schedules/cron.js';
+} from '../../shared/schedules/cron.js';
 
 const iso = (dates: Date[]) => dates.map((d) => d.toISOString());
 

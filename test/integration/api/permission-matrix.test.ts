@@ -1,6 +1,6 @@
 import { describe, it, expect, beforeAll } from 'vitest';
-import { ROUTES } from '../../../shared/api/routes/index.js';
-import { ROLES, ROLE_PERMISSIONS, type Role } from '../../../shared/domain/auth/permissions.js';
+import { ROUTES } from '../../../shared/routes.js';
+import { ROLES, ROLE_PERMISSIONS, type Role } from '../../../shared/platform/permissions.js';
 import { call, userWithRole, adminSession, type Session } from '../../support/client.js';
 
 const SAMPLE_ID = '01JD0000000000000000000000';

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ulid } from 'ulid';
 import { Client, login, seedUser, sessionAs, TEST_PASSWORD, type HttpResponse, type Session } from './fixtures.js';
-import type { AuditRecord } from '../../../shared/store/audit.js';
+import type { AuditRecord } from '../../../shared/audit/repo.js';
 
 /**
  * The audit log: one record for every mutating request (successes, denials and failures), with who,

@@ -1,8 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ulid } from 'ulid';
-import { UserRepository } from '../../../shared/store/users.js';
-import { LoginAttemptRepository, SessionRepository } from '../../../shared/store/sessions.js';
-import { sha256 } from '../../../shared/domain/auth/passwords.js';
+import { UserRepository } from '../../../shared/auth/repo.js';
+import { LoginAttemptRepository, SessionRepository } from '../../../shared/auth/sessions-repo.js';
+import { sha256 } from '../../../shared/auth/passwords.js';
 import { Client, errorPaths, login, seedUser, sessionAs, testStore, type HttpResponse, type Session } from './fixtures.js';
 
 /**

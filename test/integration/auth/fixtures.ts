@@ -2,14 +2,14 @@ import http from 'node:http';
 import { randomInt } from 'node:crypto';
 import { inject } from 'vitest';
 import { ulid } from 'ulid';
-import { Store } from '../../../shared/store/client.js';
-import { UserRepository, type UserRecord } from '../../../shared/store/users.js';
-import { LoginAttemptRepository, SessionRepository } from '../../../shared/store/sessions.js';
-import { AuthService } from '../../../shared/domain/auth/service.js';
-import { loadConfig } from '../../../shared/config.js';
-import { systemClock, type Clock } from '../../../shared/ports.js';
-import type { Deps } from '../../../shared/runtime.js';
-import type { Role } from '../../../shared/domain/auth/permissions.js';
+import { Store } from '../../../shared/platform/store/client.js';
+import { UserRepository, type UserRecord } from '../../../shared/auth/repo.js';
+import { LoginAttemptRepository, SessionRepository } from '../../../shared/auth/sessions-repo.js';
+import { AuthService } from '../../../shared/auth/service.js';
+import { loadConfig } from '../../../shared/platform/config.js';
+import { systemClock, type Clock } from '../../../shared/platform/ports.js';
+import type { Deps } from '../../../shared/platform/runtime.js';
+import type { Role } from '../../../shared/platform/permissions.js';
 
 /**
  * Helpers for the foundation's integration tests.

@@ -2,9 +2,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { ulid } from 'ulid';
 import { createRemoteJWKSet, decodeJwt, jwtVerify } from 'jose';
 import { inject } from 'vitest';
-import { permissionsOf, ROLES } from '../../../shared/domain/auth/permissions.js';
-import { UserRepository } from '../../../shared/store/users.js';
-import { SessionRepository } from '../../../shared/store/sessions.js';
+import { permissionsOf, ROLES } from '../../../shared/platform/permissions.js';
+import { UserRepository } from '../../../shared/auth/repo.js';
+import { SessionRepository } from '../../../shared/auth/sessions-repo.js';
 import { Client, login, seedUser, sessionAs, testStore, TEST_PASSWORD, type HttpResponse, type Session } from './fixtures.js';
 
 /** Register, login, refresh rotation and reuse, logout, me, and the admin's user management. */

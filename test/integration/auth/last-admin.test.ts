@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { LocalRuntime } from '../../../local/runtime.js';
-import type { Store } from '../../../shared/store/client.js';
-import { UserRepository } from '../../../shared/store/users.js';
+import type { Store } from '../../../shared/platform/store/client.js';
+import { UserRepository } from '../../../shared/auth/repo.js';
 import { Client, login, seedUser, type Session } from './fixtures.js';
 import { ownRuntime } from './own-runtime.js';
 

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ulid } from 'ulid';
 import type { LocalRuntime } from '../../../local/runtime.js';
-import type { Store } from '../../../shared/store/client.js';
-import { LoginAttemptRepository } from '../../../shared/store/sessions.js';
+import type { Store } from '../../../shared/platform/store/client.js';
+import { LoginAttemptRepository } from '../../../shared/auth/sessions-repo.js';
 import { Client, seedUser, TEST_PASSWORD } from './fixtures.js';
-import { ManualClock } from '../../../shared/adapters/local/clock.js';
+import { ManualClock } from '../../../shared/platform/local/clock.js';
 import { ownRuntime } from './own-runtime.js';
 
 /**

@@ -1,9 +1,9 @@
 import { inject } from 'vitest';
 import { ulid } from 'ulid';
 import { startLocalRuntime, type LocalRuntime } from '../../../local/runtime.js';
-import type { Clock } from '../../../shared/ports.js';
+import type { Clock } from '../../../shared/platform/ports.js';
 import { testStore } from './fixtures.js';
-import type { Store } from '../../../shared/store/client.js';
+import type { Store } from '../../../shared/platform/store/client.js';
 
 /**
  * A runtime of the test file's own, on the run's DynamoDB Local but with a table of its own, so that

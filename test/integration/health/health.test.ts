@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalRuntime, type LocalRuntime } from '../../../local/runtime.js';
 import { Client, login, seedUser, sessionAs, testStore, type Session } from '../auth/fixtures.js';
-import { ROLES } from '../../../shared/domain/auth/permissions.js';
-import { logger } from '../../../shared/api/logger.js';
+import { ROLES } from '../../../shared/platform/permissions.js';
+import { logger } from '../../../shared/platform/logger.js';
 
 /**
  * Liveness without dependencies; detailed and dependency checks that really reach each dependency;

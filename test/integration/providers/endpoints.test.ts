@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { call, adminSession, userWithRole, openSocket, type Session } from '../../support/client.js';
 import { FakeLlmServer } from '../../support/fake-llm.js';
-import { recordProviderCall } from '../../../shared/services/providers.js';
-import { DEFAULT_CIRCUIT_POLICY } from '../../../shared/domain/providers/circuit-breaker.js';
+import { recordProviderCall } from '../../../shared/providers/service.js';
+import { DEFAULT_CIRCUIT_POLICY } from '../../../shared/providers/circuit-breaker.js';
 import { newProviderId, PRICING, storedItem, testDeps } from './support.js';
 
 const API = '/api/v1/providers';

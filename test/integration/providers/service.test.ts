@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { Deps } from '../../../shared/runtime.js';
-import { ManualClock, LocalSecretStore } from '../../../shared/adapters/local/index.js';
+import type { Deps } from '../../../shared/platform/runtime.js';
+import { ManualClock, LocalSecretStore } from '../../../shared/platform/local/index.js';
 import {
   eligibleProviders,
   ensureLocalProvider,
@@ -12,14 +12,14 @@ import {
   unregisterProvider,
   LOCAL_PROVIDER_ID,
   RATE_LIMITED_LOCALLY,
-} from '../../../shared/services/providers.js';
-import { registerBody } from '../../../shared/domain/providers/schemas.js';
-import { DEFAULT_CIRCUIT_POLICY } from '../../../shared/domain/providers/circuit-breaker.js';
-import { ProviderError } from '../../../shared/domain/providers/types.js';
-import { ProviderRepository } from '../../../shared/store/providers.js';
+} from '../../../shared/providers/service.js';
+import { registerBody } from '../../../shared/providers/model.js';
+import { DEFAULT_CIRCUIT_POLICY } from '../../../shared/providers/circuit-breaker.js';
+import { ProviderError } from '../../../shared/providers/types.js';
+import { ProviderRepository } from '../../../shared/providers/repo.js';
 import { FakeLlmServer } from '../../support/fake-llm.js';
 import { isolatedDeps, PRICING } from './support.js';
-import type { Principal } from '../../../shared/domain/auth/principal.js';
+import type { Principal } from '../../../shared/platform/principal.js';
 
 /** The provider service on a table of its own, so that every provider in it is one this file made. */
 const principal: Principal = { userId: '01JD0000000000000000000000', username: 'tester', roles: ['admin'], permissions: [], sessionId: 's' };

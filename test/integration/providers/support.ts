@@ -1,12 +1,12 @@
 import { inject } from 'vitest';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { ulid } from 'ulid';
-import type { Deps } from '../../../shared/runtime.js';
-import { loadConfig } from '../../../shared/config.js';
-import { Store } from '../../../shared/store/client.js';
-import { systemClock, type Clock } from '../../../shared/ports.js';
-import { ApiGatewayConnections } from '../../../shared/adapters/aws/connections.js';
-import { LocalSecretStore } from '../../../shared/adapters/local/index.js';
+import type { Deps } from '../../../shared/platform/runtime.js';
+import { loadConfig } from '../../../shared/platform/config.js';
+import { Store } from '../../../shared/platform/store/client.js';
+import { systemClock, type Clock } from '../../../shared/platform/ports.js';
+import { ApiGatewayConnections } from '../../../shared/platform/aws/connections.js';
+import { LocalSecretStore } from '../../../shared/platform/local/index.js';
 import { baseUrl } from '../../support/client.js';
 import { ensureTable } from '../../../local/dynamodb-local.js';
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { call, adminSession, openSocket, eventually, type Session } from '../../support/client.js';
 import { FakeLlmServer } from '../../support/fake-llm.js';
-import { costUsd } from '../../../shared/domain/providers/types.js';
+import { costUsd } from '../../../shared/providers/types.js';
 import { newProviderId, PRICING } from './support.js';
 
 /**

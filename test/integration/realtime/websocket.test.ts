@@ -9,11 +9,11 @@ import {
   PostToConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi';
 import { openSocket, eventually } from '../../support/client.js';
-import { ConnectionRepository } from '../../../shared/store/connections.js';
-import { ApiGatewayConnections } from '../../../shared/adapters/aws/connections.js';
+import { ConnectionRepository } from '../../../shared/realtime/repo.js';
+import { ApiGatewayConnections } from '../../../shared/platform/aws/connections.js';
 import { publish } from '../../../shared/realtime/publisher.js';
-import { systemClock } from '../../../shared/ports.js';
-import type { Deps } from '../../../shared/runtime.js';
+import { systemClock } from '../../../shared/platform/ports.js';
+import type { Deps } from '../../../shared/platform/runtime.js';
 import { login, seedUser, sessionAs, testStore, type Session } from '../auth/fixtures.js';
 
 /**

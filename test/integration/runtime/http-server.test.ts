@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { createHttpServer, MAX_PAYLOAD_BYTES, type HttpFunction } from '../../../local/http-server.js';
 import { Router } from '../../../local/router.js';
-import type { RouteSpec } from '../../../shared/api/route.js';
+import type { RouteSpec } from '../../../shared/platform/api/route.js';
 import { Client, request } from '../auth/fixtures.js';
 
 /**

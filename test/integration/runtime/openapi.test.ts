@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ROUTES } from '../../../shared/api/routes/index.js';
+import { ROUTES } from '../../../shared/routes.js';
 import { Client } from '../auth/fixtures.js';
 
 /**

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Router } from '../../../local/router.js';
-import type { RouteSpec } from '../../../shared/api/route.js';
-import { ROUTES } from '../../../shared/api/routes/index.js';
+import type { RouteSpec } from '../../../shared/platform/api/route.js';
+import { ROUTES } from '../../../shared/routes.js';
 
 /** The local router matches as API Gateway's HTTP API does: static segments beat parameters, which beat greedy ones. */
 

@@ -1,6 +1,6 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { call, eventually, openSocket, type Session } from '../../support/client.js';
-import { costUsd } from '../../../shared/domain/providers/types.js';
+import { costUsd } from '../../../shared/providers/types.js';
 import { createAgent, createTask, customTask, getTask, registerLocalProvider, sessionAs, sessionsOf, stats, waitForStatus } from './helpers.js';
 
 const PRICING = { input_per_million: 3, output_per_million: 15 };

@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { ulid } from 'ulid';
 import { call, userWithRole } from '../../support/client.js';
-import { canonicalJson } from '../../../shared/api/middleware.js';
+import { canonicalJson } from '../../../shared/platform/api/middleware.js';
 
 describe('Idempotency-Key compares bodies by content, not by key order', () => {
   it('canonical JSON sorts object keys at every depth and keeps array order', () => {

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { Store } from '../../../shared/store/client.js';
-import { ConcurrentChangeError, WorkflowRepository } from '../../../shared/store/workflows.js';
+import { Store } from '../../../shared/platform/store/client.js';
+import { ConcurrentChangeError, WorkflowRepository } from '../../../shared/workflows/repo.js';
 import { adminSession, call, userWithRole, type Session } from '../../support/client.js';
 import { createWorkflow, step, uniqueName } from './helpers.js';
 

@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
-import { quotaState, reservationThresholds, windowOf } from '../../../shared/domain/agents/quota.js';
-import { createAgentBody, updateAgentBody } from '../../../shared/domain/agents/schemas.js';
+import { quotaState, reservationThresholds, windowOf } from '../../../shared/agents/quota.js';
+import { createAgentBody, updateAgentBody } from '../../../shared/agents/model.js';
 
 describe('quota windows', () => {
   it('are fixed UTC hours and days', () => {

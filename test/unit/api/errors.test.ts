@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import * as z from 'zod';
-import { ApiError, isDependencyDown, rateLimited, validationError } from '../../../shared/api/errors.js';
-import { errorBody, successBody } from '../../../shared/api/envelope.js';
-import { zodIssues } from '../../../shared/api/middleware.js';
+import { ApiError, isDependencyDown, rateLimited, validationError } from '../../../shared/platform/api/errors.js';
+import { errorBody, successBody } from '../../../shared/platform/api/envelope.js';
+import { zodIssues } from '../../../shared/platform/api/middleware.js';
 
 describe('the error envelope', () => {
   it('carries detail, error, errors, request_id and an ISO timestamp', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CHECK_TIMEOUT_MS, overallStatus, runCheck, type DependencyResult } from '../../../shared/domain/health/checks.js';
+import { CHECK_TIMEOUT_MS, overallStatus, runCheck, type DependencyResult } from '../../../shared/health/checks.js';
 
 const result = (name: string, required: boolean, status: DependencyResult['status']): DependencyResult => ({ name, required, status, latency_ms: 1 });
 

@@ -3,8 +3,8 @@ import * as z from 'zod';
 import { ulid } from 'ulid';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { defineRoutes } from '../../../shared/api/route.js';
-import type { Operations } from '../../../shared/api/types.js';
+import { defineRoutes } from '../../../shared/platform/api/route.js';
+import type { Operations } from '../../../shared/platform/api/types.js';
 
 /**
  * The `Idempotency-Key` middleware, through the real handler factory and middleware stack, on a route
@@ -35,17 +35,17 @@ const testRoutes = defineRoutes([
   },
 ]);
 
-const { createHttpHandler } = await import('../../../shared/api/http-handler.js');
-const { installDeps } = await import('../../../shared/runtime.js');
-const { loadConfig } = await import('../../../shared/config.js');
-const { LocalTokenSigner } = await import('../../../shared/adapters/local/token-signer.js');
+const { createHttpHandler } = await import('../../../shared/platform/api/http-handler.js');
+const { installDeps } = await import('../../../shared/platform/runtime.js');
+const { loadConfig } = await import('../../../shared/platform/config.js');
+const { LocalTokenSigner } = await import('../../../shared/platform/local/token-signer.js');
 const { lambdaContext } = await import('../../../local/lambda-context.js');
-const { conflict } = await import('../../../shared/api/errors.js');
-const { IDEMPOTENCY_TTL_SECONDS } = await import('../../../shared/store/idempotency.js');
+const { conflict } = await import('../../../shared/platform/api/errors.js');
+const { IDEMPOTENCY_TTL_SECONDS } = await import('../../../shared/platform/store/idempotency.js');
 const { testStore } = await import('../../integration/auth/fixtures.js');
-const { AuthService } = await import('../../../shared/domain/auth/service.js');
-const { UserRepository } = await import('../../../shared/store/users.js');
-const { LoginAttemptRepository, SessionRepository } = await import('../../../shared/store/sessions.js');
+const { AuthService } = await import('../../../shared/auth/service.js');
+const { UserRepository } = await import('../../../shared/auth/repo.js');
+const { LoginAttemptRepository, SessionRepository } = await import('../../../shared/auth/sessions-repo.js');
 
 class StepClock {
   offsetMs = 0;

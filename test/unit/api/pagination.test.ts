@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { decodeCursor, encodeCursor } from '../../../shared/api/pagination.js';
-import { ApiError } from '../../../shared/api/errors.js';
+import { decodeCursor, encodeCursor } from '../../../shared/platform/api/pagination.js';
+import { ApiError } from '../../../shared/platform/api/errors.js';
 
 const secret = Buffer.alloc(32, 1);
 const position = { pk: 'USERS', sk: '01JD0000000000000000000000', gsi1sk: 'x' };

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import * as z from 'zod';
-import { ROUTES } from '../../../shared/api/routes/index.js';
-import { FUNCTION_GROUPS } from '../../../shared/api/route.js';
-import { PERMISSIONS } from '../../../shared/domain/auth/permissions.js';
+import { ROUTES } from '../../../shared/routes.js';
+import { FUNCTION_GROUPS } from '../../../shared/platform/api/route.js';
+import { PERMISSIONS } from '../../../shared/platform/permissions.js';
 
 /** Rules every entry of the route table keeps, so that later areas inherit them by adding routes. */
 

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { authenticate, type HttpRequest } from '../../../shared/api/middleware.js';
-import { ApiError } from '../../../shared/api/errors.js';
-import { loadConfig } from '../../../shared/config.js';
-import { systemClock } from '../../../shared/ports.js';
-import type { Deps } from '../../../shared/runtime.js';
+import { authenticate, type HttpRequest } from '../../../shared/platform/api/middleware.js';
+import { ApiError } from '../../../shared/platform/api/errors.js';
+import { loadConfig } from '../../../shared/platform/config.js';
+import { systemClock } from '../../../shared/platform/ports.js';
+import type { Deps } from '../../../shared/platform/runtime.js';
 
 /**
  * The verifier gets its public keys from the TokenSigner (KMS GetPublicKey on AWS) on a cold start.

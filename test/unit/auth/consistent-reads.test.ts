@@ -1,9 +1,9 @@
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Store } from '../../../shared/store/client.js';
-import { UserRepository } from '../../../shared/store/users.js';
-import { ConnectionRepository } from '../../../shared/store/connections.js';
+import { Store } from '../../../shared/platform/store/client.js';
+import { UserRepository } from '../../../shared/auth/repo.js';
+import { ConnectionRepository } from '../../../shared/realtime/repo.js';
 
 /**
  * DynamoDB reads are eventually consistent unless asked otherwise (DynamoDB Local is always

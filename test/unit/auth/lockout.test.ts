@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LOCK_AFTER_FAILURES, lockSecondsAfter } from '../../../shared/domain/auth/lockout.js';
+import { LOCK_AFTER_FAILURES, lockSecondsAfter } from '../../../shared/auth/lockout.js';
 
 describe('lockSecondsAfter', () => {
   it('does not lock before the threshold', () => {

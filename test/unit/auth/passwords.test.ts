@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { hashPassword, newOpaqueToken, sha256, verifyPassword } from '../../../shared/domain/auth/passwords.js';
+import { hashPassword, newOpaqueToken, sha256, verifyPassword } from '../../../shared/auth/passwords.js';
 
 describe('passwords', () => {
   it('hashes with scrypt and a fresh salt, and verifies only the right password', async () => {

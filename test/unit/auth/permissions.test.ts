@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { hasPermission, PERMISSIONS, permissionsOf, ROLE_PERMISSIONS, ROLES, rolesWith } from '../../../shared/domain/auth/permissions.js';
-import { canManage } from '../../../shared/domain/auth/principal.js';
+import { hasPermission, PERMISSIONS, permissionsOf, ROLE_PERMISSIONS, ROLES, rolesWith } from '../../../shared/platform/permissions.js';
+import { canManage } from '../../../shared/platform/principal.js';
 
 describe('roles and permissions', () => {
   it('gives the admin every permission', () => {

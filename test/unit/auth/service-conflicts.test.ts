@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { AuthService } from '../../../shared/domain/auth/service.js';
-import { ApiError } from '../../../shared/api/errors.js';
-import { ConcurrentUpdateError, type UserRepository } from '../../../shared/store/users.js';
-import type { LoginAttemptRepository, SessionRepository } from '../../../shared/store/sessions.js';
-import type { Deps } from '../../../shared/runtime.js';
-import { loadConfig } from '../../../shared/config.js';
-import { systemClock } from '../../../shared/ports.js';
+import { AuthService } from '../../../shared/auth/service.js';
+import { ApiError } from '../../../shared/platform/api/errors.js';
+import { ConcurrentUpdateError, type UserRepository } from '../../../shared/auth/repo.js';
+import type { LoginAttemptRepository, SessionRepository } from '../../../shared/auth/sessions-repo.js';
+import type { Deps } from '../../../shared/platform/runtime.js';
+import { loadConfig } from '../../../shared/platform/config.js';
+import { systemClock } from '../../../shared/platform/ports.js';
 
 /**
  * On DynamoDB (not DynamoDB Local) two transactions that touch the same item at once, such as two

@@ -1,10 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { mockClient } from 'aws-sdk-client-mock';
 import { BedrockRuntimeClient, ConverseCommand, ConverseStreamCommand, ThrottlingException, AccessDeniedException } from '@aws-sdk/client-bedrock-runtime';
-import { BedrockProvider } from '../../../shared/adapters/llm/bedrock.js';
-import { LocalProvider, LOCAL_MODEL, analysePrompt } from '../../../shared/adapters/llm/local.js';
-import { ProviderError } from '../../../shared/domain/providers/types.js';
-import { countTokens } from '../../../shared/domain/providers/tokens.js';
+import { BedrockProvider } from '../../../shared/providers/llm/bedrock.js';
+import { LocalProvider, LOCAL_MODEL, analysePrompt } from '../../../shared/providers/llm/local.js';
+import { ProviderError } from '../../../shared/providers/types.js';
+import { countTokens } from '../../../shared/providers/tokens.js';
 
 const bedrock = mockClient(BedrockRuntimeClient);
 afterEach(() => bedrock.reset());

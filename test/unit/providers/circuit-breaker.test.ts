@@ -9,7 +9,7 @@ import {
   retryAt,
   type CallOutcome,
   type CircuitSnapshot,
-} from '../../../shared/domain/providers/circuit-breaker.js';
+} from '../../../shared/providers/circuit-breaker.js';
 
 const t0 = new Date('2026-01-08T12:00:00.000Z');
 const at = (ms: number) => new Date(t0.getTime() + ms);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CliProvider, CLI_PROVIDER_ENV } from '../../../shared/adapters/llm/cli.js';
-import { cliSettingsSchema } from '../../../shared/domain/providers/schemas.js';
-import { ProviderError } from '../../../shared/domain/providers/types.js';
+import { CliProvider, CLI_PROVIDER_ENV } from '../../../shared/providers/llm/cli.js';
+import { cliSettingsSchema } from '../../../shared/providers/model.js';
+import { ProviderError } from '../../../shared/providers/types.js';
 
 /** A CLI provider running `node -e <script>` (a real child process). */
 function cli(script: string, settings: Record<string, unknown> = {}) {

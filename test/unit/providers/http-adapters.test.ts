@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FakeLlmServer } from '../../support/fake-llm.js';
-import { OpenAiProvider } from '../../../shared/adapters/llm/openai.js';
-import { AnthropicProvider, ANTHROPIC_VERSION } from '../../../shared/adapters/llm/anthropic.js';
-import { ProviderError, type LlmProvider } from '../../../shared/domain/providers/types.js';
+import { OpenAiProvider } from '../../../shared/providers/llm/openai.js';
+import { AnthropicProvider, ANTHROPIC_VERSION } from '../../../shared/providers/llm/anthropic.js';
+import { ProviderError, type LlmProvider } from '../../../shared/providers/types.js';
 
 let fake: FakeLlmServer;
 

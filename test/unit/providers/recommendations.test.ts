@@ -6,8 +6,8 @@ import {
   WEIGHTS,
   rankCandidates,
   type Candidate,
-} from '../../../shared/domain/providers/recommendations.js';
-import { emptyCounters, latencyBucketOf, type UsageCounters } from '../../../shared/domain/providers/usage.js';
+} from '../../../shared/providers/recommendations.js';
+import { emptyCounters, latencyBucketOf, type UsageCounters } from '../../../shared/providers/usage.js';
 
 function counters(requests: number, successes: number, avgLatencyMs: number): UsageCounters {
   const c = emptyCounters();

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { routingOrder } from '../../../shared/domain/providers/routing.js';
-import type { ProviderRecord } from '../../../shared/domain/providers/types.js';
+import { routingOrder } from '../../../shared/providers/routing.js';
+import type { ProviderRecord } from '../../../shared/providers/types.js';
 import { Router } from '../../../local/router.js';
-import { ROUTES } from '../../../shared/api/routes/index.js';
+import { ROUTES } from '../../../shared/routes.js';
 
 function p(provider_id: string, priority: number, over: Partial<ProviderRecord> = {}): ProviderRecord {
   return {

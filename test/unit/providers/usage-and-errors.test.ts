@@ -9,10 +9,10 @@ import {
   rankProviders,
   summarize,
   sumCounters,
-} from '../../../shared/domain/providers/usage.js';
-import { classifyStatus, parseRetryAfter, providerMessage } from '../../../shared/domain/providers/errors.js';
-import { costUsd } from '../../../shared/domain/providers/types.js';
-import { countTokens, estimateTokens } from '../../../shared/domain/providers/tokens.js';
+} from '../../../shared/providers/usage.js';
+import { classifyStatus, parseRetryAfter, providerMessage } from '../../../shared/providers/errors.js';
+import { costUsd } from '../../../shared/providers/types.js';
+import { countTokens, estimateTokens } from '../../../shared/providers/tokens.js';
 
 const headers = (h: Record<string, string>) => new Headers(h);
 

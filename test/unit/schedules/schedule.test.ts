@@ -8,8 +8,8 @@ import {
   schedulerNameOf,
   updateScheduleBody,
   upcomingRuns,
-} from '../../../shared/domain/schedules/schedule.js';
-import { SCHEDULE_NAME_PATTERN } from '../../../shared/adapters/service-rules.js';
+} from '../../../shared/schedules/schedule.js';
+import { SCHEDULE_NAME_PATTERN } from '../../../shared/platform/service-rules.js';
 
 const WORKFLOW = '01JD0000000000000000000000';
 

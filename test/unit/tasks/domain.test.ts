@@ -1,16 +1,16 @@
 import { describe, it, expect } from 'vitest';
-import { backoffSeconds, queueDelay, waitSeconds, BACKOFF_CAP_SECONDS, MAX_QUEUE_DELAY_SECONDS } from '../../../shared/domain/tasks/retry.js';
-import { bucketIndex, changeDelta, createdDelta, DURATION_BUCKETS_MS, mergeDeltas, percentile, summarize, durationDelta, usageDelta } from '../../../shared/domain/tasks/stats.js';
-import { canCancel, canDelete, canEdit, canRetry, canTransition, TASK_STATUSES } from '../../../shared/domain/tasks/status.js';
-import { createTaskBody, updateTaskBody, listTasksQuery } from '../../../shared/domain/tasks/schemas.js';
-import { buildPrompt, defaultTitle } from '../../../shared/domain/tasks/prompts.js';
-import { codeBlocks, extractResult, truncateUtf8 } from '../../../shared/domain/tasks/extract.js';
-import { classify } from '../../../shared/domain/tasks/errors.js';
-import { routeTask, orderAgents } from '../../../shared/domain/tasks/routing.js';
-import { ProviderError, type ProviderRecord } from '../../../shared/domain/providers/types.js';
-import type { AgentRecord } from '../../../shared/domain/agents/types.js';
-import { PAYLOAD_SCHEMAS } from '../../../shared/domain/tasks/payloads.js';
-import { TASK_TYPES } from '../../../shared/domain/tasks/status.js';
+import { backoffSeconds, queueDelay, waitSeconds, BACKOFF_CAP_SECONDS, MAX_QUEUE_DELAY_SECONDS } from '../../../shared/tasks/retry.js';
+import { bucketIndex, changeDelta, createdDelta, DURATION_BUCKETS_MS, mergeDeltas, percentile, summarize, durationDelta, usageDelta } from '../../../shared/tasks/stats.js';
+import { canCancel, canDelete, canEdit, canRetry, canTransition, TASK_STATUSES } from '../../../shared/tasks/status.js';
+import { createTaskBody, updateTaskBody, listTasksQuery } from '../../../shared/tasks/model.js';
+import { buildPrompt, defaultTitle } from '../../../shared/tasks/prompts.js';
+import { codeBlocks, extractResult, truncateUtf8 } from '../../../shared/tasks/extract.js';
+import { classify } from '../../../shared/tasks/errors.js';
+import { routeTask, orderAgents } from '../../../shared/tasks/routing.js';
+import { ProviderError, type ProviderRecord } from '../../../shared/providers/types.js';
+import type { AgentRecord } from '../../../shared/agents/types.js';
+import { PAYLOAD_SCHEMAS } from '../../../shared/tasks/payloads.js';
+import { TASK_TYPES } from '../../../shared/tasks/status.js';
 
 describe('retry backoff', () => {
   it('grows exponentially with equal jitter between half and all of the step', () => {

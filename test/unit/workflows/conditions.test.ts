@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { analyseCondition, ConditionError, evaluateCondition, type ConditionData } from '../../../shared/domain/workflows/conditions.js';
-import { collectTemplateRefs, renderPayload, TemplateError } from '../../../shared/domain/workflows/templates.js';
+import { analyseCondition, ConditionError, evaluateCondition, type ConditionData } from '../../../shared/workflows/conditions.js';
+import { collectTemplateRefs, renderPayload, TemplateError } from '../../../shared/workflows/templates.js';
 
 const data: ConditionData = {
   variables: { env: 'prod', retries: 3, dry_run: false },

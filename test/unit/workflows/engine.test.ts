@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { definitionSchema, type WorkflowDefinition } from '../../../shared/domain/workflows/definition.js';
+import { definitionSchema, type WorkflowDefinition } from '../../../shared/workflows/definition.js';
 import {
   LOST_CLAIM_SECONDS,
   pendingStep,
@@ -7,7 +7,7 @@ import {
   type AdvancePlan,
   type StepState,
   type TaskObservation,
-} from '../../../shared/domain/workflows/engine.js';
+} from '../../../shared/workflows/engine.js';
 
 const T0 = new Date('2026-03-01T10:00:00.000Z');
 const at = (seconds: number) => new Date(T0.getTime() + seconds * 1000);

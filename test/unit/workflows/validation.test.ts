@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { definitionSchema, type WorkflowDefinition } from '../../../shared/domain/workflows/definition.js';
-import { requiredVariables, validateDefinition } from '../../../shared/domain/workflows/validation.js';
-import { criticalPath, findCycles, levelsOf } from '../../../shared/domain/workflows/graph.js';
+import { definitionSchema, type WorkflowDefinition } from '../../../shared/workflows/definition.js';
+import { requiredVariables, validateDefinition } from '../../../shared/workflows/validation.js';
+import { criticalPath, findCycles, levelsOf } from '../../../shared/workflows/graph.js';
 
 type StepInput = { id: string; depends_on?: string[]; type?: string; payload?: Record<string, unknown>; condition?: string; timeout_seconds?: number };
 

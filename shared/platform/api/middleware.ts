@@ -1,0 +1,343 @@
+import type { MiddlewareObj, Request } from '@middy/core';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { createHash } from 'node:crypto';
+import * as z from 'zod';
+import {
+  ApiError,
+  dependencyUnavailable,
+  forbidden,
+  idempotencyConflict,
+  conflict,
+  invalidJson,
+  isDependencyDown,
+  payloadTooLarge,
+  rateLimited,
+  unauthorized,
+  unsupportedMediaType,
+  validationError,
+  type FieldError,
+} from './errors.js';
+import { errorBody } from './envelope.js';
+import { logger } from '../logger.js';
+import { zodIssues } from './validation.js';
+import type { RequestState } from './request-state.js';
+import type { RouteSpec } from './route.js';
+import type { ApiRequest } from './types.js';
+import { getDeps } from '../runtime.js';
+import { SignerUnavailableError, verifyAccessToken } from '../../auth/tokens.js';
+import { sessionEndReason } from '../../auth/session-rules.js';
+import { hasPermission, permissionsOf, type Role } from '../permissions.js';
+import { SessionRepository } from '../../auth/sessions-repo.js';
+import { RateLimitRepository } from '../store/rate-limits.js';
+import { IdempotencyRepository } from '../store/idempotency.js';
+import { AuditRepository } from '../../audit/repo.js';
+import { epochSeconds } from '../store/client.js';
+
+export type HttpContext = Context & { api?: RequestState };
+export type HttpRequest = Request<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Error, HttpContext>;
+type Middleware = MiddlewareObj<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Error, HttpContext>;
+
+export const DEFAULT_MAX_BODY_BYTES = 256 * 1024;
+
+export function stateOf(request: HttpRequest): RequestState {
+  const state = request.context.api;
+  if (!state) throw new Error('request state missing: requestContext middleware must run first');
+  return state;
+}
+
+/** Resolves the route from the event's routeKey and sets up the request's state. */
+export function requestContext(routesByKey: Map<string, RouteSpec>): Middleware {
+  return {
+    name: 'requestContext',
+    before: async (request) => {
+      const event = request.event;
+      const route = routesByKey.get(event.routeKey);
+      if (!route) throw new ApiError(404, 'not_found', `No route for ${event.routeKey}`);
+      const requestId = event.requestContext?.requestId ?? request.context.awsRequestId ?? 'unknown';
+      const headers = Object.fromEntries(Object.entries(event.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v ?? '']));
+      const apiRequest: ApiRequest = {
+        params: event.pathParameters ?? {},
+        query: {},
+        body: undefined,
+        principal: null,
+        requestId,
+        ip: event.requestContext?.http?.sourceIp ?? 'unknown',
+        userAgent: headers['user-agent'] ?? '',
+        headers,
+        route,
+        deps: await getDeps(),
+        audit: {},
+      };
+      // The child logger is made on first use: creating one costs more than the rest of a simple
+      // request, and most requests never log.
+      let child: RequestState['logger'] | undefined;
+      request.context.api = {
+        route,
+        startedAt: Date.now(),
+        get logger() {
+          child ??= logger.createChild({ persistentKeys: { request_id: requestId, route: event.routeKey } });
+          return child;
+        },
+        request: apiRequest,
+      };
+    },
+  };
+}
+
+const SECURITY_HEADERS: Record<string, string> = {
+  'X-Content-Type-Options': 'nosniff',
+  'X-Frame-Options': 'DENY',
+  'Referrer-Policy': 'no-referrer',
+  'Strict-Transport-Security': 'max-age=63072000; includeSubDomains',
+  'Cache-Control': 'no-store',
+};
+
+/** Security headers and the request id on every answer, errors included. */
+export function securityHeaders(): Middleware {
+  const apply = (request: HttpRequest) => {
+    if (!request.response) return;
+    const state = request.context.api;
+    const headers: Record<string, string | number | boolean> = { ...SECURITY_HEADERS, ...(request.response.headers ?? {}) };
+    if (!String(headers['Content-Type'] ?? '').startsWith('text/html')) {
+      headers['Content-Security-Policy'] = "default-src 'none'; frame-ancestors 'none'";
+    }
+    if (state) headers['X-Request-Id'] = state.request.requestId;
+    request.response.headers = headers;
+  };
+  return { name: 'securityHeaders', after: apply, onError: apply };
+}
+
+/** Maps any error onto the contract's error format; unexpected ones become a bare 500. */
+export function errorMapper(): Middleware {
+  return {
+    name: 'errorMapper',
+    onError: async (request) => {
+      const state = request.context.api;
+      const requestId = state?.request.requestId ?? request.event.requestContext?.requestId ?? 'unknown';
+      let err = request.error;
+      if (!(err instanceof ApiError) && isDependencyDown(err)) {
+        const name = (err as { dependency?: unknown }).dependency;
+        err = typeof name === 'string' ? dependencyUnavailable(name, [{ path: name, message: 'required dependency unavailable' }]) : dependencyUnavailable('A required service');
+      }
+      if (err instanceof ApiError) {
+        if (err.status >= 500) (state?.logger ?? logger).error('dependency error', { error: request.error as Error });
+        request.response = {
+          statusCode: err.status,
+          headers: { 'Content-Type': 'application/json', ...(err.headers ?? {}) },
+          body: errorBody(err.code, err.detail, requestId, err.errors),
+        };
+        return;
+      }
+      (state?.logger ?? logger).error('unhandled error', { error: err as Error });
+      request.response = {
+        statusCode: 500,
+        headers: { 'Content-Type': 'application/json' },
+        body: errorBody('internal_error', 'An internal error occurred', requestId),
+      };
+    },
+  };
+}
+
+/** Verifies the bearer token, checks that its session and user are live, and enforces the route's permission. */
+export function authenticate(): Middleware {
+  return {
+    name: 'authenticate',
+    before: async (request) => {
+      const state = stateOf(request);
+      const { route, request: req } = state;
+      if (!route.permission) return;
+      const header = req.headers['authorization'] ?? '';
+      const match = /^Bearer\s+(.+)$/i.exec(header);
+      if (!match) throw unauthorized('Missing bearer token');
+      let claims;
+      try {
+        claims = await verifyAccessToken(req.deps, match[1].trim());
+      } catch (err) {
+        if (err instanceof SignerUnavailableError) {
+          state.logger.error('token signer unavailable', { error: err.cause as Error });
+          throw dependencyUnavailable('The token signer');
+        }
+        throw unauthorized('Invalid or expired token');
+      }
+      const { session, user } = await new SessionRepository(req.deps.store).getWithUser(claims.sid, claims.sub);
+      const nowEpoch = epochSeconds(req.deps.clock.now());
+      const ended = sessionEndReason(session, user, nowEpoch);
+      if (ended || !session || !user) throw unauthorized(ended ?? 'Session has ended');
+      const roles = user.roles as Role[];
+      req.currentUser = user;
+      req.principal = {
+        userId: user.user_id,
+        username: user.username,
+        roles,
+        permissions: permissionsOf(roles),
+        sessionId: session.session_id,
+      };
+      if (!hasPermission(roles, route.permission)) throw forbidden(`Requires the ${route.permission} permission`);
+    },
+  };
+}
+
+/** Content type, size limit and JSON (or form) parsing. A route without a body ignores one. */
+export function parseBody(): Middleware {
+  return {
+    name: 'parseBody',
+    before: async (request) => {
+      const { route, request: req } = stateOf(request);
+      const event = request.event;
+      if (!route.body) return;
+      const raw = event.body ? (event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body) : '';
+      const limit = route.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+      if (Buffer.byteLength(raw) > limit) throw payloadTooLarge(limit);
+      if (raw.trim() === '') {
+        req.body = undefined;
+        return;
+      }
+      const contentType = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+      const accepted = route.acceptsForm ? ['application/json', 'application/x-www-form-urlencoded'] : ['application/json'];
+      if (contentType === 'application/x-www-form-urlencoded' && route.acceptsForm) {
+        req.body = Object.fromEntries(new URLSearchParams(raw));
+        return;
+      }
+      if (contentType !== 'application/json' && !contentType.endsWith('+json')) throw unsupportedMediaType(accepted);
+      try {
+        req.body = JSON.parse(raw);
+      } catch {
+        throw invalidJson();
+      }
+    },
+  };
+}
+
+export { zodIssues };
+
+/** Strict schema validation of path, query and body; every failing field is named. */
+export function validate(): Middleware {
+  return {
+    name: 'validate',
+    before: async (request) => {
+      const { route, request: req } = stateOf(request);
+      const errors: FieldError[] = [];
+      const check = (schema: z.ZodType | undefined, value: unknown, where: string) => {
+        if (!schema) return value;
+        const result = schema.safeParse(value);
+        if (result.success) return result.data;
+        errors.push(...zodIssues(result.error, where === 'body' ? undefined : where));
+        return undefined;
+      };
+      req.params = check(route.params, req.params ?? {}, 'path');
+      req.query = check(route.query, request.event.queryStringParameters ?? {}, 'query');
+      if (route.body) req.body = check(route.body, req.body ?? {}, 'body');
+      if (errors.length) throw validationError(errors);
+    },
+  };
+}
+
+/** Fixed-window limits kept in the table: per IP and per account on the auth routes. */
+export function rateLimit(): Middleware {
+  return {
+    name: 'rateLimit',
+    before: async (request) => {
+      const { route, request: req } = stateOf(request);
+      if (!route.rateLimits?.length) return;
+      const repo = new RateLimitRepository(req.deps.store);
+      const now = req.deps.clock.now();
+      for (const rule of route.rateLimits) {
+        let subject: string | undefined;
+        if (rule.by === 'ip') subject = req.ip;
+        else {
+          const body = req.body as Record<string, unknown> | undefined;
+          const account = body?.username ?? body?.email;
+          subject = typeof account === 'string' ? account.toLowerCase() : req.principal?.userId;
+        }
+        if (!subject) continue;
+        const { count, resetAt } = await repo.hit(`${route.operationId}#${rule.by}#${subject}`, rule.windowSeconds, now);
+        if (count > rule.limit) {
+          throw rateLimited((resetAt.getTime() - now.getTime()) / 1000, `Too many requests; limit is ${rule.limit} per ${rule.windowSeconds} s`);
+        }
+      }
+    },
+  };
+}
+
+/** JSON with object keys sorted, so that the same body sent with its keys in another order hashes the same. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
+  );
+}
+
+/** `Idempotency-Key`: the same key and body within 24 h replays the first answer and starts nothing new. */
+export function idempotency(): Middleware {
+  return {
+    name: 'idempotency',
+    before: async (request) => {
+      const state = stateOf(request);
+      const { route, request: req } = state;
+      const key = req.headers['idempotency-key'];
+      if (!route.idempotent || !key) return;
+      if (key.length > 255) throw validationError([{ path: 'Idempotency-Key', message: 'must be at most 255 characters' }]);
+      const scope = `${req.principal?.userId ?? 'anonymous'}#${route.operationId}#${key}`;
+      const hash = createHash('sha256').update(canonicalJson({ params: req.params, body: req.body ?? null })).digest('base64url');
+      const repo = new IdempotencyRepository(req.deps.store);
+      const claim = await repo.claim(scope, hash, req.deps.clock.now());
+      if (claim.claimed) {
+        state.idempotencyScope = scope;
+        return;
+      }
+      if (claim.existing.request_hash !== hash) throw idempotencyConflict();
+      if (claim.existing.state !== 'completed') throw conflict('A request with this Idempotency-Key is still in progress');
+      state.replay = { statusCode: claim.existing.status_code ?? 200, body: claim.existing.response_body ?? '' };
+    },
+    after: async (request) => {
+      const state = stateOf(request);
+      if (!state.idempotencyScope || !request.response) return;
+      const repo = new IdempotencyRepository(state.request.deps.store);
+      const status = request.response.statusCode ?? 200;
+      if (status >= 200 && status < 300) await repo.complete(state.idempotencyScope, status, String(request.response.body ?? ''));
+      else await repo.release(state.idempotencyScope);
+    },
+    onError: async (request) => {
+      const state = request.context.api;
+      if (!state?.idempotencyScope) return;
+      await new IdempotencyRepository(state.request.deps.store).release(state.idempotencyScope).catch(() => undefined);
+    },
+  };
+}
+
+/** One audit record for every mutating request, denied and failed attempts included. */
+export function audit(): Middleware {
+  const record = async (request: HttpRequest) => {
+    const state = request.context.api;
+    if (!state || !request.response) return;
+    const { route, request: req } = state;
+    if (route.method === 'GET' && !route.audit) return;
+    const status = request.response.statusCode ?? 200;
+    const outcome = status < 400 ? 'success' : status === 401 || status === 403 ? 'denied' : 'failure';
+    try {
+      await new AuditRepository(req.deps.store).append(
+        {
+          timestamp: req.deps.clock.now().toISOString(),
+          actor_id: req.principal?.userId ?? null,
+          actor_username: req.principal?.username ?? null,
+          action: route.operationId,
+          resource_type: req.audit.resourceType ?? route.resourceType ?? route.group,
+          resource_id: req.audit.resourceId ?? (route.resourceIdParam ? String((req.params as Record<string, unknown>)?.[route.resourceIdParam] ?? request.event.pathParameters?.[route.resourceIdParam] ?? '') || null : null),
+          outcome,
+          status_code: status,
+          request_id: req.requestId,
+          ip: req.ip,
+          user_agent: req.userAgent.slice(0, 512),
+          method: route.method,
+          path: request.event.rawPath,
+          ...(req.audit.details ? { details: req.audit.details } : {}),
+        },
+        req.deps.clock.now(),
+      );
+    } catch (err) {
+      state.logger.error('audit write failed', { error: err as Error });
+    }
+  };
+  return { name: 'audit', after: record, onError: record };
+}

@@ -1,0 +1,163 @@
+import * as z from 'zod';
+import { ROUTES } from '../../routes.js';
+import type { RouteSpec } from './route.js';
+import { rolesWith } from '../permissions.js';
+import { VERSION } from '../version.js';
+
+type Json = Record<string, unknown>;
+
+function schemaOf(schema: z.ZodType, io: 'input' | 'output'): Json {
+  const json = z.toJSONSchema(schema, { io, unrepresentable: 'any', target: 'draft-2020-12' }) as Json;
+  delete json.$schema;
+  return json;
+}
+
+function parametersOf(route: RouteSpec): Json[] {
+  const out: Json[] = [];
+  const add = (schema: z.ZodObject | undefined, where: 'path' | 'query') => {
+    if (!schema) return;
+    const json = schemaOf(schema, 'input') as { properties?: Record<string, Json>; required?: string[] };
+    for (const [name, prop] of Object.entries(json.properties ?? {})) {
+      out.push({
+        name,
+        in: where,
+        required: where === 'path' || (json.required ?? []).includes(name),
+        schema: prop,
+        ...(prop.description ? { description: prop.description } : {}),
+      });
+    }
+  };
+  add(route.params, 'path');
+  add(route.query, 'query');
+  for (const match of route.path.matchAll(/\{([^}+]+)\+?\}/g)) {
+    if (!out.some((p) => p.name === match[1])) out.push({ name: match[1], in: 'path', required: true, schema: { type: 'string' } });
+  }
+  if (route.idempotent) {
+    out.push({
+      name: 'Idempotency-Key',
+      in: 'header',
+      required: false,
+      description: 'The same key with the same body within 24 h returns the first response and starts nothing new; with another body it is a 409 idempotency_conflict.',
+      schema: { type: 'string', maxLength: 255 },
+    });
+  }
+  return out;
+}
+
+const ERROR_CODES: Record<number, string> = {
+  400: 'Malformed request (invalid_json, bad_request, invalid_cursor)',
+  401: 'Missing, invalid, expired or revoked token',
+  403: 'Authenticated but lacks the permission',
+  404: 'Unknown id',
+  409: 'Conflict, invalid state transition or idempotency conflict',
+  413: 'Body over the limit',
+  415: 'Body is not application/json',
+  422: 'Validation error; errors[] names each field',
+  429: 'Rate limited; see Retry-After',
+  500: 'Internal error (request_id only)',
+  503: 'A dependency is unavailable',
+};
+
+function operationOf(route: RouteSpec): Json {
+  const status = String(route.status ?? 200);
+  const errorCodes = [400, 404, 422, 500, 503];
+  if (route.permission) errorCodes.push(401, 403);
+  if (route.body) errorCodes.push(413, 415);
+  if (route.rateLimits?.length) errorCodes.push(429);
+  if (['POST', 'PUT', 'PATCH', 'DELETE'].includes(route.method)) errorCodes.push(409);
+  const responses: Json = {
+    [status]: {
+      description: route.summary,
+      content: {
+        'application/json': {
+          schema: {
+            type: 'object',
+            required: ['data', 'message', 'timestamp'],
+            properties: {
+              data: route.response ? schemaOf(route.response, 'output') : {},
+              message: { type: 'string' },
+              timestamp: { type: 'string', format: 'date-time' },
+            },
+          },
+        },
+      },
+    },
+  };
+  for (const code of [...new Set(errorCodes)].sort()) {
+    responses[String(code)] = { description: ERROR_CODES[code], content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
+  }
+  const requestBody = route.body
+    ? {
+        required: !route.body.safeParse(undefined).success,
+        content: {
+          'application/json': { schema: schemaOf(route.body, 'input') },
+          ...(route.acceptsForm ? { 'application/x-www-form-urlencoded': { schema: schemaOf(route.body, 'input') } } : {}),
+        },
+      }
+    : undefined;
+  const permissionNote = route.permission
+    ? `\n\nRequires permission \`${route.permission}\` (roles: ${rolesWith(route.permission).join(', ')}).`
+    : '\n\nPublic: no token needed.';
+  return {
+    operationId: route.operationId,
+    summary: route.summary,
+    description: (route.description ?? route.summary) + permissionNote,
+    tags: route.tags ?? [route.group],
+    ...(route.permission ? { security: [{ bearerAuth: [] }] } : { security: [] }),
+    parameters: parametersOf(route),
+    ...(requestBody ? { requestBody } : {}),
+    responses,
+    'x-function-group': route.group,
+    ...(route.permission ? { 'x-required-permission': route.permission } : {}),
+  };
+}
+
+let cached: Json | undefined;
+
+/** The OpenAPI 3.1 document, generated from the route table. */
+export function buildOpenApi(): Json {
+  if (cached) return cached;
+  const paths: Record<string, Json> = {};
+  for (const route of ROUTES) {
+    for (const [i, path] of [route.path, ...(route.aliases ?? [])].entries()) {
+      const op = operationOf(route);
+      if (i > 0) op.operationId = `${route.operationId}_alias${i}`;
+      (paths[path] ??= {})[route.method.toLowerCase()] = op;
+    }
+  }
+  cached = {
+    openapi: '3.1.0',
+    info: {
+      title: 'Supervisor API',
+      version: VERSION,
+      description: [
+        'Control plane for AI coding agents. Every success answer is `{ data, message, timestamp }`; every error is',
+        '`{ detail, error, errors?, request_id, timestamp }`. Lists carry `{ items, next_cursor }` with `?limit=` (1..100,',
+        'default 20) and `?cursor=`.',
+        '',
+        '**WebSocket**: connect to `/ws?token=<access token>` (also `/api/v1/analytics/advanced/stream` and',
+        '`/api/v1/monitoring/stream`). Send `{ "action": "subscribe", "channels": ["tasks", "task:<id>", ...] }`,',
+        '`unsubscribe`, `ping`, `update_preferences`; receive `{ type, channel, data, timestamp }`.',
+      ].join('\n'),
+    },
+    servers: [{ url: '/' }],
+    components: {
+      securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+      schemas: {
+        Error: {
+          type: 'object',
+          required: ['detail', 'error', 'request_id', 'timestamp'],
+          properties: {
+            detail: { type: 'string' },
+            error: { type: 'string' },
+            errors: { type: 'array', items: { type: 'object', properties: { path: { type: 'string' }, message: { type: 'string' } } } },
+            request_id: { type: 'string' },
+            timestamp: { type: 'string', format: 'date-time' },
+          },
+        },
+      },
+    },
+    paths,
+  };
+  return cached;
+}

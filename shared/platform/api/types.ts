@@ -1,0 +1,50 @@
+import type { z } from 'zod';
+import type { Deps } from '../runtime.js';
+import type { RouteSpec } from './route.js';
+import type { Principal } from '../principal.js';
+import type { UserRecord } from '../../auth/repo.js';
+
+type Infer<T, Otherwise> = T extends z.ZodType ? z.infer<T> : Otherwise;
+type Strings = Record<string, string | undefined>;
+
+export interface ApiRequest<P = unknown, Q = unknown, B = unknown> {
+  params: P;
+  query: Q;
+  body: B;
+  /** Set on every route that needs a token; null on public routes. */
+  principal: Principal | null;
+  /** The caller's user record as the authentication step read it (saves a second read). */
+  currentUser?: UserRecord;
+  requestId: string;
+  ip: string;
+  userAgent: string;
+  headers: Record<string, string>;
+  route: RouteSpec;
+  deps: Deps;
+  /** Lets an operation name the resource it created or touched, for the audit record. */
+  audit: { resourceId?: string; resourceType?: string; details?: Record<string, unknown> };
+}
+
+export interface ApiResult {
+  status?: number;
+  data?: unknown;
+  message?: string;
+  headers?: Record<string, string>;
+  /** A non-envelope answer (HTML, CSV, a JWKS document). */
+  raw?: { contentType: string; body: string; isBase64Encoded?: boolean };
+}
+
+export type Operation<R extends RouteSpec = RouteSpec> = (
+  req: ApiRequest<Infer<R['params'], Strings>, Infer<R['query'], Strings>, Infer<R['body'], undefined>>,
+) => Promise<ApiResult>;
+
+/** The implementations a function group provides, one per operationId of its routes. */
+export type Operations<Rs extends readonly RouteSpec[]> = {
+  [R in Rs[number] as R['operationId']]: Operation<R>;
+};
+
+/** A principal that is certainly there (routes with a permission). */
+export function requirePrincipal(req: ApiRequest): Principal {
+  if (!req.principal) throw new Error('route without a permission used as authenticated');
+  return req.principal;
+}

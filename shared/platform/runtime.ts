@@ -1,0 +1,59 @@
+import { loadConfig, ENV, type Config } from './config.js';
+import type {
+  Clock,
+  Connections,
+  EventBus,
+  ScheduleService,
+  SecretStore,
+  TaskQueue,
+  TokenSigner,
+  WorkflowRunner,
+} from './ports.js';
+import { systemClock } from './ports.js';
+import { Store } from './store/client.js';
+
+/**
+ * Everything a handler needs from the outside world. On AWS it is built once per cold start from the
+ * environment the CDK stack sets; the local runtime builds it with local adapters and installs it with
+ * `installDeps` before the first request.
+ */
+export interface Deps {
+  config: Config;
+  store: Store;
+  queue: TaskQueue;
+  scheduler: ScheduleService;
+  workflows: WorkflowRunner;
+  connections: Connections;
+  events: EventBus;
+  secrets: SecretStore;
+  signer: TokenSigner;
+  clock: Clock;
+  /** Key for HMAC-signed cursors and other server-side MACs. */
+  appSecret(): Promise<Buffer>;
+}
+
+let current: Deps | undefined;
+let building: Promise<Deps> | undefined;
+
+export function installDeps(deps: Deps): void {
+  current = deps;
+  building = undefined;
+}
+
+export function resetDeps(): void {
+  current = undefined;
+  building = undefined;
+}
+
+export async function getDeps(): Promise<Deps> {
+  if (current) return current;
+  building ??= buildAwsDeps().then((d) => (current = d));
+  return building;
+}
+
+async function buildAwsDeps(): Promise<Deps> {
+  const aws = await import('./aws/index.js');
+  const config = loadConfig();
+  const store = new Store({ tableName: config.tableName, endpoint: process.env[ENV.dynamodbEndpoint] });
+  return aws.createAwsDeps(config, store, systemClock);
+}

@@ -1,0 +1,126 @@
+import { ProviderError } from '../types.js';
+import { abortError, httpError, parseRetryAfter, transportError } from '../errors.js';
+
+/** Longest error body read from a provider (the message is all we keep). */
+const MAX_ERROR_BODY_BYTES = 64 * 1024;
+
+/** The caller's signal, bounded by the provider's own timeout when it has one. */
+export function withTimeout(signal: AbortSignal, timeoutSeconds?: number): AbortSignal {
+  return timeoutSeconds ? AbortSignal.any([signal, AbortSignal.timeout(timeoutSeconds * 1000)]) : signal;
+}
+
+export function trimBaseUrl(url: string): string {
+  return url.replace(/\/+$/, '');
+}
+
+/**
+ * One HTTP call to a provider: a transport failure or a non-2xx answer becomes a classified
+ * ProviderError carrying the provider's own message and its Retry-After.
+ */
+export async function request(url: string, init: RequestInit & { signal: AbortSignal }, label: string): Promise<Response> {
+  let res: Response;
+  try {
+    res = await fetch(url, init);
+  } catch (err) {
+    throw transportError(err, init.signal, label);
+  }
+  if (res.ok) return res;
+  const body = await readBounded(res, init.signal, label).catch((err) => {
+    if (err instanceof ProviderError && err.code === 'cancelled') throw err;
+    return '';
+  });
+  throw httpError(label, res.status, res.statusText, body, parseRetryAfter(res.headers, new Date()));
+}
+
+/** The JSON body of a successful answer. */
+export async function readJson<T>(res: Response, signal: AbortSignal, label: string): Promise<T> {
+  let text: string;
+  try {
+    text = await res.text();
+  } catch (err) {
+    throw transportError(err, signal, label);
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    throw new ProviderError('invalid_response', `${label} answered something that is not JSON`, true, res.status);
+  }
+}
+
+async function readBounded(res: Response, signal: AbortSignal, label: string): Promise<string> {
+  if (!res.body) return '';
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    while (size < MAX_ERROR_BODY_BYTES) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      size += value.byteLength;
+    }
+  } catch (err) {
+    throw transportError(err, signal, label);
+  } finally {
+    reader.cancel().catch(() => undefined);
+  }
+  return Buffer.concat(chunks).toString('utf8').slice(0, MAX_ERROR_BODY_BYTES);
+}
+
+export interface SseEvent {
+  event: string;
+  data: string;
+}
+
+/**
+ * Server-sent events from a streaming answer, as they arrive. Lines are split on any line ending,
+ * `data:` lines of one event are joined with newlines, comments (`:`) are skipped.
+ */
+export async function* readSse(res: Response, signal: AbortSignal, label: string): AsyncGenerator<SseEvent> {
+  if (!res.body) throw new ProviderError('invalid_response', `${label} sent a streaming answer without a body`, true, res.status);
+  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = '';
+  let event = '';
+  let data: string[] = [];
+  try {
+    for (;;) {
+      let chunk: Awaited<ReturnType<typeof reader.read>>;
+      try {
+        chunk = await reader.read();
+      } catch (err) {
+        throw transportError(err, signal, label);
+      }
+      if (chunk.done) break;
+      buffer += chunk.value;
+      let newline: RegExpExecArray | null;
+      while ((newline = /\r\n|\r|\n/.exec(buffer))) {
+        const line = buffer.slice(0, newline.index);
+        buffer = buffer.slice(newline.index + newline[0].length);
+        if (line === '') {
+          if (data.length) yield { event: event || 'message', data: data.join('\n') };
+          event = '';
+          data = [];
+          continue;
+        }
+        if (line.startsWith(':')) continue;
+        const colon = line.indexOf(':');
+        const field = colon < 0 ? line : line.slice(0, colon);
+        const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
+        if (field === 'event') event = value;
+        else if (field === 'data') data.push(value);
+      }
+    }
+    if (signal.aborted) throw abortError(signal, label);
+    if (data.length) yield { event: event || 'message', data: data.join('\n') };
+  } finally {
+    reader.cancel().catch(() => undefined);
+  }
+}
+
+export function parseEventData<T>(data: string, label: string): T {
+  try {
+    return JSON.parse(data) as T;
+  } catch {
+    throw new ProviderError('invalid_response', `${label} sent a stream event that is not JSON`, true);
+  }
+}

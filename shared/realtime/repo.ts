@@ -1,0 +1,150 @@
+import { BatchWriteCommand, type BatchWriteCommandOutput, DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { Store } from '../platform/store/client.js';
+import { queryPage } from '../platform/store/query.js';
+
+/** API Gateway closes a WebSocket after 2 hours; the TTL only cleans up, expiry is checked in code. */
+export const CONNECTION_TTL_SECONDS = 2 * 3600;
+
+export interface ConnectionRecord {
+  connection_id: string;
+  user_id: string;
+  username: string;
+  permissions: string[];
+  channels: string[];
+  preferences: Record<string, unknown>;
+  connected_at: string;
+  expires_at: number;
+  /** The session (refresh-token family) whose access token opened it; logout closes it. */
+  session_id?: string;
+}
+
+export interface Subscriber {
+  connection_id: string;
+  user_id: string;
+  permissions: string[];
+  expires_at: number;
+}
+
+const connKey = (id: string) => ({ pk: `CONN#${id}`, sk: 'CONN' });
+const subKey = (channel: string, id: string) => ({ pk: `CHANNEL#${channel}`, sk: `CONN#${id}` });
+const userConnections = (userId: string) => `USER_CONNECTIONS#${userId}`;
+
+export class ConnectionRepository {
+  constructor(private readonly store: Store) {}
+
+  async put(conn: ConnectionRecord): Promise<void> {
+    await this.store.doc.send(
+      new PutCommand({
+        TableName: this.store.table,
+        Item: { ...connKey(conn.connection_id), entity: 'connection', gsi1pk: userConnections(conn.user_id), gsi1sk: conn.connection_id, ...conn },
+      }),
+    );
+  }
+
+  /** A user's open connections (to close them when the user's sessions or rights change). */
+  async ofUser(userId: string): Promise<ConnectionRecord[]> {
+    const out: ConnectionRecord[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await queryPage<ConnectionRecord>(this.store, { index: 'gsi1', keyCondition: 'gsi1pk = :p', values: { ':p': userConnections(userId) }, limit: 100, ascending: true, startKey });
+      out.push(...page.items);
+      startKey = page.lastKey;
+    } while (startKey);
+    return out;
+  }
+
+  async get(id: string): Promise<ConnectionRecord | undefined> {
+    // Consistent: a client's first message usually follows `$connect`'s write by milliseconds.
+    const out = await this.store.doc.send(new GetCommand({ TableName: this.store.table, Key: connKey(id), ConsistentRead: true }));
+    return out.Item as ConnectionRecord | undefined;
+  }
+
+  async subscribe(conn: ConnectionRecord, channels: string[]): Promise<void> {
+    // A batch write refuses a list that names the same key twice: a channel listed twice is one.
+    channels = [...new Set(channels)];
+    const all = [...new Set([...conn.channels, ...channels])];
+    await this.writeAll(
+      channels.map((c) => ({
+        PutRequest: {
+          Item: { ...subKey(c, conn.connection_id), entity: 'subscription', connection_id: conn.connection_id, user_id: conn.user_id, permissions: conn.permissions, expires_at: conn.expires_at },
+        },
+      })),
+    );
+    await this.store.doc.send(
+      new UpdateCommand({
+        TableName: this.store.table,
+        Key: connKey(conn.connection_id),
+        UpdateExpression: 'SET channels = :c',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: { ':c': all },
+      }),
+    );
+    conn.channels = all;
+  }
+
+  async unsubscribe(conn: ConnectionRecord, channels: string[]): Promise<void> {
+    channels = [...new Set(channels)];
+    await this.writeAll(channels.map((c) => ({ DeleteRequest: { Key: subKey(c, conn.connection_id) } })));
+    conn.channels = conn.channels.filter((c) => !channels.includes(c));
+    await this.store.doc.send(
+      new UpdateCommand({
+        TableName: this.store.table,
+        Key: connKey(conn.connection_id),
+        UpdateExpression: 'SET channels = :c',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: { ':c': conn.channels },
+      }),
+    ).catch(() => undefined);
+  }
+
+  async setPreferences(id: string, preferences: Record<string, unknown>): Promise<void> {
+    await this.store.doc.send(
+      new UpdateCommand({
+        TableName: this.store.table,
+        Key: connKey(id),
+        UpdateExpression: 'SET preferences = :p',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: { ':p': preferences },
+      }),
+    );
+  }
+
+  /**
+   * Removes the connection and every subscription it holds, plus its subscriptions to `alsoChannels`
+   * (where a publisher found it: a subscribe that raced `$disconnect` leaves one the record does not list).
+   */
+  async remove(id: string, alsoChannels: string[] = []): Promise<void> {
+    const conn = await this.get(id);
+    const channels = [...new Set([...(conn?.channels ?? []), ...alsoChannels])];
+    if (channels.length) await this.writeAll(channels.map((c) => ({ DeleteRequest: { Key: subKey(c, id) } })));
+    await this.store.doc.send(new DeleteCommand({ TableName: this.store.table, Key: connKey(id) }));
+  }
+
+  async subscribers(channel: string): Promise<Subscriber[]> {
+    const out: Subscriber[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await queryPage<Subscriber>(this.store, {
+        keyCondition: 'pk = :p',
+        values: { ':p': `CHANNEL#${channel}` },
+        limit: 1000,
+        ascending: true,
+        startKey,
+      });
+      out.push(...page.items);
+      startKey = page.lastKey;
+    } while (startKey);
+    return out;
+  }
+
+  private async writeAll(requests: Record<string, unknown>[]): Promise<void> {
+    for (let i = 0; i < requests.length; i += 25) {
+      let pending: unknown[] | undefined = requests.slice(i, i + 25);
+      for (let attempt = 0; pending?.length && attempt < 5; attempt++) {
+        const out: BatchWriteCommandOutput = await this.store.doc.send(new BatchWriteCommand({ RequestItems: { [this.store.table]: pending as never } }));
+        pending = out.UnprocessedItems?.[this.store.table];
+        if (pending?.length) await new Promise((r) => setTimeout(r, 50 * 2 ** attempt));
+      }
+    }
+  }
+}

@@ -1,0 +1,510 @@
+import {
+  BatchGetCommand,
+  type BatchGetCommandOutput,
+  BatchWriteCommand,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  TransactWriteCommand,
+  type TransactWriteCommandInput,
+} from '@aws-sdk/lib-dynamodb';
+import { ulid } from 'ulid';
+import type { Store } from '../platform/store/client.js';
+import { countItems, queryPage, type PageQuery } from '../platform/store/query.js';
+import { sessionView, taskView, type TaskStatus, type TaskView, type SessionView } from './model.js';
+import { changeDelta, createdDelta, deletedDelta, mergeDeltas, type CounterDelta } from './stats.js';
+
+/** A task as stored: its public view plus the worker's lease and the batch concurrency group. */
+export interface TaskRecord extends TaskView {
+  /** Id of the worker invocation that holds the run; set while `running`. */
+  lease_owner?: string;
+  /** ISO time after which a `running` task whose worker went silent may be taken over. */
+  lease_until?: string;
+  /** Tasks of one execute-batch share a concurrency group limited to the batch's max_concurrency. */
+  concurrency_group?: string;
+  concurrency_limit?: number;
+  cancel_reason?: string;
+  /**
+   * Identifies the one queue message that may run the task. Every re-send (retry, wait) writes a new
+   * token with the task's conditional write, so a duplicate or superseded message recognises itself
+   * and stops instead of forking a second chain of messages.
+   */
+  run_token?: string;
+}
+
+export type SessionRecord = SessionView;
+
+/** Counter shards: status changes spread over them so that no single item takes every write. */
+export const STATS_SHARDS = 16;
+
+const taskKey = (id: string) => ({ pk: `TASK#${id}`, sk: 'TASK' });
+const sessionKey = (taskId: string, sessionId: string) => ({ pk: `TASK#${taskId}`, sk: `SESSION#${sessionId}` });
+const statsKey = (shard: number) => ({ pk: 'TASK_STATS', sk: `SHARD#${String(shard).padStart(2, '0')}` });
+const ALL_TASKS = 'TASKS';
+const byStatus = (s: TaskStatus) => `TASK_STATUS#${s}`;
+const byCreator = (userId: string) => `TASK_CREATOR#${userId}`;
+const sessionsByProvider = (providerId: string) => `TASK_SESSIONS#PROVIDER#${providerId}`;
+
+const INTERNAL_KEYS = ['pk', 'sk', 'entity', 'gsi1pk', 'gsi1sk', 'gsi2pk', 'gsi2sk', 'gsi3pk', 'gsi3sk'];
+
+function indexKeys(t: Pick<TaskRecord, 'task_id' | 'status' | 'created_by'>) {
+  return {
+    gsi1pk: ALL_TASKS,
+    gsi1sk: t.task_id,
+    gsi2pk: byStatus(t.status),
+    gsi2sk: t.task_id,
+    gsi3pk: byCreator(t.created_by),
+    gsi3sk: t.task_id,
+  };
+}
+
+function toRecord(item: Record<string, unknown> | undefined): TaskRecord | undefined {
+  if (!item) return undefined;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(item)) if (!INTERNAL_KEYS.includes(k)) out[k] = v;
+  return out as unknown as TaskRecord;
+}
+
+const VIEW_KEYS = Object.keys(taskView.shape) as (keyof TaskView)[];
+
+/** The task as the API shows it: the view's fields in the documented order, nothing private. */
+export function publicView(record: TaskRecord): TaskView {
+  const out: Record<string, unknown> = {};
+  for (const key of VIEW_KEYS) out[key] = record[key] ?? null;
+  return out as unknown as TaskView;
+}
+
+const SESSION_KEYS = Object.keys(sessionView.shape) as (keyof SessionView)[];
+
+function toSession(item: Record<string, unknown>): SessionRecord {
+  const out: Record<string, unknown> = {};
+  for (const key of SESSION_KEYS) out[key] = item[key] ?? null;
+  return out as unknown as SessionRecord;
+}
+
+/** A transaction whose condition failed: the task changed (or vanished) since it was read. */
+export class StaleTaskError extends Error {
+  constructor(readonly taskId: string) {
+    super(`task ${taskId} changed concurrently`);
+  }
+}
+
+export interface Change {
+  /** Fields to set (undefined values are ignored; null clears the field in the view). */
+  set: Partial<TaskRecord>;
+  /** Attributes to remove (private fields such as the lease). */
+  remove?: (keyof TaskRecord)[];
+  /** Extra counters for this change (usage, durations), added with the status/priority deltas. */
+  counters?: CounterDelta;
+  /** Also put this session item in the same transaction. */
+  session?: SessionRecord;
+}
+
+export interface TaskFilter {
+  status?: TaskStatus;
+  type?: string;
+  priority?: number;
+  agent_id?: string;
+  provider_id?: string;
+  tag?: string;
+  created_by?: string;
+  created_after?: Date;
+  created_before?: Date;
+}
+
+const ULID_MIN = '00000000000000000000000000';
+const ULID_MAX = '7ZZZZZZZZZZZZZZZZZZZZZZZZZ';
+
+/** The lowest (or highest) ULID of a millisecond: ULIDs sort by their 10-character time part. */
+export function ulidAt(date: Date, high: boolean): string {
+  const ms = date.getTime();
+  if (ms < 0) return ULID_MIN;
+  if (ms > MAX_ULID_TIME) return ULID_MAX;
+  return ulid(ms).slice(0, 10) + (high ? 'ZZZZZZZZZZZZZZZZ' : '0000000000000000');
+}
+
+/** The last millisecond a ULID can encode (48 bits). */
+const MAX_ULID_TIME = 2 ** 48 - 1;
+
+const CONFLICT_RETRIES = 8;
+
+/** Transactions touching a busy counter shard may be cancelled for a conflict; those are retried. */
+async function withConflictRetry<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!isConflict(err) || attempt >= CONFLICT_RETRIES) throw err;
+      await new Promise((r) => setTimeout(r, Math.random() * 20 * 2 ** Math.min(attempt, 5)));
+    }
+  }
+}
+
+function isConflict(err: unknown): boolean {
+  const e = err as { name?: string; CancellationReasons?: { Code?: string }[] };
+  if (e?.name === 'TransactionConflictException') return true;
+  if (e?.name !== 'TransactionCanceledException') return false;
+  const codes = (e.CancellationReasons ?? []).map((r) => r.Code);
+  return codes.includes('TransactionConflict') && !codes.includes('ConditionalCheckFailed');
+}
+
+function isConditionFailure(err: unknown): boolean {
+  const e = err as { name?: string; CancellationReasons?: { Code?: string }[] };
+  if (e?.name === 'ConditionalCheckFailedException') return true;
+  return e?.name === 'TransactionCanceledException' && (e.CancellationReasons ?? []).some((r) => r.Code === 'ConditionalCheckFailed');
+}
+
+export class TaskRepository {
+  constructor(private readonly store: Store) {}
+
+  async get(taskId: string, consistent = true): Promise<TaskRecord | undefined> {
+    const out = await this.store.doc.send(new GetCommand({ TableName: this.store.table, Key: taskKey(taskId), ConsistentRead: consistent }));
+    return out.Item?.entity === 'task' ? toRecord(out.Item) : undefined;
+  }
+
+  /** Only the status and the lease's owner (a cheap read for the worker's cancellation watch). */
+  async runState(taskId: string): Promise<{ status: TaskStatus; lease_owner?: string } | undefined> {
+    const out = await this.store.doc.send(
+      new GetCommand({
+        TableName: this.store.table,
+        Key: taskKey(taskId),
+        ConsistentRead: true,
+        ProjectionExpression: '#s, lease_owner',
+        ExpressionAttributeNames: { '#s': 'status' },
+      }),
+    );
+    return out.Item ? { status: out.Item.status as TaskStatus, lease_owner: out.Item.lease_owner as string | undefined } : undefined;
+  }
+
+  async getMany(ids: string[]): Promise<Map<string, TaskRecord>> {
+    const out = new Map<string, TaskRecord>();
+    const unique = [...new Set(ids)];
+    for (let i = 0; i < unique.length; i += 100) {
+      let keys: Record<string, unknown>[] | undefined = unique.slice(i, i + 100).map(taskKey);
+      while (keys && keys.length) {
+        const res: BatchGetCommandOutput = await this.store.doc.send(new BatchGetCommand({ RequestItems: { [this.store.table]: { Keys: keys, ConsistentRead: true } } }));
+        for (const item of res.Responses?.[this.store.table] ?? []) {
+          const t = toRecord(item)!;
+          out.set(t.task_id, t);
+        }
+        keys = res.UnprocessedKeys?.[this.store.table]?.Keys;
+      }
+    }
+    return out;
+  }
+
+  /** Stores a new task and counts it, in one transaction. */
+  async create(task: TaskRecord): Promise<void> {
+    await withConflictRetry(() =>
+      this.store.doc.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Put: {
+                TableName: this.store.table,
+                Item: { ...taskKey(task.task_id), entity: 'task', ...indexKeys(task), ...task },
+                ConditionExpression: 'attribute_not_exists(pk)',
+              },
+            },
+            this.counterUpdate(createdDelta(task)),
+          ],
+        }),
+      ),
+    );
+  }
+
+  /**
+   * Applies a change to the task as it was read (`before`), on the condition that nobody changed it
+   * since (its `version`), and moves the counters (status, priority, plus `change.counters`) in the same
+   * transaction. Answers the task after the change, or throws StaleTaskError.
+   */
+  async apply(before: TaskRecord, change: Change): Promise<TaskRecord> {
+    const after: TaskRecord = { ...before, version: before.version + 1 };
+    const names: Record<string, string> = {};
+    const values: Record<string, unknown> = { ':expected': before.version, ':next': before.version + 1 };
+    const sets: string[] = ['#version = :next'];
+    names['#version'] = 'version';
+    let i = 0;
+    for (const [field, value] of Object.entries(change.set)) {
+      if (value === undefined || field === 'version') continue;
+      const n = `#f${i}`;
+      const v = `:v${i}`;
+      i++;
+      names[n] = field;
+      values[v] = value;
+      sets.push(`${n} = ${v}`);
+      (after as unknown as Record<string, unknown>)[field] = value;
+    }
+    if (change.set.status !== undefined && change.set.status !== before.status) {
+      names['#gsi2pk'] = 'gsi2pk';
+      values[':gsi2pk'] = byStatus(change.set.status);
+      sets.push('#gsi2pk = :gsi2pk');
+    }
+    const removes: string[] = [];
+    for (const field of change.remove ?? []) {
+      const n = `#r${removes.length}`;
+      names[n] = field;
+      removes.push(n);
+      delete (after as unknown as Record<string, unknown>)[field];
+    }
+    const items: NonNullable<TransactWriteCommandInput['TransactItems']> = [
+      {
+        Update: {
+          TableName: this.store.table,
+          Key: taskKey(before.task_id),
+          UpdateExpression: `SET ${sets.join(', ')}${removes.length ? ` REMOVE ${removes.join(', ')}` : ''}`,
+          ConditionExpression: '#version = :expected',
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+        },
+      },
+    ];
+    const counters = mergeDeltas(changeDelta(before, after), change.counters ?? {});
+    if (Object.keys(counters).length) items.push(this.counterUpdate(counters));
+    if (change.session) items.push(this.sessionPut(change.session));
+    try {
+      await withConflictRetry(() => this.store.doc.send(new TransactWriteCommand({ TransactItems: items })));
+    } catch (err) {
+      if (isConditionFailure(err)) throw new StaleTaskError(before.task_id);
+      throw err;
+    }
+    return after;
+  }
+
+  /**
+   * Counts what an attempt consumed (tokens, cost) on the task and in the statistics, and stores its
+   * session, whatever the task's status became meanwhile (e.g. cancelled during the call).
+   */
+  async recordAttemptUsage(taskId: string, usage: { tokens_in: number; tokens_out: number; cost_usd: number }, counters: CounterDelta, session: SessionRecord): Promise<void> {
+    const items: NonNullable<TransactWriteCommandInput['TransactItems']> = [
+      {
+        Update: {
+          TableName: this.store.table,
+          Key: taskKey(taskId),
+          UpdateExpression: 'ADD tokens_in :ti, tokens_out :to, cost_usd :c, #version :one',
+          ConditionExpression: 'attribute_exists(pk)',
+          ExpressionAttributeNames: { '#version': 'version' },
+          ExpressionAttributeValues: { ':ti': usage.tokens_in, ':to': usage.tokens_out, ':c': usage.cost_usd, ':one': 1 },
+        },
+      },
+      this.sessionPut(session),
+    ];
+    if (Object.keys(counters).length) items.push(this.counterUpdate(counters));
+    try {
+      await withConflictRetry(() => this.store.doc.send(new TransactWriteCommand({ TransactItems: items })));
+    } catch (err) {
+      if (!isConditionFailure(err)) throw err;
+      // The task was deleted meanwhile: its usage still happened, so count it in the statistics.
+      if (Object.keys(counters).length) await withConflictRetry(() => this.store.doc.send(new TransactWriteCommand({ TransactItems: [this.counterUpdate(counters)] })));
+    }
+  }
+
+  /** Deletes the task (not while running: the caller's `version` condition pins the status it checked) and its sessions. */
+  async delete(before: TaskRecord): Promise<void> {
+    try {
+      await withConflictRetry(() =>
+        this.store.doc.send(
+          new TransactWriteCommand({
+            TransactItems: [
+              {
+                Delete: {
+                  TableName: this.store.table,
+                  Key: taskKey(before.task_id),
+                  ConditionExpression: '#version = :expected',
+                  ExpressionAttributeNames: { '#version': 'version' },
+                  ExpressionAttributeValues: { ':expected': before.version },
+                },
+              },
+              this.counterUpdate(deletedDelta(before)),
+            ],
+          }),
+        ),
+      );
+    } catch (err) {
+      if (isConditionFailure(err)) throw new StaleTaskError(before.task_id);
+      throw err;
+    }
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.store.doc.send(
+        new QueryCommand({
+          TableName: this.store.table,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :s)',
+          ExpressionAttributeValues: { ':pk': taskKey(before.task_id).pk, ':s': 'SESSION#' },
+          ProjectionExpression: 'pk, sk',
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      const keys = (page.Items ?? []).map((i) => ({ pk: i.pk, sk: i.sk }));
+      for (let j = 0; j < keys.length; j += 25) await this.batchDelete(keys.slice(j, j + 25));
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+  }
+
+  async putSession(session: SessionRecord): Promise<void> {
+    await this.store.doc.send(new PutCommand(this.sessionPut(session).Put));
+  }
+
+  async sessions(taskId: string, limit: number, startKey?: Record<string, unknown>) {
+    const page = await queryPage<Record<string, unknown>>(this.store, {
+      keyCondition: 'pk = :pk AND begins_with(sk, :s)',
+      values: { ':pk': taskKey(taskId).pk, ':s': 'SESSION#' },
+      limit,
+      startKey,
+      ascending: true,
+    });
+    return { ...page, items: page.items.map(toSession) };
+  }
+
+  async countSessions(taskId: string): Promise<number> {
+    return countItems(this.store, { keyCondition: 'pk = :pk AND begins_with(sk, :s)', values: { ':pk': taskKey(taskId).pk, ':s': 'SESSION#' } });
+  }
+
+  /**
+   * Newest first. The narrowest index the filter allows: by status for the active statuses (few
+   * items), else by creator, else by status, else all tasks; the rest are FilterExpressions. A time
+   * range is a ULID range on the index's sort key.
+   */
+  async list(filter: TaskFilter, limit: number, startKey?: Record<string, unknown>) {
+    const page = await queryPage<Record<string, unknown>>(this.store, this.listQuery(filter, limit, startKey));
+    return { ...page, items: page.items.map((i) => toRecord(i)!) };
+  }
+
+  listQuery(filter: TaskFilter, limit: number, startKey?: Record<string, unknown>): PageQuery {
+    const activeStatus = filter.status && ['pending', 'queued', 'running'].includes(filter.status);
+    let index: 'gsi1' | 'gsi2' | 'gsi3';
+    let partition: string;
+    const conditions: string[] = [];
+    const names: Record<string, string> = {};
+    const values: Record<string, unknown> = {};
+    if (filter.status && (activeStatus || !filter.created_by)) {
+      index = 'gsi2';
+      partition = byStatus(filter.status);
+      if (filter.created_by) {
+        conditions.push('created_by = :creator');
+        values[':creator'] = filter.created_by;
+      }
+    } else if (filter.created_by) {
+      index = 'gsi3';
+      partition = byCreator(filter.created_by);
+      if (filter.status) {
+        conditions.push('#status = :status');
+        names['#status'] = 'status';
+        values[':status'] = filter.status;
+      }
+    } else {
+      index = 'gsi1';
+      partition = ALL_TASKS;
+    }
+    if (filter.type) {
+      conditions.push('#type = :type');
+      names['#type'] = 'type';
+      values[':type'] = filter.type;
+    }
+    if (filter.priority !== undefined) {
+      conditions.push('priority = :priority');
+      values[':priority'] = filter.priority;
+    }
+    if (filter.agent_id) {
+      conditions.push('agent_id = :agent');
+      values[':agent'] = filter.agent_id;
+    }
+    if (filter.provider_id) {
+      conditions.push('provider_id = :provider');
+      values[':provider'] = filter.provider_id;
+    }
+    if (filter.tag) {
+      conditions.push('contains(tags, :tag)');
+      values[':tag'] = filter.tag;
+    }
+    const low = filter.created_after ? ulidAt(filter.created_after, false) : ULID_MIN;
+    const high = filter.created_before ? ulidAt(filter.created_before, true) : ULID_MAX;
+    return {
+      index,
+      keyCondition: `${index}pk = :p AND ${index}sk BETWEEN :low AND :high`,
+      names,
+      values: { ...values, ':p': partition, ':low': low, ':high': high },
+      filter: conditions.length ? conditions.join(' AND ') : undefined,
+      limit,
+      startKey,
+    };
+  }
+
+  /** Tasks of one status older than a point in time (oldest first), for the sweeper. */
+  async byStatusBefore(status: TaskStatus, filter: { expr: string; values: Record<string, unknown> } | undefined, limit: number, startKey?: Record<string, unknown>) {
+    const page = await queryPage<Record<string, unknown>>(this.store, {
+      index: 'gsi2',
+      keyCondition: 'gsi2pk = :p',
+      values: { ':p': byStatus(status), ...(filter?.values ?? {}) },
+      filter: filter?.expr,
+      limit,
+      startKey,
+      ascending: true,
+    });
+    return { ...page, items: page.items.map((i) => toRecord(i)!) };
+  }
+
+  /** The counter shards (all of them; the summary adds them up). */
+  async statsShards(): Promise<Record<string, unknown>[]> {
+    const keys = Array.from({ length: STATS_SHARDS }, (_, i) => statsKey(i));
+    const res = await this.store.doc.send(new BatchGetCommand({ RequestItems: { [this.store.table]: { Keys: keys, ConsistentRead: true } } }));
+    let items = res.Responses?.[this.store.table] ?? [];
+    let unprocessed = res.UnprocessedKeys?.[this.store.table]?.Keys;
+    while (unprocessed?.length) {
+      const more = await this.store.doc.send(new BatchGetCommand({ RequestItems: { [this.store.table]: { Keys: unprocessed, ConsistentRead: true } } }));
+      items = items.concat(more.Responses?.[this.store.table] ?? []);
+      unprocessed = more.UnprocessedKeys?.[this.store.table]?.Keys;
+    }
+    return items;
+  }
+
+  /** Adds counters to a random shard on their own (usage whose task is gone). */
+  async addCounters(delta: CounterDelta): Promise<void> {
+    if (!Object.keys(delta).length) return;
+    await withConflictRetry(() => this.store.doc.send(new TransactWriteCommand({ TransactItems: [this.counterUpdate(delta)] })));
+  }
+
+  private counterUpdate(delta: CounterDelta) {
+    const names: Record<string, string> = {};
+    const values: Record<string, unknown> = {};
+    const parts: string[] = [];
+    Object.entries(delta).forEach(([field, value], i) => {
+      names[`#c${i}`] = field;
+      values[`:c${i}`] = value;
+      parts.push(`#c${i} :c${i}`);
+    });
+    return {
+      Update: {
+        TableName: this.store.table,
+        Key: statsKey(Math.floor(Math.random() * STATS_SHARDS)),
+        UpdateExpression: `ADD ${parts.join(', ')}`,
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+      },
+    };
+  }
+
+  private sessionPut(session: SessionRecord) {
+    return {
+      Put: {
+        TableName: this.store.table,
+        Item: {
+          ...sessionKey(session.task_id, session.session_id),
+          entity: 'task_session',
+          ...(session.provider_id ? { gsi1pk: sessionsByProvider(session.provider_id), gsi1sk: session.session_id } : {}),
+          ...session,
+        },
+      },
+    };
+  }
+
+  private async batchDelete(keys: Record<string, unknown>[]): Promise<void> {
+    let requests = keys.map((Key) => ({ DeleteRequest: { Key } }));
+    while (requests.length) {
+      const out = await this.store.doc.send(new BatchWriteCommand({ RequestItems: { [this.store.table]: requests } }));
+      requests = (out.UnprocessedItems?.[this.store.table] ?? []) as typeof requests;
+    }
+  }
+}
+
+export { isConditionFailure };

@@ -1,0 +1,286 @@
+import { ulid } from 'ulid';
+import * as z from 'zod';
+import { ulidSchema } from '../platform/api/schemas.js';
+import type { Deps } from '../platform/runtime.js';
+import { invalidState, notFound, validationError, type FieldError } from '../platform/api/errors.js';
+import { zodIssues } from '../platform/api/validation.js';
+import { logger } from '../platform/logger.js';
+import { publish } from '../realtime/publisher.js';
+import { createTaskBody, type CreateTaskInput, type TaskView, type UpdateTaskInput, type SessionView } from './model.js';
+import { canCancel, canDelete, canEdit, canRetry, type TaskStatus } from './status.js';
+import { defaultTitle } from './prompts.js';
+import { summarize, type StatsSummary } from './stats.js';
+import { publicView, StaleTaskError, TaskRepository, type Change, type TaskFilter, type TaskRecord } from './repo.js';
+import { AgentRepository } from '../agents/repo.js';
+import { getProvider } from '../providers/service.js';
+
+export type { CreateTaskInput, TaskView } from './model.js';
+
+/** Who creates a task (a user through the API, or the workflow engine on behalf of the user who ran it). */
+export interface TaskActor {
+  userId: string;
+  username: string;
+}
+
+export interface TaskLink {
+  workflow_execution_id: string;
+  workflow_step_id: string;
+}
+
+/** Message the worker consumes: only the id; the task itself is always read from the table. */
+export interface RunMessage {
+  task_id: string;
+  /** The task's `run_token` when the message was sent; a message with an older token is stale. */
+  token?: string;
+}
+
+const runMessage = z.object({ task_id: ulidSchema, token: z.string().max(64).optional() });
+
+/** A queue message's body as a RunMessage; undefined when it is not one (it can never succeed). */
+export function parseRunMessage(body: string): RunMessage | undefined {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    return undefined;
+  }
+  const parsed = runMessage.safeParse(json);
+  return parsed.success ? parsed.data : undefined;
+}
+
+/** Tries an optimistic change this many times when the task keeps changing under it. */
+const STALE_RETRIES = 10;
+
+const repo = (deps: Deps) => new TaskRepository(deps.store);
+
+// ---------------------------------------------------------------- live updates
+
+export const taskChannels = (taskId: string) => ['tasks', `task:${taskId}`];
+
+export async function publishTask(deps: Deps, type: 'task.created' | 'task.updated', task: TaskRecord | TaskView): Promise<void> {
+  const view = publicView(task as TaskRecord);
+  await publish(deps, taskChannels(view.task_id), type, view, { permission: 'tasks:read' });
+}
+
+// ---------------------------------------------------------------- create
+
+/**
+ * Stores the task `pending`, announces it, then hands it to the queue (`queued`). The write and the
+ * send are not atomic: a task whose send was lost stays pending/queued and the sweeper sends it again.
+ */
+export async function createTask(deps: Deps, actor: TaskActor, input: CreateTaskInput, link?: TaskLink, options: { concurrency?: { group: string; limit: number }; batchId?: string } = {}): Promise<TaskView> {
+  const parsed = createTaskBody.safeParse(input);
+  if (!parsed.success) throw validationError(zodIssues(parsed.error));
+  const body = parsed.data;
+  const routingErrors = await checkRouting(deps, body);
+  if (routingErrors.length) throw validationError(routingErrors);
+
+  const now = deps.clock.now();
+  const nowIso = now.toISOString();
+  const record: TaskRecord = {
+    task_id: ulid(now.getTime()),
+    type: body.type,
+    title: body.title ?? defaultTitle(body.type, body.payload),
+    status: 'pending',
+    priority: body.priority,
+    payload: body.payload,
+    result: null,
+    error: null,
+    attempts: 0,
+    max_attempts: body.max_attempts,
+    timeout_seconds: body.timeout_seconds,
+    max_cost_usd: body.max_cost_usd ?? null,
+    agent_id: body.agent_id ?? null,
+    provider_id: body.provider_id ?? null,
+    model: null,
+    tokens_in: 0,
+    tokens_out: 0,
+    cost_usd: 0,
+    created_by: actor.userId,
+    created_at: nowIso,
+    updated_at: nowIso,
+    queued_at: null,
+    started_at: null,
+    completed_at: null,
+    duration_ms: null,
+    next_attempt_at: nowIso,
+    waiting_reason: null,
+    tags: body.tags,
+    metadata: body.metadata,
+    workflow_execution_id: link?.workflow_execution_id ?? null,
+    workflow_step_id: link?.workflow_step_id ?? null,
+    batch_id: options.batchId ?? null,
+    version: 1,
+    ...(options.concurrency ? { concurrency_group: options.concurrency.group, concurrency_limit: options.concurrency.limit } : {}),
+  };
+  await repo(deps).create(record);
+  await publishTask(deps, 'task.created', record);
+  const queued = await enqueue(deps, record);
+  return publicView(queued ?? record);
+}
+
+/** A named provider or agent must exist (and agree with each other); otherwise the task could never run. */
+export async function checkRouting(deps: Deps, body: { provider_id?: string; agent_id?: string }, pathPrefix = ''): Promise<FieldError[]> {
+  const errors: FieldError[] = [];
+  if (body.agent_id) {
+    const agent = await new AgentRepository(deps.store).get(body.agent_id);
+    if (!agent) errors.push({ path: `${pathPrefix}agent_id`, message: 'no agent with this id' });
+    else if (body.provider_id && agent.provider_id !== body.provider_id) errors.push({ path: `${pathPrefix}agent_id`, message: `agent runs on provider ${agent.provider_id}, not ${body.provider_id}` });
+  }
+  if (body.provider_id && !(await getProvider(deps, body.provider_id))) errors.push({ path: `${pathPrefix}provider_id`, message: 'no provider with this id' });
+  return errors;
+}
+
+/**
+ * pending → queued, then the message. A task already taken by a worker (or changed otherwise) is left
+ * alone. Answers the queued task, or undefined when it was not pending any more.
+ */
+export async function enqueue(deps: Deps, task: TaskRecord): Promise<TaskRecord | undefined> {
+  let current: TaskRecord | undefined = task;
+  for (let i = 0; i < STALE_RETRIES && current; i++) {
+    if (current.status !== 'pending') return undefined;
+    const nowIso = deps.clock.now().toISOString();
+    try {
+      const token = ulid();
+      const queued = await repo(deps).apply(current, { set: { status: 'queued', queued_at: nowIso, updated_at: nowIso, next_attempt_at: nowIso, run_token: token } });
+      await publishTask(deps, 'task.updated', queued);
+      await sendRun(deps, queued.task_id, token, 0);
+      return queued;
+    } catch (err) {
+      if (!(err instanceof StaleTaskError)) throw err;
+      current = await repo(deps).get(task.task_id);
+    }
+  }
+  return undefined;
+}
+
+/** Sends the run message; a failed send is logged, not thrown: the sweeper re-sends for queued tasks. */
+export async function sendRun(deps: Deps, taskId: string, token: string, delaySeconds: number): Promise<boolean> {
+  try {
+    await deps.queue.send({ task_id: taskId, token } satisfies RunMessage, { delaySeconds: Math.max(0, Math.min(900, Math.ceil(delaySeconds))) });
+    return true;
+  } catch (err) {
+    logger.warn('task message not sent; the sweeper will re-send it', { task_id: taskId, error: (err as Error).message });
+    return false;
+  }
+}
+
+// ---------------------------------------------------------------- read
+
+export async function getTask(deps: Deps, taskId: string): Promise<TaskView | undefined> {
+  const task = await repo(deps).get(taskId);
+  return task ? publicView(task) : undefined;
+}
+
+export async function getTaskRecord(deps: Deps, taskId: string): Promise<TaskRecord> {
+  const task = await repo(deps).get(taskId);
+  if (!task) throw notFound('Task');
+  return task;
+}
+
+export async function listTasks(deps: Deps, filter: TaskFilter, limit: number, startKey?: Record<string, unknown>) {
+  const page = await repo(deps).list(filter, limit, startKey);
+  return { items: page.items.map(publicView), lastKey: page.lastKey, consumedCapacity: page.consumedCapacity };
+}
+
+export async function taskStats(deps: Deps): Promise<StatsSummary> {
+  return summarize(await repo(deps).statsShards());
+}
+
+export async function listSessions(deps: Deps, taskId: string, limit: number, startKey?: Record<string, unknown>): Promise<{ items: SessionView[]; lastKey?: Record<string, unknown> }> {
+  await getTaskRecord(deps, taskId);
+  const page = await repo(deps).sessions(taskId, limit, startKey);
+  return { items: page.items, lastKey: page.lastKey };
+}
+
+// ---------------------------------------------------------------- change
+
+/**
+ * Reads the task, checks the change is allowed in its current status and applies it on the
+ * condition that nothing changed since; a concurrent change means read and check again.
+ */
+async function changeTask(deps: Deps, taskId: string, decide: (task: TaskRecord) => Change): Promise<{ before: TaskRecord; after: TaskRecord }> {
+  for (let i = 0; ; i++) {
+    const before = await getTaskRecord(deps, taskId);
+    const change = decide(before);
+    try {
+      const after = await repo(deps).apply(before, change);
+      return { before, after };
+    } catch (err) {
+      if (!(err instanceof StaleTaskError) || i >= STALE_RETRIES) throw err;
+    }
+  }
+}
+
+/** pending/queued/running → cancelled. A running task's worker sees the status and aborts its provider call. */
+export async function cancelTask(deps: Deps, taskId: string, reason: string): Promise<TaskView> {
+  const { after } = await changeTask(deps, taskId, (task) => {
+    if (!canCancel(task.status)) throw invalidState(`Task is ${task.status}; only pending, queued or running tasks can be cancelled`);
+    const now = deps.clock.now();
+    return {
+      set: {
+        status: 'cancelled',
+        cancel_reason: reason,
+        error: { code: 'cancelled', message: reason, retryable: false },
+        completed_at: now.toISOString(),
+        updated_at: now.toISOString(),
+        duration_ms: task.started_at ? now.getTime() - Date.parse(task.started_at) : null,
+        next_attempt_at: null,
+        waiting_reason: null,
+      },
+    };
+  });
+  await publishTask(deps, 'task.updated', after);
+  return publicView(after);
+}
+
+/** failed/cancelled → pending with a fresh set of attempts, then queued like a new task. */
+export async function retryTask(deps: Deps, taskId: string): Promise<TaskView> {
+  const { after } = await changeTask(deps, taskId, (task) => {
+    if (!canRetry(task.status)) throw invalidState(`Task is ${task.status}; only failed or cancelled tasks can be retried`);
+    const nowIso = deps.clock.now().toISOString();
+    return {
+      set: {
+        status: 'pending',
+        attempts: 0,
+        result: null,
+        error: null,
+        completed_at: null,
+        duration_ms: null,
+        next_attempt_at: nowIso,
+        waiting_reason: null,
+        updated_at: nowIso,
+      },
+      remove: ['cancel_reason', 'lease_owner', 'lease_until'],
+    };
+  });
+  await publishTask(deps, 'task.updated', after);
+  const queued = await enqueue(deps, after);
+  return publicView(queued ?? after);
+}
+
+export async function updateTask(deps: Deps, taskId: string, changes: UpdateTaskInput): Promise<TaskView> {
+  const { after } = await changeTask(deps, taskId, (task) => {
+    if (!canEdit(task.status)) throw invalidState(`Task is ${task.status}; title, priority and tags change only before it starts`);
+    return { set: { ...changes, updated_at: deps.clock.now().toISOString() } };
+  });
+  await publishTask(deps, 'task.updated', after);
+  return publicView(after);
+}
+
+export async function deleteTask(deps: Deps, taskId: string): Promise<void> {
+  for (let i = 0; ; i++) {
+    const task = await getTaskRecord(deps, taskId);
+    if (!canDelete(task.status)) throw invalidState('Task is running; cancel it first');
+    try {
+      await repo(deps).delete(task);
+      return;
+    } catch (err) {
+      if (!(err instanceof StaleTaskError) || i >= STALE_RETRIES) throw err;
+    }
+  }
+}
+
+export function isWaiting(status: TaskStatus): boolean {
+  return status === 'pending' || status === 'queued';
+}
