@@ -2,6 +2,26 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+
+const AREAS = ['tasks', 'agents', 'providers', 'workflows', 'schedules', 'auth', 'audit', 'health', 'realtime', 'docs'];
+const otherAreasRepo = { group: ['../*/repo.js', '../*/*-repo.js'], message: "An area uses another area through its service, never its repo." };
+const storeAndSdk = [
+  { group: ['**/platform/store/*', '**/platform/aws/*', '@aws-sdk/*'], message: 'Models and rules are pure: no store, no AWS SDK.' },
+  { group: ['./repo.js', './*-repo.js', '../*/repo.js', '../*/*-repo.js'], message: 'Models and rules are pure: no repositories.' },
+];
+// Pure rules of each area (no I/O): they may import models, other rules and platform's pure modules.
+const RULE_FILES = [
+  'shared/*/model.ts',
+  'shared/tasks/{transitions,status,retry,errors,payloads,prompts,routing,stats,extract}.ts',
+  'shared/workflows/{graph,validation,conditions,templates,definition,engine,asl}.ts',
+  'shared/schedules/schedule.ts',
+  'shared/providers/{circuit-breaker,errors,recommendations,routing,usage,tokens}.ts',
+  'shared/agents/quota.ts',
+  'shared/auth/{lockout,passwords,session-rules}.ts',
+  'shared/realtime/channels.ts',
+  'shared/health/checks.ts',
+];
+
 export default tseslint.config(
   { ignores: ['node_modules/', 'cdk.out/', '.data/', '.bench/', 'coverage/'] },
   js.configs.recommended,
@@ -14,6 +34,24 @@ export default tseslint.config(
       // server's handler and the server's port) reads better declared up front than reordered around TDZ.
       'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
     },
+  },
+  {
+    // Arrows point one way: functions -> areas -> platform. The platform knows no area.
+    files: ['shared/platform/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [
+        { group: [...AREAS.flatMap((a) => [`**/${a}/*`]), '**/shared/routes.js', '../routes.js', '../../routes.js', '../http.js', '../../http.js'], message: 'shared/platform/ knows no area: take what you need through a port or a parameter.' },
+      ] }],
+    },
+  },
+  {
+    files: ['shared/*/**/*.ts'],
+    ignores: ['shared/platform/**', ...RULE_FILES],
+    rules: { 'no-restricted-imports': ['error', { patterns: [otherAreasRepo] }] },
+  },
+  {
+    files: RULE_FILES,
+    rules: { 'no-restricted-imports': ['error', { patterns: [...storeAndSdk, otherAreasRepo] }] },
   },
   {
     // Tests read parsed JSON answers field by field; typing every answer would only restate the schemas.

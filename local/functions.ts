@@ -6,7 +6,7 @@ import * as health from '../functions/health/handler.js';
 import * as providers from '../functions/providers/handler.js';
 import * as tasks from '../functions/tasks/handler.js';
 import * as workflows from '../functions/workflows/handler.js';
-import * as ws from '../functions/ws/handler.js';
+import * as ws from '../shared/realtime/socket.js';
 
 /**
  * The same Lambda handlers the CDK stack deploys, bound in-process. One entry per function group

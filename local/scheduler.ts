@@ -17,7 +17,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Clock, ScheduleDefinition, ScheduleService } from '../shared/platform/ports.js';
 import { systemClock } from '../shared/platform/ports.js';
-import { nextRun, parseCron, type ParsedCron } from '../shared/schedules/cron.js';
+import { nextRun, parseCron, type ParsedCron } from '../shared/platform/cron.js';
 import { assertScheduleDefinition, assertScheduleName } from '../shared/platform/service-rules.js';
 import { isManualClock } from '../shared/platform/local/clock.js';
 

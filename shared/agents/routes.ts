@@ -2,6 +2,9 @@ import * as z from 'zod';
 import { defineRoutes } from '../platform/api/route.js';
 import { pageOf } from '../platform/api/schemas.js';
 import * as s from './model.js';
+import { requirePrincipal, type Operations } from '../platform/api/types.js';
+import { decodeCursor, encodeCursor } from '../platform/api/pagination.js';
+import { agentView, createAgent, deleteAgent, getAgent, listAgents, quotaStatus, updateAgent } from './service.js';
 
 const tags = ['Agent Management'];
 
@@ -82,3 +85,36 @@ export const agentRoutes = defineRoutes([
     resourceIdParam: 'agent_id',
   },
 ]);
+
+export const agentOperations: Operations<typeof agentRoutes> = {
+  async listAgents(req) {
+    const { limit, cursor, ...filter } = req.query;
+    const secret = await req.deps.appSecret();
+    const scope = `agents:${JSON.stringify(filter)}`;
+    const page = await listAgents(req.deps, filter, limit, decodeCursor(cursor, scope, secret));
+    return { data: { items: page.items, next_cursor: encodeCursor(page.lastKey, scope, secret) } };
+  },
+
+  async getAgentQuotaStatus(req) {
+    return { data: await quotaStatus(req.deps) };
+  },
+
+  async getAgent(req) {
+    return { data: agentView(await getAgent(req.deps, req.params.agent_id)) };
+  },
+
+  async createAgent(req) {
+    const agent = await createAgent(req.deps, requirePrincipal(req), req.body);
+    req.audit.resourceId = agent.agent_id;
+    return { data: agentView(agent), message: 'Agent created', status: 201 };
+  },
+
+  async updateAgent(req) {
+    return { data: agentView(await updateAgent(req.deps, req.params.agent_id, req.body)), message: 'Agent updated' };
+  },
+
+  async deleteAgent(req) {
+    await deleteAgent(req.deps, req.params.agent_id);
+    return { data: { agent_id: req.params.agent_id, deleted: true as const }, message: 'Agent deleted' };
+  },
+};

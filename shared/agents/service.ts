@@ -1,6 +1,6 @@
 import { ulid } from 'ulid';
 import type { Deps } from '../platform/runtime.js';
-import { conflict, notFound, validationError } from '../platform/api/errors.js';
+import { DomainError, conflict, notFound, validationError } from '../platform/errors.js';
 import { logger } from '../platform/logger.js';
 import type { Principal } from '../platform/principal.js';
 import type { CreateAgentInput, UpdateAgentInput, AgentView } from './model.js';
@@ -190,6 +190,6 @@ export async function ensureDefaultAgent(deps: Deps): Promise<void> {
   try {
     await createAgent(deps, { userId: 'system' }, { ...LOCAL_DEFAULT_AGENT, provider_id: LOCAL_PROVIDER_ID, enabled: true });
   } catch (err) {
-    if ((err as { error?: string; status?: number }).status !== 409) throw err;
+    if (!(err instanceof DomainError && err.kind === 'conflict')) throw err;
   }
 }

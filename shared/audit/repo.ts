@@ -2,23 +2,11 @@ import { PutCommand, UpdateCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { ulid } from 'ulid';
 import type { Store } from '../platform/store/client.js';
 import { queryPage } from '../platform/store/query.js';
+import type { AuditEntry } from '../platform/api/http-services.js';
 
-export interface AuditRecord {
+/** An audit entry as stored: the HTTP stack's entry plus its id. */
+export interface AuditRecord extends AuditEntry {
   audit_id: string;
-  timestamp: string;
-  actor_id: string | null;
-  actor_username: string | null;
-  action: string;
-  resource_type: string;
-  resource_id: string | null;
-  outcome: 'success' | 'failure' | 'denied';
-  status_code: number;
-  request_id: string;
-  ip: string;
-  user_agent: string;
-  method: string;
-  path: string;
-  details?: Record<string, unknown>;
 }
 
 export interface AuditFilter {
@@ -57,7 +45,7 @@ export class AuditRepository {
   private ensuredMonths = new Set<string>();
   constructor(private readonly store: Store) {}
 
-  async append(entry: Omit<AuditRecord, 'audit_id'>, at: Date): Promise<AuditRecord> {
+  async append(entry: AuditEntry, at: Date): Promise<AuditRecord> {
     const id = ulid(at.getTime());
     const record: AuditRecord = { audit_id: id, ...entry };
     const month = monthOf(at);

@@ -4,7 +4,7 @@ import type { UserRecord, UserRepository } from './repo.js';
 import { ConcurrentUpdateError, LastAdminError, UniqueTakenError } from './repo.js';
 import type { LoginAttemptRepository, SessionRepository } from './sessions-repo.js';
 import { RefreshReuseError } from './sessions-repo.js';
-import { ApiError, conflict, forbidden, notFound, rateLimited, unauthorized } from '../platform/api/errors.js';
+import { conflict, forbidden, notFound, rateLimited, unauthorized } from '../platform/errors.js';
 import { dummyPasswordHash, hashPassword, newOpaqueToken, sha256, verifyPassword } from './passwords.js';
 import { lockSecondsAfter } from './lockout.js';
 import { sessionEndReason } from './session-rules.js';
@@ -181,7 +181,7 @@ export class AuthService {
     try {
       return await this.repos.users.update(before, update, this.now().toISOString());
     } catch (err) {
-      if (err instanceof LastAdminError) throw new ApiError(409, 'conflict', 'The last admin cannot be demoted or deactivated');
+      if (err instanceof LastAdminError) throw conflict('The last admin cannot be demoted or deactivated');
       if (err instanceof UniqueTakenError) throw conflict(`${err.field} is already taken`);
       if (err instanceof ConcurrentUpdateError) throw conflict('The user was changed by another request; reload and try again');
       throw err;
@@ -194,7 +194,7 @@ export class AuthService {
     try {
       await this.repos.users.delete(user);
     } catch (err) {
-      if (err instanceof LastAdminError) throw new ApiError(409, 'conflict', 'The last admin cannot be deleted');
+      if (err instanceof LastAdminError) throw conflict('The last admin cannot be deleted');
       if (err instanceof ConcurrentUpdateError) throw notFound('User');
       throw err;
     }

@@ -1,4 +1,11 @@
+import path from 'node:path';
 import { defineRoutes } from '../platform/api/route.js';
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import type { Operations } from '../platform/api/types.js';
+import { buildOpenApi } from '../platform/api/openapi.js';
+import { notFound } from '../platform/errors.js';
+
 
 const tags = ['Documentation'];
 
@@ -7,3 +14,73 @@ export const docsRoutes = defineRoutes([
   { operationId: 'swaggerUi', method: 'GET', path: '/docs', group: 'docs', permission: null, summary: 'Swagger UI', tags },
   { operationId: 'swaggerAsset', method: 'GET', path: '/docs/{proxy+}', group: 'docs', permission: null, summary: 'Swagger UI assets', tags },
 ]);
+
+/** Swagger UI served from the swagger-ui-dist package (copied into the bundle on AWS): no CDN. */
+const ASSETS: Record<string, string> = {
+  'swagger-ui.css': 'text/css; charset=utf-8',
+  'swagger-ui-bundle.js': 'application/javascript; charset=utf-8',
+  'swagger-ui-standalone-preset.js': 'application/javascript; charset=utf-8',
+  'favicon-32x32.png': 'image/png',
+  'favicon-16x16.png': 'image/png',
+};
+
+function assetsDir(): string {
+  if (process.env.DOCS_ASSETS_DIR) return process.env.DOCS_ASSETS_DIR;
+  return path.dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
+}
+
+const PAGE = `<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8" />
+  <title>Supervisor API</title>
+  <link rel="stylesheet" href="/docs/swagger-ui.css" />
+  <link rel="icon" type="image/png" href="/docs/favicon-32x32.png" sizes="32x32" />
+</head>
+<body>
+  <div id="swagger-ui"></div>
+  <script src="/docs/swagger-ui-bundle.js"></script>
+  <script src="/docs/swagger-ui-standalone-preset.js"></script>
+  <script src="/docs/init.js"></script>
+</body>
+</html>`;
+
+const INIT = `window.ui = SwaggerUIBundle({
+  url: '/openapi.json',
+  dom_id: '#swagger-ui',
+  deepLinking: true,
+  persistAuthorization: true,
+  presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
+  layout: 'StandaloneLayout',
+});`;
+
+const cache = new Map<string, Buffer>();
+
+export const docsOperations: Operations<typeof docsRoutes> = {
+  async openapi() {
+    return { raw: { contentType: 'application/json', body: JSON.stringify(buildOpenApi((await import('../routes.js')).ROUTES)) } };
+  },
+  async swaggerUi() {
+    return {
+      raw: { contentType: 'text/html; charset=utf-8', body: PAGE },
+      headers: { 'Content-Security-Policy': "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'" },
+    };
+  },
+  async swaggerAsset(req) {
+    const name = req.params.proxy ?? '';
+    if (name === 'init.js') return { raw: { contentType: 'application/javascript; charset=utf-8', body: INIT } };
+    // Own keys only: `constructor`, `toString`… are not assets.
+    const type = Object.hasOwn(ASSETS, name) ? ASSETS[name] : undefined;
+    if (!type) throw notFound('Asset');
+    let content = cache.get(name);
+    if (!content) {
+      content = await readFile(path.join(assetsDir(), name));
+      cache.set(name, content);
+    }
+    const binary = type.startsWith('image/');
+    return {
+      raw: { contentType: type, body: binary ? content.toString('base64') : content.toString('utf8'), isBase64Encoded: binary },
+      headers: { 'Cache-Control': 'public, max-age=86400' },
+    };
+  },
+};

@@ -1,6 +1,12 @@
 import * as z from 'zod';
 import { defineRoutes } from '../platform/api/route.js';
 import { isoDate } from '../platform/api/schemas.js';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import type { ApiRequest, Operations } from '../platform/api/types.js';
+import { overallStatus, runCheck } from './checks.js';
+import { ApiError } from '../platform/api/errors.js';
+import { VERSION } from '../platform/version.js';
+
 
 const tags = ['Health & System'];
 const dependency = z.object({
@@ -51,3 +57,58 @@ export const healthRoutes = defineRoutes([
     response: z.object({ status: z.enum(['healthy', 'degraded', 'unhealthy']), dependencies: z.array(dependency) }),
   },
 ]);
+
+const startedAt = Date.now();
+
+async function checkAll(req: ApiRequest) {
+  const { store, queue, workflows, scheduler, events } = req.deps;
+  const results = await Promise.all([
+    runCheck('table', true, async () => {
+      await store.doc.send(new GetCommand({ TableName: store.table, Key: { pk: 'HEALTH', sk: 'PROBE' } }));
+    }),
+    runCheck('task_queue', true, () => queue.check()),
+    runCheck('state_machine', false, () => workflows.check()),
+    runCheck('scheduler', false, () => scheduler.check()),
+    runCheck('event_bus', false, () => events.check()),
+  ]);
+  const status = overallStatus(results);
+  if (status === 'unhealthy') {
+    const down = results.filter((r) => r.status === 'unhealthy');
+    throw new ApiError(
+      503,
+      'dependency_unavailable',
+      `Required dependencies are down: ${down.filter((r) => r.required).map((r) => r.name).join(', ')}`,
+      down.map((r) => ({ path: r.name, message: `${r.required ? 'required' : 'optional'} dependency unhealthy: ${r.error}` })),
+    );
+  }
+  return { status, results };
+}
+
+export const healthOperations: Operations<typeof healthRoutes> = {
+  async health(req) {
+    return {
+      data: { status: 'ok' as const, version: VERSION, stage: req.deps.config.stage, timestamp: new Date().toISOString() },
+      message: 'Service is alive',
+    };
+  },
+
+  async healthDetailed(req) {
+    const { status, results } = await checkAll(req);
+    return {
+      message: `Service is ${status}`,
+      data: {
+        status,
+        version: VERSION,
+        stage: req.deps.config.stage,
+        uptime_seconds: Math.round((Date.now() - startedAt) / 1000),
+        checked_at: new Date().toISOString(),
+        dependencies: results,
+      },
+    };
+  },
+
+  async healthDependencies(req) {
+    const { status, results } = await checkAll(req);
+    return { message: `Dependencies are ${status}`, data: { status, dependencies: results } };
+  },
+};

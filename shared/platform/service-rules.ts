@@ -3,7 +3,7 @@
  * stand-ins so that the local runtime refuses what AWS would refuse (a kinder stand-in hides bugs).
  */
 import type { ScheduleDefinition } from './ports.js';
-import { CronError, isValidTimezone, toScheduleExpression } from '../schedules/cron.js';
+import { CronError, isValidTimezone, toScheduleExpression } from './cron.js';
 
 /** EventBridge Scheduler's rule for schedule names. */
 export const SCHEDULE_NAME_PATTERN = /^[0-9a-zA-Z\-_.]{1,64}$/;

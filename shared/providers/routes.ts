@@ -1,7 +1,12 @@
 import * as z from 'zod';
+import * as s from './model.js';
 import { defineRoutes } from '../platform/api/route.js';
 import { pageOf } from '../platform/api/schemas.js';
-import * as s from './model.js';
+import type { Operations } from '../platform/api/types.js';
+import { requirePrincipal } from '../platform/api/types.js';
+import { decodeCursor, encodeCursor } from '../platform/api/pagination.js';
+import { checkProviderHealth, listProviders, providerUsage, providersAnalytics, providersStatus, providerView, recommendProviders, registerProvider, requireProvider, unregisterProvider } from './service.js';
+
 
 const tags = ['Provider Management'];
 
@@ -121,3 +126,47 @@ export const providersRoutes = defineRoutes([
     response: s.usageView,
   },
 ]);
+
+export const providersOperations: Operations<typeof providersRoutes> = {
+  async listProviders(req) {
+    const secret = await req.deps.appSecret();
+    const scope = `providers:${req.query.type ?? ''}`;
+    const page = await listProviders(req.deps, req.query.limit, decodeCursor(req.query.cursor, scope, secret), req.query.type);
+    return { data: { items: page.items.map(providerView), next_cursor: encodeCursor(page.lastKey, scope, secret) } };
+  },
+
+  async providersStatus(req) {
+    return { data: await providersStatus(req.deps) };
+  },
+
+  async providersAnalytics(req) {
+    return { data: await providersAnalytics(req.deps, req.query.days) };
+  },
+
+  async recommendProviders(req) {
+    return { data: await recommendProviders(req.deps, req.body), message: 'Providers ranked', status: 200 };
+  },
+
+  async registerProvider(req) {
+    req.audit.details = { type: req.body.type };
+    const record = await registerProvider(req.deps, requirePrincipal(req), req.params.provider_id, req.body);
+    return { data: providerView(record), message: 'Provider registered', status: 201 };
+  },
+
+  async getProvider(req) {
+    return { data: providerView(await requireProvider(req.deps, req.params.provider_id)) };
+  },
+
+  async unregisterProvider(req) {
+    await unregisterProvider(req.deps, req.params.provider_id);
+    return { data: { provider_id: req.params.provider_id, deleted: true as const }, message: 'Provider unregistered' };
+  },
+
+  async providerHealth(req) {
+    return { data: await checkProviderHealth(req.deps, req.params.provider_id) };
+  },
+
+  async providerUsage(req) {
+    return { data: await providerUsage(req.deps, req.params.provider_id, req.query.days) };
+  },
+};

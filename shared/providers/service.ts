@@ -29,7 +29,7 @@ import { routingOrder } from './routing.js';
 import { ProviderExistsError, ProviderRepository, CircuitVersionConflict, type CircuitItem, type LastCheck, type ProviderCall } from './repo.js';
 import { createLlmProvider, cliProvidersEnabled, CLI_PROVIDER_ENV, LOCAL_MODEL, ProviderConfigError } from './llm/index.js';
 import { publish } from '../realtime/publisher.js';
-import { conflict, notFound, validationError } from '../platform/api/errors.js';
+import { conflict, notFound, validationError } from '../platform/errors.js';
 import { logger } from '../platform/logger.js';
 import type { Principal } from '../platform/principal.js';
 

@@ -5,7 +5,7 @@
 import * as z from 'zod';
 import { isoDate, pageQuery, ulidSchema } from '../platform/api/schemas.js';
 import { variablesSchema, variableValue } from '../workflows/definition.js';
-import { CronError, isValidTimezone, nextRuns, toScheduleExpression } from './cron.js';
+import { CronError, isValidTimezone, nextRuns, toScheduleExpression } from '../platform/cron.js';
 
 export const SCHEDULE_STATUSES = ['active', 'paused'] as const;
 export type ScheduleStatus = (typeof SCHEDULE_STATUSES)[number];

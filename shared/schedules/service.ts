@@ -7,9 +7,9 @@ import { ulid } from 'ulid';
 import type { Deps } from '../platform/runtime.js';
 import type { Principal } from '../platform/principal.js';
 import { canManage } from '../platform/principal.js';
-import { ApiError, conflict, dependencyUnavailable, forbidden, notFound } from '../platform/api/errors.js';
+import { conflict, dependencyUnavailable, forbidden, isClientError, notFound } from '../platform/errors.js';
 import { logger } from '../platform/logger.js';
-import { toScheduleExpression } from './cron.js';
+import { toScheduleExpression } from '../platform/cron.js';
 import {
   firePayloadOf,
   firingKeyOf,
@@ -280,7 +280,7 @@ export async function fireSchedule(deps: Deps, payload: FirePayload): Promise<Fi
       execution_id: executionId,
     });
   } catch (err) {
-    if (err instanceof ApiError && err.status < 500) {
+    if (isClientError(err)) {
       // The workflow cannot run as the schedule asks (deleted, variables missing): retrying will not help.
       const reason = err.detail;
       await repo.recordFiring(schedule, { scheduledFor, firedAt: now, outcome: 'failed', executionId: null, reason, nextRunAt: nextRun });

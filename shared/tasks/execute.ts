@@ -4,7 +4,7 @@ import type { CreateTaskInput, ExecuteBatchInput, TaskView } from './model.js';
 import { isTerminal } from './status.js';
 import { TaskRepository, publicView } from './repo.js';
 import { checkRouting, createTask, type TaskActor } from './service.js';
-import { validationError } from '../platform/api/errors.js';
+import { validationError } from '../platform/errors.js';
 
 /**
  * The execute endpoints: task creation plus a bounded wait, so that an HTTP caller gets the result in

@@ -1,7 +1,13 @@
 import * as z from 'zod';
+import * as s from './model.js';
 import { defineRoutes } from '../platform/api/route.js';
 import { pageOf } from '../platform/api/schemas.js';
-import * as s from './model.js';
+import { requirePrincipal, type ApiRequest, type Operations } from '../platform/api/types.js';
+import { notFound } from '../platform/errors.js';
+import { decodeCursor, encodeCursor } from '../platform/api/pagination.js';
+import { cancelTask, createTask, deleteTask, getTask, requireOwnTask, listSessions, listTasks, retryTask, taskStats, updateTask } from './service.js';
+import { executeBatch, executeOne } from './execute.js';
+
 
 const tags = ['Task Management'];
 const taskPath = '/api/v1/tasks/{task_id}';
@@ -165,3 +171,85 @@ export const taskRoutes = defineRoutes([
     resourceType: 'task',
   },
 ]);
+
+const actorOf = (req: ApiRequest) => {
+  const p = requirePrincipal(req);
+  return { userId: p.userId, username: p.username };
+};
+
+export const taskOperations: Operations<typeof taskRoutes> = {
+  async createTask(req) {
+    const task = await createTask(req.deps, actorOf(req), req.body);
+    req.audit.resourceId = task.task_id;
+    return { data: task, message: 'Task created', status: 201 };
+  },
+
+  async listTasks(req) {
+    const { limit, cursor, created_after, created_before, ...filter } = req.query;
+    const secret = await req.deps.appSecret();
+    const scope = `tasks:${JSON.stringify({ ...filter, created_after, created_before })}`;
+    const page = await listTasks(
+      req.deps,
+      { ...filter, created_after: created_after ? new Date(created_after) : undefined, created_before: created_before ? new Date(created_before) : undefined },
+      limit,
+      decodeCursor(cursor, scope, secret),
+    );
+    return { data: { items: page.items, next_cursor: encodeCursor(page.lastKey, scope, secret) } };
+  },
+
+  async getTaskStats(req) {
+    return { data: await taskStats(req.deps) };
+  },
+
+  async getTask(req) {
+    const task = await getTask(req.deps, req.params.task_id);
+    if (!task) throw notFound('Task');
+    return { data: task };
+  },
+
+  async updateTask(req) {
+    await requireOwnTask(req.deps, requirePrincipal(req), req.params.task_id);
+    return { data: await updateTask(req.deps, req.params.task_id, req.body), message: 'Task updated' };
+  },
+
+  async deleteTask(req) {
+    await requireOwnTask(req.deps, requirePrincipal(req), req.params.task_id);
+    await deleteTask(req.deps, req.params.task_id);
+    return { data: { task_id: req.params.task_id, deleted: true as const }, message: 'Task deleted' };
+  },
+
+  async retryTask(req) {
+    await requireOwnTask(req.deps, requirePrincipal(req), req.params.task_id);
+    return { data: await retryTask(req.deps, req.params.task_id), message: 'Task queued again' };
+  },
+
+  async cancelTask(req) {
+    await requireOwnTask(req.deps, requirePrincipal(req), req.params.task_id);
+    const reason = req.body?.reason ?? `cancelled by ${requirePrincipal(req).username}`;
+    return { data: await cancelTask(req.deps, req.params.task_id, reason), message: 'Task cancelled' };
+  },
+
+  async listTaskSessions(req) {
+    const secret = await req.deps.appSecret();
+    const scope = `task-sessions:${req.params.task_id}`;
+    const page = await listSessions(req.deps, req.params.task_id, req.query.limit, decodeCursor(req.query.cursor, scope, secret));
+    return { data: { items: page.items, next_cursor: encodeCursor(page.lastKey, scope, secret) } };
+  },
+
+  async executeTask(req) {
+    const { wait_seconds, ...input } = req.body;
+    const { task, finished } = await executeOne(req.deps, actorOf(req), input, wait_seconds);
+    req.audit.resourceId = task.task_id;
+    return finished
+      ? { data: { task }, message: `Task ${task.status}`, status: 200 }
+      : { data: { task }, message: 'Task is still running; follow it by its task_id', status: 202 };
+  },
+
+  async executeBatch(req) {
+    const result = await executeBatch(req.deps, actorOf(req), req.body);
+    req.audit.details = { batch_id: result.batch_id, items: result.items.length };
+    return result.unfinished === 0
+      ? { data: result, message: 'Batch finished', status: 200 }
+      : { data: result, message: `${result.unfinished} of ${result.items.length} tasks are still running`, status: 202 };
+  },
+};

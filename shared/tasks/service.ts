@@ -2,7 +2,8 @@ import { ulid } from 'ulid';
 import * as z from 'zod';
 import { ulidSchema } from '../platform/api/schemas.js';
 import type { Deps } from '../platform/runtime.js';
-import { invalidState, notFound, validationError, type FieldError } from '../platform/api/errors.js';
+import { forbidden, invalidState, notFound, validationError, type FieldError } from '../platform/errors.js';
+import { canManage, type Principal } from '../platform/principal.js';
 import { zodIssues } from '../platform/api/validation.js';
 import { logger } from '../platform/logger.js';
 import { publish } from '../realtime/publisher.js';
@@ -283,4 +284,11 @@ export async function deleteTask(deps: Deps, taskId: string): Promise<void> {
 
 export function isWaiting(status: TaskStatus): boolean {
   return status === 'pending' || status === 'queued';
+}
+
+/** Owners change what they created; `tasks:manage_all` changes anything. */
+export async function requireOwnTask(deps: Deps, principal: Principal, taskId: string): Promise<TaskRecord> {
+  const task = await getTaskRecord(deps, taskId);
+  if (!canManage(principal, task.created_by, 'tasks:manage_all')) throw forbidden("Only the task's creator (or tasks:manage_all) may change it");
+  return task;
 }

@@ -6,7 +6,7 @@ import { ulid } from 'ulid';
 import type { Deps } from '../platform/runtime.js';
 import type { Principal } from '../platform/principal.js';
 import { canManage } from '../platform/principal.js';
-import { ApiError, conflict, dependencyUnavailable, forbidden, invalidState, notFound, validationError, type FieldError } from '../platform/api/errors.js';
+import { DomainError, conflict, dependencyUnavailable, forbidden, invalidState, isClientError, notFound, validationError, type FieldError } from '../platform/errors.js';
 import { logger } from '../platform/logger.js';
 import { publish } from '../realtime/publisher.js';
 import { MAX_WORKFLOW_TIMEOUT_SECONDS, type VariableValue, type WorkflowDefinition, type StepDefinition } from './definition.js';
@@ -512,7 +512,7 @@ async function cancelQuietly(deps: Deps, taskId: string, reason: string): Promis
     await cancelTask(deps, taskId, reason);
   } catch (err) {
     // Already finished (409) or gone (404): nothing left to cancel.
-    if (!(err instanceof ApiError)) logger.warn('task cancel failed', { task_id: taskId, error: (err as Error).message });
+    if (!(err instanceof DomainError)) logger.warn('task cancel failed', { task_id: taskId, error: (err as Error).message });
   }
 }
 
@@ -707,7 +707,7 @@ async function startStepTask(
       { workflow_execution_id: run.execution_id, workflow_step_id: step.id },
     );
   } catch (err) {
-    if (err instanceof ApiError && err.status < 500) {
+    if (isClientError(err)) {
       const detail = err.errors?.length ? `${err.detail} (${err.errors.map((e) => `${e.path}: ${e.message}`).join('; ')})` : err.detail;
       const failed: StepState = { ...claim, status: 'failed', completed_at: deps.clock.now().toISOString(), error: { code: 'task_rejected', message: detail.slice(0, 2000) } };
       if (await repo.writeStep(run.execution_id, claim, failed)) {

@@ -10,7 +10,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { LocalScheduler, ManualClock } from '../../local/scheduler.js';
 import { SchedulerService } from '../../shared/platform/aws/scheduler.js';
-import { CronError } from '../../shared/schedules/cron.js';
+import { CronError } from '../../shared/platform/cron.js';
 import type { ScheduleDefinition, ScheduleService } from '../../shared/platform/ports.js';
 import { serviceError } from './support.js';
 

@@ -6,7 +6,7 @@ import {
   nextRuns,
   parseCron,
   toScheduleExpression,
-} from '../../shared/schedules/cron.js';
+} from '../../shared/platform/cron.js';
 
 const iso = (dates: Date[]) => dates.map((d) => d.toISOString());
 

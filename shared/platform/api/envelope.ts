@@ -1,4 +1,4 @@
-import type { FieldError } from './errors.js';
+import type { FieldError } from '../errors.js';
 
 export function nowIso(): string {
   return new Date().toISOString();

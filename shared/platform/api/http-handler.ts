@@ -18,6 +18,7 @@ import {
   type HttpContext,
 } from './middleware.js';
 import { loadConfig } from '../config.js';
+import type { HttpServices } from './http-services.js';
 
 /** Every route key a route answers to (its path and its aliases). */
 export function routeKeysOf(route: RouteSpec): string[] {
@@ -31,7 +32,12 @@ const DEFAULT_MESSAGES: Record<string, string> = { GET: 'OK', POST: 'Created', P
  * routeKey to the group's operation. A group passes its own route lists (not the whole table), so
  * its bundle carries only its own schemas.
  */
-export function createHttpHandler(group: FunctionGroup, routeLists: readonly (readonly RouteSpec[])[], operations: Record<string, Operation<never>>) {
+export function buildHttpHandler(
+  group: FunctionGroup,
+  routeLists: readonly (readonly RouteSpec[])[],
+  operations: Record<string, Operation<never>>,
+  services: HttpServices,
+) {
   const routes = routeLists.flat().filter((r) => r.group === group);
   if (routes.length === 0) throw new Error(`group ${group} has no routes`);
   const routesByKey = new Map<string, RouteSpec>();
@@ -80,9 +86,9 @@ export function createHttpHandler(group: FunctionGroup, routeLists: readonly (re
       }) as unknown as MiddlewareObj<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Error, HttpContext>,
     )
     .use(securityHeaders())
-    .use(audit())
+    .use(audit(services))
     .use(errorMapper())
-    .use(authenticate())
+    .use(authenticate(services))
     .use(parseBody())
     .use(validate())
     .use(rateLimit())

@@ -2,21 +2,8 @@ import type { MiddlewareObj, Request } from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { createHash } from 'node:crypto';
 import * as z from 'zod';
-import {
-  ApiError,
-  dependencyUnavailable,
-  forbidden,
-  idempotencyConflict,
-  conflict,
-  invalidJson,
-  isDependencyDown,
-  payloadTooLarge,
-  rateLimited,
-  unauthorized,
-  unsupportedMediaType,
-  validationError,
-  type FieldError,
-} from './errors.js';
+import { ApiError, routeNotFound, toApiError, invalidJson, isDependencyDown, payloadTooLarge, unsupportedMediaType } from './errors.js';
+import { DomainError, dependencyUnavailable, forbidden, idempotencyConflict, conflict, rateLimited, unauthorized, validationError, type FieldError } from '../errors.js';
 import { errorBody } from './envelope.js';
 import { logger } from '../logger.js';
 import { zodIssues } from './validation.js';
@@ -24,14 +11,10 @@ import type { RequestState } from './request-state.js';
 import type { RouteSpec } from './route.js';
 import type { ApiRequest } from './types.js';
 import { getDeps } from '../runtime.js';
-import { SignerUnavailableError, verifyAccessToken } from '../../auth/tokens.js';
-import { sessionEndReason } from '../../auth/session-rules.js';
-import { hasPermission, permissionsOf, type Role } from '../permissions.js';
-import { SessionRepository } from '../../auth/sessions-repo.js';
+import { hasPermission } from '../permissions.js';
+import type { HttpServices } from './http-services.js';
 import { RateLimitRepository } from '../store/rate-limits.js';
 import { IdempotencyRepository } from '../store/idempotency.js';
-import { AuditRepository } from '../../audit/repo.js';
-import { epochSeconds } from '../store/client.js';
 
 export type HttpContext = Context & { api?: RequestState };
 export type HttpRequest = Request<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Error, HttpContext>;
@@ -52,7 +35,7 @@ export function requestContext(routesByKey: Map<string, RouteSpec>): Middleware 
     before: async (request) => {
       const event = request.event;
       const route = routesByKey.get(event.routeKey);
-      if (!route) throw new ApiError(404, 'not_found', `No route for ${event.routeKey}`);
+      if (!route) throw routeNotFound(event.routeKey);
       const requestId = event.requestContext?.requestId ?? request.context.awsRequestId ?? 'unknown';
       const headers = Object.fromEntries(Object.entries(event.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v ?? '']));
       const apiRequest: ApiRequest = {
@@ -114,11 +97,12 @@ export function errorMapper(): Middleware {
     onError: async (request) => {
       const state = request.context.api;
       const requestId = state?.request.requestId ?? request.event.requestContext?.requestId ?? 'unknown';
-      let err = request.error;
-      if (!(err instanceof ApiError) && isDependencyDown(err)) {
+      let err: unknown = request.error;
+      if (!(err instanceof ApiError) && !(err instanceof DomainError) && isDependencyDown(err)) {
         const name = (err as { dependency?: unknown }).dependency;
         err = typeof name === 'string' ? dependencyUnavailable(name, [{ path: name, message: 'required dependency unavailable' }]) : dependencyUnavailable('A required service');
       }
+      if (err instanceof DomainError) err = toApiError(err);
       if (err instanceof ApiError) {
         if (err.status >= 500) (state?.logger ?? logger).error('dependency error', { error: request.error as Error });
         request.response = {
@@ -138,8 +122,8 @@ export function errorMapper(): Middleware {
   };
 }
 
-/** Verifies the bearer token, checks that its session and user are live, and enforces the route's permission. */
-export function authenticate(): Middleware {
+/** Resolves the bearer token to a principal (through the injected identity service) and enforces the route's permission. */
+export function authenticate(services: Pick<HttpServices, 'identify'>): Middleware {
   return {
     name: 'authenticate',
     before: async (request) => {
@@ -149,30 +133,10 @@ export function authenticate(): Middleware {
       const header = req.headers['authorization'] ?? '';
       const match = /^Bearer\s+(.+)$/i.exec(header);
       if (!match) throw unauthorized('Missing bearer token');
-      let claims;
-      try {
-        claims = await verifyAccessToken(req.deps, match[1].trim());
-      } catch (err) {
-        if (err instanceof SignerUnavailableError) {
-          state.logger.error('token signer unavailable', { error: err.cause as Error });
-          throw dependencyUnavailable('The token signer');
-        }
-        throw unauthorized('Invalid or expired token');
-      }
-      const { session, user } = await new SessionRepository(req.deps.store).getWithUser(claims.sid, claims.sub);
-      const nowEpoch = epochSeconds(req.deps.clock.now());
-      const ended = sessionEndReason(session, user, nowEpoch);
-      if (ended || !session || !user) throw unauthorized(ended ?? 'Session has ended');
-      const roles = user.roles as Role[];
-      req.currentUser = user;
-      req.principal = {
-        userId: user.user_id,
-        username: user.username,
-        roles,
-        permissions: permissionsOf(roles),
-        sessionId: session.session_id,
-      };
-      if (!hasPermission(roles, route.permission)) throw forbidden(`Requires the ${route.permission} permission`);
+      const { principal, account } = await services.identify(req.deps, match[1].trim());
+      req.principal = principal;
+      req.currentUser = account;
+      if (!hasPermission(principal.roles, route.permission)) throw forbidden(`Requires the ${route.permission} permission`);
     },
   };
 }
@@ -307,7 +271,7 @@ export function idempotency(): Middleware {
 }
 
 /** One audit record for every mutating request, denied and failed attempts included. */
-export function audit(): Middleware {
+export function audit(services: Pick<HttpServices, 'audit'>): Middleware {
   const record = async (request: HttpRequest) => {
     const state = request.context.api;
     if (!state || !request.response) return;
@@ -316,8 +280,7 @@ export function audit(): Middleware {
     const status = request.response.statusCode ?? 200;
     const outcome = status < 400 ? 'success' : status === 401 || status === 403 ? 'denied' : 'failure';
     try {
-      await new AuditRepository(req.deps.store).append(
-        {
+      await services.audit(req.deps, {
           timestamp: req.deps.clock.now().toISOString(),
           actor_id: req.principal?.userId ?? null,
           actor_username: req.principal?.username ?? null,
@@ -332,9 +295,7 @@ export function audit(): Middleware {
           method: route.method,
           path: request.event.rawPath,
           ...(req.audit.details ? { details: req.audit.details } : {}),
-        },
-        req.deps.clock.now(),
-      );
+      });
     } catch (err) {
       state.logger.error('audit write failed', { error: err as Error });
     }

@@ -1,5 +1,4 @@
 import * as z from 'zod';
-import { ROUTES } from '../../routes.js';
 import type { RouteSpec } from './route.js';
 import { rolesWith } from '../permissions.js';
 import { VERSION } from '../version.js';
@@ -112,20 +111,21 @@ function operationOf(route: RouteSpec): Json {
   };
 }
 
-let cached: Json | undefined;
+const cache = new WeakMap<readonly RouteSpec[], Json>();
 
 /** The OpenAPI 3.1 document, generated from the route table. */
-export function buildOpenApi(): Json {
+export function buildOpenApi(routes: readonly RouteSpec[]): Json {
+  const cached = cache.get(routes);
   if (cached) return cached;
   const paths: Record<string, Json> = {};
-  for (const route of ROUTES) {
+  for (const route of routes) {
     for (const [i, path] of [route.path, ...(route.aliases ?? [])].entries()) {
       const op = operationOf(route);
       if (i > 0) op.operationId = `${route.operationId}_alias${i}`;
       (paths[path] ??= {})[route.method.toLowerCase()] = op;
     }
   }
-  cached = {
+  const document: Json = {
     openapi: '3.1.0',
     info: {
       title: 'Supervisor API',
@@ -159,5 +159,6 @@ export function buildOpenApi(): Json {
     },
     paths,
   };
-  return cached;
+  cache.set(routes, document);
+  return document;
 }

@@ -2,7 +2,6 @@ import type { z } from 'zod';
 import type { Deps } from '../runtime.js';
 import type { RouteSpec } from './route.js';
 import type { Principal } from '../principal.js';
-import type { UserRecord } from '../../auth/repo.js';
 
 type Infer<T, Otherwise> = T extends z.ZodType ? z.infer<T> : Otherwise;
 type Strings = Record<string, string | undefined>;
@@ -13,8 +12,8 @@ export interface ApiRequest<P = unknown, Q = unknown, B = unknown> {
   body: B;
   /** Set on every route that needs a token; null on public routes. */
   principal: Principal | null;
-  /** The caller's user record as the authentication step read it (saves a second read). */
-  currentUser?: UserRecord;
+  /** The caller's account record as the authentication step read it (saves a second read); its area knows its type. */
+  currentUser?: unknown;
   requestId: string;
   ip: string;
   userAgent: string;

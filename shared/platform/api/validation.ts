@@ -1,5 +1,5 @@
 import type * as z from 'zod';
-import type { FieldError } from './errors.js';
+import type { FieldError } from '../errors.js';
 
 /** A zod error as the contract's `errors[]`: one entry per field, unknown keys named one by one. */
 export function zodIssues(error: z.ZodError, prefix?: string): FieldError[] {

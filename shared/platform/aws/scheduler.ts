@@ -1,6 +1,6 @@
 import type { SchedulerClient } from '@aws-sdk/client-scheduler';
 import type { ScheduleDefinition, ScheduleService } from '../ports.js';
-import { toScheduleExpression } from '../../schedules/cron.js';
+import { toScheduleExpression } from '../cron.js';
 import { assertScheduleDefinition, assertScheduleName } from '../service-rules.js';
 import { errorName, lazy } from './util.js';
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import * as z from 'zod';
-import { ApiError, isDependencyDown, rateLimited, validationError } from '../../../shared/platform/api/errors.js';
+import { ApiError, isDependencyDown, toApiError } from '../../../shared/platform/api/errors.js';
+import { rateLimited, validationError } from '../../../shared/platform/errors.js';
 import { errorBody, successBody } from '../../../shared/platform/api/envelope.js';
 import { zodIssues } from '../../../shared/platform/api/middleware.js';
 
@@ -17,14 +18,14 @@ describe('the error envelope', () => {
   });
 
   it('names the first failing field in the detail of a validation error', () => {
-    const err = validationError([{ path: 'priority', message: 'Too big' }, { path: 'name', message: 'Required' }]);
+    const err = toApiError(validationError([{ path: 'priority', message: 'Too big' }, { path: 'name', message: 'Required' }]));
     expect(err).toMatchObject({ status: 422, code: 'validation_error', detail: 'priority: Too big' });
   });
 
   it('rounds Retry-After up to whole seconds, at least 1', () => {
-    expect(rateLimited(0.2).headers).toEqual({ 'Retry-After': '1' });
-    expect(rateLimited(29.01).headers).toEqual({ 'Retry-After': '30' });
-    expect(rateLimited(-3).headers).toEqual({ 'Retry-After': '1' });
+    expect(toApiError(rateLimited(0.2)).headers).toEqual({ 'Retry-After': '1' });
+    expect(toApiError(rateLimited(29.01)).headers).toEqual({ 'Retry-After': '30' });
+    expect(toApiError(rateLimited(-3)).headers).toEqual({ 'Retry-After': '1' });
   });
 });
 

@@ -35,12 +35,12 @@ const testRoutes = defineRoutes([
   },
 ]);
 
-const { createHttpHandler } = await import('../../../shared/platform/api/http-handler.js');
+const { createHttpHandler } = await import('../../../shared/http.js');
 const { installDeps } = await import('../../../shared/platform/runtime.js');
 const { loadConfig } = await import('../../../shared/platform/config.js');
 const { LocalTokenSigner } = await import('../../../shared/platform/local/token-signer.js');
 const { lambdaContext } = await import('../../../local/lambda-context.js');
-const { conflict } = await import('../../../shared/platform/api/errors.js');
+const { conflict } = await import('../../../shared/platform/errors.js');
 const { IDEMPOTENCY_TTL_SECONDS } = await import('../../../shared/platform/store/idempotency.js');
 const { testStore } = await import('../../integration/auth/fixtures.js');
 const { AuthService } = await import('../../../shared/auth/service.js');

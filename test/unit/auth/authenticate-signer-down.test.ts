@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { authenticate, type HttpRequest } from '../../../shared/platform/api/middleware.js';
-import { ApiError } from '../../../shared/platform/api/errors.js';
+import { toApiError } from '../../../shared/platform/api/errors.js';
+import { DomainError } from '../../../shared/platform/errors.js';
+import { identify } from '../../../shared/auth/identity.js';
 import { loadConfig } from '../../../shared/platform/config.js';
 import { systemClock } from '../../../shared/platform/ports.js';
 import type { Deps } from '../../../shared/platform/runtime.js';
@@ -29,14 +31,14 @@ const header = `Bearer ${Buffer.from('{"alg":"ES256","kid":"k"}').toString('base
 describe('authenticate when the token signer is unavailable', () => {
   it('answers 503 dependency_unavailable when the public keys cannot be fetched', async () => {
     const kmsDown = Object.assign(new Error('KMS is unavailable'), { name: 'KMSInternalException', $metadata: { httpStatusCode: 500 } });
-    const err = await authenticate().before!(requestWith(() => Promise.reject(kmsDown), header)).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(ApiError);
-    expect((err as ApiError).status).toBe(503);
-    expect((err as ApiError).code).toBe('dependency_unavailable');
+    const err = await authenticate({ identify }).before!(requestWith(() => Promise.reject(kmsDown), header)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DomainError);
+    expect(toApiError(err as DomainError).status).toBe(503);
+    expect((err as DomainError).code).toBe('dependency_unavailable');
   });
 
   it('still answers 401 for a bad token when the keys are there', async () => {
-    const err = await authenticate().before!(requestWith(async () => ({ keys: [] }), header)).catch((e: unknown) => e);
-    expect((err as ApiError).status).toBe(401);
+    const err = await authenticate({ identify }).before!(requestWith(async () => ({ keys: [] }), header)).catch((e: unknown) => e);
+    expect(toApiError(err as DomainError).status).toBe(401);
   });
 });

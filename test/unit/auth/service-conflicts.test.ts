@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AuthService } from '../../../shared/auth/service.js';
-import { ApiError } from '../../../shared/platform/api/errors.js';
+import { toApiError } from '../../../shared/platform/api/errors.js';
+import { DomainError } from '../../../shared/platform/errors.js';
 import { ConcurrentUpdateError, type UserRepository } from '../../../shared/auth/repo.js';
 import type { LoginAttemptRepository, SessionRepository } from '../../../shared/auth/sessions-repo.js';
 import type { Deps } from '../../../shared/platform/runtime.js';
@@ -21,8 +22,8 @@ describe('AuthService.createUser under a concurrent transaction', () => {
       attempts: {} as LoginAttemptRepository,
     });
     const err = await service.createUser({ username: 'racer', password: 'a-long-enough-password', roles: ['admin'] }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(ApiError);
-    expect((err as ApiError).status).toBe(409);
-    expect((err as ApiError).code).toBe('conflict');
+    expect(err).toBeInstanceOf(DomainError);
+    expect(toApiError(err as DomainError).status).toBe(409);
+    expect((err as DomainError).code).toBe('conflict');
   });
 });

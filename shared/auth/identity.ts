@@ -1,0 +1,34 @@
+import type { Deps } from '../platform/runtime.js';
+import type { Identity } from '../platform/api/http-services.js';
+import { dependencyUnavailable, unauthorized } from '../platform/errors.js';
+import { permissionsOf, type Role } from '../platform/permissions.js';
+import { epochSeconds } from '../platform/store/client.js';
+import { logger } from '../platform/logger.js';
+import { SignerUnavailableError, verifyAccessToken } from './tokens.js';
+import { sessionEndReason } from './session-rules.js';
+import { SessionRepository } from './sessions-repo.js';
+
+/**
+ * Who a bearer token speaks for: its signature and expiry, then one consistent read of its session and
+ * user, which must both still be live (logout, a password change or deactivation end a token at once).
+ */
+export async function identify(deps: Deps, token: string): Promise<Identity> {
+  let claims;
+  try {
+    claims = await verifyAccessToken(deps, token);
+  } catch (err) {
+    if (err instanceof SignerUnavailableError) {
+      logger.error('token signer unavailable', { error: err.cause as Error });
+      throw dependencyUnavailable('The token signer');
+    }
+    throw unauthorized('Invalid or expired token');
+  }
+  const { session, user } = await new SessionRepository(deps.store).getWithUser(claims.sid, claims.sub);
+  const ended = sessionEndReason(session, user, epochSeconds(deps.clock.now()));
+  if (ended || !session || !user) throw unauthorized(ended ?? 'Session has ended');
+  const roles = user.roles as Role[];
+  return {
+    principal: { userId: user.user_id, username: user.username, roles, permissions: permissionsOf(roles), sessionId: session.session_id },
+    account: user,
+  };
+}

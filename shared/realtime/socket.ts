@@ -1,0 +1,125 @@
+import type {
+  APIGatewayProxyResultV2,
+  APIGatewayRequestAuthorizerEvent,
+  APIGatewayAuthorizerResult,
+  APIGatewayProxyWebsocketEventV2,
+} from 'aws-lambda';
+import { getDeps } from '../platform/runtime.js';
+import { identify } from '../auth/identity.js';
+import { ConnectionRepository, CONNECTION_TTL_SECONDS } from './repo.js';
+import { channelPermission, clientMessage, serverMessage, STREAM_CHANNELS } from './channels.js';
+import { zodIssues } from '../platform/api/validation.js';
+import { logger } from '../platform/logger.js';
+
+type WsEvent = APIGatewayProxyWebsocketEventV2 & {
+  queryStringParameters?: Record<string, string | undefined>;
+  requestContext: APIGatewayProxyWebsocketEventV2['requestContext'] & { authorizer?: Record<string, unknown> };
+};
+
+/** `$connect` authorizer: the access token comes as `?token=`; an invalid one is refused before the socket opens. */
+export async function authorizer(event: APIGatewayRequestAuthorizerEvent): Promise<APIGatewayAuthorizerResult> {
+  const deps = await getDeps();
+  const token = event.queryStringParameters?.token ?? '';
+  const deny: APIGatewayAuthorizerResult = {
+    principalId: 'anonymous',
+    policyDocument: { Version: '2012-10-17', Statement: [{ Action: 'execute-api:Invoke', Effect: 'Deny', Resource: event.methodArn }] },
+  };
+  try {
+    const { principal } = await identify(deps, token);
+    return {
+      principalId: principal.userId,
+      policyDocument: { Version: '2012-10-17', Statement: [{ Action: 'execute-api:Invoke', Effect: 'Allow', Resource: event.methodArn }] },
+      context: { user_id: principal.userId, username: principal.username, session_id: principal.sessionId, permissions: principal.permissions.join(',') },
+    };
+  } catch {
+    return deny;
+  }
+}
+
+export async function connect(event: WsEvent): Promise<APIGatewayProxyResultV2> {
+  const deps = await getDeps();
+  const auth = event.requestContext.authorizer ?? {};
+  const userId = String(auth.user_id ?? '');
+  if (!userId) return { statusCode: 401 };
+  const permissions = String(auth.permissions ?? '').split(',').filter(Boolean);
+  const repo = new ConnectionRepository(deps.store);
+  const conn = {
+    connection_id: event.requestContext.connectionId,
+    user_id: userId,
+    username: String(auth.username ?? ''),
+    permissions,
+    channels: [] as string[],
+    preferences: {},
+    connected_at: deps.clock.now().toISOString(),
+    expires_at: Math.floor(deps.clock.now().getTime() / 1000) + CONNECTION_TTL_SECONDS,
+    ...(auth.session_id ? { session_id: String(auth.session_id) } : {}),
+  };
+  await repo.put(conn);
+  const stream = event.queryStringParameters?.stream;
+  const initial = (stream && Object.hasOwn(STREAM_CHANNELS, stream) && STREAM_CHANNELS[stream]) || [];
+  const allowed = initial.filter((c) => permissions.includes(channelPermission(c) ?? ''));
+  if (allowed.length) await repo.subscribe(conn, allowed);
+  return { statusCode: 200 };
+}
+
+export async function disconnect(event: WsEvent): Promise<APIGatewayProxyResultV2> {
+  const deps = await getDeps();
+  await new ConnectionRepository(deps.store).remove(event.requestContext.connectionId);
+  return { statusCode: 200 };
+}
+
+/** `$default`: subscribe, unsubscribe, ping, update_preferences. Replies go through `@connections`. */
+export async function message(event: WsEvent): Promise<APIGatewayProxyResultV2> {
+  const deps = await getDeps();
+  const id = event.requestContext.connectionId;
+  const reply = (type: string, data: unknown) => deps.connections.post(id, serverMessage(type, data)).catch(() => undefined);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(event.body ?? '');
+  } catch {
+    await reply('error', { error: 'invalid_json', detail: 'Message is not valid JSON' });
+    return { statusCode: 400 };
+  }
+  const result = clientMessage.safeParse(parsed);
+  if (!result.success) {
+    await reply('error', { error: 'validation_error', detail: 'Invalid message', errors: zodIssues(result.error) });
+    return { statusCode: 422 };
+  }
+  const repo = new ConnectionRepository(deps.store);
+  const conn = await repo.get(id);
+  if (!conn) return { statusCode: 410 };
+  const msg = result.data;
+  switch (msg.action) {
+    case 'ping':
+      await reply('pong', {});
+      break;
+    case 'subscribe': {
+      const denied: string[] = [];
+      const invalid: string[] = [];
+      const ok: string[] = [];
+      for (const channel of msg.channels) {
+        const needed = channelPermission(channel);
+        if (!needed) invalid.push(channel);
+        else if (!conn.permissions.includes(needed)) denied.push(channel);
+        else ok.push(channel);
+      }
+      if (ok.length) await repo.subscribe(conn, ok);
+      if (invalid.length) await reply('error', { error: 'invalid_channel', detail: `Unknown channels: ${invalid.join(', ')}`, channels: invalid });
+      if (denied.length) await reply('error', { error: 'forbidden', detail: `Not permitted: ${denied.join(', ')}`, channels: denied });
+      await reply('subscribed', { channels: conn.channels });
+      break;
+    }
+    case 'unsubscribe':
+      await repo.unsubscribe(conn, msg.channels);
+      await reply('unsubscribed', { channels: conn.channels });
+      break;
+    case 'update_preferences': {
+      const preferences = { ...conn.preferences, ...msg.preferences };
+      await repo.setPreferences(id, preferences);
+      await reply('preferences_updated', { preferences });
+      break;
+    }
+  }
+  logger.debug('ws message', { action: msg.action, connection_id: id });
+  return { statusCode: 200 };
+}
