@@ -3,18 +3,8 @@ import type { Operations } from '../../shared/platform/api/types.js';
 import { requirePrincipal } from '../../shared/platform/api/types.js';
 import { providersRoutes } from '../../shared/providers/routes.js';
 import { decodeCursor, encodeCursor } from '../../shared/platform/api/pagination.js';
-import {
-  checkProviderHealth,
-  listProviders,
-  providerUsage,
-  providersAnalytics,
-  providersStatus,
-  providerView,
-  recommendProviders,
-  registerProvider,
-  requireProvider,
-  unregisterProvider,
-} from '../../shared/providers/service.js';
+import { listProviders, providerView, registerProvider, requireProvider, unregisterProvider } from '../../shared/providers/service.js';
+import { checkProviderHealth, providerUsage, providersAnalytics, providersStatus, recommendProviders } from '../../shared/providers/status.js';
 
 const operations: Operations<typeof providersRoutes> = {
   async listProviders(req) {
