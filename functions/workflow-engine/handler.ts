@@ -1,6 +1,6 @@
 import * as z from 'zod';
 import { getDeps } from '../../shared/platform/runtime.js';
-import { advanceExecution, type EngineOutput } from '../../shared/workflows/service.js';
+import { advanceExecution, type EngineOutput } from '../../shared/workflows/advance.js';
 
 /** What the state machine passes: its own state, which always carries the run's ids. */
 const engineInput = z.object({ execution_id: z.string().min(1).max(80), workflow_id: z.string().min(1).max(80) });

@@ -4,7 +4,7 @@ import { isoDate } from '../platform/api/schemas.js';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { ApiRequest, Operations } from '../platform/api/types.js';
 import { overallStatus, runCheck } from './checks.js';
-import { ApiError } from '../platform/api/errors.js';
+import { DomainError } from '../platform/errors.js';
 import { VERSION } from '../platform/version.js';
 
 
@@ -74,8 +74,8 @@ async function checkAll(req: ApiRequest) {
   const status = overallStatus(results);
   if (status === 'unhealthy') {
     const down = results.filter((r) => r.status === 'unhealthy');
-    throw new ApiError(
-      503,
+    throw new DomainError(
+      'unavailable',
       'dependency_unavailable',
       `Required dependencies are down: ${down.filter((r) => r.required).map((r) => r.name).join(', ')}`,
       down.map((r) => ({ path: r.name, message: `${r.required ? 'required' : 'optional'} dependency unhealthy: ${r.error}` })),

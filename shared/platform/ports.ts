@@ -73,6 +73,39 @@ export interface SecretStore {
   remove(ref: string): Promise<void>;
 }
 
+export interface LlmRequest {
+  model: string;
+  system?: string;
+  prompt: string;
+  maxTokens?: number;
+  temperature?: number;
+  /** Aborted on task timeout or cancellation; adapters must stop the call. */
+  signal: AbortSignal;
+  /** Streamed output as it arrives (adapters that stream call it for each chunk). */
+  onChunk?: (text: string) => void;
+}
+
+export interface LlmResult {
+  output: string;
+  tokensIn: number;
+  tokensOut: number;
+  model: string;
+  finishReason?: string;
+  /** True when the provider reported no token counts and they were estimated. */
+  tokensEstimated?: boolean;
+}
+
+/**
+ * A language model's API, one adapter per provider type (`shared/providers/llm/`, built only by its
+ * registry, `createLlmProvider`). A failed call throws a classified `ProviderError`.
+ */
+export interface LlmProvider<Type extends string = string> {
+  readonly type: Type;
+  complete(request: LlmRequest): Promise<LlmResult>;
+  /** A live, cheap check that the provider answers (e.g. list models). */
+  check(signal?: AbortSignal): Promise<void>;
+}
+
 export interface Jwk {
   kty: string;
   kid: string;

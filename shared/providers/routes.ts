@@ -5,7 +5,8 @@ import { pageOf } from '../platform/api/schemas.js';
 import type { Operations } from '../platform/api/types.js';
 import { requirePrincipal } from '../platform/api/types.js';
 import { decodeCursor, encodeCursor } from '../platform/api/pagination.js';
-import { checkProviderHealth, listProviders, providerUsage, providersAnalytics, providersStatus, providerView, recommendProviders, registerProvider, requireProvider, unregisterProvider } from './service.js';
+import { listProviders, providerView, registerProvider, requireProvider, unregisterProvider } from './service.js';
+import { checkProviderHealth, providerUsage, providersAnalytics, providersStatus, recommendProviders } from './status.js';
 
 
 const tags = ['Provider Management'];

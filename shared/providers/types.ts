@@ -1,32 +1,17 @@
 /**
- * The LlmProvider port and the provider record. Adapters (one per provider type) live in
- * `shared/adapters/llm/`; the registry that turns a stored provider into a client is
- * `shared/providers/llm/index.ts` (`createLlmProvider`), used by `shared/providers/service.ts`.
+ * The provider record and its types. The LlmProvider port is in `shared/platform/ports.ts` (re-exported
+ * here for the provider types); the adapters (one per provider type) and the registry that turns a
+ * stored provider into a client (`createLlmProvider`, `buildLlmClient`) are in `shared/providers/llm/`.
  */
+import type { LlmProvider as LlmPort } from '../platform/ports.js';
+
+export type { LlmRequest, LlmResult } from '../platform/ports.js';
+
 export const PROVIDER_TYPES = ['anthropic', 'openai', 'bedrock', 'cli', 'local'] as const;
 export type ProviderType = (typeof PROVIDER_TYPES)[number];
 
-export interface LlmRequest {
-  model: string;
-  system?: string;
-  prompt: string;
-  maxTokens?: number;
-  temperature?: number;
-  /** Aborted on task timeout or cancellation; adapters must stop the call. */
-  signal: AbortSignal;
-  /** Streamed output as it arrives (adapters that stream call it for each chunk). */
-  onChunk?: (text: string) => void;
-}
-
-export interface LlmResult {
-  output: string;
-  tokensIn: number;
-  tokensOut: number;
-  model: string;
-  finishReason?: string;
-  /** True when the provider reported no token counts and they were estimated. */
-  tokensEstimated?: boolean;
-}
+/** A client of one of the provider types. */
+export type LlmProvider = LlmPort<ProviderType>;
 
 /**
  * A failed provider call, classified. Retryable: 429, 5xx, network errors, timeouts. Not retryable:
@@ -44,13 +29,6 @@ export class ProviderError extends Error {
     super(message);
     this.name = 'ProviderError';
   }
-}
-
-export interface LlmProvider {
-  readonly type: ProviderType;
-  complete(request: LlmRequest): Promise<LlmResult>;
-  /** A live, cheap check that the provider answers (e.g. list models). */
-  check(signal?: AbortSignal): Promise<void>;
 }
 
 export interface ProviderPricing {

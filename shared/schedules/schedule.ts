@@ -124,3 +124,21 @@ export function firingKeyOf(payload: FirePayload, now: Date): string {
   const at = Number.isNaN(scheduled) ? new Date(Math.floor(now.getTime() / 60_000) * 60_000) : new Date(scheduled);
   return at.toISOString();
 }
+
+/**
+ * Codes of the errors by which starting a firing's run says it cannot start as the schedule asks: the
+ * workflow (or its version) is gone, the schedule's variables do not satisfy it, its owner may no
+ * longer run it. Retrying cannot help, so the firing is recorded as failed.
+ */
+export const PERMANENT_FIRING_ERROR_CODES: readonly string[] = ['bad_request', 'forbidden', 'not_found', 'conflict', 'invalid_state', 'validation_error'];
+
+/**
+ * Whether a firing's failure to start its run is permanent (recorded as failed) rather than transient
+ * (thrown, so that EventBridge Scheduler retries the firing, then dead-letters it): an outage, a
+ * concurrent change or a firing still in progress is transient.
+ */
+export function isPermanentFiringError(err: unknown): err is Error & { code: string } {
+  if (!(err instanceof Error)) return false;
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && PERMANENT_FIRING_ERROR_CODES.includes(code);
+}

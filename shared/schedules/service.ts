@@ -7,12 +7,13 @@ import { ulid } from 'ulid';
 import type { Deps } from '../platform/runtime.js';
 import type { Principal } from '../platform/principal.js';
 import { canManage } from '../platform/principal.js';
-import { conflict, dependencyUnavailable, forbidden, isClientError, notFound } from '../platform/errors.js';
+import { conflict, dependencyUnavailable, forbidden, notFound } from '../platform/errors.js';
 import { logger } from '../platform/logger.js';
 import { toScheduleExpression } from '../platform/cron.js';
 import {
   firePayloadOf,
   firingKeyOf,
+  isPermanentFiringError,
   nextRunAt,
   overlapDecision,
   schedulerNameOf,
@@ -280,9 +281,9 @@ export async function fireSchedule(deps: Deps, payload: FirePayload): Promise<Fi
       execution_id: executionId,
     });
   } catch (err) {
-    if (isClientError(err)) {
+    if (isPermanentFiringError(err)) {
       // The workflow cannot run as the schedule asks (deleted, variables missing): retrying will not help.
-      const reason = err.detail;
+      const reason = err.message;
       await repo.recordFiring(schedule, { scheduledFor, firedAt: now, outcome: 'failed', executionId: null, reason, nextRunAt: nextRun });
       return { outcome: 'failed', reason };
     }

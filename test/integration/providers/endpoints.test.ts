@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { call, adminSession, userWithRole, openSocket, type Session } from '../../support/client.js';
 import { FakeLlmServer } from '../../support/fake-llm.js';
-import { recordProviderCall } from '../../../shared/providers/service.js';
+import { recordProviderCall } from '../../../shared/providers/status.js';
 import { DEFAULT_CIRCUIT_POLICY } from '../../../shared/providers/circuit-breaker.js';
 import { newProviderId, PRICING, storedItem, testDeps } from './support.js';
 

@@ -7,12 +7,12 @@ import {
   getProvider,
   isCircuitOpen,
   providerClient,
-  recordProviderCall,
   registerProvider,
   unregisterProvider,
   LOCAL_PROVIDER_ID,
   RATE_LIMITED_LOCALLY,
 } from '../../../shared/providers/service.js';
+import { recordProviderCall } from '../../../shared/providers/status.js';
 import { registerBody } from '../../../shared/providers/model.js';
 import { DEFAULT_CIRCUIT_POLICY } from '../../../shared/providers/circuit-breaker.js';
 import { ProviderError } from '../../../shared/providers/types.js';

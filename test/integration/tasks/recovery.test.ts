@@ -5,7 +5,7 @@ import { startLocalRuntime, type LocalRuntime } from '../../../local/runtime.js'
 import { ManualClock } from '../../../shared/platform/local/clock.js';
 import { handler as sweeper } from '../../../functions/sweeper/handler.js';
 import { createTask as createTaskService } from '../../../shared/tasks/service.js';
-import { recordProviderCall } from '../../../shared/providers/service.js';
+import { recordProviderCall } from '../../../shared/providers/status.js';
 import { createTaskBody } from '../../../shared/tasks/model.js';
 import { TaskRepository, type TaskRecord } from '../../../shared/tasks/repo.js';
 import { AgentRepository } from '../../../shared/agents/repo.js';

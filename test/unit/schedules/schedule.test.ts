@@ -3,6 +3,7 @@ import {
   createScheduleBody,
   firePayloadOf,
   firingKeyOf,
+  isPermanentFiringError,
   nextRunAt,
   overlapDecision,
   schedulerNameOf,
@@ -10,6 +11,7 @@ import {
   upcomingRuns,
 } from '../../../shared/schedules/schedule.js';
 import { SCHEDULE_NAME_PATTERN } from '../../../shared/platform/service-rules.js';
+import { dependencyUnavailable, notFound, rateLimited, validationError } from '../../../shared/platform/errors.js';
 
 const WORKFLOW = '01JD0000000000000000000000';
 
@@ -72,5 +74,16 @@ describe('firings', () => {
   it('gives the Scheduler a valid name and a payload with its scheduled-time attribute', () => {
     expect(schedulerNameOf(WORKFLOW)).toMatch(SCHEDULE_NAME_PATTERN);
     expect(firePayloadOf(WORKFLOW)).toEqual({ schedule_id: WORKFLOW, scheduled_time: '<aws.scheduler.scheduled-time>' });
+  });
+
+  it('records a firing as failed only when its run cannot start as the schedule asks', () => {
+    expect(isPermanentFiringError(notFound('Workflow'))).toBe(true);
+    expect(isPermanentFiringError(validationError([{ path: 'variables.x', message: 'give it a value' }]))).toBe(true);
+    // Transient: the Scheduler retries the firing.
+    expect(isPermanentFiringError(dependencyUnavailable('The workflow runner'))).toBe(false);
+    expect(isPermanentFiringError(rateLimited(1))).toBe(false);
+    expect(isPermanentFiringError(new Error('Execution changed while it was being updated'))).toBe(false);
+    expect(isPermanentFiringError(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }))).toBe(false);
+    expect(isPermanentFiringError({ code: 'not_found', message: 'not an Error' })).toBe(false);
   });
 });

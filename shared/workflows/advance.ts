@@ -1,0 +1,259 @@
+/**
+ * The engine's `Advance` task: loads a run, asks `planAdvance` (engine.ts) what to do, and applies the
+ * plan with conditional writes, creating the steps' tasks through the task path. Also the settling of
+ * steps after a run ended from outside the engine (cancelled, lost).
+ */
+import type { Deps } from '../platform/runtime.js';
+import { DomainError, isClientError } from '../platform/errors.js';
+import { logger } from '../platform/logger.js';
+import type { WorkflowDefinition, StepDefinition } from './definition.js';
+import { FINISHED_EXECUTION, pendingStep, planAdvance, type StepState, type TaskObservation } from './engine.js';
+import type { ExecutionRecord } from './repo.js';
+import { definitionOf, executions, publishExecution, stepView } from './reads.js';
+import { DEFAULT_MAX_ATTEMPTS, DEFAULT_PRIORITY, DEFAULT_TIMEOUT_SECONDS, MAX_TIMEOUT_SECONDS } from '../tasks/model.js';
+import { cancelTask, createTask, getTask, type TaskView } from '../tasks/service.js';
+
+export interface EngineInput {
+  execution_id: string;
+  workflow_id: string;
+}
+
+export interface EngineOutput {
+  execution_id: string;
+  workflow_id: string;
+  done: boolean;
+  status: string;
+  wait_seconds: number;
+}
+
+function observe(task: TaskView): TaskObservation {
+  return {
+    status: task.status,
+    output: task.result?.output ?? null,
+    error: task.error ? { code: task.error.code, message: task.error.message } : null,
+    completed_at: task.completed_at,
+  };
+}
+
+/** Time one `Advance` may spend waiting for the steps it just started, before handing back to the Wait state. */
+const INLINE_BUDGET_MS = 10_000;
+/** How long to watch just-started steps for a quick finish, and how often to look. */
+const SETTLE_MS = 1000;
+const SETTLE_POLL_MS = 100;
+/** Just-started tasks watched at most (each look reads each of them). */
+const SETTLE_WATCHED = 5;
+
+/**
+ * One `Advance` task. Steps on a fast provider often finish well within the Wait state's one-second
+ * granularity: after starting steps, the engine watches a few of them for up to a second and, if one
+ * finishes, advances again in the same invocation (within a 10 s budget), so a chain of quick steps does
+ * not pay a full Wait per step. Otherwise the state machine's Wait state takes over.
+ */
+export async function advanceExecution(deps: Deps, input: EngineInput): Promise<EngineOutput> {
+  const budgetEnds = Date.now() + INLINE_BUDGET_MS;
+  for (;;) {
+    const { output, startedTasks } = await advanceOnce(deps, input);
+    if (output.done || startedTasks.length === 0 || Date.now() >= budgetEnds) return output;
+    if (!(await anyFinishes(deps, startedTasks.slice(0, SETTLE_WATCHED), Math.min(SETTLE_MS, budgetEnds - Date.now())))) return output;
+  }
+}
+
+async function anyFinishes(deps: Deps, taskIds: string[], withinMs: number): Promise<boolean> {
+  const until = Date.now() + withinMs;
+  while (Date.now() < until) {
+    await new Promise((r) => setTimeout(r, SETTLE_POLL_MS));
+    const tasks = await Promise.all(taskIds.map((id) => getTask(deps, id)));
+    if (tasks.some((t) => !t || ['completed', 'failed', 'cancelled'].includes(t.status))) return true;
+  }
+  return false;
+}
+
+/**
+ * One round: reconcile the running steps with their tasks, apply the scheduling decision with
+ * conditional writes (a step is claimed before its task is created, and the claim is conditional on
+ * the run still running and on the step record being unchanged), start the claimed steps' tasks, and
+ * finish the run when every step has ended.
+ */
+async function advanceOnce(deps: Deps, input: EngineInput): Promise<{ output: EngineOutput; startedTasks: string[] }> {
+  const startedTasks: string[] = [];
+  const answer = (done: boolean, status: string, waitSeconds = 0) => ({
+    output: { execution_id: input.execution_id, workflow_id: input.workflow_id, done, status, wait_seconds: waitSeconds },
+    startedTasks,
+  });
+  const repo = executions(deps);
+  let { execution, steps } = await repo.load(input.execution_id);
+  if (!execution) return answer(true, 'missing');
+  if (FINISHED_EXECUTION.includes(execution.status)) {
+    if (execution.status === 'cancelled') await settleSteps(deps, execution, execution.error?.message ?? 'the run was cancelled');
+    return answer(true, execution.status);
+  }
+  if (execution.status === 'pending') {
+    const nowIso = deps.clock.now().toISOString();
+    if (await repo.markRunning(execution, nowIso)) {
+      execution = { ...execution, status: 'running', started_at: nowIso };
+      await publishExecution(deps, execution);
+    } else {
+      ({ execution, steps } = await repo.load(input.execution_id));
+      if (!execution || execution.status !== 'running') return answer(true, execution?.status ?? 'missing');
+    }
+  }
+  const run = execution;
+  const definition = await definitionOf(deps, run.workflow_id, run.workflow_version);
+  if (!definition) {
+    const error = { code: 'definition_missing', message: `version ${run.workflow_version} of the workflow no longer exists` };
+    if (await repo.finish(run, 'failed', { error, output: null }, deps.clock.now())) await publishExecution(deps, { ...run, status: 'failed', error });
+    return answer(true, 'failed');
+  }
+
+  const tasks = new Map<string, TaskObservation>();
+  await Promise.all(
+    [...steps.values()]
+      .filter((s) => s.status === 'running' && s.task_id)
+      .map(async (s) => {
+        const task = await getTask(deps, s.task_id!);
+        if (task) tasks.set(task.task_id, observe(task));
+      }),
+  );
+
+  const plan = planAdvance({
+    definition,
+    execution: { status: run.status, variables: run.variables, timeout_at: run.timeout_at },
+    steps,
+    tasks,
+    now: deps.clock.now(),
+  });
+
+  const byId = new Map(definition.steps.map((s) => [s.id, s]));
+  const starting = new Set(plan.starts.map((s) => s.step_id));
+  const beforeOf = new Map(plan.transitions.map((t) => [t.after.step_id, t.before]));
+  let stale = false;
+  const claimed = new Map<string, StepState>();
+  await Promise.all(
+    plan.transitions.map(async ({ before, after }) => {
+      const isStart = starting.has(after.step_id);
+      const written = await repo.writeStep(run.execution_id, before, after, { whileRunning: isStart });
+      if (!written) {
+        stale = true;
+        return;
+      }
+      const stored = { ...after, rev: before.rev + 1 };
+      if (isStart) claimed.set(after.step_id, stored);
+      else await publishExecution(deps, run, [stepView(byId.get(after.step_id)!, stored)]);
+    }),
+  );
+  await Promise.all(plan.cancelTasks.map((taskId) => cancelQuietly(deps, taskId, 'the workflow step was stopped')));
+  await Promise.all(
+    plan.starts
+      .filter((s) => claimed.has(s.step_id))
+      .map(async (start) => {
+        const taskId = await startStepTask(deps, run, definition, byId.get(start.step_id)!, beforeOf.get(start.step_id)!, claimed.get(start.step_id)!, start.payload);
+        if (taskId === undefined) stale = true;
+        else if (taskId) startedTasks.push(taskId);
+      }),
+  );
+
+  if (stale) return answer(false, 'running', 1);
+  if (plan.finish) {
+    const finished = await repo.finish(run, plan.finish.status, { error: plan.finish.error, output: plan.finish.output }, deps.clock.now());
+    if (finished) {
+      await publishExecution(deps, { ...run, status: plan.finish.status, error: plan.finish.error, output: plan.finish.output, completed_at: deps.clock.now().toISOString() });
+      return answer(true, plan.finish.status);
+    }
+    const now = await repo.get(run.execution_id);
+    return answer(true, now?.status ?? 'missing');
+  }
+  return answer(false, 'running', plan.waitSeconds);
+}
+
+/**
+ * Creates the task of a claimed attempt and links it to the step, and answers the task id. A task the
+ * API refuses (its rendered payload fails the task schema, an unknown provider) fails the step (answer
+ * null); an outage gives the claim back so that the next Advance tries again, and a step that changed
+ * meanwhile gets its new task cancelled (answer undefined: re-plan).
+ */
+async function startStepTask(
+  deps: Deps,
+  run: ExecutionRecord,
+  definition: WorkflowDefinition,
+  step: StepDefinition,
+  beforeClaim: StepState,
+  claim: StepState,
+  payload: Record<string, unknown>,
+): Promise<string | null | undefined> {
+  const repo = executions(deps);
+  let task: TaskView;
+  try {
+    task = await createTask(
+      deps,
+      { userId: run.created_by, username: run.created_by_username },
+      {
+        type: step.type as TaskView['type'],
+        title: `${definition.name} · ${step.name ?? step.id}`.slice(0, 200),
+        payload,
+        priority: DEFAULT_PRIORITY,
+        ...(step.provider_id ? { provider_id: step.provider_id } : {}),
+        ...(step.agent_id ? { agent_id: step.agent_id } : {}),
+        // With a step retry policy the engine makes every attempt itself (one task each).
+        max_attempts: step.retry ? 1 : DEFAULT_MAX_ATTEMPTS,
+        timeout_seconds: step.timeout_seconds ? Math.min(step.timeout_seconds, MAX_TIMEOUT_SECONDS) : DEFAULT_TIMEOUT_SECONDS,
+        tags: ['workflow', `workflow:${run.workflow_id}`],
+        metadata: { workflow_id: run.workflow_id, workflow_version: run.workflow_version, step_id: step.id, attempt: claim.attempt },
+      },
+      { workflow_execution_id: run.execution_id, workflow_step_id: step.id },
+    );
+  } catch (err) {
+    if (isClientError(err)) {
+      const detail = err.errors?.length ? `${err.detail} (${err.errors.map((e) => `${e.path}: ${e.message}`).join('; ')})` : err.detail;
+      const failed: StepState = { ...claim, status: 'failed', completed_at: deps.clock.now().toISOString(), error: { code: 'task_rejected', message: detail.slice(0, 2000) } };
+      if (await repo.writeStep(run.execution_id, claim, failed)) {
+        await publishExecution(deps, run, [stepView(step, { ...failed, rev: claim.rev + 1 })]);
+        return null;
+      }
+      return undefined;
+    }
+    logger.error('step task not created; the next Advance tries again', { execution_id: run.execution_id, step_id: step.id, error: (err as Error).message });
+    await repo.writeStep(run.execution_id, claim, beforeClaim);
+    return undefined;
+  }
+  const linked: StepState = { ...claim, task_id: task.task_id, task_ids: [...claim.task_ids, task.task_id] };
+  if (!(await repo.writeStep(run.execution_id, claim, linked))) {
+    await cancelQuietly(deps, task.task_id, 'the workflow step was stopped before its task was linked');
+    return undefined;
+  }
+  await publishExecution(deps, run, [stepView(step, { ...linked, rev: claim.rev + 1 })]);
+  return task.task_id;
+}
+
+// ---------------------------------------------------------------- settling
+
+/** After a run ended from outside the engine: running steps are cancelled (with their tasks), pending ones skipped. */
+export async function settleSteps(deps: Deps, execution: ExecutionRecord, reason: string): Promise<void> {
+  const definition = await definitionOf(deps, execution.workflow_id, execution.workflow_version);
+  if (!definition) return;
+  const { steps } = await executions(deps).load(execution.execution_id);
+  const nowIso = deps.clock.now().toISOString();
+  await Promise.all(
+    definition.steps.map(async (step) => {
+      const before = steps.get(step.id) ?? pendingStep(step.id);
+      let after: StepState;
+      if (before.status === 'running') {
+        if (before.task_id) await cancelQuietly(deps, before.task_id, reason);
+        after = { ...before, status: 'cancelled', retry_at: null, completed_at: nowIso, error: { code: 'cancelled', message: reason } };
+      } else if (before.status === 'pending') {
+        after = { ...before, status: 'skipped', skip_reason: reason };
+      } else return;
+      if (await executions(deps).writeStep(execution.execution_id, before, after)) {
+        await publishExecution(deps, execution, [stepView(step, after)]);
+      }
+    }),
+  );
+}
+
+async function cancelQuietly(deps: Deps, taskId: string, reason: string): Promise<void> {
+  try {
+    await cancelTask(deps, taskId, reason);
+  } catch (err) {
+    // Already finished (409) or gone (404): nothing left to cancel.
+    if (!(err instanceof DomainError)) logger.warn('task cancel failed', { task_id: taskId, error: (err as Error).message });
+  }
+}
