@@ -9,7 +9,6 @@ import { decodeCursor, encodeCursor } from '../platform/api/pagination.js';
 import { AuthService, meView, userView } from './service.js';
 import { UserRepository, type UserRecord } from './repo.js';
 import { LoginAttemptRepository, SessionRepository } from './sessions-repo.js';
-import { AuditRepository } from '../audit/repo.js';
 import { disconnectUser } from '../realtime/publisher.js';
 
 
@@ -160,17 +159,6 @@ export const authRoutes = defineRoutes([
     summary: 'Public keys that verify access tokens (JWKS)',
     tags,
   },
-  {
-    operationId: 'listAuditLogs',
-    method: 'GET',
-    path: '/api/v1/audit-logs',
-    group: 'auth',
-    permission: 'audit:read',
-    summary: 'Audit log: every mutating request, with filters and cursor pagination (newest first)',
-    tags: ['Audit & Compliance'],
-    query: s.auditQuery,
-    response: pageOf(s.auditView),
-  },
 ]);
 
 function service(req: ApiRequest) {
@@ -245,19 +233,5 @@ export const authOperations: Operations<typeof authRoutes> = {
   async jwks(req) {
     const jwks = await req.deps.signer.jwks();
     return { raw: { contentType: 'application/json', body: JSON.stringify(jwks) }, headers: { 'Cache-Control': 'public, max-age=300' } };
-  },
-
-  async listAuditLogs(req) {
-    const { limit, cursor, from, to, ...filter } = req.query;
-    const secret = await req.deps.appSecret();
-    const scope = `audit:${JSON.stringify({ ...filter, from, to })}`;
-    const position = decodeCursor(cursor, scope, secret) as { month?: string; key?: Record<string, unknown> } | undefined;
-    const page = await new AuditRepository(req.deps.store).list(
-      { ...filter, from: from ? new Date(from) : undefined, to: to ? new Date(to) : undefined },
-      limit,
-      position,
-      req.deps.clock.now(),
-    );
-    return { data: { items: page.items, next_cursor: encodeCursor(page.next, scope, secret) } };
   },
 };
