@@ -16,6 +16,7 @@ import { AuthService } from '../shared/auth/service.js';
 import { SessionRepository, LoginAttemptRepository } from '../shared/auth/sessions-repo.js';
 import { registerBody } from '../shared/auth/model.js';
 import { loadConfig } from '../shared/platform/config.js';
+import { TABLE } from '../shared/platform/infra.js';
 import { systemClock } from '../shared/platform/ports.js';
 import type { Deps } from '../shared/platform/runtime.js';
 import { ensureTable, localClient, startDynamoDbLocal, JavaMissingError, type DynamoDbLocal } from '../local/dynamodb-local.js';
@@ -57,7 +58,7 @@ try {
     store = new Store({ tableName: process.env.TABLE_NAME });
   } else {
     const dataDir = path.resolve(values['data-dir'] ?? process.env.DATA_DIR ?? '.data');
-    const tableName = process.env.TABLE_NAME ?? 'supervisor';
+    const tableName = process.env.TABLE_NAME ?? TABLE.defaultName;
     const stateFile = path.join(dataDir, 'runtime.json');
     let endpoint = process.env.DYNAMODB_ENDPOINT;
     if (!endpoint && existsSync(stateFile)) {

@@ -11,7 +11,7 @@ import {
   UpdateTimeToLiveCommand,
   waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
-import { TABLE_KEYS } from '../shared/platform/store/client.js';
+import { TABLE } from '../shared/platform/infra.js';
 
 export class JavaMissingError extends Error {
   constructor() {
@@ -112,7 +112,7 @@ export function localClient(endpoint: string): DynamoDBClient {
   return new DynamoDBClient({ endpoint, region: 'local', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
 }
 
-/** Creates the single table (same keys and indexes as the CDK stack) unless it exists. */
+/** Creates the single table (`TABLE` of `shared/platform/infra.ts`, as the CDK stack does) unless it exists. */
 export async function ensureTable(endpoint: string, tableName: string): Promise<void> {
   const client = localClient(endpoint);
   try {
@@ -122,8 +122,8 @@ export async function ensureTable(endpoint: string, tableName: string): Promise<
     } catch (err) {
       if ((err as { name?: string }).name !== 'ResourceNotFoundException') throw err;
     }
-    const attrs = new Set<string>([TABLE_KEYS.partitionKey, TABLE_KEYS.sortKey]);
-    for (const idx of TABLE_KEYS.indexes) {
+    const attrs = new Set<string>([TABLE.partitionKey, TABLE.sortKey]);
+    for (const idx of TABLE.indexes) {
       attrs.add(idx.partitionKey);
       attrs.add(idx.sortKey);
     }
@@ -134,10 +134,10 @@ export async function ensureTable(endpoint: string, tableName: string): Promise<
           BillingMode: 'PAY_PER_REQUEST',
           AttributeDefinitions: [...attrs].map((name) => ({ AttributeName: name, AttributeType: 'S' })),
           KeySchema: [
-            { AttributeName: TABLE_KEYS.partitionKey, KeyType: 'HASH' },
-            { AttributeName: TABLE_KEYS.sortKey, KeyType: 'RANGE' },
+            { AttributeName: TABLE.partitionKey, KeyType: 'HASH' },
+            { AttributeName: TABLE.sortKey, KeyType: 'RANGE' },
           ],
-          GlobalSecondaryIndexes: TABLE_KEYS.indexes.map((idx) => ({
+          GlobalSecondaryIndexes: TABLE.indexes.map((idx) => ({
             IndexName: idx.name,
             KeySchema: [
               { AttributeName: idx.partitionKey, KeyType: 'HASH' },
@@ -152,7 +152,7 @@ export async function ensureTable(endpoint: string, tableName: string): Promise<
     }
     await waitUntilTableExists({ client, maxWaitTime: 30 }, { TableName: tableName });
     await client
-      .send(new UpdateTimeToLiveCommand({ TableName: tableName, TimeToLiveSpecification: { Enabled: true, AttributeName: TABLE_KEYS.ttlAttribute } }))
+      .send(new UpdateTimeToLiveCommand({ TableName: tableName, TimeToLiveSpecification: { Enabled: true, AttributeName: TABLE.ttlAttribute } }))
       .catch(() => undefined);
   } finally {
     client.destroy();

@@ -3,13 +3,14 @@ import { randomUUID } from 'node:crypto';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import type { FunctionGroup } from '../shared/platform/api/route.js';
 import { errorBody } from '../shared/platform/api/envelope.js';
+import { HTTP_INTEGRATION_TIMEOUT_SECONDS } from '../shared/platform/infra.js';
 import { Router } from './router.js';
 import { lambdaContext } from './lambda-context.js';
 
 export type HttpFunction = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
 
 /** API Gateway HTTP API limits the local runtime keeps. */
-export const INTEGRATION_TIMEOUT_MS = 30_000;
+export const INTEGRATION_TIMEOUT_MS = HTTP_INTEGRATION_TIMEOUT_SECONDS * 1000;
 export const MAX_PAYLOAD_BYTES = 10 * 1024 * 1024;
 
 export interface HttpServerOptions {

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import path from 'node:path';
 import { ENV, loadConfig } from '../shared/platform/config.js';
+import { TABLE, TASK_DEAD_LETTER_QUEUE, TASK_QUEUE } from '../shared/platform/infra.js';
 import { installDeps, type Deps } from '../shared/platform/runtime.js';
 import { Store } from '../shared/platform/store/client.js';
 import { systemClock, type Clock } from '../shared/platform/ports.js';
@@ -26,7 +27,7 @@ import { ensureLocalProvider } from '../shared/providers/service.js';
 import { ensureDefaultAgent } from '../shared/agents/service.js';
 import { isManualClock } from '../shared/platform/local/clock.js';
 
-/** How often the local runtime runs the task sweeper (every minute on AWS). */
+/** How often the local runtime runs the task sweeper (on AWS every SWEEPER_INTERVAL_MINUTES of shared/platform/infra.ts). */
 export const LOCAL_SWEEP_INTERVAL_MS = 30_000;
 
 export interface LocalRuntimeOptions {
@@ -70,7 +71,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   const dataDir = options.dataDir === undefined ? path.resolve('.data') : options.dataDir;
   const clock = options.clock ?? systemClock;
 
-  const tableName = options.tableName ?? 'supervisor';
+  const tableName = options.tableName ?? TABLE.defaultName;
   process.env[ENV.tableName] = tableName;
   process.env[ENV.stage] ??= 'local';
   // The offline `local` provider is the local runtime's default (tasks that name no provider run on it).
@@ -86,13 +87,23 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   await ensureTable(endpoint, tableName);
   const store = new Store({ tableName, endpoint });
 
-  const deadLetterQueue = new LocalQueue({ name: 'supervisor-tasks-dlq', visibilityTimeoutSeconds: 60, maxReceiveCount: 5, batchSize: 10, maxConcurrency: 1, clock, consumer: (event) => taskDeadLetter(event) });
+  // The task queue and its DLQ as deployed (shared/platform/infra.ts); one dead-letter batch at a time.
+  const deadLetterQueue = new LocalQueue({
+    name: 'supervisor-tasks-dlq',
+    visibilityTimeoutSeconds: TASK_DEAD_LETTER_QUEUE.visibilityTimeoutSeconds,
+    // Without a DLQ of its own the count moves nothing: as in SQS, a failing message keeps coming back.
+    maxReceiveCount: TASK_QUEUE.maxReceiveCount,
+    batchSize: TASK_DEAD_LETTER_QUEUE.batchSize,
+    maxConcurrency: 1,
+    clock,
+    consumer: (event) => taskDeadLetter(event),
+  });
   const queue = new LocalQueue({
     name: 'supervisor-tasks',
-    visibilityTimeoutSeconds: 960,
-    maxReceiveCount: 5,
-    batchSize: 5,
-    maxConcurrency: 20,
+    visibilityTimeoutSeconds: TASK_QUEUE.visibilityTimeoutSeconds,
+    maxReceiveCount: TASK_QUEUE.maxReceiveCount,
+    batchSize: TASK_QUEUE.batchSize,
+    maxConcurrency: TASK_QUEUE.maxConcurrency,
     deadLetterQueue,
     clock,
     consumer: (event) => taskWorker(event),

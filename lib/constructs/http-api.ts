@@ -3,12 +3,13 @@ import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import { CorsHttpMethod, HttpApi, HttpMethod, HttpStage, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
-import { LogGroup } from 'aws-cdk-lib/aws-logs';
+import type { LogGroup } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { FunctionGroup } from '../../shared/platform/api/route.js';
 import { acknowledge } from '../nag.js';
 import type { ApiRoute } from '../routes.js';
 import type { StageConfig } from '../stage.js';
+import { stageLogGroup } from './observability.js';
 
 /** Access log line of the HTTP API's stage (one JSON object per request). */
 export const HTTP_ACCESS_LOG_FIELDS = {
@@ -69,10 +70,7 @@ export class SupervisorHttpApi extends Construct {
       },
     });
 
-    this.accessLogGroup = new LogGroup(this, 'AccessLogs', {
-      retention: stageConfig.logRetention,
-      removalPolicy: stageConfig.logRemovalPolicy,
-    });
+    this.accessLogGroup = stageLogGroup(this, 'AccessLogs', stageConfig);
     this.stage = this.api.addStage('DefaultStage', {
       stageName: '$default',
       autoDeploy: true,

@@ -4,11 +4,12 @@ import { Duration } from 'aws-cdk-lib';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat, type BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
-import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
+import type { FunctionLimits } from '../../shared/platform/infra.js';
 import { acknowledge, acknowledgeWildcardResource, XRAY_REASON } from '../nag.js';
 import type { StageConfig } from '../stage.js';
+import { stageLogGroup } from './observability.js';
 
 /** The Lambda runtime of every function (one place to upgrade). */
 export const LAMBDA_RUNTIME = Runtime.NODEJS_22_X;
@@ -31,9 +32,8 @@ export interface SupervisorFunctionProps {
   /** Exported handler name (default `handler`). */
   readonly handler?: string;
   readonly description?: string;
-  readonly timeout: Duration;
-  /** Default 512 MB. */
-  readonly memorySize?: number;
+  /** Timeout and memory (`FUNCTIONS` of `shared/platform/infra.ts`). */
+  readonly limits: FunctionLimits;
   /** Table name shared by every function. */
   readonly tableName: string;
   /** Dead-letter queue for asynchronous invocations (only for asynchronously invoked functions). */
@@ -63,10 +63,7 @@ export class SupervisorFunction extends NodejsFunction {
     if (!existsSync(entry)) {
       throw new Error(`function "${label}": entry ${entry} does not exist`);
     }
-    const logGroup = new LogGroup(scope, `${id}LogGroup`, {
-      retention: stageConfig.logRetention,
-      removalPolicy: stageConfig.logRemovalPolicy,
-    });
+    const logGroup = stageLogGroup(scope, `${id}LogGroup`, stageConfig);
     const role = new Role(scope, `${id}Role`, {
       assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
       description: `Supervisor ${stageConfig.stage} ${label} function`,
@@ -80,8 +77,8 @@ export class SupervisorFunction extends NodejsFunction {
       runtime: LAMBDA_RUNTIME,
       architecture: Architecture.ARM_64,
       tracing: Tracing.ACTIVE,
-      memorySize: props.memorySize ?? 512,
-      timeout: props.timeout,
+      memorySize: props.limits.memoryMb,
+      timeout: Duration.seconds(props.limits.timeoutSeconds),
       role,
       logGroup,
       deadLetterQueue: props.deadLetterQueue,
@@ -124,5 +121,31 @@ export class SupervisorFunction extends NodejsFunction {
   /** Acknowledges the IAM5 finding of one deliberate wildcard resource ARN in this function's role policy. */
   acknowledgeWildcard(resourceArn: string, reason: string): void {
     acknowledgeWildcardResource(this.executionRole, resourceArn, reason);
+  }
+}
+
+/** What every function of the stack shares (`SupervisorFunctions.add` fills it in). */
+export type SharedFunctionProps = Pick<SupervisorFunctionProps, 'stageConfig' | 'projectRoot' | 'tableName'>;
+
+/**
+ * Makes the stack's functions with the settings they share, and keeps each by its label
+ * (`tasks`, `worker`, `ws-connect`, …). Functions are created in the given scope (the stack).
+ */
+export class SupervisorFunctions {
+  readonly byLabel = new Map<string, SupervisorFunction>();
+
+  constructor(
+    private readonly scope: Construct,
+    private readonly shared: SharedFunctionProps,
+  ) {}
+
+  add(id: string, options: Omit<SupervisorFunctionProps, keyof SharedFunctionProps>): SupervisorFunction {
+    const created = new SupervisorFunction(this.scope, id, { ...this.shared, ...options });
+    this.byLabel.set(created.functionLabel, created);
+    return created;
+  }
+
+  get(label: string): SupervisorFunction | undefined {
+    return this.byLabel.get(label);
   }
 }

@@ -5,10 +5,11 @@ import { WebSocketLambdaAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authoriz
 import { WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { ManagedPolicy, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
-import { LogGroup } from 'aws-cdk-lib/aws-logs';
+import type { LogGroup } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { acknowledge } from '../nag.js';
 import type { StageConfig } from '../stage.js';
+import { stageLogGroup } from './observability.js';
 
 export const WS_ACCESS_LOG_FIELDS = {
   requestId: '$context.requestId',
@@ -59,10 +60,7 @@ export class SupervisorWebSocketApi extends Construct {
       apiName: `supervisor-${stageConfig.stage}-ws`,
       description: `Supervisor ${stageConfig.stage} WebSocket API`,
     });
-    this.accessLogGroup = new LogGroup(this, 'AccessLogs', {
-      retention: stageConfig.logRetention,
-      removalPolicy: stageConfig.logRemovalPolicy,
-    });
+    this.accessLogGroup = stageLogGroup(this, 'AccessLogs', stageConfig);
     this.stage = new WebSocketStage(this, 'Stage', {
       webSocketApi: this.api,
       stageName: stageConfig.stage,

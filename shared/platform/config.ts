@@ -1,3 +1,5 @@
+import { TABLE } from './infra.js';
+
 /**
  * Configuration read from the environment. The names are the contract between the CDK stack (which
  * sets them on each function) and the code; the local runtime sets the same names for itself.
@@ -44,7 +46,7 @@ function env(name: string): string | undefined {
 export function loadConfig(): Config {
   return {
     stage: env(ENV.stage) ?? 'local',
-    tableName: env(ENV.tableName) ?? 'supervisor',
+    tableName: env(ENV.tableName) ?? TABLE.defaultName,
     issuer: env(ENV.issuer) ?? 'supervisor',
     audience: 'supervisor-api',
     allowRegistration: (env(ENV.allowRegistration) ?? 'true') !== 'false',

@@ -219,7 +219,7 @@ export interface FireResult {
 
 /**
  * A claim still `starting` after this long cannot belong to a live invocation: the schedule-fire
- * function's timeout is 60 s (BACKGROUND_TIMEOUT in lib/supervisor-stack.ts), and the other minute
+ * function's timeout is 60 s (FUNCTIONS.background in shared/platform/infra.ts), and the other minute
  * covers clock skew between the hosts that wrote the claim and that read it. Keep it above that timeout.
  */
 export const FIRING_TAKEOVER_SECONDS = 120;

@@ -40,18 +40,6 @@ export class Store {
   }
 }
 
-/** Table definition shared by the local runtime (CreateTable) and documented in docs/data-model.md. */
-export const TABLE_KEYS = {
-  partitionKey: 'pk',
-  sortKey: 'sk',
-  ttlAttribute: 'expires_at',
-  indexes: [
-    { name: 'gsi1', partitionKey: 'gsi1pk', sortKey: 'gsi1sk' },
-    { name: 'gsi2', partitionKey: 'gsi2pk', sortKey: 'gsi2sk' },
-    { name: 'gsi3', partitionKey: 'gsi3pk', sortKey: 'gsi3sk' },
-  ],
-} as const;
-
 export function epochSeconds(date: Date): number {
   return Math.floor(date.getTime() / 1000);
 }

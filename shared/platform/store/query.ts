@@ -1,8 +1,9 @@
 import { QueryCommand, type QueryCommandInput, type QueryCommandOutput } from '@aws-sdk/lib-dynamodb';
+import type { TableIndexName } from '../infra.js';
 import type { Store } from './client.js';
 
 export interface PageQuery {
-  index?: 'gsi1' | 'gsi2' | 'gsi3';
+  index?: TableIndexName;
   keyCondition: string;
   names?: Record<string, string>;
   values: Record<string, unknown>;
@@ -73,7 +74,7 @@ function keyOf(item: Record<string, unknown>, index?: string): Record<string, un
 /** How many items a key condition matches, counted by DynamoDB (`Select: COUNT`), all pages. */
 export async function countItems(
   store: Store,
-  q: { index?: 'gsi1' | 'gsi2' | 'gsi3'; keyCondition: string; values: Record<string, unknown> },
+  q: { index?: TableIndexName; keyCondition: string; values: Record<string, unknown> },
 ): Promise<number> {
   let count = 0;
   let startKey: Record<string, unknown> | undefined;

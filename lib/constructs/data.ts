@@ -1,0 +1,77 @@
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { AttributeType, BillingMode, Table } from 'aws-cdk-lib/aws-dynamodb';
+import { EventBus } from 'aws-cdk-lib/aws-events';
+import { Key, KeySpec, KeyUsage } from 'aws-cdk-lib/aws-kms';
+import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
+import type { Construct } from 'constructs';
+import { TABLE } from '../../shared/platform/infra.js';
+import { acknowledge } from '../nag.js';
+import type { StageConfig } from '../stage.js';
+
+export interface SupervisorDataProps {
+  readonly stageConfig: StageConfig;
+}
+
+/**
+ * What the stage stores and signs with: the DynamoDB single table (keys, GSIs and TTL attribute from
+ * `TABLE` of `shared/platform/infra.ts`, which the local runtime creates too), the KMS key that signs
+ * access tokens, the generated application secret, the prefix of provider secrets and the event bus.
+ *
+ * Resources are created in the given scope (the stack) so that their logical ids stay those of the
+ * stack's direct children.
+ */
+export class SupervisorData {
+  readonly table: Table;
+  readonly eventBus: EventBus;
+  readonly signingKey: Key;
+  readonly appSecret: Secret;
+  /** `supervisor/<stage>/providers/`: provider and agent credentials, one secret each, made at run time. */
+  readonly secretPrefix: string;
+
+  constructor(scope: Construct, props: SupervisorDataProps) {
+    const { stage, isProd } = props.stageConfig;
+    const dataRemoval = isProd ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
+
+    this.table = new Table(scope, 'Table', {
+      partitionKey: { name: TABLE.partitionKey, type: AttributeType.STRING },
+      sortKey: { name: TABLE.sortKey, type: AttributeType.STRING },
+      billingMode: BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      timeToLiveAttribute: TABLE.ttlAttribute,
+      deletionProtection: isProd,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    for (const index of TABLE.indexes) {
+      this.table.addGlobalSecondaryIndex({
+        indexName: index.name,
+        partitionKey: { name: index.partitionKey, type: AttributeType.STRING },
+        sortKey: { name: index.sortKey, type: AttributeType.STRING },
+      });
+    }
+
+    this.eventBus = new EventBus(scope, 'EventBus', { eventBusName: `supervisor-${stage}` });
+
+    this.signingKey = new Key(scope, 'TokenSigningKey', {
+      description: `Supervisor ${stage}: signs access tokens (ES256)`,
+      keySpec: KeySpec.ECC_NIST_P256,
+      keyUsage: KeyUsage.SIGN_VERIFY,
+      alias: `alias/supervisor-${stage}-token-signing`,
+      removalPolicy: dataRemoval,
+      pendingWindow: Duration.days(7),
+    });
+
+    this.appSecret = new Secret(scope, 'AppSecret', {
+      secretName: `supervisor/${stage}/app`,
+      description: `Supervisor ${stage}: key for signing pagination cursors and other HMACs`,
+      generateSecretString: { passwordLength: 64, excludePunctuation: true },
+      removalPolicy: dataRemoval,
+    });
+    acknowledge(
+      this.appSecret,
+      'AwsSolutions-SMG4',
+      'The application secret keys HMACs of short-lived pagination cursors; rotating it only invalidates open cursors, ' +
+        'so it is rotated manually (put-secret-value) rather than by a rotation Lambda.',
+    );
+    this.secretPrefix = `supervisor/${stage}/providers/`;
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * Infrastructure facts shared by the two ways Supervisor runs: the CDK stack (`lib/`) and the local
+ * runtime (`local/`) both read the table definition, the task queue's settings and the functions'
+ * timeouts from here, so that what is tested locally is what is deployed. Plain data: no AWS SDK,
+ * no CDK (durations are seconds, sizes megabytes).
+ */
+
+// ---------------------------------------------------------------- table
+
+/** One global secondary index: string keys `<name>pk` / `<name>sk`, projecting every attribute. */
+export interface TableIndex {
+  readonly name: string;
+  readonly partitionKey: string;
+  readonly sortKey: string;
+}
+
+/** The single DynamoDB table (documented in docs/data-model.md). Every key attribute is a string. */
+export const TABLE = {
+  /** `TABLE_NAME` when unset (the local runtime, the admin script); on AWS CloudFormation names it. */
+  defaultName: 'supervisor',
+  partitionKey: 'pk',
+  sortKey: 'sk',
+  /** Epoch seconds after which DynamoDB deletes the item. */
+  ttlAttribute: 'expires_at',
+  indexes: [
+    { name: 'gsi1', partitionKey: 'gsi1pk', sortKey: 'gsi1sk' },
+    { name: 'gsi2', partitionKey: 'gsi2pk', sortKey: 'gsi2sk' },
+    { name: 'gsi3', partitionKey: 'gsi3pk', sortKey: 'gsi3sk' },
+  ],
+} as const satisfies {
+  defaultName: string;
+  partitionKey: string;
+  sortKey: string;
+  ttlAttribute: string;
+  indexes: readonly TableIndex[];
+};
+
+export type TableIndexName = (typeof TABLE.indexes)[number]['name'];
+
+/** The index names, in order (`gsi1`, `gsi2`, `gsi3`). */
+export const TABLE_INDEX_NAMES: readonly TableIndexName[] = TABLE.indexes.map((index) => index.name);
+
+// ---------------------------------------------------------------- functions
+
+/** Memory of a function unless its role says otherwise. */
+export const DEFAULT_MEMORY_MB = 512;
+
+export interface FunctionLimits {
+  readonly timeoutSeconds: number;
+  readonly memoryMb: number;
+}
+
+/**
+ * Timeout and memory of each kind of function. API Gateway ends an HTTP request after 30 s
+ * (`HTTP_INTEGRATION_TIMEOUT_SECONDS`), so the API functions stop a second earlier; a task runs at
+ * most 900 s, the worker's timeout.
+ */
+export const FUNCTIONS = {
+  /** One per API group (`tasks`, `auth`, …); also the WebSocket connect, disconnect and message handlers. */
+  api: { timeoutSeconds: 29, memoryMb: DEFAULT_MEMORY_MB },
+  /** Runs tasks from the task queue. */
+  worker: { timeoutSeconds: 900, memoryMb: 1024 },
+  /** The state machine's `Advance` task. */
+  workflowEngine: { timeoutSeconds: 60, memoryMb: DEFAULT_MEMORY_MB },
+  /** dead-letter, sweeper, schedule-fire. */
+  background: { timeoutSeconds: 60, memoryMb: DEFAULT_MEMORY_MB },
+  /** The WebSocket `$connect` authorizer. */
+  wsAuthorizer: { timeoutSeconds: 10, memoryMb: DEFAULT_MEMORY_MB },
+} as const satisfies Record<string, FunctionLimits>;
+
+/** API Gateway's integration timeout: an HTTP request whose function has not answered by then gets a 504. */
+export const HTTP_INTEGRATION_TIMEOUT_SECONDS = 30;
+
+// ---------------------------------------------------------------- queues
+
+/** SQS visibility timeout of a Lambda-consumed queue: at least 6 × the consumer's timeout (AWS guidance). */
+export const VISIBILITY_FACTOR = 6;
+
+/** The visibility timeout of a queue consumed by a function with this timeout. */
+export function visibilityTimeoutFor(consumerTimeoutSeconds: number): number {
+  return consumerTimeoutSeconds * VISIBILITY_FACTOR;
+}
+
+/** The task queue and its consumer, the worker (event source mapping settings included). */
+export const TASK_QUEUE = {
+  /** 6 × the worker's timeout (5,400 s). */
+  visibilityTimeoutSeconds: visibilityTimeoutFor(FUNCTIONS.worker.timeoutSeconds),
+  /** Receives after which a message moves to the dead-letter queue. */
+  maxReceiveCount: 5,
+  retentionDays: 4,
+  batchSize: 5,
+  maxConcurrency: 20,
+} as const;
+
+/** The task queue's dead-letter queue and its consumer, the dead-letter function. */
+export const TASK_DEAD_LETTER_QUEUE = {
+  /** 6 × the dead-letter function's timeout (360 s). */
+  visibilityTimeoutSeconds: visibilityTimeoutFor(FUNCTIONS.background.timeoutSeconds),
+  retentionDays: 14,
+  batchSize: 10,
+} as const;
+
+/** Retention of the queues that only collect failures (failed asynchronous invocations, schedule DLQ). */
+export const FAILURE_QUEUE_RETENTION_DAYS = 14;
+
+// ---------------------------------------------------------------- schedules
+
+/** How often the sweeper runs on AWS (an EventBridge rule); the local runtime runs it more often. */
+export const SWEEPER_INTERVAL_MINUTES = 1;
