@@ -430,13 +430,22 @@ export class TaskRepository {
     };
   }
 
-  /** Tasks of one status older than a point in time (oldest first), for the sweeper. */
-  async byStatusBefore(status: TaskStatus, filter: { expr: string; values: Record<string, unknown> } | undefined, limit: number, startKey?: Record<string, unknown>) {
+  /** `pending` or `queued` tasks due before `olderThan` (oldest first): their message was never sent, or got lost. */
+  async stuckTasks(status: 'pending' | 'queued', olderThan: Date, limit: number, startKey?: Record<string, unknown>) {
+    return this.statusPage(status, { expr: 'next_attempt_at < :cutoff', values: { ':cutoff': olderThan.toISOString() } }, limit, startKey);
+  }
+
+  /** `running` tasks whose lease ran out before `now` (oldest first): their worker died or lost the table. */
+  async expiredLeases(now: Date, limit: number, startKey?: Record<string, unknown>) {
+    return this.statusPage('running', { expr: 'lease_until < :now', values: { ':now': now.toISOString() } }, limit, startKey);
+  }
+
+  private async statusPage(status: TaskStatus, filter: { expr: string; values: Record<string, unknown> }, limit: number, startKey?: Record<string, unknown>) {
     const page = await queryPage<Record<string, unknown>>(this.store, {
       index: 'gsi2',
       keyCondition: 'gsi2pk = :p',
-      values: { ':p': byStatus(status), ...(filter?.values ?? {}) },
-      filter: filter?.expr,
+      values: { ':p': byStatus(status), ...filter.values },
+      filter: filter.expr,
       limit,
       startKey,
       ascending: true,
