@@ -1,9 +1,9 @@
 import type { Deps } from '../platform/runtime.js';
 import { logger } from '../platform/logger.js';
 import { StaleTaskError, TaskRepository, type TaskRecord } from './repo.js';
-import { enqueue, sendRun } from './service.js';
+import { commit, enqueue } from './service.js';
 import { recoverExpiredLease } from './runner.js';
-import { ulid } from 'ulid';
+import { resend } from './transitions.js';
 
 /**
  * The write of a task and the send of its message are not atomic, and workers die. The sweeper (every
@@ -35,16 +35,12 @@ export async function sweepTasks(deps: Deps): Promise<SweepReport> {
   });
 
   await eachTask('queued', (startKey) => repo.stuckTasks('queued', ago(now, STUCK_QUEUED_SECONDS), PAGE, startKey), async (task) => {
-    // Same token: the message in the queue (if any) stays valid, so a long queue never starves a task.
-    const token = task.run_token ?? ulid();
-    const nowIso = deps.clock.now().toISOString();
     try {
-      await repo.apply(task, { set: { next_attempt_at: nowIso, run_token: token } });
+      if ((await commit(deps, task, resend(task, deps.clock.now()))).sent) report.queued_resent++;
     } catch (err) {
       if (err instanceof StaleTaskError) return; // changed meanwhile: it is moving
       throw err;
     }
-    if (await sendRun(deps, task.task_id, token, 0)) report.queued_resent++;
   });
 
   await eachTask('running', (startKey) => repo.expiredLeases(now, PAGE, startKey), async (task) => {

@@ -6,7 +6,7 @@ import { canCancel, canRetry, canTransition } from '../../../shared/tasks/transi
 import { createTaskBody, updateTaskBody, listTasksQuery } from '../../../shared/tasks/model.js';
 import { buildPrompt, defaultTitle } from '../../../shared/tasks/prompts.js';
 import { codeBlocks, extractResult, truncateUtf8 } from '../../../shared/tasks/extract.js';
-import { classify } from '../../../shared/tasks/transitions.js';
+import { classify } from '../../../shared/tasks/provider-call.js';
 import { routeTask, orderAgents } from '../../../shared/tasks/routing.js';
 import { ProviderError, type ProviderRecord } from '../../../shared/providers/types.js';
 import type { AgentRecord } from '../../../shared/agents/types.js';
