@@ -164,7 +164,7 @@ export function resend(task: TaskRecord, now: Date): Change {
 }
 
 /**
- * pending/queued (or running with an expired lease) → running, under a new lease, as one more attempt
+ * pending/queued (or running with an expired lease: the caller checks it) → running, under a new lease, as one more attempt
  * on the chosen agent and provider. A takeover records the lost attempt of the previous worker.
  */
 export function claim(task: TaskRecord, input: { now: Date; leaseUntil: Date; agentId: string | null; providerId: string; model: string | null }): Change {

@@ -138,9 +138,10 @@ describe('transition guards', () => {
     for (const c of changes) for (const from of c.from) expect(canTransition(from, c.set.status!)).toBe(true);
   });
 
-  it('tells a live lease from an expired one', () => {
+  it('tells a live lease (nobody else may run the task) from an expired or missing one', () => {
     expect(leaseLive(running(), NOW)).toBe(true);
     expect(leaseLive(running({ lease_until: '2025-03-01T11:00:00.000Z' }), NOW)).toBe(false);
+    expect(leaseLive(running({ lease_until: ISO }), NOW)).toBe(false);
     expect(leaseLive(running({ lease_until: undefined }), NOW)).toBe(false);
   });
 });
