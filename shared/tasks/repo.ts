@@ -89,7 +89,10 @@ export class StaleTaskError extends Error {
   }
 }
 
-export interface Change {
+/** One conditional write of a task (transitions.ts builds them as Changes). */
+export interface TaskWrite {
+  /** Statuses the task must be in, on top of the version condition (which already pins the status read). */
+  from?: readonly TaskStatus[];
   /** Fields to set (undefined values are ignored; null clears the field in the view). */
   set: Partial<TaskRecord>;
   /** Attributes to remove (private fields such as the lease). */
@@ -215,10 +218,11 @@ export class TaskRepository {
 
   /**
    * Applies a change to the task as it was read (`before`), on the condition that nobody changed it
-   * since (its `version`), and moves the counters (status, priority, plus `change.counters`) in the same
-   * transaction. Answers the task after the change, or throws StaleTaskError.
+   * since (its `version`) and that it is in one of `change.from`, and moves the counters (status,
+   * priority, plus `change.counters`) in the same transaction. Answers the task after the change, or
+   * throws StaleTaskError.
    */
-  async apply(before: TaskRecord, change: Change): Promise<TaskRecord> {
+  async apply(before: TaskRecord, change: TaskWrite): Promise<TaskRecord> {
     const after: TaskRecord = { ...before, version: before.version + 1 };
     const names: Record<string, string> = {};
     const values: Record<string, unknown> = { ':expected': before.version, ':next': before.version + 1 };
@@ -240,6 +244,15 @@ export class TaskRepository {
       values[':gsi2pk'] = byStatus(change.set.status);
       sets.push('#gsi2pk = :gsi2pk');
     }
+    let condition = '#version = :expected';
+    if (change.from) {
+      names['#status'] = 'status';
+      const expected = change.from.map((status, j) => {
+        values[`:from${j}`] = status;
+        return `:from${j}`;
+      });
+      condition += ` AND #status IN (${expected.join(', ')})`;
+    }
     const removes: string[] = [];
     for (const field of change.remove ?? []) {
       const n = `#r${removes.length}`;
@@ -253,7 +266,7 @@ export class TaskRepository {
           TableName: this.store.table,
           Key: taskKey(before.task_id),
           UpdateExpression: `SET ${sets.join(', ')}${removes.length ? ` REMOVE ${removes.join(', ')}` : ''}`,
-          ConditionExpression: '#version = :expected',
+          ConditionExpression: condition,
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: values,
         },
@@ -430,13 +443,22 @@ export class TaskRepository {
     };
   }
 
-  /** Tasks of one status older than a point in time (oldest first), for the sweeper. */
-  async byStatusBefore(status: TaskStatus, filter: { expr: string; values: Record<string, unknown> } | undefined, limit: number, startKey?: Record<string, unknown>) {
+  /** `pending` or `queued` tasks due before `olderThan` (oldest first): their message was never sent, or got lost. */
+  async stuckTasks(status: 'pending' | 'queued', olderThan: Date, limit: number, startKey?: Record<string, unknown>) {
+    return this.statusPage(status, { expr: 'next_attempt_at < :cutoff', values: { ':cutoff': olderThan.toISOString() } }, limit, startKey);
+  }
+
+  /** `running` tasks whose lease ran out before `now` (oldest first): their worker died or lost the table. */
+  async expiredLeases(now: Date, limit: number, startKey?: Record<string, unknown>) {
+    return this.statusPage('running', { expr: 'lease_until < :now', values: { ':now': now.toISOString() } }, limit, startKey);
+  }
+
+  private async statusPage(status: TaskStatus, filter: { expr: string; values: Record<string, unknown> }, limit: number, startKey?: Record<string, unknown>) {
     const page = await queryPage<Record<string, unknown>>(this.store, {
       index: 'gsi2',
       keyCondition: 'gsi2pk = :p',
-      values: { ':p': byStatus(status), ...(filter?.values ?? {}) },
-      filter: filter?.expr,
+      values: { ':p': byStatus(status), ...filter.values },
+      filter: filter.expr,
       limit,
       startKey,
       ascending: true,

@@ -1,7 +1,7 @@
 import type { ProviderRecord } from '../providers/types.js';
 import type { AgentRecord } from '../agents/types.js';
 import type { WindowUsage } from '../agents/quota.js';
-import { failure, TASK_ERRORS, type AttemptFailure } from './errors.js';
+import { failure, TASK_ERRORS, type AttemptFailure } from './transitions.js';
 
 /**
  * Where a task may run, best first. An agent is an identity (key, quota, concurrency) on a provider;

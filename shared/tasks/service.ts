@@ -8,10 +8,11 @@ import { zodIssues } from '../platform/api/validation.js';
 import { logger } from '../platform/logger.js';
 import { publish } from '../realtime/publisher.js';
 import { createTaskBody, type CreateTaskInput, type TaskView, type UpdateTaskInput, type SessionView } from './model.js';
-import { canCancel, canDelete, canEdit, canRetry, type TaskStatus } from './status.js';
+import { canDelete, canEdit, type TaskStatus } from './status.js';
+import { canCancel, canRetry, cancel, edit, enqueue as queueRule, requeue, type Change } from './transitions.js';
 import { defaultTitle } from './prompts.js';
 import { summarize, type StatsSummary } from './stats.js';
-import { publicView, StaleTaskError, TaskRepository, type Change, type TaskFilter, type TaskRecord } from './repo.js';
+import { publicView, StaleTaskError, TaskRepository, type TaskFilter, type TaskRecord } from './repo.js';
 import { AgentRepository } from '../agents/repo.js';
 import { getProvider } from '../providers/service.js';
 
@@ -61,6 +62,21 @@ export const taskChannels = (taskId: string) => ['tasks', `task:${taskId}`];
 export async function publishTask(deps: Deps, type: 'task.created' | 'task.updated', task: TaskRecord | TaskView): Promise<void> {
   const view = publicView(task as TaskRecord);
   await publish(deps, taskChannels(view.task_id), type, view, { permission: 'tasks:read' });
+}
+
+/** What follows a change's write: its events, then its run message. Answers whether a message was sent. */
+export async function announce(deps: Deps, after: TaskRecord, change: Change): Promise<boolean> {
+  for (const type of change.events) await publishTask(deps, type, after);
+  return change.send ? sendRun(deps, after.task_id, change.send.token, change.send.delaySeconds) : false;
+}
+
+/**
+ * Applies a transition's change to the task as it was read, with one conditional write (StaleTaskError
+ * when the task moved meanwhile), then announces it.
+ */
+export async function commit(deps: Deps, before: TaskRecord, change: Change): Promise<{ after: TaskRecord; sent: boolean }> {
+  const after = await repo(deps).apply(before, change);
+  return { after, sent: await announce(deps, after, change) };
 }
 
 // ---------------------------------------------------------------- create
@@ -140,13 +156,8 @@ export async function enqueue(deps: Deps, task: TaskRecord): Promise<TaskRecord 
   let current: TaskRecord | undefined = task;
   for (let i = 0; i < STALE_RETRIES && current; i++) {
     if (current.status !== 'pending') return undefined;
-    const nowIso = deps.clock.now().toISOString();
     try {
-      const token = ulid();
-      const queued = await repo(deps).apply(current, { set: { status: 'queued', queued_at: nowIso, updated_at: nowIso, next_attempt_at: nowIso, run_token: token } });
-      await publishTask(deps, 'task.updated', queued);
-      await sendRun(deps, queued.task_id, token, 0);
-      return queued;
+      return (await commit(deps, current, queueRule(current, deps.clock.now()))).after;
     } catch (err) {
       if (!(err instanceof StaleTaskError)) throw err;
       current = await repo(deps).get(task.task_id);
@@ -200,13 +211,12 @@ export async function listSessions(deps: Deps, taskId: string, limit: number, st
  * Reads the task, checks the change is allowed in its current status and applies it on the
  * condition that nothing changed since; a concurrent change means read and check again.
  */
-async function changeTask(deps: Deps, taskId: string, decide: (task: TaskRecord) => Change): Promise<{ before: TaskRecord; after: TaskRecord }> {
+async function changeTask(deps: Deps, taskId: string, decide: (task: TaskRecord) => Change): Promise<TaskRecord> {
   for (let i = 0; ; i++) {
     const before = await getTaskRecord(deps, taskId);
     const change = decide(before);
     try {
-      const after = await repo(deps).apply(before, change);
-      return { before, after };
+      return (await commit(deps, before, change)).after;
     } catch (err) {
       if (!(err instanceof StaleTaskError) || i >= STALE_RETRIES) throw err;
     }
@@ -215,57 +225,28 @@ async function changeTask(deps: Deps, taskId: string, decide: (task: TaskRecord)
 
 /** pending/queued/running → cancelled. A running task's worker sees the status and aborts its provider call. */
 export async function cancelTask(deps: Deps, taskId: string, reason: string): Promise<TaskView> {
-  const { after } = await changeTask(deps, taskId, (task) => {
+  const after = await changeTask(deps, taskId, (task) => {
     if (!canCancel(task.status)) throw invalidState(`Task is ${task.status}; only pending, queued or running tasks can be cancelled`);
-    const now = deps.clock.now();
-    return {
-      set: {
-        status: 'cancelled',
-        cancel_reason: reason,
-        error: { code: 'cancelled', message: reason, retryable: false },
-        completed_at: now.toISOString(),
-        updated_at: now.toISOString(),
-        duration_ms: task.started_at ? now.getTime() - Date.parse(task.started_at) : null,
-        next_attempt_at: null,
-        waiting_reason: null,
-      },
-    };
+    return cancel(task, { now: deps.clock.now(), reason });
   });
-  await publishTask(deps, 'task.updated', after);
   return publicView(after);
 }
 
 /** failed/cancelled → pending with a fresh set of attempts, then queued like a new task. */
 export async function retryTask(deps: Deps, taskId: string): Promise<TaskView> {
-  const { after } = await changeTask(deps, taskId, (task) => {
+  const after = await changeTask(deps, taskId, (task) => {
     if (!canRetry(task.status)) throw invalidState(`Task is ${task.status}; only failed or cancelled tasks can be retried`);
-    const nowIso = deps.clock.now().toISOString();
-    return {
-      set: {
-        status: 'pending',
-        attempts: 0,
-        result: null,
-        error: null,
-        completed_at: null,
-        duration_ms: null,
-        next_attempt_at: nowIso,
-        waiting_reason: null,
-        updated_at: nowIso,
-      },
-      remove: ['cancel_reason', 'lease_owner', 'lease_until'],
-    };
+    return requeue(task, deps.clock.now());
   });
-  await publishTask(deps, 'task.updated', after);
   const queued = await enqueue(deps, after);
   return publicView(queued ?? after);
 }
 
 export async function updateTask(deps: Deps, taskId: string, changes: UpdateTaskInput): Promise<TaskView> {
-  const { after } = await changeTask(deps, taskId, (task) => {
+  const after = await changeTask(deps, taskId, (task) => {
     if (!canEdit(task.status)) throw invalidState(`Task is ${task.status}; title, priority and tags change only before it starts`);
-    return { set: { ...changes, updated_at: deps.clock.now().toISOString() } };
+    return edit(task, { now: deps.clock.now(), changes });
   });
-  await publishTask(deps, 'task.updated', after);
   return publicView(after);
 }
 

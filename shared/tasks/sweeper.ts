@@ -1,9 +1,9 @@
 import type { Deps } from '../platform/runtime.js';
 import { logger } from '../platform/logger.js';
 import { StaleTaskError, TaskRepository, type TaskRecord } from './repo.js';
-import { enqueue, sendRun } from './service.js';
+import { commit, enqueue } from './service.js';
 import { recoverExpiredLease } from './runner.js';
-import { ulid } from 'ulid';
+import { resend } from './transitions.js';
 
 /**
  * The write of a task and the send of its message are not atomic, and workers die. The sweeper (every
@@ -23,29 +23,27 @@ export interface SweepReport {
   leases_recovered: number;
 }
 
+type Page = { items: TaskRecord[]; lastKey?: Record<string, unknown> };
+
 export async function sweepTasks(deps: Deps): Promise<SweepReport> {
   const repo = new TaskRepository(deps.store);
   const now = deps.clock.now();
   const report: SweepReport = { pending_enqueued: 0, queued_resent: 0, leases_recovered: 0 };
 
-  await eachTask(repo, 'pending', 'next_attempt_at < :cutoff', { ':cutoff': iso(now, -STUCK_PENDING_SECONDS) }, async (task) => {
+  await eachTask('pending', (startKey) => repo.stuckTasks('pending', ago(now, STUCK_PENDING_SECONDS), PAGE, startKey), async (task) => {
     if (await enqueue(deps, task)) report.pending_enqueued++;
   });
 
-  await eachTask(repo, 'queued', 'next_attempt_at < :cutoff', { ':cutoff': iso(now, -STUCK_QUEUED_SECONDS) }, async (task) => {
-    // Same token: the message in the queue (if any) stays valid, so a long queue never starves a task.
-    const token = task.run_token ?? ulid();
-    const nowIso = deps.clock.now().toISOString();
+  await eachTask('queued', (startKey) => repo.stuckTasks('queued', ago(now, STUCK_QUEUED_SECONDS), PAGE, startKey), async (task) => {
     try {
-      await repo.apply(task, { set: { next_attempt_at: nowIso, run_token: token } });
+      if ((await commit(deps, task, resend(task, deps.clock.now()))).sent) report.queued_resent++;
     } catch (err) {
       if (err instanceof StaleTaskError) return; // changed meanwhile: it is moving
       throw err;
     }
-    if (await sendRun(deps, task.task_id, token, 0)) report.queued_resent++;
   });
 
-  await eachTask(repo, 'running', 'lease_until < :now', { ':now': now.toISOString() }, async (task) => {
+  await eachTask('running', (startKey) => repo.expiredLeases(now, PAGE, startKey), async (task) => {
     try {
       await recoverExpiredLease(deps, task);
       report.leases_recovered++;
@@ -58,23 +56,23 @@ export async function sweepTasks(deps: Deps): Promise<SweepReport> {
   return report;
 }
 
-async function eachTask(repo: TaskRepository, status: TaskRecord['status'], expr: string, values: Record<string, unknown>, fn: (task: TaskRecord) => Promise<void>): Promise<void> {
+async function eachTask(status: TaskRecord['status'], page: (startKey?: Record<string, unknown>) => Promise<Page>, fn: (task: TaskRecord) => Promise<void>): Promise<void> {
   let startKey: Record<string, unknown> | undefined;
   let seen = 0;
   do {
-    const page = await repo.byStatusBefore(status, { expr, values }, PAGE, startKey);
-    for (const task of page.items) {
+    const { items, lastKey } = await page(startKey);
+    for (const task of items) {
       try {
         await fn(task);
       } catch (err) {
         logger.error('sweeper could not move a task', { task_id: task.task_id, status, error: err as Error });
       }
     }
-    seen += page.items.length;
-    startKey = page.lastKey;
+    seen += items.length;
+    startKey = lastKey;
   } while (startKey && seen < MAX_PER_STATUS);
 }
 
-function iso(now: Date, offsetSeconds: number): string {
-  return new Date(now.getTime() + offsetSeconds * 1000).toISOString();
+function ago(now: Date, seconds: number): Date {
+  return new Date(now.getTime() - seconds * 1000);
 }

@@ -1,11 +1,12 @@
 import { describe, it, expect } from 'vitest';
-import { backoffSeconds, queueDelay, waitSeconds, BACKOFF_CAP_SECONDS, MAX_QUEUE_DELAY_SECONDS } from '../../../shared/tasks/retry.js';
+import { backoffSeconds, queueDelay, waitSeconds, BACKOFF_CAP_SECONDS, MAX_QUEUE_DELAY_SECONDS } from '../../../shared/tasks/transitions.js';
 import { bucketIndex, changeDelta, createdDelta, DURATION_BUCKETS_MS, mergeDeltas, percentile, summarize, durationDelta, usageDelta } from '../../../shared/tasks/stats.js';
-import { canCancel, canDelete, canEdit, canRetry, canTransition, TASK_STATUSES } from '../../../shared/tasks/status.js';
+import { canDelete, canEdit, TASK_STATUSES } from '../../../shared/tasks/status.js';
+import { canCancel, canRetry, canTransition } from '../../../shared/tasks/transitions.js';
 import { createTaskBody, updateTaskBody, listTasksQuery } from '../../../shared/tasks/model.js';
 import { buildPrompt, defaultTitle } from '../../../shared/tasks/prompts.js';
 import { codeBlocks, extractResult, truncateUtf8 } from '../../../shared/tasks/extract.js';
-import { classify } from '../../../shared/tasks/errors.js';
+import { classify } from '../../../shared/tasks/provider-call.js';
 import { routeTask, orderAgents } from '../../../shared/tasks/routing.js';
 import { ProviderError, type ProviderRecord } from '../../../shared/providers/types.js';
 import type { AgentRecord } from '../../../shared/agents/types.js';
