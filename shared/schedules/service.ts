@@ -9,6 +9,7 @@ import type { Principal } from '../platform/principal.js';
 import { canManage } from '../platform/principal.js';
 import { ApiError, conflict, dependencyUnavailable, forbidden, notFound } from '../platform/api/errors.js';
 import { logger } from '../platform/logger.js';
+import { VersionConflictError } from '../platform/store/conflicts.js';
 import { toScheduleExpression } from './cron.js';
 import {
   firePayloadOf,
@@ -22,7 +23,7 @@ import {
   type UpdateScheduleInput,
 } from './schedule.js';
 import { ScheduleRepository, type ScheduleRecord } from './repo.js';
-import { ConcurrentChangeError, ExecutionRepository, WorkflowRepository, type ExecutionRecord } from '../workflows/repo.js';
+import { ExecutionRepository, WorkflowRepository, type ExecutionRecord } from '../workflows/repo.js';
 import { removeSchedule, resumeExecution, settledExecution, startExecution, type ExecutionView } from '../workflows/service.js';
 
 const schedules = (deps: Deps) => new ScheduleRepository(deps.store);
@@ -142,7 +143,7 @@ async function change(deps: Deps, before: ScheduleRecord, changes: Partial<Sched
   try {
     after = await schedules(deps).replace(before, merged);
   } catch (err) {
-    if (err instanceof ConcurrentChangeError) throw conflict('The schedule was changed meanwhile; read it again and retry');
+    if (err instanceof VersionConflictError) throw conflict('The schedule was changed meanwhile; read it again and retry');
     throw err;
   }
   try {
@@ -175,7 +176,7 @@ export async function deleteSchedule(deps: Deps, principal: Principal, scheduleI
   try {
     await removeSchedule(deps, schedule);
   } catch (err) {
-    if (err instanceof ConcurrentChangeError) throw conflict('The schedule was changed meanwhile; read it again and retry');
+    if (err instanceof VersionConflictError) throw conflict('The schedule was changed meanwhile; read it again and retry');
     throw err;
   }
 }
@@ -286,7 +287,7 @@ export async function fireSchedule(deps: Deps, payload: FirePayload): Promise<Fi
       await repo.recordFiring(schedule, { scheduledFor, firedAt: now, outcome: 'failed', executionId: null, reason, nextRunAt: nextRun });
       return { outcome: 'failed', reason };
     }
-    if (err instanceof ConcurrentChangeError) {
+    if (err instanceof VersionConflictError) {
       // The firing's run exists already (a claimer thought dead got that far after all): it is the run.
       const existing = await new ExecutionRepository(deps.store).get(executionId);
       if (existing) return completeWithRun(deps, schedule, { scheduledFor, now, nextRun }, existing);

@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { monotonicFactory, ulid } from 'ulid';
 import type { Deps } from '../platform/runtime.js';
 import { logger } from '../platform/logger.js';
+import { retryOnConflict, VersionConflictError } from '../platform/store/conflicts.js';
 import { publish } from '../realtime/publisher.js';
 import { costUsd, type LlmResult, type ProviderRecord } from '../providers/types.js';
 import { buildPrompt, estimateTokens, tokensForChars, type TaskPrompt } from './prompts.js';
@@ -13,7 +14,7 @@ import { isTerminal } from './status.js';
 import { durationDelta, mergeDeltas, usageDelta } from './stats.js';
 import type { SessionView } from './model.js';
 import { windowOf } from '../agents/quota.js';
-import { StaleTaskError, TaskRepository, type Change, type TaskRecord } from './repo.js';
+import { TaskRepository, type Change, type TaskRecord } from './repo.js';
 import { AgentRepository, type AgentRecord, type QuotaReservation } from '../agents/repo.js';
 import { eligibleProviders, getProvider, isCircuitOpen, providerClient, recordProviderCall } from '../providers/service.js';
 import { ProviderRepository } from '../providers/repo.js';
@@ -35,8 +36,6 @@ const EARLY_TOLERANCE_MS = 1000;
 const RESULT_MAX_BYTES = 100_000;
 const SESSION_PROMPT_MAX_BYTES = 150_000;
 const SESSION_RESPONSE_MAX_BYTES = 120_000;
-/** Re-reads of a task that changed between the read and the conditional write. */
-const STALE_RETRIES = 5;
 
 export interface RunOptions {
   /** Milliseconds left in the Lambda invocation; provider calls end before it does. */
@@ -69,14 +68,12 @@ const agentsRepo = (deps: Deps) => new AgentRepository(deps.store);
  * deliveries only one wins), runs it on the provider and records the outcome.
  */
 export async function processRunMessage(deps: Deps, message: RunMessage, options: RunOptions = {}): Promise<void> {
-  for (let round = 0; round < STALE_RETRIES; round++) {
-    try {
-      await processOnce(deps, message, options);
-      return;
-    } catch (err) {
-      if (!(err instanceof StaleTaskError)) throw err;
-      // The task changed between our read and our write: look again.
-    }
+  try {
+    await retryOnConflict(() => processOnce(deps, message, options));
+    return;
+  } catch (err) {
+    if (!(err instanceof VersionConflictError)) throw err;
+    // The task kept changing between our read and our write.
   }
   logger.warn('task kept changing while the worker tried to run it; leaving it to the sweeper', { task_id: message.task_id });
 }
@@ -632,7 +629,7 @@ async function execute(deps: Deps, task: TaskRecord, pick: Pick, prompt: TaskPro
       if (retryToken) await sendRun(deps, task.task_id, retryToken, queueDelay(retryDelay));
       return;
     } catch (err) {
-      if (!(err instanceof StaleTaskError)) throw err;
+      if (!(err instanceof VersionConflictError)) throw err;
     }
   }
   // Cancelled (or otherwise changed) while the provider was working: the attempt still happened.
@@ -670,13 +667,13 @@ export async function recoverExpiredLease(deps: Deps, task: TaskRecord): Promise
 
 /** A task whose queue message went to the dead-letter queue: the worker could not process it, so it fails. */
 export async function failDeadLettered(deps: Deps, message: RunMessage): Promise<'failed' | 'ignored'> {
-  for (let round = 0; round < STALE_RETRIES; round++) {
-    const task = await tasksRepo(deps).get(message.task_id);
-    if (!task || isTerminal(task.status)) return 'ignored';
-    if (message.token && task.run_token && message.token !== task.run_token) return 'ignored';
-    if (task.status === 'running' && task.lease_until && task.lease_until > deps.clock.now().toISOString()) return 'ignored';
-    const nowIso = deps.clock.now().toISOString();
-    try {
+  try {
+    return await retryOnConflict(async () => {
+      const task = await tasksRepo(deps).get(message.task_id);
+      if (!task || isTerminal(task.status)) return 'ignored';
+      if (message.token && task.run_token && message.token !== task.run_token) return 'ignored';
+      if (task.status === 'running' && task.lease_until && task.lease_until > deps.clock.now().toISOString()) return 'ignored';
+      const nowIso = deps.clock.now().toISOString();
       const after = await tasksRepo(deps).apply(task, {
         set: {
           status: 'failed',
@@ -692,10 +689,10 @@ export async function failDeadLettered(deps: Deps, message: RunMessage): Promise
         remove: ['lease_owner', 'lease_until'],
       });
       await publishTask(deps, 'task.updated', after);
-      return 'failed';
-    } catch (err) {
-      if (!(err instanceof StaleTaskError)) throw err;
-    }
+      return 'failed' as const;
+    });
+  } catch (err) {
+    if (!(err instanceof VersionConflictError)) throw err;
+    return 'ignored';
   }
-  return 'ignored';
 }

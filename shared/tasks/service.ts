@@ -5,12 +5,13 @@ import type { Deps } from '../platform/runtime.js';
 import { invalidState, notFound, validationError, type FieldError } from '../platform/api/errors.js';
 import { zodIssues } from '../platform/api/validation.js';
 import { logger } from '../platform/logger.js';
+import { retryOnConflict, VersionConflictError } from '../platform/store/conflicts.js';
 import { publish } from '../realtime/publisher.js';
 import { createTaskBody, type CreateTaskInput, type TaskView, type UpdateTaskInput, type SessionView } from './model.js';
 import { canCancel, canDelete, canEdit, canRetry, type TaskStatus } from './status.js';
 import { defaultTitle } from './prompts.js';
 import { summarize, type StatsSummary } from './stats.js';
-import { publicView, StaleTaskError, TaskRepository, type Change, type TaskFilter, type TaskRecord } from './repo.js';
+import { publicView, TaskRepository, type Change, type TaskFilter, type TaskRecord } from './repo.js';
 import { AgentRepository } from '../agents/repo.js';
 import { getProvider } from '../providers/service.js';
 
@@ -47,9 +48,6 @@ export function parseRunMessage(body: string): RunMessage | undefined {
   const parsed = runMessage.safeParse(json);
   return parsed.success ? parsed.data : undefined;
 }
-
-/** Tries an optimistic change this many times when the task keeps changing under it. */
-const STALE_RETRIES = 10;
 
 const repo = (deps: Deps) => new TaskRepository(deps.store);
 
@@ -136,22 +134,21 @@ export async function checkRouting(deps: Deps, body: { provider_id?: string; age
  * alone. Answers the queued task, or undefined when it was not pending any more.
  */
 export async function enqueue(deps: Deps, task: TaskRecord): Promise<TaskRecord | undefined> {
-  let current: TaskRecord | undefined = task;
-  for (let i = 0; i < STALE_RETRIES && current; i++) {
-    if (current.status !== 'pending') return undefined;
-    const nowIso = deps.clock.now().toISOString();
-    try {
+  try {
+    return await retryOnConflict(async (attempt) => {
+      const current = attempt === 1 ? task : await repo(deps).get(task.task_id);
+      if (current?.status !== 'pending') return undefined;
+      const nowIso = deps.clock.now().toISOString();
       const token = ulid();
       const queued = await repo(deps).apply(current, { set: { status: 'queued', queued_at: nowIso, updated_at: nowIso, next_attempt_at: nowIso, run_token: token } });
       await publishTask(deps, 'task.updated', queued);
       await sendRun(deps, queued.task_id, token, 0);
       return queued;
-    } catch (err) {
-      if (!(err instanceof StaleTaskError)) throw err;
-      current = await repo(deps).get(task.task_id);
-    }
+    });
+  } catch (err) {
+    if (!(err instanceof VersionConflictError)) throw err;
+    return undefined;
   }
-  return undefined;
 }
 
 /** Sends the run message; a failed send is logged, not thrown: the sweeper re-sends for queued tasks. */
@@ -200,16 +197,11 @@ export async function listSessions(deps: Deps, taskId: string, limit: number, st
  * condition that nothing changed since; a concurrent change means read and check again.
  */
 async function changeTask(deps: Deps, taskId: string, decide: (task: TaskRecord) => Change): Promise<{ before: TaskRecord; after: TaskRecord }> {
-  for (let i = 0; ; i++) {
+  return retryOnConflict(async () => {
     const before = await getTaskRecord(deps, taskId);
-    const change = decide(before);
-    try {
-      const after = await repo(deps).apply(before, change);
-      return { before, after };
-    } catch (err) {
-      if (!(err instanceof StaleTaskError) || i >= STALE_RETRIES) throw err;
-    }
-  }
+    const after = await repo(deps).apply(before, decide(before));
+    return { before, after };
+  });
 }
 
 /** pending/queued/running → cancelled. A running task's worker sees the status and aborts its provider call. */
@@ -269,16 +261,11 @@ export async function updateTask(deps: Deps, taskId: string, changes: UpdateTask
 }
 
 export async function deleteTask(deps: Deps, taskId: string): Promise<void> {
-  for (let i = 0; ; i++) {
+  await retryOnConflict(async () => {
     const task = await getTaskRecord(deps, taskId);
     if (!canDelete(task.status)) throw invalidState('Task is running; cancel it first');
-    try {
-      await repo(deps).delete(task);
-      return;
-    } catch (err) {
-      if (!(err instanceof StaleTaskError) || i >= STALE_RETRIES) throw err;
-    }
-  }
+    await repo(deps).delete(task);
+  });
 }
 
 export function isWaiting(status: TaskStatus): boolean {

@@ -1,6 +1,7 @@
 import type { Deps } from '../platform/runtime.js';
 import { logger } from '../platform/logger.js';
-import { StaleTaskError, TaskRepository, type TaskRecord } from './repo.js';
+import { VersionConflictError } from '../platform/store/conflicts.js';
+import { TaskRepository, type TaskRecord } from './repo.js';
 import { enqueue, sendRun } from './service.js';
 import { recoverExpiredLease } from './runner.js';
 import { ulid } from 'ulid';
@@ -39,7 +40,7 @@ export async function sweepTasks(deps: Deps): Promise<SweepReport> {
     try {
       await repo.apply(task, { set: { next_attempt_at: nowIso, run_token: token } });
     } catch (err) {
-      if (err instanceof StaleTaskError) return; // changed meanwhile: it is moving
+      if (err instanceof VersionConflictError) return; // changed meanwhile: it is moving
       throw err;
     }
     if (await sendRun(deps, task.task_id, token, 0)) report.queued_resent++;
@@ -50,7 +51,7 @@ export async function sweepTasks(deps: Deps): Promise<SweepReport> {
       await recoverExpiredLease(deps, task);
       report.leases_recovered++;
     } catch (err) {
-      if (!(err instanceof StaleTaskError)) throw err;
+      if (!(err instanceof VersionConflictError)) throw err;
     }
   });
 

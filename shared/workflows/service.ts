@@ -21,7 +21,6 @@ import {
 } from './engine.js';
 import { schedulerNameOf } from '../schedules/schedule.js';
 import {
-  ConcurrentChangeError,
   ExecutionRepository,
   WorkflowNameTakenError,
   WorkflowRepository,
@@ -31,6 +30,7 @@ import {
   type WorkflowRecord,
 } from './repo.js';
 import { ScheduleRepository, type ScheduleRecord } from '../schedules/repo.js';
+import { retryOnConflict, VersionConflictError } from '../platform/store/conflicts.js';
 import { DEFAULT_MAX_ATTEMPTS, DEFAULT_PRIORITY, DEFAULT_TIMEOUT_SECONDS, MAX_TIMEOUT_SECONDS } from '../tasks/model.js';
 import { cancelTask, createTask, getTask, type TaskActor, type TaskView } from '../tasks/service.js';
 
@@ -223,7 +223,7 @@ export async function updateWorkflow(deps: Deps, principal: Principal, workflowI
     await workflows(deps).addVersion(before, after, { workflow_id: workflowId, version: after.version, definition, created_by: principal.userId, created_at: nowIso });
   } catch (err) {
     if (err instanceof WorkflowNameTakenError) throw conflict(err.message);
-    if (err instanceof ConcurrentChangeError) throw conflict('The workflow was changed by someone else meanwhile; read it again and retry');
+    if (err instanceof VersionConflictError) throw conflict('The workflow was changed by someone else meanwhile; read it again and retry');
     throw err;
   }
   return workflowView(after, after.version, definition);
@@ -249,7 +249,7 @@ export async function deleteWorkflow(deps: Deps, principal: Principal, workflowI
   try {
     await workflows(deps).delete(workflow);
   } catch (err) {
-    if (!(err instanceof ConcurrentChangeError)) throw err;
+    if (!(err instanceof VersionConflictError)) throw err;
     if (!(await workflows(deps).get(workflowId))) throw notFound('Workflow');
     throw conflict('The workflow was changed by someone else meanwhile; read it again and retry');
   }
@@ -262,25 +262,24 @@ export async function deleteWorkflow(deps: Deps, principal: Principal, workflowI
  */
 export async function removeSchedule(deps: Deps, schedule: ScheduleRecord): Promise<void> {
   const repo = new ScheduleRepository(deps.store);
-  let current: ScheduleRecord | undefined = schedule;
   // A change (or a firing) between the read and the delete moves the revision: read it again and
   // remove again (the change may have re-registered it with the Scheduler), so that the table never
   // keeps a schedule the Scheduler no longer has.
-  for (let attempt = 1; current; attempt++) {
-    try {
-      await deps.scheduler.remove(schedulerNameOf(current.schedule_id));
-    } catch (err) {
-      logger.error('scheduler remove failed', { schedule_id: current.schedule_id, error: (err as Error).message });
-      throw dependencyUnavailable('The scheduler');
-    }
-    try {
+  try {
+    await retryOnConflict(async (attempt) => {
+      const current = attempt === 1 ? schedule : await repo.get(schedule.schedule_id);
+      if (!current) return;
+      try {
+        await deps.scheduler.remove(schedulerNameOf(current.schedule_id));
+      } catch (err) {
+        logger.error('scheduler remove failed', { schedule_id: current.schedule_id, error: (err as Error).message });
+        throw dependencyUnavailable('The scheduler');
+      }
       await repo.delete(current);
-      return;
-    } catch (err) {
-      if (!(err instanceof ConcurrentChangeError)) throw err;
-      if (attempt >= 3) throw conflict('The schedule keeps changing meanwhile; read it again and retry');
-    }
-    current = await repo.get(current.schedule_id);
+    });
+  } catch (err) {
+    if (err instanceof VersionConflictError) throw conflict('The schedule keeps changing meanwhile; read it again and retry');
+    throw err;
   }
 }
 
@@ -294,7 +293,7 @@ export interface RunRequest {
   actor: TaskActor;
   /**
    * The run's id, when the caller chose it in advance (a schedule firing, so that its retry can find the
-   * run): a run of that id that already exists is a ConcurrentChangeError and nothing is started.
+   * run): a run of that id that already exists is a VersionConflictError and nothing is started.
    */
   execution_id?: string;
 }

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { AuthService } from '../../../shared/auth/service.js';
 import { ApiError } from '../../../shared/platform/api/errors.js';
-import { ConcurrentUpdateError, type UserRepository } from '../../../shared/auth/repo.js';
+import { type UserRepository } from '../../../shared/auth/repo.js';
+import { VersionConflictError as ConcurrentUpdateError } from '../../../shared/platform/store/conflicts.js';
 import type { LoginAttemptRepository, SessionRepository } from '../../../shared/auth/sessions-repo.js';
 import type { Deps } from '../../../shared/platform/runtime.js';
 import { loadConfig } from '../../../shared/platform/config.js';
