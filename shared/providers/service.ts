@@ -1,4 +1,3 @@
-import { performance } from 'node:perf_hooks';
 import { ulid } from 'ulid';
 import type { Deps } from '../platform/runtime.js';
 import { ProviderError, type LlmProvider, type ProviderRecord } from './types.js';
@@ -32,6 +31,7 @@ import { publish } from '../realtime/publisher.js';
 import { conflict, notFound, validationError } from '../platform/api/errors.js';
 import { logger } from '../platform/logger.js';
 import { retryOnConflict, VersionConflictError } from '../platform/store/conflicts.js';
+import { probe } from '../platform/probe.js';
 import type { Principal } from '../platform/principal.js';
 
 /**
@@ -315,16 +315,14 @@ export function circuitView(c: CircuitSnapshot, now: Date) {
 /** A live check of the provider (list models, or the cheapest call the type has), with its latency. */
 export async function checkProviderHealth(deps: Deps, providerId: string) {
   const record = await requireProvider(deps, providerId);
-  const started = performance.now();
+  const result = await probe(providerId, async (signal) => (await providerClient(deps, record)).check(signal), { timeoutMs: HEALTH_CHECK_TIMEOUT_MS });
   let error: { code: string; message: string; status: number | null; retryable: boolean } | null = null;
-  try {
-    const client = await providerClient(deps, record);
-    await client.check(AbortSignal.timeout(HEALTH_CHECK_TIMEOUT_MS));
-  } catch (err) {
+  if (!result.ok) {
+    const err = result.timedOut ? new ProviderError('timeout', `${record.name} did not answer within ${HEALTH_CHECK_TIMEOUT_MS} ms`, true) : result.error;
     if (!(err instanceof ProviderError)) throw err;
     error = { code: err.code, message: err.message, status: err.status ?? null, retryable: err.retryable };
   }
-  const latencyMs = Math.round((performance.now() - started) * 10) / 10;
+  const latencyMs = Math.round(result.latencyMs * 10) / 10;
   const checkedAt = deps.clock.now();
   const check: LastCheck = {
     ok: error === null,

@@ -31,6 +31,7 @@ import {
 } from './repo.js';
 import { ScheduleRepository, type ScheduleRecord } from '../schedules/repo.js';
 import { retryOnConflict, VersionConflictError } from '../platform/store/conflicts.js';
+import { probe } from '../platform/probe.js';
 import { DEFAULT_MAX_ATTEMPTS, DEFAULT_PRIORITY, DEFAULT_TIMEOUT_SECONDS, MAX_TIMEOUT_SECONDS } from '../tasks/model.js';
 import { cancelTask, createTask, getTask, type TaskActor, type TaskView } from '../tasks/service.js';
 
@@ -730,14 +731,12 @@ async function startStepTask(
 
 // ---------------------------------------------------------------- health
 
-async function probe(check: () => Promise<void>) {
-  const started = Date.now();
-  try {
-    await check();
-    return { status: 'healthy' as const, latency_ms: Date.now() - started, error: null };
-  } catch (err) {
-    return { status: 'unhealthy' as const, latency_ms: Date.now() - started, error: (err as Error).name || 'Error' };
-  }
+/** A dependency's probe as the workflow health reports it. */
+async function dependencyHealth(name: string, check: () => Promise<void>) {
+  const result = await probe(name, check);
+  const latency_ms = Math.round(result.latencyMs);
+  if (result.ok) return { status: 'healthy' as const, latency_ms, error: null };
+  return { status: 'unhealthy' as const, latency_ms, error: (result.error as Error)?.name || 'Error' };
 }
 
 /** A schedule is overdue when its next run is this far in the past without a firing recorded. */
@@ -747,8 +746,8 @@ export async function workflowHealth(deps: Deps) {
   const now = deps.clock.now();
   const scheduleRepo = new ScheduleRepository(deps.store);
   const [stateMachine, scheduler, running, failed, active, overdue] = await Promise.all([
-    probe(() => deps.workflows.check()),
-    probe(() => deps.scheduler.check()),
+    dependencyHealth('state_machine', () => deps.workflows.check()),
+    dependencyHealth('scheduler', () => deps.scheduler.check()),
     executions(deps).activeCount(),
     executions(deps).failuresSince(now),
     scheduleRepo.activeCount(),
