@@ -445,4 +445,3 @@ export class TaskRepository {
   }
 }
 
-export { isConditionFailure };

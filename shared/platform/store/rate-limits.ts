@@ -1,7 +1,7 @@
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Store } from './client.js';
-import { epochSeconds } from './client.js';
 import { buildUpdate } from './update.js';
+import { windowAt, type Window } from '../window.js';
 
 /**
  * Fixed-window counters kept in the table, so that every Lambda instance (and the local runtime) sees
@@ -10,18 +10,6 @@ import { buildUpdate } from './update.js';
 
 /** How long a window's item outlives the window. */
 const WINDOW_GRACE_SECONDS = 60;
-
-export interface Window {
-  /** Epoch seconds at which the window began (a multiple of its length). */
-  start: number;
-  /** When the window ends and the next begins. */
-  resetAt: Date;
-}
-
-export function windowAt(now: Date, windowSeconds: number): Window {
-  const start = Math.floor(epochSeconds(now) / windowSeconds) * windowSeconds;
-  return { start, resetAt: new Date((start + windowSeconds) * 1000) };
-}
 
 /**
  * Adds `amounts` to the counters of the window that holds `now` (the item at `keyOf(window start)`),

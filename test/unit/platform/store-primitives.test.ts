@@ -9,7 +9,8 @@ import {
   updateVersioned,
   VersionConflictError,
 } from '../../../shared/platform/store/conflicts.js';
-import { addToWindow, windowAt } from '../../../shared/platform/store/rate-limits.js';
+import { addToWindow } from '../../../shared/platform/store/rate-limits.js';
+import { windowAt } from '../../../shared/platform/window.js';
 
 /** A store whose client records the commands it is sent and answers with `answer`. */
 function fakeStore(answer: (input: Record<string, unknown>) => unknown = () => ({})) {
