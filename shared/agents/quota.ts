@@ -2,10 +2,12 @@
  * Fixed quota windows (UTC): an hourly window starts on the hour, a daily one at midnight. Usage is
  * counted per window in its own item, so a window "resets" simply because the next one has no usage.
  */
+import { windowAt } from '../platform/window.js';
+
 export const QUOTA_WINDOWS = ['hourly', 'daily'] as const;
 export type QuotaWindow = (typeof QUOTA_WINDOWS)[number];
 
-const WINDOW_MS: Record<QuotaWindow, number> = { hourly: 3_600_000, daily: 86_400_000 };
+const WINDOW_SECONDS: Record<QuotaWindow, number> = { hourly: 3600, daily: 86_400 };
 
 export interface Quota {
   window: QuotaWindow;
@@ -23,9 +25,9 @@ export interface WindowBounds {
 }
 
 export function windowOf(window: QuotaWindow, now: Date): WindowBounds {
-  const size = WINDOW_MS[window];
-  const start = Math.floor(now.getTime() / size) * size;
-  return { start: new Date(start), resetsAt: new Date(start + size), key: `${window}#${new Date(start).toISOString()}` };
+  const { start, resetAt } = windowAt(now, WINDOW_SECONDS[window]);
+  const startDate = new Date(start * 1000);
+  return { start: startDate, resetsAt: resetAt, key: `${window}#${startDate.toISOString()}` };
 }
 
 export interface WindowUsage {

@@ -2,7 +2,7 @@ import { BatchGetCommand, type BatchGetCommandOutput, DeleteCommand, GetCommand,
 import type { Store } from '../platform/store/client.js';
 import { epochSeconds } from '../platform/store/client.js';
 import { queryPage } from '../platform/store/query.js';
-import { isConditionFailure } from '../tasks/repo.js';
+import { isConditionFailure } from '../platform/store/conflicts.js';
 import { reservationThresholds, windowOf, type WindowUsage } from './quota.js';
 import type { AgentRecord } from './types.js';
 

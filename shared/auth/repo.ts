@@ -7,6 +7,8 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import type { Store } from '../platform/store/client.js';
 import { queryPage, type StorePage } from '../platform/store/query.js';
+import { VersionConflictError } from '../platform/store/conflicts.js';
+import { buildUpdate } from '../platform/store/update.js';
 import type { Role } from '../platform/permissions.js';
 
 export interface UserRecord {
@@ -108,24 +110,12 @@ export class UserRepository {
     now: string,
   ): Promise<UserRecord> {
     const after: UserRecord = { ...before, ...changes, updated_at: now };
-    const sets: string[] = ['updated_at = :now'];
-    const values: Record<string, unknown> = { ':now': now, ':updatedBefore': before.updated_at };
-    const names: Record<string, string> = {};
-    for (const [field, value] of Object.entries(changes)) {
-      if (value === undefined) continue;
-      names[`#${field}`] = field;
-      values[`:${field}`] = value;
-      sets.push(`#${field} = :${field}`);
-    }
     const items: NonNullable<TransactWriteCommandInput['TransactItems']> = [
       {
         Update: {
           TableName: this.store.table,
           Key: userKey(before.user_id),
-          UpdateExpression: `SET ${sets.join(', ')}`,
-          ConditionExpression: 'attribute_exists(pk) AND updated_at = :updatedBefore',
-          ExpressionAttributeNames: Object.keys(names).length ? names : undefined,
-          ExpressionAttributeValues: values,
+          ...buildUpdate({ set: { ...changes, updated_at: now }, condition: 'attribute_exists(pk)', expect: { attr: 'updated_at', expected: before.updated_at } }),
         },
       },
     ];
@@ -228,12 +218,6 @@ export class UserRepository {
   }
 }
 
-export class ConcurrentUpdateError extends Error {
-  constructor() {
-    super('the record changed while it was being updated');
-  }
-}
-
 /** Turns a cancelled transaction into the domain error its failed condition stands for. */
 function mapCancellation(err: unknown, labels: string[]): unknown {
   const e = err as { name?: string; CancellationReasons?: { Code?: string }[] };
@@ -241,9 +225,9 @@ function mapCancellation(err: unknown, labels: string[]): unknown {
   const failed = e.CancellationReasons.findIndex((r) => r.Code === 'ConditionalCheckFailed');
   // DynamoDB (not DynamoDB Local) cancels a transaction that races another on the same item (the
   // admin counter) with TransactionConflict: a lost race, not a server error.
-  if (failed < 0) return e.CancellationReasons.some((r) => r.Code === 'TransactionConflict') ? new ConcurrentUpdateError() : err;
+  if (failed < 0) return e.CancellationReasons.some((r) => r.Code === 'TransactionConflict') ? new VersionConflictError() : err;
   const label = labels[failed] ?? (failed === e.CancellationReasons.length - 1 ? 'admins' : 'user');
   if (label === 'username' || label === 'email') return new UniqueTakenError(label);
   if (label === 'admins') return new LastAdminError();
-  return new ConcurrentUpdateError();
+  return new VersionConflictError();
 }

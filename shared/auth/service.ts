@@ -1,7 +1,8 @@
 import { ulid } from 'ulid';
 import type { Deps } from '../platform/runtime.js';
 import type { UserRecord, UserRepository } from './repo.js';
-import { ConcurrentUpdateError, LastAdminError, UniqueTakenError } from './repo.js';
+import { LastAdminError, UniqueTakenError } from './repo.js';
+import { VersionConflictError } from '../platform/store/conflicts.js';
 import type { LoginAttemptRepository, SessionRepository } from './sessions-repo.js';
 import { RefreshReuseError } from './sessions-repo.js';
 import { conflict, forbidden, notFound, rateLimited, unauthorized } from '../platform/errors.js';
@@ -73,7 +74,7 @@ export class AuthService {
     } catch (err) {
       if (err instanceof UniqueTakenError) throw conflict(`${err.field} is already taken`);
       // DynamoDB cancels one of two transactions racing on the admin counter (TransactionConflict).
-      if (err instanceof ConcurrentUpdateError) throw conflict('Another user was being created at the same time; try again');
+      if (err instanceof VersionConflictError) throw conflict('Another user was being created at the same time; try again');
       throw err;
     }
     return user;
@@ -183,7 +184,7 @@ export class AuthService {
     } catch (err) {
       if (err instanceof LastAdminError) throw conflict('The last admin cannot be demoted or deactivated');
       if (err instanceof UniqueTakenError) throw conflict(`${err.field} is already taken`);
-      if (err instanceof ConcurrentUpdateError) throw conflict('The user was changed by another request; reload and try again');
+      if (err instanceof VersionConflictError) throw conflict('The user was changed by another request; reload and try again');
       throw err;
     }
   }
@@ -195,7 +196,7 @@ export class AuthService {
       await this.repos.users.delete(user);
     } catch (err) {
       if (err instanceof LastAdminError) throw conflict('The last admin cannot be deleted');
-      if (err instanceof ConcurrentUpdateError) throw notFound('User');
+      if (err instanceof VersionConflictError) throw notFound('User');
       throw err;
     }
   }

@@ -1,4 +1,6 @@
 /** Health rules: pure, so that the thresholds are tested without any dependency. */
+import { DEFAULT_PROBE_TIMEOUT_MS, probe } from '../platform/probe.js';
+
 export type HealthStatus = 'healthy' | 'degraded' | 'unhealthy';
 
 export interface DependencyResult {
@@ -10,31 +12,13 @@ export interface DependencyResult {
 }
 
 export const SLOW_CHECK_MS = 1000;
-export const CHECK_TIMEOUT_MS = 3000;
+export const CHECK_TIMEOUT_MS = DEFAULT_PROBE_TIMEOUT_MS;
 
 export async function runCheck(name: string, required: boolean, check: () => Promise<void>): Promise<DependencyResult> {
-  const started = performance.now();
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await Promise.race([
-      check(),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS);
-      }),
-    ]);
-    const latency = Math.round(performance.now() - started);
-    return { name, required, status: latency > SLOW_CHECK_MS ? 'degraded' : 'healthy', latency_ms: latency };
-  } catch (err) {
-    return {
-      name,
-      required,
-      status: 'unhealthy',
-      latency_ms: Math.round(performance.now() - started),
-      error: describeError(err),
-    };
-  } finally {
-    clearTimeout(timer);
-  }
+  const result = await probe(name, check, { timeoutMs: CHECK_TIMEOUT_MS });
+  const latency = Math.round(result.latencyMs);
+  if (result.ok) return { name, required, status: latency > SLOW_CHECK_MS ? 'degraded' : 'healthy', latency_ms: latency };
+  return { name, required, status: 'unhealthy', latency_ms: latency, error: describeError(result.error) };
 }
 
 /** A short, safe description: the error's class and code, never a stack or a message with internals. */

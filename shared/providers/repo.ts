@@ -2,6 +2,9 @@ import { BatchGetCommand, type BatchGetCommandOutput, DeleteCommand, GetCommand,
 import type { Store } from '../platform/store/client.js';
 import { epochSeconds } from '../platform/store/client.js';
 import { queryPage, type StorePage } from '../platform/store/query.js';
+import { isConditionFailure, updateVersioned } from '../platform/store/conflicts.js';
+import { addToWindow } from '../platform/store/rate-limits.js';
+import { buildUpdate } from '../platform/store/update.js';
 import type { ProviderRecord } from './types.js';
 import { INITIAL_CIRCUIT, type CircuitSnapshot } from './circuit-breaker.js';
 import { dayOf, errorCounterOf, hourOf, latencyBucketOf } from './usage.js';
@@ -31,12 +34,6 @@ const rateKey = (id: string, windowStart: number) => ({ pk: `PROVIDER#${id}`, sk
 export class ProviderExistsError extends Error {
   constructor(readonly providerId: string) {
     super(`provider ${providerId} already exists`);
-  }
-}
-
-export class CircuitVersionConflict extends Error {
-  constructor() {
-    super('the circuit breaker changed concurrently');
   }
 }
 
@@ -117,7 +114,7 @@ export class ProviderRepository {
         }),
       );
     } catch (err) {
-      if ((err as { name?: string }).name === 'ConditionalCheckFailedException') throw new ProviderExistsError(record.provider_id);
+      if (isConditionFailure(err)) throw new ProviderExistsError(record.provider_id);
       throw err;
     }
   }
@@ -188,48 +185,29 @@ export class ProviderRepository {
    */
   async saveCircuit(id: string, next: CircuitSnapshot, current: CircuitSnapshot): Promise<void> {
     const sameWindow = next.window_started_at === current.window_started_at;
-    const fields: Record<string, unknown> = {
-      state: next.state,
-      consecutive_failures: next.consecutive_failures,
-      opened_at: next.opened_at,
-      reason: next.reason,
-      changed_at: next.changed_at,
-      last_error_code: next.last_error_code,
-      version: next.version,
-      ...(sameWindow
-        ? {}
-        : { window_started_at: next.window_started_at, window_calls: next.window_calls, window_failures: next.window_failures }),
-    };
-    const names: Record<string, string> = { '#version': 'version' };
-    const values: Record<string, unknown> = { ':expected': current.version };
-    const sets = Object.entries(fields).map(([k, v]) => {
-      names[`#${k}`] = k;
-      values[`:${k}`] = v;
-      return `#${k} = :${k}`;
-    });
-    const adds: string[] = [];
-    if (sameWindow) {
-      names['#window_calls'] = 'window_calls';
-      names['#window_failures'] = 'window_failures';
-      values[':dcalls'] = next.window_calls - current.window_calls;
-      values[':dfailures'] = next.window_failures - current.window_failures;
-      adds.push('#window_calls :dcalls', '#window_failures :dfailures');
-    }
-    try {
-      await this.store.doc.send(
-        new UpdateCommand({
-          TableName: this.store.table,
-          Key: circuitKey(id),
-          UpdateExpression: `SET ${sets.join(', ')}${adds.length ? ` ADD ${adds.join(', ')}` : ''}`,
-          ConditionExpression: current.version === 0 ? 'attribute_not_exists(#version) OR #version = :expected' : '#version = :expected',
-          ExpressionAttributeNames: names,
-          ExpressionAttributeValues: values,
-        }),
-      );
-    } catch (err) {
-      if ((err as { name?: string }).name === 'ConditionalCheckFailedException') throw new CircuitVersionConflict();
-      throw err;
-    }
+    await updateVersioned(
+      this.store,
+      circuitKey(id),
+      { expected: current.version, orMissing: current.version === 0 },
+      {
+        set: {
+          state: next.state,
+          consecutive_failures: next.consecutive_failures,
+          opened_at: next.opened_at,
+          reason: next.reason,
+          changed_at: next.changed_at,
+          last_error_code: next.last_error_code,
+          version: next.version,
+          ...(sameWindow
+            ? {}
+            : { window_started_at: next.window_started_at, window_calls: next.window_calls, window_failures: next.window_failures }),
+        },
+        add: sameWindow
+          ? { window_calls: next.window_calls - current.window_calls, window_failures: next.window_failures - current.window_failures }
+          : undefined,
+      },
+      'the circuit breaker',
+    );
   }
 
   /**
@@ -250,7 +228,7 @@ export class ProviderRepository {
       );
       return true;
     } catch (err) {
-      if ((err as { name?: string }).name === 'ConditionalCheckFailedException') return false;
+      if (isConditionFailure(err)) return false;
       throw err;
     }
   }
@@ -268,27 +246,19 @@ export class ProviderRepository {
 
   /** Adds one call to the provider's day and hour counters (atomic ADD, safe under concurrency). */
   async addUsage(call: ProviderCall, at: Date): Promise<void> {
-    const names: Record<string, string> = {};
-    const values: Record<string, unknown> = {};
-    const adds: string[] = [];
-    const add = (attr: string, value: number) => {
-      names[`#${attr}`] = attr;
-      values[`:${attr}`] = value;
-      adds.push(`#${attr} :${attr}`);
-    };
-    add('requests', 1);
+    const add: Record<string, number> = { requests: 1 };
     if (call.ok) {
-      add('successes', 1);
-      add('latency_ms_sum', Math.max(0, Math.round(call.latencyMs)));
-      add(latencyBucketOf(call.latencyMs), 1);
+      add.successes = 1;
+      add.latency_ms_sum = Math.max(0, Math.round(call.latencyMs));
+      add[latencyBucketOf(call.latencyMs)] = 1;
     } else {
-      add('failures', 1);
-      if (call.retryable) add('retryable_failures', 1);
-      add(errorCounterOf(call.errorCode ?? 'error'), 1);
+      add.failures = 1;
+      if (call.retryable) add.retryable_failures = 1;
+      add[errorCounterOf(call.errorCode ?? 'error')] = 1;
     }
-    if (call.tokensIn) add('tokens_in', Math.max(0, Math.round(call.tokensIn)));
-    if (call.tokensOut) add('tokens_out', Math.max(0, Math.round(call.tokensOut)));
-    if (call.costUsd) add('cost_usd', call.costUsd);
+    if (call.tokensIn) add.tokens_in = Math.max(0, Math.round(call.tokensIn));
+    if (call.tokensOut) add.tokens_out = Math.max(0, Math.round(call.tokensOut));
+    if (call.costUsd) add.cost_usd = call.costUsd;
     const day = dayOf(at);
     const hour = hourOf(at);
     // Two independent atomic ADDs: a transaction would conflict with every concurrent call on the same counters.
@@ -297,18 +267,14 @@ export class ProviderRepository {
         new UpdateCommand({
           TableName: this.store.table,
           Key: dayKey(call.providerId, day),
-          UpdateExpression: `SET provider_id = :pid, #period = :day, gsi2pk = :g, gsi2sk = :gs ADD ${adds.join(', ')}`,
-          ExpressionAttributeNames: { ...names, '#period': 'period' },
-          ExpressionAttributeValues: { ...values, ':pid': call.providerId, ':day': day, ':g': USAGE_PARTITION, ':gs': `${day}#${call.providerId}` },
+          ...buildUpdate({ set: { provider_id: call.providerId, period: day, gsi2pk: USAGE_PARTITION, gsi2sk: `${day}#${call.providerId}` }, add }),
         }),
       ),
       this.store.doc.send(
         new UpdateCommand({
           TableName: this.store.table,
           Key: hourKey(call.providerId, hour),
-          UpdateExpression: `SET provider_id = :pid, #period = :hour, expires_at = :exp ADD ${adds.join(', ')}`,
-          ExpressionAttributeNames: { ...names, '#period': 'period' },
-          ExpressionAttributeValues: { ...values, ':pid': call.providerId, ':hour': hour, ':exp': epochSeconds(at) + HOURLY_RETENTION_SECONDS },
+          ...buildUpdate({ set: { provider_id: call.providerId, period: hour, expires_at: epochSeconds(at) + HOURLY_RETENTION_SECONDS }, add }),
         }),
       ),
     ]);
@@ -319,35 +285,14 @@ export class ProviderRepository {
    * so far, and when the minute ends (the configured rate limits are enforced against these).
    */
   async countRequestInWindow(id: string, now: Date): Promise<{ requests: number; tokens: number; resetAt: Date }> {
-    const windowStart = Math.floor(epochSeconds(now) / RATE_WINDOW_SECONDS) * RATE_WINDOW_SECONDS;
-    const out = await this.store.doc.send(
-      new UpdateCommand({
-        TableName: this.store.table,
-        Key: rateKey(id, windowStart),
-        UpdateExpression: 'ADD requests :one SET expires_at = :exp',
-        ExpressionAttributeValues: { ':one': 1, ':exp': windowStart + 2 * RATE_WINDOW_SECONDS },
-        ReturnValues: 'ALL_NEW',
-      }),
-    );
-    return {
-      requests: Number(out.Attributes?.requests ?? 1),
-      tokens: Number(out.Attributes?.tokens ?? 0),
-      resetAt: new Date((windowStart + RATE_WINDOW_SECONDS) * 1000),
-    };
+    const out = await addToWindow(this.store, (start) => rateKey(id, start), RATE_WINDOW_SECONDS, now, { requests: 1 });
+    return { requests: Number(out.counts.requests ?? 1), tokens: Number(out.counts.tokens ?? 0), resetAt: out.resetAt };
   }
 
   /** Adds the tokens a call used to the provider's current minute. */
   async addTokensInWindow(id: string, tokens: number, now: Date): Promise<void> {
     if (tokens <= 0) return;
-    const windowStart = Math.floor(epochSeconds(now) / RATE_WINDOW_SECONDS) * RATE_WINDOW_SECONDS;
-    await this.store.doc.send(
-      new UpdateCommand({
-        TableName: this.store.table,
-        Key: rateKey(id, windowStart),
-        UpdateExpression: 'ADD tokens :t SET expires_at = :exp',
-        ExpressionAttributeValues: { ':t': Math.round(tokens), ':exp': windowStart + 2 * RATE_WINDOW_SECONDS },
-      }),
-    );
+    await addToWindow(this.store, (start) => rateKey(id, start), RATE_WINDOW_SECONDS, now, { tokens: Math.round(tokens) });
   }
 
   /** Day counters of one provider between two days (inclusive). */

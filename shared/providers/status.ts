@@ -28,10 +28,12 @@ import {
 } from './usage.js';
 import { DEFAULT_EXPECTED_TOKENS, PRIOR_LATENCY_MS, PRIOR_SUCCESS_RATE, PRIOR_WEIGHT_CALLS, WEIGHTS, rankCandidates } from './recommendations.js';
 import type { RecommendationBody } from './model.js';
-import { ProviderRepository, CircuitVersionConflict, type CircuitItem, type LastCheck, type ProviderCall } from './repo.js';
+import { ProviderRepository, type CircuitItem, type LastCheck, type ProviderCall } from './repo.js';
 import { providerClient, RATE_LIMITED_LOCALLY, requireProvider } from './service.js';
 import { publish } from '../realtime/publisher.js';
 import { logger } from '../platform/logger.js';
+import { retryOnConflict, VersionConflictError } from '../platform/store/conflicts.js';
+import { probe } from '../platform/probe.js';
 
 /** Hours behind "recent" figures of the status endpoint. */
 export const RECENT_WINDOW_HOURS = 24;
@@ -39,7 +41,6 @@ export const RECENT_WINDOW_HOURS = 24;
 const MIN_CALLS_FOR_DEGRADED = 5;
 const DEGRADED_SUCCESS_RATE = 0.9;
 const HEALTH_CHECK_TIMEOUT_MS = 10_000;
-const CIRCUIT_WRITE_ATTEMPTS = 10;
 
 const repo = (deps: Deps) => new ProviderRepository(deps.store);
 
@@ -55,36 +56,31 @@ export async function recordProviderCall(deps: Deps, call: ProviderCall): Promis
   const providers = repo(deps);
   await providers.addUsage(call, now);
   const outcome = call.ok ? ({ ok: true } as const) : { ok: false as const, retryable: call.retryable ?? false, errorCode: call.errorCode };
-  for (let attempt = 1; ; attempt++) {
-    const current = await providers.circuit(call.providerId);
-    if (isQuietSuccess(current, outcome, now, DEFAULT_CIRCUIT_POLICY) && (await providers.addQuietSuccess(call.providerId, current.window_started_at!))) return;
-    const transition = recordOutcome(current, outcome, now, DEFAULT_CIRCUIT_POLICY);
-    try {
-      await providers.saveCircuit(call.providerId, transition.next, current);
-    } catch (err) {
-      if (err instanceof CircuitVersionConflict && attempt < CIRCUIT_WRITE_ATTEMPTS) {
-        await new Promise((r) => setTimeout(r, Math.random() * 10 * attempt));
-        continue;
-      }
-      if (err instanceof CircuitVersionConflict) {
-        logger.warn('circuit breaker update lost to concurrent writers', { provider_id: call.providerId });
-        return;
-      }
-      throw err;
-    }
-    if (transition.changed) {
-      await publish(deps, ['providers'], 'provider.health_changed', {
-        provider_id: call.providerId,
-        from: transition.from,
-        to: transition.to,
-        reason: transition.next.reason,
-        consecutive_failures: transition.next.consecutive_failures,
-        opened_at: transition.next.opened_at,
-        retry_at: retryAt(transition.next, DEFAULT_CIRCUIT_POLICY)?.toISOString() ?? null,
-        at: now.toISOString(),
-      });
-    }
+  let transition: ReturnType<typeof recordOutcome> | undefined;
+  try {
+    transition = await retryOnConflict(async () => {
+      const current = await providers.circuit(call.providerId);
+      if (isQuietSuccess(current, outcome, now, DEFAULT_CIRCUIT_POLICY) && (await providers.addQuietSuccess(call.providerId, current.window_started_at!))) return undefined;
+      const next = recordOutcome(current, outcome, now, DEFAULT_CIRCUIT_POLICY);
+      await providers.saveCircuit(call.providerId, next.next, current);
+      return next;
+    });
+  } catch (err) {
+    if (!(err instanceof VersionConflictError)) throw err;
+    logger.warn('circuit breaker update lost to concurrent writers', { provider_id: call.providerId });
     return;
+  }
+  if (transition?.changed) {
+    await publish(deps, ['providers'], 'provider.health_changed', {
+      provider_id: call.providerId,
+      from: transition.from,
+      to: transition.to,
+      reason: transition.next.reason,
+      consecutive_failures: transition.next.consecutive_failures,
+      opened_at: transition.next.opened_at,
+      retry_at: retryAt(transition.next, DEFAULT_CIRCUIT_POLICY)?.toISOString() ?? null,
+      at: now.toISOString(),
+    });
   }
 }
 
@@ -104,16 +100,14 @@ export function circuitView(c: CircuitSnapshot, now: Date) {
 /** A live check of the provider (list models, or the cheapest call the type has), with its latency. */
 export async function checkProviderHealth(deps: Deps, providerId: string) {
   const record = await requireProvider(deps, providerId);
-  const started = performance.now();
+  const result = await probe(providerId, async (signal) => (await providerClient(deps, record)).check(signal), { timeoutMs: HEALTH_CHECK_TIMEOUT_MS });
   let error: { code: string; message: string; status: number | null; retryable: boolean } | null = null;
-  try {
-    const client = await providerClient(deps, record);
-    await client.check(AbortSignal.timeout(HEALTH_CHECK_TIMEOUT_MS));
-  } catch (err) {
+  if (!result.ok) {
+    const err = result.timedOut ? new ProviderError('timeout', `${record.name} did not answer within ${HEALTH_CHECK_TIMEOUT_MS} ms`, true) : result.error;
     if (!(err instanceof ProviderError)) throw err;
     error = { code: err.code, message: err.message, status: err.status ?? null, retryable: err.retryable };
   }
-  const latencyMs = Math.round((performance.now() - started) * 10) / 10;
+  const latencyMs = Math.round(result.latencyMs * 10) / 10;
   const checkedAt = deps.clock.now();
   const check: LastCheck = {
     ok: error === null,

@@ -1,12 +1,7 @@
 /**
- * Token counts where a provider reports none. Both are approximations and results built on them say so
- * (`tokensEstimated`).
+ * The local provider's tokenizer: deterministic counts for the offline provider (the estimate for
+ * text nothing has counted is `estimateTokens` in platform/tokens).
  */
-
-/** The common rule of thumb for English and code: about four characters per token. */
-export function estimateTokens(text: string): number {
-  return Math.ceil(text.length / 4);
-}
 
 /**
  * A simple tokenizer: runs of letters or digits, split further every 8 characters (long identifiers

@@ -3,14 +3,14 @@
  * provider per UTC day (and per hour, for "recent" figures), each field maintained by an atomic ADD on
  * every call; everything here is computed from those counters, never from a fixed number.
  */
+import { bucketOf } from '../platform/histogram.js';
 
 /** Upper bounds (ms) of the latency histogram buckets; the last bucket is open-ended. */
 export const LATENCY_BUCKETS_MS = [100, 250, 500, 1000, 2500, 5000, 10_000, 30_000, 60_000, 120_000] as const;
 
 /** Counter attribute of the bucket a latency falls into: `lat_0` … `lat_10`. */
 export function latencyBucketOf(latencyMs: number): string {
-  const index = LATENCY_BUCKETS_MS.findIndex((bound) => latencyMs <= bound);
-  return `lat_${index < 0 ? LATENCY_BUCKETS_MS.length : index}`;
+  return `lat_${bucketOf(LATENCY_BUCKETS_MS, latencyMs)}`;
 }
 
 /** Counter attribute of an error code: `err_rate_limited`. Codes are sanitised to a safe attribute name. */

@@ -6,9 +6,10 @@ import { DeleteCommand, GetCommand, PutCommand, QueryCommand, TransactWriteComma
 import type { Store } from '../platform/store/client.js';
 import { epochSeconds } from '../platform/store/client.js';
 import { countItems, queryPage, type StorePage } from '../platform/store/query.js';
+import { isConditionFailure, isTransactionCancelled, VersionConflictError } from '../platform/store/conflicts.js';
+import { buildUpdate } from '../platform/store/update.js';
 import type { VariableValue } from '../workflows/definition.js';
 import type { OverlapPolicy, ScheduleStatus } from './schedule.js';
-import { ConcurrentChangeError } from '../workflows/repo.js';
 
 export type FiringOutcome = 'started' | 'skipped' | 'failed';
 
@@ -61,8 +62,6 @@ const firingKey = (id: string, scheduledFor: string) => ({ pk: `SCHEDULE#${id}`,
 const ACTIVE_SCHEDULES = { pk: 'COUNTER#schedules', sk: 'ACTIVE' };
 const ACTIVE_INDEX = 'SCHEDULES_ACTIVE';
 
-const isConditionFailure = (err: unknown) => (err as { name?: string })?.name === 'ConditionalCheckFailedException';
-const isCancelled = (err: unknown) => (err as { name?: string })?.name === 'TransactionCanceledException';
 
 function strip(item: Record<string, unknown> | undefined): ScheduleRecord | undefined {
   if (!item) return undefined;
@@ -129,7 +128,7 @@ export class ScheduleRepository {
     try {
       await this.store.doc.send(new TransactWriteCommand({ TransactItems: items }));
     } catch (err) {
-      if (isCancelled(err)) throw new ConcurrentChangeError('the schedule');
+      if (isTransactionCancelled(err)) throw new VersionConflictError('the schedule');
       throw err;
     }
     return next;
@@ -151,7 +150,7 @@ export class ScheduleRepository {
     try {
       await this.store.doc.send(new TransactWriteCommand({ TransactItems: items }));
     } catch (err) {
-      if (isCancelled(err)) throw new ConcurrentChangeError('the schedule');
+      if (isTransactionCancelled(err)) throw new VersionConflictError('the schedule');
       throw err;
     }
   }
@@ -261,35 +260,31 @@ export class ScheduleRepository {
       if (isConditionFailure(err)) return;
       throw err;
     }
-    const sets = ['next_run_at = :next', 'updated_at = :now', 'last_outcome = :o'];
-    const values: Record<string, unknown> = { ':next': firing.nextRunAt, ':now': firedAt, ':o': firing.outcome, ':active': 'active' };
-    // The revision moves too, so that a user change made on a read from before this firing is refused
-    // (409) instead of writing back the old counts and last run.
-    const adds = ['rev :one'];
-    values[':one'] = 1;
-    if (firing.outcome === 'skipped') {
-      sets.push('last_skipped_at = :now');
-      adds.push('skipped_runs :one');
-    } else if (firing.outcome === 'started') {
-      sets.push('last_run_at = :now', 'last_execution_id = :e');
-      values[':e'] = firing.executionId;
-      adds.push('runs :one');
-    }
-    const add = ` ADD ${adds.join(', ')}`;
-    let remove = '';
-    if (firing.nextRunAt) {
-      sets.push('gsi3sk = :due');
-      values[':due'] = `${firing.nextRunAt}#${schedule.schedule_id}`;
-    } else remove = ' REMOVE gsi3pk, gsi3sk';
+    // What the firing did: its outcome, when, and its counts. The revision moves too, so that a user
+    // change made on a read from before this firing is refused (409) instead of writing back the old
+    // counts and last run.
+    const record = {
+      set: {
+        updated_at: firedAt,
+        last_outcome: firing.outcome,
+        ...(firing.outcome === 'skipped' ? { last_skipped_at: firedAt } : {}),
+        ...(firing.outcome === 'started' ? { last_run_at: firedAt, last_execution_id: firing.executionId } : {}),
+      },
+      add: { rev: 1, ...(firing.outcome === 'skipped' ? { skipped_runs: 1 } : {}), ...(firing.outcome === 'started' ? { runs: 1 } : {}) },
+    };
     try {
       await this.store.doc.send(
         new UpdateCommand({
           TableName: this.store.table,
           Key: scheduleKey(schedule.schedule_id),
-          UpdateExpression: `SET ${sets.join(', ')}${remove}${add}`,
-          ConditionExpression: '#s = :active AND rev = :rev',
-          ExpressionAttributeNames: { '#s': 'status' },
-          ExpressionAttributeValues: { ...values, ':rev': schedule.rev },
+          ...buildUpdate({
+            set: { ...record.set, next_run_at: firing.nextRunAt, ...(firing.nextRunAt ? { gsi3sk: `${firing.nextRunAt}#${schedule.schedule_id}` } : {}) },
+            add: record.add,
+            remove: firing.nextRunAt ? [] : ['gsi3pk', 'gsi3sk'],
+            condition: '#s = :active AND rev = :rev',
+            names: { '#s': 'status' },
+            values: { ':active': 'active', ':rev': schedule.rev },
+          }),
         }),
       );
       return;
@@ -298,16 +293,12 @@ export class ScheduleRepository {
     }
     // Changed (new cron, paused) or deleted since the firing read it: its next run is the change's to
     // say, but what the firing did is still recorded (a run it started is the one overlap looks at).
-    const countSets = sets.filter((part) => !part.startsWith('next_run_at') && !part.startsWith('gsi3sk'));
-    const { ':next': _n, ':due': _d, ':active': _a, ...countValues } = values;
     try {
       await this.store.doc.send(
         new UpdateCommand({
           TableName: this.store.table,
           Key: scheduleKey(schedule.schedule_id),
-          UpdateExpression: `SET ${countSets.join(', ')}${add}`,
-          ConditionExpression: 'attribute_exists(pk)',
-          ExpressionAttributeValues: countValues,
+          ...buildUpdate({ ...record, condition: 'attribute_exists(pk)' }),
         }),
       );
     } catch (err) {

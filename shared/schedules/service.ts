@@ -9,6 +9,7 @@ import type { Principal } from '../platform/principal.js';
 import { canManage } from '../platform/principal.js';
 import { conflict, dependencyUnavailable, forbidden, notFound } from '../platform/errors.js';
 import { logger } from '../platform/logger.js';
+import { retryOnConflict, VersionConflictError } from '../platform/store/conflicts.js';
 import { toScheduleExpression } from '../platform/cron.js';
 import {
   firePayloadOf,
@@ -23,8 +24,8 @@ import {
   type UpdateScheduleInput,
 } from './schedule.js';
 import { ScheduleRepository, type ScheduleRecord } from './repo.js';
-import { ConcurrentChangeError, ExecutionRepository, WorkflowRepository, type ExecutionRecord } from '../workflows/repo.js';
-import { removeSchedule, resumeExecution, settledExecution, startExecution, type ExecutionView } from '../workflows/service.js';
+import { ExecutionRepository, WorkflowRepository, type ExecutionRecord } from '../workflows/repo.js';
+import { resumeExecution, settledExecution, startExecution, type ExecutionView } from '../workflows/service.js';
 
 const schedules = (deps: Deps) => new ScheduleRepository(deps.store);
 const UPCOMING_RUNS = 5;
@@ -143,7 +144,7 @@ async function change(deps: Deps, before: ScheduleRecord, changes: Partial<Sched
   try {
     after = await schedules(deps).replace(before, merged);
   } catch (err) {
-    if (err instanceof ConcurrentChangeError) throw conflict('The schedule was changed meanwhile; read it again and retry');
+    if (err instanceof VersionConflictError) throw conflict('The schedule was changed meanwhile; read it again and retry');
     throw err;
   }
   try {
@@ -176,7 +177,7 @@ export async function deleteSchedule(deps: Deps, principal: Principal, scheduleI
   try {
     await removeSchedule(deps, schedule);
   } catch (err) {
-    if (err instanceof ConcurrentChangeError) throw conflict('The schedule was changed meanwhile; read it again and retry');
+    if (err instanceof VersionConflictError) throw conflict('The schedule was changed meanwhile; read it again and retry');
     throw err;
   }
 }
@@ -287,7 +288,7 @@ export async function fireSchedule(deps: Deps, payload: FirePayload): Promise<Fi
       await repo.recordFiring(schedule, { scheduledFor, firedAt: now, outcome: 'failed', executionId: null, reason, nextRunAt: nextRun });
       return { outcome: 'failed', reason };
     }
-    if (err instanceof ConcurrentChangeError) {
+    if (err instanceof VersionConflictError) {
       // The firing's run exists already (a claimer thought dead got that far after all): it is the run.
       const existing = await new ExecutionRepository(deps.store).get(executionId);
       if (existing) return completeWithRun(deps, schedule, { scheduledFor, now, nextRun }, existing);
@@ -370,4 +371,43 @@ export async function restoreSchedules(deps: Deps): Promise<number> {
     }
   }
   return active.length;
+}
+
+/**
+ * Removes a schedule from EventBridge Scheduler, then from the table: if the Scheduler call fails
+ * nothing is removed (503), so the table never shows a schedule that still fires, nor loses one.
+ * A change (or a firing) between the read and the delete moves the revision: read it again and remove
+ * again (the change may have re-registered it with the Scheduler).
+ */
+export async function removeSchedule(deps: Deps, schedule: ScheduleRecord): Promise<void> {
+  const repo = schedules(deps);
+  try {
+    await retryOnConflict(async (attempt) => {
+      const current = attempt === 1 ? schedule : await repo.get(schedule.schedule_id);
+      if (!current) return;
+      try {
+        await deps.scheduler.remove(schedulerNameOf(current.schedule_id));
+      } catch (err) {
+        logger.error('scheduler remove failed', { schedule_id: current.schedule_id, error: (err as Error).message });
+        throw dependencyUnavailable('The scheduler');
+      }
+      await repo.delete(current);
+    });
+  } catch (err) {
+    if (err instanceof VersionConflictError) throw conflict('The schedule keeps changing meanwhile; read it again and retry');
+    throw err;
+  }
+}
+
+/** Removes every schedule of a workflow (its deletion); answers their ids. */
+export async function removeSchedulesOfWorkflow(deps: Deps, workflowId: string): Promise<string[]> {
+  const all = await schedules(deps).allOfWorkflow(workflowId);
+  for (const schedule of all) await removeSchedule(deps, schedule);
+  return all.map((s) => s.schedule_id);
+}
+
+/** Active schedules, and those overdue by `graceSeconds` without a firing recorded. */
+export async function scheduleCounts(deps: Deps, now: Date, graceSeconds: number): Promise<{ active: number; overdue: number }> {
+  const [active, overdue] = await Promise.all([schedules(deps).activeCount(), schedules(deps).overdueCount(new Date(now.getTime() - graceSeconds * 1000))]);
+  return { active, overdue };
 }

@@ -136,12 +136,3 @@ export function defaultTitle(type: TaskType, payload: Payload): string {
   const base = named ? `${label}: ${named.replace(/\s+/g, ' ').trim()}` : label;
   return base.length > 120 ? `${base.slice(0, 117)}...` : base;
 }
-
-/** Rough token count for reserving quota before a call (about 4 characters per token for English and code). */
-export function estimateTokens(text: string): number {
-  return tokensForChars(text.length);
-}
-
-export function tokensForChars(chars: number): number {
-  return Math.ceil(chars / 4);
-}

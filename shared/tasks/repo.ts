@@ -11,6 +11,8 @@ import {
 import { ulid } from 'ulid';
 import type { Store } from '../platform/store/client.js';
 import { countItems, queryPage, type PageQuery } from '../platform/store/query.js';
+import { isConditionFailure, isTransactionConflict, retryOnConflict, VersionConflictError } from '../platform/store/conflicts.js';
+import { buildUpdate } from '../platform/store/update.js';
 import { sessionView, taskView, type TaskStatus, type TaskView, type SessionView } from './model.js';
 import { changeDelta, createdDelta, deletedDelta, mergeDeltas, type CounterDelta } from './stats.js';
 
@@ -82,13 +84,6 @@ function toSession(item: Record<string, unknown>): SessionRecord {
   return out as unknown as SessionRecord;
 }
 
-/** A transaction whose condition failed: the task changed (or vanished) since it was read. */
-export class StaleTaskError extends Error {
-  constructor(readonly taskId: string) {
-    super(`task ${taskId} changed concurrently`);
-  }
-}
-
 /** One conditional write of a task (transitions.ts builds them as Changes). */
 export interface TaskWrite {
   /** Statuses the task must be in, on top of the version condition (which already pins the status read). */
@@ -129,33 +124,7 @@ export function ulidAt(date: Date, high: boolean): string {
 /** The last millisecond a ULID can encode (48 bits). */
 const MAX_ULID_TIME = 2 ** 48 - 1;
 
-const CONFLICT_RETRIES = 8;
-
-/** Transactions touching a busy counter shard may be cancelled for a conflict; those are retried. */
-async function withConflictRetry<T>(fn: () => Promise<T>): Promise<T> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (!isConflict(err) || attempt >= CONFLICT_RETRIES) throw err;
-      await new Promise((r) => setTimeout(r, Math.random() * 20 * 2 ** Math.min(attempt, 5)));
-    }
-  }
-}
-
-function isConflict(err: unknown): boolean {
-  const e = err as { name?: string; CancellationReasons?: { Code?: string }[] };
-  if (e?.name === 'TransactionConflictException') return true;
-  if (e?.name !== 'TransactionCanceledException') return false;
-  const codes = (e.CancellationReasons ?? []).map((r) => r.Code);
-  return codes.includes('TransactionConflict') && !codes.includes('ConditionalCheckFailed');
-}
-
-function isConditionFailure(err: unknown): boolean {
-  const e = err as { name?: string; CancellationReasons?: { Code?: string }[] };
-  if (e?.name === 'ConditionalCheckFailedException') return true;
-  return e?.name === 'TransactionCanceledException' && (e.CancellationReasons ?? []).some((r) => r.Code === 'ConditionalCheckFailed');
-}
+const withConflictRetry = <T>(fn: () => Promise<T>) => retryOnConflict(fn, { isConflict: isTransactionConflict });
 
 export class TaskRepository {
   constructor(private readonly store: Store) {}
@@ -220,55 +189,26 @@ export class TaskRepository {
    * Applies a change to the task as it was read (`before`), on the condition that nobody changed it
    * since (its `version`) and that it is in one of `change.from`, and moves the counters (status,
    * priority, plus `change.counters`) in the same transaction. Answers the task after the change, or
-   * throws StaleTaskError.
+   * throws VersionConflictError.
    */
   async apply(before: TaskRecord, change: TaskWrite): Promise<TaskRecord> {
     const after: TaskRecord = { ...before, version: before.version + 1 };
-    const names: Record<string, string> = {};
-    const values: Record<string, unknown> = { ':expected': before.version, ':next': before.version + 1 };
-    const sets: string[] = ['#version = :next'];
-    names['#version'] = 'version';
-    let i = 0;
+    const set: Record<string, unknown> = { version: after.version };
     for (const [field, value] of Object.entries(change.set)) {
       if (value === undefined || field === 'version') continue;
-      const n = `#f${i}`;
-      const v = `:v${i}`;
-      i++;
-      names[n] = field;
-      values[v] = value;
-      sets.push(`${n} = ${v}`);
+      set[field] = value;
       (after as unknown as Record<string, unknown>)[field] = value;
     }
-    if (change.set.status !== undefined && change.set.status !== before.status) {
-      names['#gsi2pk'] = 'gsi2pk';
-      values[':gsi2pk'] = byStatus(change.set.status);
-      sets.push('#gsi2pk = :gsi2pk');
-    }
-    let condition = '#version = :expected';
-    if (change.from) {
-      names['#status'] = 'status';
-      const expected = change.from.map((status, j) => {
-        values[`:from${j}`] = status;
-        return `:from${j}`;
-      });
-      condition += ` AND #status IN (${expected.join(', ')})`;
-    }
-    const removes: string[] = [];
-    for (const field of change.remove ?? []) {
-      const n = `#r${removes.length}`;
-      names[n] = field;
-      removes.push(n);
-      delete (after as unknown as Record<string, unknown>)[field];
-    }
+    if (change.set.status !== undefined && change.set.status !== before.status) set.gsi2pk = byStatus(change.set.status);
+    for (const field of change.remove ?? []) delete (after as unknown as Record<string, unknown>)[field];
+    const from = change.from ?? [];
+    const statusCondition = from.length ? { condition: `#status IN (${from.map((_, j) => `:from${j}`).join(', ')})`, names: { '#status': 'status' }, values: Object.fromEntries(from.map((st, j) => [`:from${j}`, st])) } : {};
     const items: NonNullable<TransactWriteCommandInput['TransactItems']> = [
       {
         Update: {
           TableName: this.store.table,
           Key: taskKey(before.task_id),
-          UpdateExpression: `SET ${sets.join(', ')}${removes.length ? ` REMOVE ${removes.join(', ')}` : ''}`,
-          ConditionExpression: condition,
-          ExpressionAttributeNames: names,
-          ExpressionAttributeValues: values,
+          ...buildUpdate({ set, remove: change.remove, expect: { expected: before.version }, ...statusCondition }),
         },
       },
     ];
@@ -278,7 +218,7 @@ export class TaskRepository {
     try {
       await withConflictRetry(() => this.store.doc.send(new TransactWriteCommand({ TransactItems: items })));
     } catch (err) {
-      if (isConditionFailure(err)) throw new StaleTaskError(before.task_id);
+      if (isConditionFailure(err)) throw new VersionConflictError(`task ${before.task_id}`);
       throw err;
     }
     return after;
@@ -334,7 +274,7 @@ export class TaskRepository {
         ),
       );
     } catch (err) {
-      if (isConditionFailure(err)) throw new StaleTaskError(before.task_id);
+      if (isConditionFailure(err)) throw new VersionConflictError(`task ${before.task_id}`);
       throw err;
     }
     let startKey: Record<string, unknown> | undefined;
@@ -487,21 +427,11 @@ export class TaskRepository {
   }
 
   private counterUpdate(delta: CounterDelta) {
-    const names: Record<string, string> = {};
-    const values: Record<string, unknown> = {};
-    const parts: string[] = [];
-    Object.entries(delta).forEach(([field, value], i) => {
-      names[`#c${i}`] = field;
-      values[`:c${i}`] = value;
-      parts.push(`#c${i} :c${i}`);
-    });
     return {
       Update: {
         TableName: this.store.table,
         Key: statsKey(Math.floor(Math.random() * STATS_SHARDS)),
-        UpdateExpression: `ADD ${parts.join(', ')}`,
-        ExpressionAttributeNames: names,
-        ExpressionAttributeValues: values,
+        ...buildUpdate({ add: delta }),
       },
     };
   }
@@ -529,4 +459,3 @@ export class TaskRepository {
   }
 }
 
-export { isConditionFailure };

@@ -5,16 +5,15 @@ import { buildPrompt, type TaskPrompt } from './prompts.js';
 import { isTerminal } from './status.js';
 import { usageDelta } from './stats.js';
 import { callSession } from './sessions.js';
-import { StaleTaskError, TaskRepository, type SessionRecord, type TaskRecord } from './repo.js';
+import { TaskRepository, type SessionRecord, type TaskRecord } from './repo.js';
 import { claim, complete, deadLetter, defer, failure, interrupt, leaseLive, retryOrFail, TASK_ERRORS, toTaskError, type Change } from './transitions.js';
 import { place, releasePick, type Pick } from './placement.js';
 import { callProvider, LEASE_GRACE_SECONDS, type CallOutcome, type RunOptions } from './provider-call.js';
 import { announce, commit, type RunMessage } from './service.js';
+import { retryOnConflict, VersionConflictError } from '../platform/store/conflicts.js';
 
 /** A message that arrives this much before the task's next_attempt_at still runs it. */
 const EARLY_TOLERANCE_MS = 1000;
-/** Re-reads of a task that changed between the read and the conditional write. */
-const STALE_RETRIES = 5;
 
 const tasksRepo = (deps: Deps) => new TaskRepository(deps.store);
 
@@ -27,14 +26,12 @@ const superseded = (task: TaskRecord, message: RunMessage) => Boolean(message.to
  * deliveries only one wins), runs it on the provider and records the outcome.
  */
 export async function processRunMessage(deps: Deps, message: RunMessage, options: RunOptions = {}): Promise<void> {
-  for (let round = 0; round < STALE_RETRIES; round++) {
-    try {
-      await processOnce(deps, message, options);
-      return;
-    } catch (err) {
-      if (!(err instanceof StaleTaskError)) throw err;
-      // The task changed between our read and our write: look again.
-    }
+  try {
+    // The task may change between our read and our write: then look again.
+    await retryOnConflict(() => processOnce(deps, message, options));
+    return;
+  } catch (err) {
+    if (!(err instanceof VersionConflictError)) throw err;
   }
   logger.warn('task kept changing while the worker tried to run it; leaving it to the sweeper', { task_id: message.task_id });
 }
@@ -135,7 +132,7 @@ async function settle(deps: Deps, task: TaskRecord, call: CallOutcome, session: 
       await commit(deps, task, change);
       return;
     } catch (err) {
-      if (!(err instanceof StaleTaskError)) throw err;
+      if (!(err instanceof VersionConflictError)) throw err;
     }
   }
   const current = await tasksRepo(deps).get(task.task_id);
@@ -158,16 +155,16 @@ export async function recoverExpiredLease(deps: Deps, task: TaskRecord): Promise
 
 /** A task whose queue message went to the dead-letter queue: the worker could not process it, so it fails. */
 export async function failDeadLettered(deps: Deps, message: RunMessage): Promise<'failed' | 'ignored'> {
-  for (let round = 0; round < STALE_RETRIES; round++) {
-    const task = await tasksRepo(deps).get(message.task_id);
-    if (!task || isTerminal(task.status) || superseded(task, message)) return 'ignored';
-    if (task.status === 'running' && leaseLive(task, deps.clock.now())) return 'ignored';
-    try {
+  try {
+    return await retryOnConflict(async () => {
+      const task = await tasksRepo(deps).get(message.task_id);
+      if (!task || isTerminal(task.status) || superseded(task, message)) return 'ignored' as const;
+      if (task.status === 'running' && leaseLive(task, deps.clock.now())) return 'ignored' as const;
       await commit(deps, task, deadLetter(task, deps.clock.now()));
-      return 'failed';
-    } catch (err) {
-      if (!(err instanceof StaleTaskError)) throw err;
-    }
+      return 'failed' as const;
+    });
+  } catch (err) {
+    if (!(err instanceof VersionConflictError)) throw err;
+    return 'ignored';
   }
-  return 'ignored';
 }

@@ -12,8 +12,9 @@ import { canDelete, canEdit, type TaskStatus } from './status.js';
 import { canCancel, canRetry, cancel, edit, enqueue as queueRule, requeue, type Change } from './transitions.js';
 import { defaultTitle } from './prompts.js';
 import { summarize, type StatsSummary } from './stats.js';
-import { publicView, StaleTaskError, TaskRepository, type TaskFilter, type TaskRecord } from './repo.js';
+import { publicView, TaskRepository, type TaskFilter, type TaskRecord } from './repo.js';
 import { AgentRepository } from '../agents/repo.js';
+import { retryOnConflict, VersionConflictError } from '../platform/store/conflicts.js';
 import { getProvider } from '../providers/service.js';
 
 export type { CreateTaskInput, TaskView } from './model.js';
@@ -50,9 +51,6 @@ export function parseRunMessage(body: string): RunMessage | undefined {
   return parsed.success ? parsed.data : undefined;
 }
 
-/** Tries an optimistic change this many times when the task keeps changing under it. */
-const STALE_RETRIES = 10;
-
 const repo = (deps: Deps) => new TaskRepository(deps.store);
 
 // ---------------------------------------------------------------- live updates
@@ -71,7 +69,7 @@ export async function announce(deps: Deps, after: TaskRecord, change: Change): P
 }
 
 /**
- * Applies a transition's change to the task as it was read, with one conditional write (StaleTaskError
+ * Applies a transition's change to the task as it was read, with one conditional write (VersionConflictError
  * when the task moved meanwhile), then announces it.
  */
 export async function commit(deps: Deps, before: TaskRecord, change: Change): Promise<{ after: TaskRecord; sent: boolean }> {
@@ -153,17 +151,16 @@ export async function checkRouting(deps: Deps, body: { provider_id?: string; age
  * alone. Answers the queued task, or undefined when it was not pending any more.
  */
 export async function enqueue(deps: Deps, task: TaskRecord): Promise<TaskRecord | undefined> {
-  let current: TaskRecord | undefined = task;
-  for (let i = 0; i < STALE_RETRIES && current; i++) {
-    if (current.status !== 'pending') return undefined;
-    try {
+  try {
+    return await retryOnConflict(async (attempt) => {
+      const current = attempt === 1 ? task : await repo(deps).get(task.task_id);
+      if (current?.status !== 'pending') return undefined;
       return (await commit(deps, current, queueRule(current, deps.clock.now()))).after;
-    } catch (err) {
-      if (!(err instanceof StaleTaskError)) throw err;
-      current = await repo(deps).get(task.task_id);
-    }
+    });
+  } catch (err) {
+    if (!(err instanceof VersionConflictError)) throw err;
+    return undefined;
   }
-  return undefined;
 }
 
 /** Sends the run message; a failed send is logged, not thrown: the sweeper re-sends for queued tasks. */
@@ -212,15 +209,10 @@ export async function listSessions(deps: Deps, taskId: string, limit: number, st
  * condition that nothing changed since; a concurrent change means read and check again.
  */
 async function changeTask(deps: Deps, taskId: string, decide: (task: TaskRecord) => Change): Promise<TaskRecord> {
-  for (let i = 0; ; i++) {
+  return retryOnConflict(async () => {
     const before = await getTaskRecord(deps, taskId);
-    const change = decide(before);
-    try {
-      return (await commit(deps, before, change)).after;
-    } catch (err) {
-      if (!(err instanceof StaleTaskError) || i >= STALE_RETRIES) throw err;
-    }
-  }
+    return (await commit(deps, before, decide(before))).after;
+  });
 }
 
 /** pending/queued/running → cancelled. A running task's worker sees the status and aborts its provider call. */
@@ -251,16 +243,11 @@ export async function updateTask(deps: Deps, taskId: string, changes: UpdateTask
 }
 
 export async function deleteTask(deps: Deps, taskId: string): Promise<void> {
-  for (let i = 0; ; i++) {
+  await retryOnConflict(async () => {
     const task = await getTaskRecord(deps, taskId);
     if (!canDelete(task.status)) throw invalidState('Task is running; cancel it first');
-    try {
-      await repo(deps).delete(task);
-      return;
-    } catch (err) {
-      if (!(err instanceof StaleTaskError) || i >= STALE_RETRIES) throw err;
-    }
-  }
+    await repo(deps).delete(task);
+  });
 }
 
 export function isWaiting(status: TaskStatus): boolean {

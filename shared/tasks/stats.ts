@@ -1,4 +1,5 @@
 import { TASK_STATUSES, TASK_TYPES, type TaskStatus, type TaskType } from './status.js';
+import { bucketOf, bucketsOf, percentile } from '../platform/histogram.js';
 
 /**
  * Task statistics are counters kept on write: each status change ADDs to the counters in the same
@@ -18,8 +19,7 @@ export const priorityCounter = (p: number) => `priority_${p}`;
 export const bucketCounter = (i: number) => `duration_bucket_${i}`;
 
 export function bucketIndex(durationMs: number): number {
-  const i = DURATION_BUCKETS_MS.findIndex((bound) => durationMs <= bound);
-  return i === -1 ? DURATION_BUCKETS_MS.length : i;
+  return bucketOf(DURATION_BUCKETS_MS, durationMs);
 }
 
 /** Adds `b` into `a` (summing equal keys) and drops zero entries. */
@@ -90,7 +90,7 @@ export function summarize(shards: Record<string, unknown>[]): StatsSummary {
   const by_type = Object.fromEntries(TASK_TYPES.map((t) => [t, sum(typeCounter(t))]));
   const by_priority = Object.fromEntries(Array.from({ length: 10 }, (_, i) => [String(i + 1), sum(priorityCounter(i + 1))]));
   const finished = by_status.completed + by_status.failed;
-  const buckets = [...DURATION_BUCKETS_MS, null].map((le, i) => ({ le_ms: le, count: sum(bucketCounter(i)) }));
+  const buckets = bucketsOf(DURATION_BUCKETS_MS, [...DURATION_BUCKETS_MS, null].map((_, i) => sum(bucketCounter(i))));
   const durationCount = sum('duration_count');
   const tokensIn = sum('tokens_in');
   const tokensOut = sum('tokens_out');
@@ -112,28 +112,6 @@ export function summarize(shards: Record<string, unknown>[]): StatsSummary {
     cost_usd: round(sum('cost_usd'), 8),
     attempts: { total: attemptsTotal, retried: sum('attempts_retried') },
   };
-}
-
-/**
- * The q-quantile from the histogram, interpolated linearly inside the bucket that holds it (the
- * open-ended last bucket answers its lower bound).
- */
-export function percentile(buckets: { le_ms: number | null; count: number }[], q: number): number | null {
-  const total = buckets.reduce((a, b) => a + b.count, 0);
-  if (total === 0) return null;
-  const rank = q * total;
-  let seen = 0;
-  for (let i = 0; i < buckets.length; i++) {
-    const b = buckets[i];
-    if (b.count === 0) continue;
-    if (seen + b.count >= rank) {
-      const lower = i === 0 ? 0 : (buckets[i - 1].le_ms ?? 0);
-      if (b.le_ms === null) return lower;
-      return Math.round(lower + ((rank - seen) / b.count) * (b.le_ms - lower));
-    }
-    seen += b.count;
-  }
-  return buckets[buckets.length - 2]?.le_ms ?? null;
 }
 
 function round(v: number, digits: number): number {

@@ -1,6 +1,7 @@
 import type { Deps } from '../platform/runtime.js';
 import { logger } from '../platform/logger.js';
-import { StaleTaskError, TaskRepository, type TaskRecord } from './repo.js';
+import { VersionConflictError } from '../platform/store/conflicts.js';
+import { TaskRepository, type TaskRecord } from './repo.js';
 import { commit, enqueue } from './service.js';
 import { recoverExpiredLease } from './runner.js';
 import { resend } from './transitions.js';
@@ -38,7 +39,7 @@ export async function sweepTasks(deps: Deps): Promise<SweepReport> {
     try {
       if ((await commit(deps, task, resend(task, deps.clock.now()))).sent) report.queued_resent++;
     } catch (err) {
-      if (err instanceof StaleTaskError) return; // changed meanwhile: it is moving
+      if (err instanceof VersionConflictError) return; // changed meanwhile: it is moving
       throw err;
     }
   });
@@ -48,7 +49,7 @@ export async function sweepTasks(deps: Deps): Promise<SweepReport> {
       await recoverExpiredLease(deps, task);
       report.leases_recovered++;
     } catch (err) {
-      if (!(err instanceof StaleTaskError)) throw err;
+      if (!(err instanceof VersionConflictError)) throw err;
     }
   });
 

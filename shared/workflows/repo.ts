@@ -14,6 +14,7 @@ import {
 import type { Store } from '../platform/store/client.js';
 import { epochSeconds } from '../platform/store/client.js';
 import { queryPage, type StorePage } from '../platform/store/query.js';
+import { cancellationCodes, isConditionFailure, isTransactionCancelled, VersionConflictError } from '../platform/store/conflicts.js';
 import type { WorkflowDefinition, VariableValue } from './definition.js';
 import type { ExecutionStatus, StepError, StepState } from './engine.js';
 
@@ -86,16 +87,6 @@ export class WorkflowNameTakenError extends Error {
     super(`a workflow named '${workflowName}' already exists`);
   }
 }
-export class ConcurrentChangeError extends Error {
-  constructor(what: string) {
-    super(`${what} changed while it was being updated`);
-  }
-}
-
-const isConditionFailure = (err: unknown) => (err as { name?: string })?.name === 'ConditionalCheckFailedException';
-const isCancelled = (err: unknown) => (err as { name?: string })?.name === 'TransactionCanceledException';
-const cancellationCodes = (err: unknown): string[] =>
-  ((err as { CancellationReasons?: { Code?: string }[] }).CancellationReasons ?? []).map((r) => r.Code ?? 'None');
 
 function strip<T>(item: Record<string, unknown> | undefined): T | undefined {
   if (!item) return undefined;
@@ -132,7 +123,7 @@ export class WorkflowRepository {
         }),
       );
     } catch (err) {
-      if (isCancelled(err) && cancellationCodes(err)[0] === 'ConditionalCheckFailed') throw new WorkflowNameTakenError(workflow.name);
+      if (isTransactionCancelled(err) && cancellationCodes(err)[0] === 'ConditionalCheckFailed') throw new WorkflowNameTakenError(workflow.name);
       throw err;
     }
   }
@@ -173,10 +164,10 @@ export class WorkflowRepository {
     try {
       await this.store.doc.send(new TransactWriteCommand({ TransactItems: items }));
     } catch (err) {
-      if (isCancelled(err)) {
+      if (isTransactionCancelled(err)) {
         const codes = cancellationCodes(err);
         if (renamed && codes[2] === 'ConditionalCheckFailed') throw new WorkflowNameTakenError(after.name);
-        if (codes[0] === 'ConditionalCheckFailed') throw new ConcurrentChangeError('the workflow');
+        if (codes[0] === 'ConditionalCheckFailed') throw new VersionConflictError('the workflow');
       }
       throw err;
     }
@@ -184,7 +175,7 @@ export class WorkflowRepository {
 
   /**
    * Removes the workflow, its name claim and every version, on the condition that it is still the
-   * version that was read (a rename meanwhile moved the name claim): ConcurrentChangeError otherwise,
+   * version that was read (a rename meanwhile moved the name claim): VersionConflictError otherwise,
    * also when it is gone already.
    */
   async delete(workflow: WorkflowRecord): Promise<void> {
@@ -205,7 +196,7 @@ export class WorkflowRepository {
         }),
       );
     } catch (err) {
-      if (isCancelled(err) && cancellationCodes(err)[0] === 'ConditionalCheckFailed') throw new ConcurrentChangeError('the workflow');
+      if (isTransactionCancelled(err) && cancellationCodes(err)[0] === 'ConditionalCheckFailed') throw new VersionConflictError('the workflow');
       throw err;
     }
     let startKey: Record<string, unknown> | undefined;
@@ -255,7 +246,7 @@ export class ExecutionRepository {
 
   /**
    * A new run (pending), counted as active. A run of that id that already exists is a
-   * ConcurrentChangeError (callers that choose the id in advance, such as a schedule firing, rely on it).
+   * VersionConflictError (callers that choose the id in advance, such as a schedule firing, rely on it).
    */
   async create(execution: ExecutionRecord): Promise<void> {
     try {
@@ -268,7 +259,7 @@ export class ExecutionRepository {
         }),
       );
     } catch (err) {
-      if (isCancelled(err) && cancellationCodes(err)[0] === 'ConditionalCheckFailed') throw new ConcurrentChangeError('the execution');
+      if (isTransactionCancelled(err) && cancellationCodes(err)[0] === 'ConditionalCheckFailed') throw new VersionConflictError('the execution');
       throw err;
     }
   }
@@ -385,7 +376,7 @@ export class ExecutionRepository {
       await this.store.doc.send(new TransactWriteCommand({ TransactItems: items }));
       return true;
     } catch (err) {
-      if (isCancelled(err) && cancellationCodes(err)[0] === 'ConditionalCheckFailed') return false;
+      if (isTransactionCancelled(err) && cancellationCodes(err)[0] === 'ConditionalCheckFailed') return false;
       throw err;
     }
   }
@@ -437,7 +428,7 @@ export class ExecutionRepository {
       }
       return true;
     } catch (err) {
-      if (isConditionFailure(err) || (isCancelled(err) && cancellationCodes(err).includes('ConditionalCheckFailed'))) return false;
+      if (isConditionFailure(err)) return false;
       throw err;
     }
   }

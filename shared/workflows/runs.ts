@@ -25,7 +25,8 @@ import {
   type ExecutionView,
 } from './reads.js';
 import { settleSteps } from './advance.js';
-import { ScheduleRepository } from '../schedules/repo.js';
+import { scheduleCounts } from '../schedules/service.js';
+import { probe } from '../platform/probe.js';
 import type { TaskActor } from '../tasks/service.js';
 
 export interface RunRequest {
@@ -36,7 +37,7 @@ export interface RunRequest {
   actor: TaskActor;
   /**
    * The run's id, when the caller chose it in advance (a schedule firing, so that its retry can find the
-   * run): a run of that id that already exists is a ConcurrentChangeError and nothing is started.
+   * run): a run of that id that already exists is a VersionConflictError and nothing is started.
    */
   execution_id?: string;
 }
@@ -201,14 +202,12 @@ export async function cancelRun(deps: Deps, executionId: string, reason: string)
 
 // ---------------------------------------------------------------- health
 
-async function probe(check: () => Promise<void>) {
-  const started = Date.now();
-  try {
-    await check();
-    return { status: 'healthy' as const, latency_ms: Date.now() - started, error: null };
-  } catch (err) {
-    return { status: 'unhealthy' as const, latency_ms: Date.now() - started, error: (err as Error).name || 'Error' };
-  }
+/** A dependency's probe as the workflow health reports it. */
+async function dependencyHealth(name: string, check: () => Promise<void>) {
+  const result = await probe(name, check);
+  const latency_ms = Math.round(result.latencyMs);
+  if (result.ok) return { status: 'healthy' as const, latency_ms, error: null };
+  return { status: 'unhealthy' as const, latency_ms, error: (result.error as Error)?.name || 'Error' };
 }
 
 /** A schedule is overdue when its next run is this far in the past without a firing recorded. */
@@ -216,14 +215,12 @@ export const OVERDUE_GRACE_SECONDS = 120;
 
 export async function workflowHealth(deps: Deps) {
   const now = deps.clock.now();
-  const scheduleRepo = new ScheduleRepository(deps.store);
-  const [stateMachine, scheduler, running, failed, active, overdue] = await Promise.all([
-    probe(() => deps.workflows.check()),
-    probe(() => deps.scheduler.check()),
+  const [stateMachine, scheduler, running, failed, schedules] = await Promise.all([
+    dependencyHealth('state_machine', () => deps.workflows.check()),
+    dependencyHealth('scheduler', () => deps.scheduler.check()),
     executions(deps).activeCount(),
     executions(deps).failuresSince(now),
-    scheduleRepo.activeCount(),
-    scheduleRepo.overdueCount(new Date(now.getTime() - OVERDUE_GRACE_SECONDS * 1000)),
+    scheduleCounts(deps, now, OVERDUE_GRACE_SECONDS),
   ]);
   const down = [stateMachine, scheduler].filter((c) => c.status === 'unhealthy').length;
   return {
@@ -232,7 +229,7 @@ export async function workflowHealth(deps: Deps) {
     scheduler,
     running_executions: running,
     failed_last_24h: failed,
-    schedules: { active, overdue },
+    schedules,
     checked_at: now.toISOString(),
   };
 }

@@ -12,8 +12,9 @@ import { logger } from '../platform/logger.js';
 import type { WorkflowDefinition } from './definition.js';
 import { validateDefinition, type ValidationResult } from './validation.js';
 import { schedulerNameOf } from '../schedules/schedule.js';
-import { ConcurrentChangeError, WorkflowNameTakenError, type WorkflowRecord } from './repo.js';
-import { ScheduleRepository, type ScheduleRecord } from '../schedules/repo.js';
+import { WorkflowNameTakenError, type WorkflowRecord } from './repo.js';
+import { VersionConflictError } from '../platform/store/conflicts.js';
+import { removeSchedulesOfWorkflow } from '../schedules/service.js';
 import { executions, requireWorkflow, workflows, workflowSummary, workflowView, type WorkflowView } from './reads.js';
 import { cancelRun } from './runs.js';
 
@@ -100,7 +101,7 @@ export async function updateWorkflow(deps: Deps, principal: Principal, workflowI
     await workflows(deps).addVersion(before, after, { workflow_id: workflowId, version: after.version, definition, created_by: principal.userId, created_at: nowIso });
   } catch (err) {
     if (err instanceof WorkflowNameTakenError) throw conflict(err.message);
-    if (err instanceof ConcurrentChangeError) throw conflict('The workflow was changed by someone else meanwhile; read it again and retry');
+    if (err instanceof VersionConflictError) throw conflict('The workflow was changed by someone else meanwhile; read it again and retry');
     throw err;
   }
   return workflowView(after, after.version, definition);
@@ -121,45 +122,17 @@ export async function deleteWorkflow(deps: Deps, principal: Principal, workflowI
   for (const executionId of unfinished) {
     if (await cancelRun(deps, executionId, 'the workflow was deleted')) cancelled.push(executionId);
   }
-  const schedules = await new ScheduleRepository(deps.store).allOfWorkflow(workflowId);
-  for (const schedule of schedules) await removeSchedule(deps, schedule);
+  const deletedSchedules = await removeSchedulesOfWorkflow(deps, workflowId);
   try {
     await workflows(deps).delete(workflow);
   } catch (err) {
-    if (!(err instanceof ConcurrentChangeError)) throw err;
+    if (!(err instanceof VersionConflictError)) throw err;
     if (!(await workflows(deps).get(workflowId))) throw notFound('Workflow');
     throw conflict('The workflow was changed by someone else meanwhile; read it again and retry');
   }
-  return { cancelled_executions: cancelled, deleted_schedules: schedules.map((s) => s.schedule_id) };
+  return { cancelled_executions: cancelled, deleted_schedules: deletedSchedules };
 }
 
-/**
- * Removes a schedule from EventBridge Scheduler, then from the table: if the Scheduler call fails
- * nothing is removed (503), so the table never shows a schedule that still fires, nor loses one.
- */
-export async function removeSchedule(deps: Deps, schedule: ScheduleRecord): Promise<void> {
-  const repo = new ScheduleRepository(deps.store);
-  let current: ScheduleRecord | undefined = schedule;
-  // A change (or a firing) between the read and the delete moves the revision: read it again and
-  // remove again (the change may have re-registered it with the Scheduler), so that the table never
-  // keeps a schedule the Scheduler no longer has.
-  for (let attempt = 1; current; attempt++) {
-    try {
-      await deps.scheduler.remove(schedulerNameOf(current.schedule_id));
-    } catch (err) {
-      logger.error('scheduler remove failed', { schedule_id: current.schedule_id, error: (err as Error).message });
-      throw dependencyUnavailable('The scheduler');
-    }
-    try {
-      await repo.delete(current);
-      return;
-    } catch (err) {
-      if (!(err instanceof ConcurrentChangeError)) throw err;
-      if (attempt >= 3) throw conflict('The schedule keeps changing meanwhile; read it again and retry');
-    }
-    current = await repo.get(current.schedule_id);
-  }
-}
 
 /** Only the owner of a workflow (or `workflows:manage_all`) runs it. */
 export async function assertMayRun(deps: Deps, principal: Principal, workflowId: string): Promise<void> {

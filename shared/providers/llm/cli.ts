@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { StringDecoder } from 'node:string_decoder';
 import { ProviderError, type LlmProvider, type LlmRequest, type LlmResult } from '../types.js';
 import { abortError } from '../errors.js';
-import { estimateTokens } from '../tokens.js';
+import { estimateTokens } from '../../platform/tokens.js';
 import type { CliSettings } from '../model.js';
 
 /** Environment switch without which no `cli` provider can be registered or run. */

@@ -1,6 +1,6 @@
 import { ProviderError, type LlmProvider, type LlmRequest, type LlmResult } from '../types.js';
 import { streamError } from '../errors.js';
-import { estimateTokens } from '../tokens.js';
+import { estimateTokens } from '../../platform/tokens.js';
 import { parseEventData, readJson, readSse, request, trimBaseUrl, withTimeout } from './http.js';
 
 export const OPENAI_DEFAULT_BASE_URL = 'https://api.openai.com/v1';

@@ -17,8 +17,10 @@ import { LoginAttemptRepository, SessionRepository } from '../../../shared/auth/
 import { ScheduleRepository } from '../../../shared/schedules/repo.js';
 import { schedulerNameOf } from '../../../shared/schedules/schedule.js';
 import { createSchedule, FIRING_TAKEOVER_SECONDS, FiringInProgressError } from '../../../shared/schedules/service.js';
-import { createWorkflow as createWorkflowService, removeSchedule, startExecution } from '../../../shared/workflows/service.js';
-import { ConcurrentChangeError, ExecutionRepository } from '../../../shared/workflows/repo.js';
+import { createWorkflow as createWorkflowService, startExecution } from '../../../shared/workflows/service.js';
+import { removeSchedule } from '../../../shared/schedules/service.js';
+import { ExecutionRepository } from '../../../shared/workflows/repo.js';
+import { VersionConflictError as ConcurrentChangeError } from '../../../shared/platform/store/conflicts.js';
 import { eventually } from '../../support/client.js';
 
 const ADMIN = { username: 'schedule-admin', password: 'schedule-admin-password' };

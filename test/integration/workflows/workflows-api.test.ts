@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { Store } from '../../../shared/platform/store/client.js';
-import { ConcurrentChangeError, WorkflowRepository } from '../../../shared/workflows/repo.js';
+import { WorkflowRepository } from '../../../shared/workflows/repo.js';
+import { VersionConflictError as ConcurrentChangeError } from '../../../shared/platform/store/conflicts.js';
 import { adminSession, call, userWithRole, type Session } from '../../support/client.js';
 import { createWorkflow, step, uniqueName } from './helpers.js';
 

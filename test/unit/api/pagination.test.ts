@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { decodeCursor, encodeCursor } from '../../../shared/platform/api/pagination.js';
+import { decodeCursor, encodeCursor, pageRequest } from '../../../shared/platform/api/pagination.js';
 import { ApiError } from '../../../shared/platform/api/errors.js';
 
 const secret = Buffer.alloc(32, 1);
@@ -47,5 +47,31 @@ describe('cursors', () => {
     const payload = Buffer.from(JSON.stringify({ p: 'not-an-object', s: 'users' })).toString('base64url');
     const mac = createHmac('sha256', secret).update(payload).digest('base64url');
     expectInvalid(() => decodeCursor(`${payload}.${mac}`, 'users', secret));
+  });
+});
+
+describe('pageRequest', () => {
+  const req = (cursor?: string) => ({ query: { cursor }, deps: { appSecret: async () => secret } });
+
+  it('starts at the first page and signs the next cursor for the same list and filter', async () => {
+    const first = await pageRequest(req(), 'agents', { status: 'active' });
+    expect(first.startKey).toBeUndefined();
+    const answer = first.respond({ items: [1, 2], lastKey: position });
+    expect(answer.items).toEqual([1, 2]);
+    expect(answer.next_cursor).toBe(encodeCursor(position, 'agents:{"status":"active"}', secret));
+    const second = await pageRequest(req(answer.next_cursor!), 'agents', { status: 'active' });
+    expect(second.startKey).toEqual(position);
+    expect(second.respond({ items: [] }).next_cursor).toBeNull();
+  });
+
+  it('keeps the scopes the lists already use: the name alone, or the name and a string filter', async () => {
+    expect((await pageRequest(req(), 'users')).respond({ items: [], lastKey: position }).next_cursor).toBe(encodeCursor(position, 'users', secret));
+    expect((await pageRequest(req(), 'providers', '')).respond({ items: [], lastKey: position }).next_cursor).toBe(encodeCursor(position, 'providers:', secret));
+  });
+
+  it('refuses a cursor of another list or filter', async () => {
+    const cursor = encodeCursor(position, 'agents:{"status":"active"}', secret)!;
+    await expect(pageRequest(req(cursor), 'agents', { status: 'paused' })).rejects.toMatchObject({ status: 400, code: 'invalid_cursor' });
+    await expect(pageRequest(req(cursor), 'users')).rejects.toMatchObject({ status: 400, code: 'invalid_cursor' });
   });
 });

@@ -12,7 +12,8 @@ import {
 } from '../../../shared/providers/usage.js';
 import { classifyStatus, parseRetryAfter, providerMessage } from '../../../shared/providers/errors.js';
 import { costUsd } from '../../../shared/providers/types.js';
-import { countTokens, estimateTokens } from '../../../shared/providers/tokens.js';
+import { countTokens } from '../../../shared/providers/tokens.js';
+import { estimateTokens } from '../../../shared/platform/tokens.js';
 
 const headers = (h: Record<string, string>) => new Headers(h);
 

@@ -1,6 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { backoffSeconds, queueDelay, waitSeconds, BACKOFF_CAP_SECONDS, MAX_QUEUE_DELAY_SECONDS } from '../../../shared/tasks/transitions.js';
-import { bucketIndex, changeDelta, createdDelta, DURATION_BUCKETS_MS, mergeDeltas, percentile, summarize, durationDelta, usageDelta } from '../../../shared/tasks/stats.js';
+import { bucketIndex, changeDelta, createdDelta, DURATION_BUCKETS_MS, mergeDeltas, summarize, durationDelta, usageDelta } from '../../../shared/tasks/stats.js';
+import { percentile } from '../../../shared/platform/histogram.js';
 import { canDelete, canEdit, TASK_STATUSES } from '../../../shared/tasks/status.js';
 import { canCancel, canRetry, canTransition } from '../../../shared/tasks/transitions.js';
 import { createTaskBody, updateTaskBody, listTasksQuery } from '../../../shared/tasks/model.js';
