@@ -6,6 +6,7 @@ import type { Operations } from '../../shared/platform/api/types.js';
 import { docsRoutes } from '../../shared/docs/routes.js';
 import { buildOpenApi } from '../../shared/platform/api/openapi.js';
 import { notFound } from '../../shared/platform/api/errors.js';
+import { getConfig } from '../../shared/platform/config.js';
 
 /** Swagger UI served from the swagger-ui-dist package (copied into the bundle on AWS): no CDN. */
 const ASSETS: Record<string, string> = {
@@ -17,7 +18,8 @@ const ASSETS: Record<string, string> = {
 };
 
 function assetsDir(): string {
-  if (process.env.DOCS_ASSETS_DIR) return process.env.DOCS_ASSETS_DIR;
+  const configured = getConfig().docsAssetsDir;
+  if (configured) return configured;
   return path.dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
 }
 

@@ -18,7 +18,6 @@ import { AgentRepository, type AgentRecord, type QuotaReservation } from '../age
 import { eligibleProviders, getProvider, isCircuitOpen, providerClient, recordProviderCall } from '../providers/service.js';
 import { ProviderRepository } from '../providers/repo.js';
 import { DEFAULT_CIRCUIT_POLICY, retryAt } from '../providers/circuit-breaker.js';
-import { ENV } from '../platform/config.js';
 import { publishTask, sendRun, type RunMessage } from './service.js';
 
 /** A lease outlives the task's timeout by this much: time to record the session and the outcome. */
@@ -115,7 +114,7 @@ async function processOnce(deps: Deps, message: RunMessage, options: RunOptions)
     agents: await agentsRepo(deps).list(),
     eligible: scope.eligible,
     usage: new Map(),
-    defaultProviderId: process.env[ENV.defaultProvider],
+    defaultProviderId: deps.config.defaultProviderId,
   });
   if ('failure' in routing) {
     await finishWithoutRun(deps, task, routing.failure, { lostAttempt: takeover });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { authenticate, type HttpRequest } from '../../../shared/platform/api/middleware.js';
 import { ApiError } from '../../../shared/platform/api/errors.js';
-import { loadConfig } from '../../../shared/platform/config.js';
+import { getConfig } from '../../../shared/platform/config.js';
 import { systemClock } from '../../../shared/platform/ports.js';
 import type { Deps } from '../../../shared/platform/runtime.js';
 
@@ -11,7 +11,7 @@ import type { Deps } from '../../../shared/platform/runtime.js';
  * a frontend that sees 401 throws its user's session away.
  */
 function requestWith(jwks: () => Promise<unknown>, authorization: string): HttpRequest {
-  const deps = { config: loadConfig(), clock: systemClock, signer: { algorithm: 'ES256', jwks, sign: async () => '' } } as unknown as Deps;
+  const deps = { config: getConfig(), clock: systemClock, signer: { algorithm: 'ES256', jwks, sign: async () => '' } } as unknown as Deps;
   return {
     event: {},
     context: {
