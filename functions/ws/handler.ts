@@ -3,6 +3,7 @@ import type {
   APIGatewayRequestAuthorizerEvent,
   APIGatewayAuthorizerResult,
   APIGatewayProxyWebsocketEventV2,
+  Context,
 } from 'aws-lambda';
 import { getDeps } from '../../shared/platform/runtime.js';
 import { verifyAccessToken } from '../../shared/auth/tokens.js';
@@ -12,7 +13,7 @@ import { ConnectionRepository, CONNECTION_TTL_SECONDS } from '../../shared/realt
 import { permissionsOf } from '../../shared/platform/permissions.js';
 import { channelPermission, clientMessage, serverMessage, STREAM_CHANNELS } from '../../shared/realtime/channels.js';
 import { zodIssues } from '../../shared/platform/api/validation.js';
-import { logger } from '../../shared/platform/logger.js';
+import { logger, useLambdaContext } from '../../shared/platform/logger.js';
 
 type WsEvent = APIGatewayProxyWebsocketEventV2 & {
   queryStringParameters?: Record<string, string | undefined>;
@@ -20,7 +21,8 @@ type WsEvent = APIGatewayProxyWebsocketEventV2 & {
 };
 
 /** `$connect` authorizer: the access token comes as `?token=`; an invalid one is refused before the socket opens. */
-export async function authorizer(event: APIGatewayRequestAuthorizerEvent): Promise<APIGatewayAuthorizerResult> {
+export async function authorizer(event: APIGatewayRequestAuthorizerEvent, context?: Context): Promise<APIGatewayAuthorizerResult> {
+  useLambdaContext(context);
   const deps = await getDeps();
   const token = event.queryStringParameters?.token ?? '';
   const deny: APIGatewayAuthorizerResult = {
@@ -42,7 +44,8 @@ export async function authorizer(event: APIGatewayRequestAuthorizerEvent): Promi
   }
 }
 
-export async function connect(event: WsEvent): Promise<APIGatewayProxyResultV2> {
+export async function connect(event: WsEvent, context?: Context): Promise<APIGatewayProxyResultV2> {
+  useLambdaContext(context);
   const deps = await getDeps();
   const auth = event.requestContext.authorizer ?? {};
   const userId = String(auth.user_id ?? '');
@@ -68,14 +71,16 @@ export async function connect(event: WsEvent): Promise<APIGatewayProxyResultV2> 
   return { statusCode: 200 };
 }
 
-export async function disconnect(event: WsEvent): Promise<APIGatewayProxyResultV2> {
+export async function disconnect(event: WsEvent, context?: Context): Promise<APIGatewayProxyResultV2> {
+  useLambdaContext(context);
   const deps = await getDeps();
   await new ConnectionRepository(deps.store).remove(event.requestContext.connectionId);
   return { statusCode: 200 };
 }
 
 /** `$default`: subscribe, unsubscribe, ping, update_preferences. Replies go through `@connections`. */
-export async function message(event: WsEvent): Promise<APIGatewayProxyResultV2> {
+export async function message(event: WsEvent, context?: Context): Promise<APIGatewayProxyResultV2> {
+  useLambdaContext(context);
   const deps = await getDeps();
   const id = event.requestContext.connectionId;
   const reply = (type: string, data: unknown) => deps.connections.post(id, serverMessage(type, data)).catch(() => undefined);
