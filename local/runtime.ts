@@ -93,6 +93,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     endpoint = dynamodb.endpoint;
   }
   await ensureTable(endpoint, tableName);
+  config.dynamodbEndpoint = endpoint;
   const store = new Store({ tableName, endpoint });
 
   const deadLetterQueue = new LocalQueue({ name: 'supervisor-tasks-dlq', visibilityTimeoutSeconds: 60, maxReceiveCount: 5, batchSize: 10, maxConcurrency: 1, clock, consumer: (event) => taskDeadLetter(event) });
