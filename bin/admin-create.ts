@@ -15,7 +15,7 @@ import { UserRepository } from '../shared/auth/repo.js';
 import { AuthService } from '../shared/auth/service.js';
 import { SessionRepository, LoginAttemptRepository } from '../shared/auth/sessions-repo.js';
 import { registerBody } from '../shared/auth/model.js';
-import { loadConfig } from '../shared/platform/config.js';
+import { getConfig } from '../shared/platform/config.js';
 import { TABLE } from '../shared/platform/infra.js';
 import { systemClock } from '../shared/platform/ports.js';
 import type { Deps } from '../shared/platform/runtime.js';
@@ -72,7 +72,7 @@ try {
     await ensureTable(endpoint, tableName);
     store = new Store({ tableName, endpoint });
   }
-  const deps = { config: loadConfig(), store, clock: systemClock } as unknown as Deps;
+  const deps = { config: getConfig(), store, clock: systemClock } as unknown as Deps;
   const service = new AuthService(deps, {
     users: new UserRepository(store),
     sessions: new SessionRepository(store),

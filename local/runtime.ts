@@ -1,6 +1,6 @@
 import http from 'node:http';
 import path from 'node:path';
-import { ENV, loadConfig } from '../shared/platform/config.js';
+import { ENV, parseConfig, type Config } from '../shared/platform/config.js';
 import { TABLE, TASK_DEAD_LETTER_QUEUE, TASK_QUEUE } from '../shared/platform/infra.js';
 import { installDeps, type Deps } from '../shared/platform/runtime.js';
 import { Store } from '../shared/platform/store/client.js';
@@ -41,7 +41,10 @@ export interface LocalRuntimeOptions {
   tableName?: string;
   clock?: Clock;
   log?: (line: string) => void;
-  /** Environment for the handlers' configuration (ALLOW_REGISTRATION, token lifetimes…). */
+  /**
+   * Variables of the handlers' configuration (ALLOW_REGISTRATION, token lifetimes…), over this
+   * process's environment; see `localConfig`.
+   */
   env?: Record<string, string>;
   /** Scales Wait states of the workflow state machine (1 = as written). */
   workflowWaitScale?: number;
@@ -61,6 +64,16 @@ export interface LocalRuntime {
 }
 
 /**
+ * The local runtime's configuration: this process's environment, then the runtime's table and the
+ * caller's variables over it. The offline `local` provider is the default one unless the environment
+ * names another (tasks that name no provider run on it). It reaches the handlers through `installDeps`;
+ * nothing is written to the environment.
+ */
+export function localConfig(tableName: string, env: Record<string, string> = {}): Config {
+  return parseConfig({ [ENV.defaultProvider]: 'local', ...process.env, [ENV.tableName]: tableName, ...env });
+}
+
+/**
  * Runs the API on one machine: the same handlers the CDK stack deploys, behind a local HTTP and
  * WebSocket server, with DynamoDB Local and in-process stand-ins for SQS, Scheduler and Step Functions.
  */
@@ -72,11 +85,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   const clock = options.clock ?? systemClock;
 
   const tableName = options.tableName ?? TABLE.defaultName;
-  process.env[ENV.tableName] = tableName;
-  process.env[ENV.stage] ??= 'local';
-  // The offline `local` provider is the local runtime's default (tasks that name no provider run on it).
-  process.env[ENV.defaultProvider] ??= 'local';
-  for (const [k, v] of Object.entries(options.env ?? {})) process.env[k] = v;
+  const config = localConfig(tableName, options.env);
 
   let dynamodb: DynamoDbLocal | undefined;
   let endpoint = options.dynamodbEndpoint;
@@ -85,6 +94,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     endpoint = dynamodb.endpoint;
   }
   await ensureTable(endpoint, tableName);
+  config.dynamodbEndpoint = endpoint;
   const store = new Store({ tableName, endpoint });
 
   // The task queue and its DLQ as deployed (shared/platform/infra.ts); one dead-letter batch at a time.
@@ -120,7 +130,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   const workflows = new LocalStateMachineRunner({ engine: (payload) => workflowEngine(payload), waitScale: options.workflowWaitScale ?? 1 });
 
   const deps: Deps = {
-    config: loadConfig(),
+    config,
     store,
     queue,
     scheduler,
@@ -128,7 +138,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     connections: new ApiGatewayConnections(`http://127.0.0.1:${port}`),
     events,
     secrets: new LocalSecretStore(dataDir),
-    signer: await LocalTokenSigner.create(dataDir, loadConfig().issuer),
+    signer: await LocalTokenSigner.create(dataDir, config.issuer),
     clock,
     appSecret: (() => {
       const secret = loadOrCreateAppSecret(dataDir);

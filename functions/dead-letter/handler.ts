@@ -1,11 +1,12 @@
-import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { getDeps } from '../../shared/platform/runtime.js';
-import { logger } from '../../shared/platform/logger.js';
+import { logger, useLambdaContext } from '../../shared/platform/logger.js';
 import { parseRunMessage } from '../../shared/tasks/service.js';
 import { failDeadLettered } from '../../shared/tasks/runner.js';
 
 /** The dead-letter queue's consumer: the task of a message the worker could not process is marked failed, with the reason. */
-export async function handler(event: SQSEvent): Promise<SQSBatchResponse> {
+export async function handler(event: SQSEvent, context?: Context): Promise<SQSBatchResponse> {
+  useLambdaContext(context);
   const deps = await getDeps();
   const batchItemFailures: SQSBatchResponse['batchItemFailures'] = [];
   for (const record of event.Records) {

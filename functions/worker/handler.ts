@@ -1,6 +1,6 @@
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { getDeps } from '../../shared/platform/runtime.js';
-import { logger } from '../../shared/platform/logger.js';
+import { logger, useLambdaContext } from '../../shared/platform/logger.js';
 import { parseRunMessage } from '../../shared/tasks/service.js';
 import { processRunMessage } from '../../shared/tasks/runner.js';
 
@@ -10,6 +10,7 @@ import { processRunMessage } from '../../shared/tasks/runner.js';
  * timeout. A malformed message can never succeed, so it is dropped (and logged), not retried.
  */
 export async function handler(event: SQSEvent, context?: Context): Promise<SQSBatchResponse> {
+  useLambdaContext(context);
   const deps = await getDeps();
   const batchItemFailures: SQSBatchResponse['batchItemFailures'] = [];
   await Promise.all(

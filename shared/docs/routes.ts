@@ -5,6 +5,7 @@ import { createRequire } from 'node:module';
 import type { Operations } from '../platform/api/types.js';
 import { buildOpenApi } from '../platform/api/openapi.js';
 import { notFound } from '../platform/errors.js';
+import { getConfig } from '../platform/config.js';
 
 
 const tags = ['Documentation'];
@@ -25,7 +26,8 @@ const ASSETS: Record<string, string> = {
 };
 
 function assetsDir(): string {
-  if (process.env.DOCS_ASSETS_DIR) return process.env.DOCS_ASSETS_DIR;
+  const configured = getConfig().docsAssetsDir;
+  if (configured) return configured;
   return path.dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
 }
 

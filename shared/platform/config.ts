@@ -1,8 +1,11 @@
+import * as z from 'zod';
 import { TABLE } from './infra.js';
 
 /**
  * Configuration read from the environment. The names are the contract between the CDK stack (which
- * sets them on each function) and the code; the local runtime sets the same names for itself.
+ * sets them on each function) and the code. This module is the only reader of `process.env` in the
+ * code the functions run: `getConfig()` parses it once, and the local runtime installs a `Config` it
+ * builds itself (see `installConfig`, done by `installDeps`) instead of writing the environment.
  */
 export const ENV = {
   stage: 'STAGE',
@@ -25,33 +28,180 @@ export const ENV = {
   accessTokenTtl: 'ACCESS_TOKEN_TTL_SECONDS',
   refreshTokenTtl: 'REFRESH_TOKEN_TTL_SECONDS',
   defaultProvider: 'DEFAULT_PROVIDER_ID',
+  cliProviderEnabled: 'CLI_PROVIDER_ENABLED',
+  logLevel: 'LOG_LEVEL',
+  docsAssetsDir: 'DOCS_ASSETS_DIR',
+  version: 'SUPERVISOR_VERSION',
 } as const;
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+export const LOG_LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'CRITICAL', 'SILENT'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+const text = z.string();
+const flag = z.enum(['true', 'false'], { error: 'must be "true" or "false"' });
+const seconds = z
+  .string()
+  .regex(/^\d+$/, 'must be a whole number of seconds')
+  .transform(Number)
+  .refine((n) => n > 0, 'must be at least 1 second');
+const logLevel = z
+  .string()
+  .transform((s) => s.toUpperCase())
+  .pipe(z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }));
+
+/** The variables as set; an empty one counts as unset. */
+const envSchema = z.object({
+  [ENV.stage]: text.default('local'),
+  [ENV.tableName]: text.default(TABLE.defaultName),
+  [ENV.dynamodbEndpoint]: z.url({ error: 'must be a URL' }).optional(),
+  [ENV.issuer]: text.default('supervisor'),
+  [ENV.allowRegistration]: flag.default('true'),
+  [ENV.corsOrigins]: text.default('*'),
+  [ENV.accessTokenTtl]: seconds.default(900),
+  [ENV.refreshTokenTtl]: seconds.default(30 * 24 * 3600),
+  [ENV.defaultProvider]: text.optional(),
+  [ENV.cliProviderEnabled]: flag.default('false'),
+  [ENV.logLevel]: logLevel.default('INFO'),
+  [ENV.docsAssetsDir]: text.optional(),
+  [ENV.version]: text.default('0.1.0'),
+  [ENV.taskQueueUrl]: text.optional(),
+  [ENV.stateMachineArn]: text.optional(),
+  [ENV.scheduleGroup]: text.optional(),
+  [ENV.schedulerRoleArn]: text.optional(),
+  [ENV.scheduleTargetArn]: text.optional(),
+  [ENV.scheduleDlqArn]: text.optional(),
+  [ENV.eventBusName]: text.optional(),
+  [ENV.signingKeyId]: text.optional(),
+  [ENV.appSecretArn]: text.optional(),
+  [ENV.wsManagementEndpoint]: text.optional(),
+  [ENV.secretPrefix]: text.optional(),
+});
+
+/**
+ * Where the AWS adapters are: each function gets only the variables of the ports it may use, so all
+ * are optional here and a port whose setting is missing fails when it is used (see aws/index.ts).
+ */
+export interface AwsPortsConfig {
+  taskQueueUrl?: string;
+  stateMachineArn?: string;
+  scheduleGroup?: string;
+  schedulerRoleArn?: string;
+  scheduleTargetArn?: string;
+  scheduleDlqArn?: string;
+  eventBusName?: string;
+  signingKeyId?: string;
+  appSecretArn?: string;
+  wsManagementEndpoint?: string;
+  secretPrefix?: string;
+}
 
 export interface Config {
   stage: string;
   tableName: string;
+  /** DynamoDB Local (or another endpoint); unset on AWS. */
+  dynamodbEndpoint?: string;
   issuer: string;
   audience: string;
   allowRegistration: boolean;
   corsOrigins: string[];
   accessTokenTtlSeconds: number;
   refreshTokenTtlSeconds: number;
+  /** The provider a task that names none runs on, when no agent routes it. */
+  defaultProviderId?: string;
+  /** Without it no `cli` provider can be registered or run. */
+  cliProviderEnabled: boolean;
+  logLevel: LogLevel;
+  /** Where the docs function finds the Swagger UI files (copied into its bundle on AWS). */
+  docsAssetsDir?: string;
+  version: string;
+  aws: AwsPortsConfig;
 }
 
-function env(name: string): string | undefined {
-  const v = process.env[name];
-  return v === undefined || v === '' ? undefined : v;
+export class ConfigError extends Error {
+  constructor(readonly issues: { variable: string; message: string }[]) {
+    super(`invalid configuration: ${issues.map((i) => `${i.variable} ${i.message}`).join('; ')}`);
+    this.name = 'ConfigError';
+  }
 }
 
-export function loadConfig(): Config {
+/** The configuration these environment variables describe; throws a ConfigError naming every invalid one. */
+export function parseConfig(env: Env): Config {
+  const set: Record<string, string> = {};
+  for (const name of Object.values(ENV)) {
+    const value = env[name];
+    if (value !== undefined && value !== '') set[name] = value;
+  }
+  const result = envSchema.safeParse(set);
+  if (!result.success) {
+    throw new ConfigError(
+      result.error.issues.map((issue) => {
+        const variable = String(issue.path[0]);
+        return { variable, message: `${issue.message} (got ${JSON.stringify(set[variable])})` };
+      }),
+    );
+  }
+  const v = result.data;
   return {
-    stage: env(ENV.stage) ?? 'local',
-    tableName: env(ENV.tableName) ?? TABLE.defaultName,
-    issuer: env(ENV.issuer) ?? 'supervisor',
+    stage: v[ENV.stage],
+    tableName: v[ENV.tableName],
+    dynamodbEndpoint: v[ENV.dynamodbEndpoint],
+    issuer: v[ENV.issuer],
     audience: 'supervisor-api',
-    allowRegistration: (env(ENV.allowRegistration) ?? 'true') !== 'false',
-    corsOrigins: (env(ENV.corsOrigins) ?? '*').split(',').map((s) => s.trim()).filter(Boolean),
-    accessTokenTtlSeconds: Number(env(ENV.accessTokenTtl) ?? 900),
-    refreshTokenTtlSeconds: Number(env(ENV.refreshTokenTtl) ?? 30 * 24 * 3600),
+    allowRegistration: v[ENV.allowRegistration] === 'true',
+    corsOrigins: v[ENV.corsOrigins].split(',').map((s) => s.trim()).filter(Boolean),
+    accessTokenTtlSeconds: v[ENV.accessTokenTtl],
+    refreshTokenTtlSeconds: v[ENV.refreshTokenTtl],
+    defaultProviderId: v[ENV.defaultProvider],
+    cliProviderEnabled: v[ENV.cliProviderEnabled] === 'true',
+    logLevel: v[ENV.logLevel],
+    docsAssetsDir: v[ENV.docsAssetsDir],
+    version: v[ENV.version],
+    aws: {
+      taskQueueUrl: v[ENV.taskQueueUrl],
+      stateMachineArn: v[ENV.stateMachineArn],
+      scheduleGroup: v[ENV.scheduleGroup],
+      schedulerRoleArn: v[ENV.schedulerRoleArn],
+      scheduleTargetArn: v[ENV.scheduleTargetArn],
+      scheduleDlqArn: v[ENV.scheduleDlqArn],
+      eventBusName: v[ENV.eventBusName],
+      signingKeyId: v[ENV.signingKeyId],
+      appSecretArn: v[ENV.appSecretArn],
+      wsManagementEndpoint: v[ENV.wsManagementEndpoint],
+      secretPrefix: v[ENV.secretPrefix],
+    },
   };
+}
+
+let installed: Config | undefined;
+let fromEnvironment: Config | undefined;
+
+/** The configuration: the installed one, or else the process environment's, parsed on first use. */
+export function getConfig(): Config {
+  return installed ?? (fromEnvironment ??= parseConfig(process.env));
+}
+
+/** Makes `getConfig()` answer this configuration (the local runtime's, a test's) instead of the environment's. */
+export function installConfig(config: Config): void {
+  installed = config;
+}
+
+/** Forgets the installed configuration and the parsed environment. */
+export function resetConfig(): void {
+  installed = undefined;
+  fromEnvironment = undefined;
+}
+
+/**
+ * The values of these variables in this process's environment, to pass on to a child process allowed
+ * to see them (a `cli` provider's `env_allow`); read at each call, they are not configuration.
+ */
+export function inheritedEnv(names: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of names) {
+    const value = process.env[name];
+    if (value !== undefined) out[name] = value;
+  }
+  return out;
 }

@@ -1,4 +1,4 @@
-import { loadConfig, ENV, type Config } from './config.js';
+import { getConfig, installConfig, resetConfig, type Config } from './config.js';
 import type {
   Clock,
   Connections,
@@ -15,7 +15,7 @@ import { Store } from './store/client.js';
 /**
  * Everything a handler needs from the outside world. On AWS it is built once per cold start from the
  * environment the CDK stack sets; the local runtime builds it with local adapters and installs it with
- * `installDeps` before the first request.
+ * `installDeps` before the first request (which also makes its `config` the one `getConfig()` answers).
  */
 export interface Deps {
   config: Config;
@@ -36,11 +36,13 @@ let current: Deps | undefined;
 let building: Promise<Deps> | undefined;
 
 export function installDeps(deps: Deps): void {
+  installConfig(deps.config);
   current = deps;
   building = undefined;
 }
 
 export function resetDeps(): void {
+  resetConfig();
   current = undefined;
   building = undefined;
 }
@@ -53,7 +55,7 @@ export async function getDeps(): Promise<Deps> {
 
 async function buildAwsDeps(): Promise<Deps> {
   const aws = await import('./aws/index.js');
-  const config = loadConfig();
-  const store = new Store({ tableName: config.tableName, endpoint: process.env[ENV.dynamodbEndpoint] });
+  const config = getConfig();
+  const store = new Store({ tableName: config.tableName, endpoint: config.dynamodbEndpoint });
   return aws.createAwsDeps(config, store, systemClock);
 }

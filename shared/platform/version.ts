@@ -1,2 +1,4 @@
-/** Set at build time by esbuild's `define` in the CDK bundling; the package version otherwise. */
-export const VERSION: string = process.env.SUPERVISOR_VERSION ?? '0.1.0';
+import { getConfig } from './config.js';
+
+/** The deployed version (`SUPERVISOR_VERSION`), the package version otherwise. */
+export const VERSION: string = getConfig().version;

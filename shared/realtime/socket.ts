@@ -3,13 +3,14 @@ import type {
   APIGatewayRequestAuthorizerEvent,
   APIGatewayAuthorizerResult,
   APIGatewayProxyWebsocketEventV2,
+  Context,
 } from 'aws-lambda';
 import { getDeps } from '../platform/runtime.js';
 import { identify } from '../auth/identity.js';
 import { ConnectionRepository, CONNECTION_TTL_SECONDS } from './repo.js';
 import { channelPermission, clientMessage, serverMessage, STREAM_CHANNELS } from './channels.js';
 import { zodIssues } from '../platform/api/validation.js';
-import { logger } from '../platform/logger.js';
+import { logger, useLambdaContext } from '../platform/logger.js';
 
 type WsEvent = APIGatewayProxyWebsocketEventV2 & {
   queryStringParameters?: Record<string, string | undefined>;
@@ -17,7 +18,8 @@ type WsEvent = APIGatewayProxyWebsocketEventV2 & {
 };
 
 /** `$connect` authorizer: the access token comes as `?token=`; an invalid one is refused before the socket opens. */
-export async function authorizer(event: APIGatewayRequestAuthorizerEvent): Promise<APIGatewayAuthorizerResult> {
+export async function authorizer(event: APIGatewayRequestAuthorizerEvent, context?: Context): Promise<APIGatewayAuthorizerResult> {
+  useLambdaContext(context);
   const deps = await getDeps();
   const token = event.queryStringParameters?.token ?? '';
   const deny: APIGatewayAuthorizerResult = {
@@ -36,7 +38,8 @@ export async function authorizer(event: APIGatewayRequestAuthorizerEvent): Promi
   }
 }
 
-export async function connect(event: WsEvent): Promise<APIGatewayProxyResultV2> {
+export async function connect(event: WsEvent, context?: Context): Promise<APIGatewayProxyResultV2> {
+  useLambdaContext(context);
   const deps = await getDeps();
   const auth = event.requestContext.authorizer ?? {};
   const userId = String(auth.user_id ?? '');
@@ -62,14 +65,16 @@ export async function connect(event: WsEvent): Promise<APIGatewayProxyResultV2> 
   return { statusCode: 200 };
 }
 
-export async function disconnect(event: WsEvent): Promise<APIGatewayProxyResultV2> {
+export async function disconnect(event: WsEvent, context?: Context): Promise<APIGatewayProxyResultV2> {
+  useLambdaContext(context);
   const deps = await getDeps();
   await new ConnectionRepository(deps.store).remove(event.requestContext.connectionId);
   return { statusCode: 200 };
 }
 
 /** `$default`: subscribe, unsubscribe, ping, update_preferences. Replies go through `@connections`. */
-export async function message(event: WsEvent): Promise<APIGatewayProxyResultV2> {
+export async function message(event: WsEvent, context?: Context): Promise<APIGatewayProxyResultV2> {
+  useLambdaContext(context);
   const deps = await getDeps();
   const id = event.requestContext.connectionId;
   const reply = (type: string, data: unknown) => deps.connections.post(id, serverMessage(type, data)).catch(() => undefined);

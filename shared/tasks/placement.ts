@@ -1,5 +1,4 @@
 import type { Deps } from '../platform/runtime.js';
-import { ENV } from '../platform/config.js';
 import { costUsd, type ProviderRecord } from '../providers/types.js';
 import { eligibleProviders, getProvider, isCircuitOpen } from '../providers/service.js';
 import { ProviderRepository } from '../providers/repo.js';
@@ -56,7 +55,7 @@ export async function place(deps: Deps, task: TaskRecord, prompt: TaskPrompt, no
     agents: await agentsRepo(deps).list(),
     eligible: scope.eligible,
     usage: new Map(),
-    defaultProviderId: process.env[ENV.defaultProvider],
+    defaultProviderId: deps.config.defaultProviderId,
   });
   if ('failure' in routing) return { failure: routing.failure };
   const candidates = await withUsageOrder(deps, routing.candidates);

@@ -2,7 +2,7 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../shared/platform/config.js';
+import { parseConfig } from '../../shared/platform/config.js';
 import { createAwsDeps, MissingEnvError } from '../../shared/platform/aws/index.js';
 import { systemClock } from '../../shared/platform/ports.js';
 import { Store } from '../../shared/platform/store/client.js';
@@ -19,7 +19,7 @@ const store = new Store({ tableName: 'supervisor', endpoint: 'http://127.0.0.1:1
 
 describe('createAwsDeps', () => {
   it('builds without any port configured; a port without its variable fails when used, naming the variable', async () => {
-    const deps = createAwsDeps(loadConfig(), store, systemClock, {});
+    const deps = createAwsDeps(parseConfig({}), store, systemClock);
     expect(deps.signer.algorithm).toBe('ES256');
     await expect(deps.queue.send({ a: 1 })).rejects.toThrow(MissingEnvError);
     await expect(deps.queue.send({ a: 1 })).rejects.toThrow(/TASK_QUEUE_URL/);
@@ -34,14 +34,14 @@ describe('createAwsDeps', () => {
 
   it('wires the adapters to the environment', async () => {
     sqs.on(SendMessageCommand).resolves({});
-    const deps = createAwsDeps(loadConfig(), store, systemClock, { TASK_QUEUE_URL: 'https://sqs.example/q' });
+    const deps = createAwsDeps(parseConfig({ TASK_QUEUE_URL: 'https://sqs.example/q' }), store, systemClock);
     await deps.queue.send({ task_id: 't' }, { delaySeconds: 3 });
     expect(sqs.commandCalls(SendMessageCommand)[0].args[0].input).toMatchObject({ QueueUrl: 'https://sqs.example/q', DelaySeconds: 3 });
   });
 
   it('appSecret reads the secret once and caches it', async () => {
     sm.on(GetSecretValueCommand).resolves({ SecretString: 'app-secret-value' });
-    const deps = createAwsDeps(loadConfig(), store, systemClock, { APP_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:1:secret:app' });
+    const deps = createAwsDeps(parseConfig({ APP_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:1:secret:app' }), store, systemClock);
     const [a, b] = await Promise.all([deps.appSecret(), deps.appSecret()]);
     expect(a.toString()).toBe('app-secret-value');
     expect(b).toBe(a);

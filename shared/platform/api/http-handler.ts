@@ -1,5 +1,6 @@
 import middy, { type MiddlewareObj } from '@middy/core';
 import httpCors from '@middy/http-cors';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { routeKeyOf, type FunctionGroup, type RouteSpec } from './route.js';
 import { successBody } from './envelope.js';
@@ -17,7 +18,8 @@ import {
   validate,
   type HttpContext,
 } from './middleware.js';
-import { loadConfig } from '../config.js';
+import { getConfig } from '../config.js';
+import { logger } from '../logger.js';
 import type { HttpServices } from './http-services.js';
 
 /** Every route key a route answers to (its path and its aliases). */
@@ -45,7 +47,7 @@ export function buildHttpHandler(
     if (!operations[route.operationId]) throw new Error(`group ${group} has no operation for ${route.operationId}`);
     for (const key of routeKeysOf(route)) routesByKey.set(key, route);
   }
-  const config = loadConfig();
+  const config = getConfig();
 
   const dispatch = async (_event: APIGatewayProxyEventV2, context: HttpContext): Promise<APIGatewayProxyStructuredResultV2> => {
     const state = context.api!;
@@ -76,7 +78,10 @@ export function buildHttpHandler(
   };
 
   return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Error, HttpContext>()
+    // The Lambda context on every log line; `resetKeys` drops the request's keys when it ends.
+    .use(injectLambdaContext(logger, { resetKeys: true }))
     .use(requestContext(routesByKey))
+    .use({ before: (request) => void logger.appendKeys({ request_id: stateOf(request).request.requestId }) })
     .use(
       httpCors({
         origins: config.corsOrigins,

@@ -1,9 +1,9 @@
 /**
  * The AWS side of the ports: `createAwsDeps` builds the `Deps` a Lambda handler needs from the
- * environment the CDK stack sets (names in `ENV` of shared/platform/config.ts). Nothing is contacted and no SDK
- * module is loaded until a port is used; a port whose environment variable is missing throws a clear
- * error when it is used, not when the deps are built (a function only gets the variables of the ports
- * it may use).
+ * configuration the CDK stack sets (`config.aws`, variable names in `ENV` of shared/platform/config.ts).
+ * Nothing is contacted and no SDK module is loaded until a port is used; a port whose environment
+ * variable is missing throws a clear error when it is used, not when the deps are built (a function
+ * only gets the variables of the ports it may use).
  */
 import { ENV, type Config } from '../config.js';
 import type {
@@ -44,14 +44,9 @@ export class MissingEnvError extends Error {
   }
 }
 
-type Env = Record<string, string | undefined>;
-
-function reader(env: Env) {
-  return (name: string, port: string): string => {
-    const v = env[name];
-    if (v === undefined || v === '') throw new MissingEnvError(name, port);
-    return v;
-  };
+function need(value: string | undefined, variable: string, port: string): string {
+  if (value === undefined || value === '') throw new MissingEnvError(variable, port);
+  return value;
 }
 
 /** Builds once, on first use; a failed build (missing variable) is retried on the next use. */
@@ -60,24 +55,24 @@ function once<T>(build: () => T): () => T {
   return () => (value ??= build());
 }
 
-export function createAwsDeps(config: Config, store: Store, clock: Clock, env: Env = process.env): Deps {
-  const need = reader(env);
+export function createAwsDeps(config: Config, store: Store, clock: Clock): Deps {
+  const ports = config.aws;
 
-  const queue = once(() => new SqsTaskQueue(need(ENV.taskQueueUrl, 'TaskQueue')));
+  const queue = once(() => new SqsTaskQueue(need(ports.taskQueueUrl, ENV.taskQueueUrl, 'TaskQueue')));
   const scheduler = once(
     () =>
       new SchedulerService({
-        groupName: need(ENV.scheduleGroup, 'ScheduleService'),
-        roleArn: need(ENV.schedulerRoleArn, 'ScheduleService'),
-        targetArn: need(ENV.scheduleTargetArn, 'ScheduleService'),
-        deadLetterArn: need(ENV.scheduleDlqArn, 'ScheduleService'),
+        groupName: need(ports.scheduleGroup, ENV.scheduleGroup, 'ScheduleService'),
+        roleArn: need(ports.schedulerRoleArn, ENV.schedulerRoleArn, 'ScheduleService'),
+        targetArn: need(ports.scheduleTargetArn, ENV.scheduleTargetArn, 'ScheduleService'),
+        deadLetterArn: need(ports.scheduleDlqArn, ENV.scheduleDlqArn, 'ScheduleService'),
       }),
   );
-  const workflows = once(() => new StepFunctionsRunner(need(ENV.stateMachineArn, 'WorkflowRunner')));
-  const connections = once(() => new ApiGatewayConnections(need(ENV.wsManagementEndpoint, 'Connections')));
-  const events = once(() => new EventBridgeBus(need(ENV.eventBusName, 'EventBus')));
-  const secrets = once(() => new SecretsManagerStore(need(ENV.secretPrefix, 'SecretStore')));
-  const signer = once(() => new KmsTokenSigner(need(ENV.signingKeyId, 'TokenSigner'), config.issuer));
+  const workflows = once(() => new StepFunctionsRunner(need(ports.stateMachineArn, ENV.stateMachineArn, 'WorkflowRunner')));
+  const connections = once(() => new ApiGatewayConnections(need(ports.wsManagementEndpoint, ENV.wsManagementEndpoint, 'Connections')));
+  const events = once(() => new EventBridgeBus(need(ports.eventBusName, ENV.eventBusName, 'EventBus')));
+  const secrets = once(() => new SecretsManagerStore(need(ports.secretPrefix, ENV.secretPrefix, 'SecretStore')));
+  const signer = once(() => new KmsTokenSigner(need(ports.signingKeyId, ENV.signingKeyId, 'TokenSigner'), config.issuer));
 
   const queuePort: TaskQueue = {
     send: async (body, options) => queue().send(body, options),
@@ -114,7 +109,7 @@ export function createAwsDeps(config: Config, store: Store, clock: Clock, env: E
   };
 
   const appSecret = lazy(async () => {
-    const arn = need(ENV.appSecretArn, 'appSecret');
+    const arn = need(ports.appSecretArn, ENV.appSecretArn, 'appSecret');
     const mod = await import('@aws-sdk/client-secrets-manager');
     const out = await new mod.SecretsManagerClient({}).send(new mod.GetSecretValueCommand({ SecretId: arn }));
     if (out.SecretBinary !== undefined) return Buffer.from(out.SecretBinary);

@@ -4,10 +4,11 @@ import { ProviderError, type LlmProvider, type LlmRequest, type LlmResult } from
 import { abortError } from '../errors.js';
 import { estimateTokens } from '../../platform/tokens.js';
 import type { CliSettings } from '../model.js';
+import { ENV, getConfig, inheritedEnv } from '../../platform/config.js';
 
 /** Environment switch without which no `cli` provider can be registered or run. */
-export const CLI_PROVIDER_ENV = 'CLI_PROVIDER_ENABLED';
-export const cliProvidersEnabled = () => process.env[CLI_PROVIDER_ENV] === 'true';
+export const CLI_PROVIDER_ENV = ENV.cliProviderEnabled;
+export const cliProvidersEnabled = () => getConfig().cliProviderEnabled;
 
 const STDERR_TAIL_BYTES = 2048;
 const KILL_GRACE_MS = 2000;
@@ -57,8 +58,7 @@ export class CliProvider implements LlmProvider {
     }
     if (signal.aborted) return Promise.reject(abortError(signal, LABEL));
     return new Promise<RunOutcome>((resolve, reject) => {
-      const env: Record<string, string> = {};
-      for (const name of this.options.env_allow) if (process.env[name] !== undefined) env[name] = process.env[name]!;
+      const env = inheritedEnv(this.options.env_allow);
       const child = spawn(this.options.command, args, {
         cwd: this.options.cwd,
         env,

@@ -1,3 +1,4 @@
+import { createParser } from 'eventsource-parser';
 import { ProviderError } from '../types.js';
 import { abortError, httpError, parseRetryAfter, transportError } from '../errors.js';
 
@@ -73,15 +74,16 @@ export interface SseEvent {
 }
 
 /**
- * Server-sent events from a streaming answer, as they arrive. Lines are split on any line ending,
- * `data:` lines of one event are joined with newlines, comments (`:`) are skipped.
+ * Server-sent events from a streaming answer, as they arrive (parsed by eventsource-parser, which
+ * follows the specification: any line ending, also one split across chunks; `data:` lines of one
+ * event joined with newlines; comments skipped). An event the stream ends in without its blank line
+ * is still delivered.
  */
 export async function* readSse(res: Response, signal: AbortSignal, label: string): AsyncGenerator<SseEvent> {
   if (!res.body) throw new ProviderError('invalid_response', `${label} sent a streaming answer without a body`, true, res.status);
   const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
-  let buffer = '';
-  let event = '';
-  let data: string[] = [];
+  const parsed: SseEvent[] = [];
+  const parser = createParser({ onEvent: (message) => parsed.push({ event: message.event || 'message', data: message.data }) });
   try {
     for (;;) {
       let chunk: Awaited<ReturnType<typeof reader.read>>;
@@ -91,27 +93,13 @@ export async function* readSse(res: Response, signal: AbortSignal, label: string
         throw transportError(err, signal, label);
       }
       if (chunk.done) break;
-      buffer += chunk.value;
-      let newline: RegExpExecArray | null;
-      while ((newline = /\r\n|\r|\n/.exec(buffer))) {
-        const line = buffer.slice(0, newline.index);
-        buffer = buffer.slice(newline.index + newline[0].length);
-        if (line === '') {
-          if (data.length) yield { event: event || 'message', data: data.join('\n') };
-          event = '';
-          data = [];
-          continue;
-        }
-        if (line.startsWith(':')) continue;
-        const colon = line.indexOf(':');
-        const field = colon < 0 ? line : line.slice(0, colon);
-        const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
-        if (field === 'event') event = value;
-        else if (field === 'data') data.push(value);
-      }
+      parser.feed(chunk.value);
+      yield* parsed.splice(0);
     }
     if (signal.aborted) throw abortError(signal, label);
-    if (data.length) yield { event: event || 'message', data: data.join('\n') };
+    // Ends the last line and the last event, if the stream stopped without them.
+    parser.feed('\n\n');
+    yield* parsed.splice(0);
   } finally {
     reader.cancel().catch(() => undefined);
   }

@@ -6,7 +6,7 @@ import { Store } from '../../../shared/platform/store/client.js';
 import { UserRepository, type UserRecord } from '../../../shared/auth/repo.js';
 import { LoginAttemptRepository, SessionRepository } from '../../../shared/auth/sessions-repo.js';
 import { AuthService } from '../../../shared/auth/service.js';
-import { loadConfig } from '../../../shared/platform/config.js';
+import { getConfig } from '../../../shared/platform/config.js';
 import { systemClock, type Clock } from '../../../shared/platform/ports.js';
 import type { Deps } from '../../../shared/platform/runtime.js';
 import type { Role } from '../../../shared/platform/permissions.js';
@@ -107,7 +107,7 @@ export function testStore(endpoint: string = inject('dynamodbEndpoint'), tableNa
 }
 
 export function authService(store: Store, clock: Clock = systemClock): AuthService {
-  const deps = { config: loadConfig(), store, clock } as unknown as Deps;
+  const deps = { config: getConfig(), store, clock } as unknown as Deps;
   return new AuthService(deps, {
     users: new UserRepository(store),
     sessions: new SessionRepository(store),

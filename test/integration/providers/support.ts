@@ -2,7 +2,7 @@ import { inject } from 'vitest';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { ulid } from 'ulid';
 import type { Deps } from '../../../shared/platform/runtime.js';
-import { loadConfig } from '../../../shared/platform/config.js';
+import { getConfig } from '../../../shared/platform/config.js';
 import { Store } from '../../../shared/platform/store/client.js';
 import { systemClock, type Clock } from '../../../shared/platform/ports.js';
 import { ApiGatewayConnections } from '../../../shared/platform/aws/connections.js';
@@ -20,7 +20,7 @@ export function testDeps(options: { clock?: Clock; secrets?: LocalSecretStore; t
   const unused = (name: string) =>
     new Proxy({}, { get: () => () => Promise.reject(new Error(`${name} is not available in provider tests`)) }) as never;
   return {
-    config: loadConfig(),
+    config: getConfig(),
     store,
     queue: unused('queue'),
     scheduler: unused('scheduler'),

@@ -7,7 +7,7 @@ import { Store } from '../../../shared/platform/store/client.js';
 import { UserRepository } from '../../../shared/auth/repo.js';
 import { LoginAttemptRepository, SessionRepository } from '../../../shared/auth/sessions-repo.js';
 import { AuthService } from '../../../shared/auth/service.js';
-import { loadConfig } from '../../../shared/platform/config.js';
+import { getConfig } from '../../../shared/platform/config.js';
 import { systemClock } from '../../../shared/platform/ports.js';
 import type { Deps } from '../../../shared/platform/runtime.js';
 import type { Role } from '../../../shared/platform/permissions.js';
@@ -21,7 +21,7 @@ let sharedStore: Store | undefined;
  */
 export async function sessionAs(role: Role, options: { store?: Store; baseUrl?: string } = {}): Promise<Session> {
   const store = options.store ?? (sharedStore ??= new Store({ tableName: 'supervisor', endpoint: inject('dynamodbEndpoint') }));
-  const deps = { config: loadConfig(), store, clock: systemClock } as unknown as Deps;
+  const deps = { config: getConfig(), store, clock: systemClock } as unknown as Deps;
   const auth = new AuthService(deps, { users: new UserRepository(store), sessions: new SessionRepository(store), attempts: new LoginAttemptRepository(store) });
   const username = `tasks-${role}-${ulid().toLowerCase()}`;
   const user = await auth.createUser({ username, password: PASSWORD, roles: [role] });

@@ -37,7 +37,7 @@ const testRoutes = defineRoutes([
 
 const { createHttpHandler } = await import('../../../shared/http.js');
 const { installDeps } = await import('../../../shared/platform/runtime.js');
-const { loadConfig } = await import('../../../shared/platform/config.js');
+const { getConfig } = await import('../../../shared/platform/config.js');
 const { LocalTokenSigner } = await import('../../../shared/platform/local/token-signer.js');
 const { lambdaContext } = await import('../../../local/lambda-context.js');
 const { conflict } = await import('../../../shared/platform/errors.js');
@@ -76,7 +76,7 @@ let tokens: { a: string; b: string };
 beforeAll(async () => {
   const store = testStore(inject('dynamodbEndpoint'));
   const deps = {
-    config: loadConfig(),
+    config: getConfig(),
     store,
     signer: await LocalTokenSigner.create(null, 'supervisor'),
     clock,

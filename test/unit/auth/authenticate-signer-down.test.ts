@@ -3,7 +3,7 @@ import { authenticate, type HttpRequest } from '../../../shared/platform/api/mid
 import { toApiError } from '../../../shared/platform/api/errors.js';
 import { DomainError } from '../../../shared/platform/errors.js';
 import { identify } from '../../../shared/auth/identity.js';
-import { loadConfig } from '../../../shared/platform/config.js';
+import { getConfig } from '../../../shared/platform/config.js';
 import { systemClock } from '../../../shared/platform/ports.js';
 import type { Deps } from '../../../shared/platform/runtime.js';
 
@@ -13,7 +13,7 @@ import type { Deps } from '../../../shared/platform/runtime.js';
  * a frontend that sees 401 throws its user's session away.
  */
 function requestWith(jwks: () => Promise<unknown>, authorization: string): HttpRequest {
-  const deps = { config: loadConfig(), clock: systemClock, signer: { algorithm: 'ES256', jwks, sign: async () => '' } } as unknown as Deps;
+  const deps = { config: getConfig(), clock: systemClock, signer: { algorithm: 'ES256', jwks, sign: async () => '' } } as unknown as Deps;
   return {
     event: {},
     context: {

@@ -6,7 +6,7 @@ import { type UserRepository } from '../../../shared/auth/repo.js';
 import { VersionConflictError as ConcurrentUpdateError } from '../../../shared/platform/store/conflicts.js';
 import type { LoginAttemptRepository, SessionRepository } from '../../../shared/auth/sessions-repo.js';
 import type { Deps } from '../../../shared/platform/runtime.js';
-import { loadConfig } from '../../../shared/platform/config.js';
+import { getConfig } from '../../../shared/platform/config.js';
 import { systemClock } from '../../../shared/platform/ports.js';
 
 /**
@@ -17,7 +17,7 @@ import { systemClock } from '../../../shared/platform/ports.js';
 describe('AuthService.createUser under a concurrent transaction', () => {
   it('answers 409 conflict when the transaction lost a race', async () => {
     const users = { create: async () => Promise.reject(new ConcurrentUpdateError()) } as unknown as UserRepository;
-    const service = new AuthService({ config: loadConfig(), clock: systemClock } as unknown as Deps, {
+    const service = new AuthService({ config: getConfig(), clock: systemClock } as unknown as Deps, {
       users,
       sessions: {} as SessionRepository,
       attempts: {} as LoginAttemptRepository,

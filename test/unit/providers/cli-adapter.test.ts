@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CliProvider, CLI_PROVIDER_ENV } from '../../../shared/providers/llm/cli.js';
+import { CliProvider } from '../../../shared/providers/llm/cli.js';
+import { installConfig, parseConfig, resetConfig } from '../../../shared/platform/config.js';
 import { cliSettingsSchema } from '../../../shared/providers/model.js';
 import { ProviderError } from '../../../shared/providers/types.js';
 
@@ -37,13 +38,12 @@ async function waitUntil(predicate: () => boolean, timeoutMs = 10_000): Promise<
   }
 }
 
-const previous = process.env[CLI_PROVIDER_ENV];
+const cliEnabled = (enabled: boolean) => installConfig({ ...parseConfig({}), cliProviderEnabled: enabled });
 beforeAll(() => {
-  process.env[CLI_PROVIDER_ENV] = 'true';
+  cliEnabled(true);
 });
 afterAll(() => {
-  if (previous === undefined) delete process.env[CLI_PROVIDER_ENV];
-  else process.env[CLI_PROVIDER_ENV] = previous;
+  resetConfig();
 });
 
 describe('cli provider (real child processes)', () => {
@@ -125,12 +125,12 @@ describe('cli provider (real child processes)', () => {
   });
 
   it('refuses to run while cli providers are disabled', async () => {
-    delete process.env[CLI_PROVIDER_ENV];
+    cliEnabled(false);
     try {
       const err = await failure(run(cli('process.stdout.write("ran")'), 'x'));
       expect(err).toMatchObject({ code: 'cli_disabled', retryable: false });
     } finally {
-      process.env[CLI_PROVIDER_ENV] = 'true';
+      cliEnabled(true);
     }
   });
 });
