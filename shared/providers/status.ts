@@ -3,7 +3,6 @@
  * health check, the status of all providers, usage per day, analytics across providers, and the
  * recommendations for a request. Registration, listing and clients are in service.ts.
  */
-import { performance } from 'node:perf_hooks';
 import type { Deps } from '../platform/runtime.js';
 import { ProviderError } from './types.js';
 import {
