@@ -143,7 +143,7 @@ describe('provider service', () => {
   it('a registration that loses to an existing id stores no secret', async () => {
     await registerProvider(deps, principal, 'taken', body({ api_key: 'sk-first-000000000' }));
     const before = (await new ProviderRepository(deps.store).get('taken'))!;
-    await expect(registerProvider(deps, principal, 'taken', body({ api_key: 'sk-second-00000000' }))).rejects.toMatchObject({ status: 409 });
+    await expect(registerProvider(deps, principal, 'taken', body({ api_key: 'sk-second-00000000' }))).rejects.toMatchObject({ kind: 'conflict', code: 'conflict' });
     const after = (await new ProviderRepository(deps.store).get('taken'))!;
     expect(after).toEqual(before);
     expect(await secrets.get(after.api_key_ref!)).toBe('sk-first-000000000');
