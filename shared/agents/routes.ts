@@ -3,7 +3,7 @@ import { defineRoutes } from '../platform/api/route.js';
 import { pageOf } from '../platform/api/schemas.js';
 import * as s from './model.js';
 import { requirePrincipal, type Operations } from '../platform/api/types.js';
-import { decodeCursor, encodeCursor } from '../platform/api/pagination.js';
+import { pageRequest } from '../platform/api/pagination.js';
 import { agentView, createAgent, deleteAgent, getAgent, listAgents, quotaStatus, updateAgent } from './service.js';
 
 const tags = ['Agent Management'];
@@ -88,11 +88,9 @@ export const agentRoutes = defineRoutes([
 
 export const agentOperations: Operations<typeof agentRoutes> = {
   async listAgents(req) {
-    const { limit, cursor, ...filter } = req.query;
-    const secret = await req.deps.appSecret();
-    const scope = `agents:${JSON.stringify(filter)}`;
-    const page = await listAgents(req.deps, filter, limit, decodeCursor(cursor, scope, secret));
-    return { data: { items: page.items, next_cursor: encodeCursor(page.lastKey, scope, secret) } };
+    const { limit, cursor: _cursor, ...filter } = req.query;
+    const { startKey, respond } = await pageRequest(req, 'agents', filter);
+    return { data: respond(await listAgents(req.deps, filter, limit, startKey)) };
   },
 
   async getAgentQuotaStatus(req) {

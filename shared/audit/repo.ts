@@ -9,6 +9,12 @@ export interface AuditRecord extends AuditEntry {
   audit_id: string;
 }
 
+/** Where a page of the audit log ends: the month partition and the key within it. */
+export type AuditPosition = {
+  month?: string;
+  key?: Record<string, unknown>;
+};
+
 export interface AuditFilter {
   actor_id?: string;
   action?: string;
@@ -85,9 +91,9 @@ export class AuditRepository {
   async list(
     filter: AuditFilter,
     limit: number,
-    position: { month?: string; key?: Record<string, unknown> } | undefined,
+    position: AuditPosition | undefined,
     now: Date,
-  ): Promise<{ items: AuditRecord[]; next?: { month?: string; key: Record<string, unknown> } }> {
+  ): Promise<{ items: AuditRecord[]; next?: AuditPosition & { key: Record<string, unknown> } }> {
     const low = filter.from ? ulidBound(filter.from, false) : ULID_LOW + '0000000000';
     const high = filter.to ? ulidBound(filter.to, true) : ULID_HIGH + 'ZZZZZZZZZZ';
     const conditions: string[] = [];

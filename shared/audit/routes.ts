@@ -1,9 +1,9 @@
 import { defineRoutes } from '../platform/api/route.js';
 import { pageOf } from '../platform/api/schemas.js';
 import type { Operations } from '../platform/api/types.js';
-import { decodeCursor, encodeCursor } from '../platform/api/pagination.js';
+import { pageRequest } from '../platform/api/pagination.js';
 import * as s from './model.js';
-import { AuditRepository } from './repo.js';
+import { AuditRepository, type AuditPosition } from './repo.js';
 
 /** The audit log, read by `audit:read`; served by the `auth` function. */
 export const auditRoutes = defineRoutes([
@@ -22,16 +22,10 @@ export const auditRoutes = defineRoutes([
 
 export const auditOperations: Operations<typeof auditRoutes> = {
   async listAuditLogs(req) {
-    const { limit, cursor, from, to, ...filter } = req.query;
-    const secret = await req.deps.appSecret();
-    const scope = `audit:${JSON.stringify({ ...filter, from, to })}`;
-    const position = decodeCursor(cursor, scope, secret) as { month?: string; key?: Record<string, unknown> } | undefined;
-    const page = await new AuditRepository(req.deps.store).list(
-      { ...filter, from: from ? new Date(from) : undefined, to: to ? new Date(to) : undefined },
-      limit,
-      position,
-      req.deps.clock.now(),
-    );
-    return { data: { items: page.items, next_cursor: encodeCursor(page.next, scope, secret) } };
+    const { limit, cursor: _cursor, from, to, ...filter } = req.query;
+    const { startKey, respond } = await pageRequest(req, 'audit', { ...filter, from, to });
+    const range = { from: from ? new Date(from) : undefined, to: to ? new Date(to) : undefined };
+    const page = await new AuditRepository(req.deps.store).list({ ...filter, ...range }, limit, startKey as AuditPosition | undefined, req.deps.clock.now());
+    return { data: respond({ items: page.items, lastKey: page.next }) };
   },
 };

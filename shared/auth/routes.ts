@@ -5,7 +5,7 @@ import { pageOf } from '../platform/api/schemas.js';
 import type { Operations, ApiRequest } from '../platform/api/types.js';
 import { requirePrincipal } from '../platform/api/types.js';
 import { forbidden, unauthorized } from '../platform/errors.js';
-import { decodeCursor, encodeCursor } from '../platform/api/pagination.js';
+import { pageRequest } from '../platform/api/pagination.js';
 import { AuthService, meView, userView } from './service.js';
 import { UserRepository, type UserRecord } from './repo.js';
 import { LoginAttemptRepository, SessionRepository } from './sessions-repo.js';
@@ -205,10 +205,9 @@ export const authOperations: Operations<typeof authRoutes> = {
   },
 
   async listUsers(req) {
-    const secret = await req.deps.appSecret();
-    const scope = 'users';
-    const page = await new UserRepository(req.deps.store).list(req.query.limit, decodeCursor(req.query.cursor, scope, secret));
-    return { data: { items: page.items.map(userView), next_cursor: encodeCursor(page.lastKey, scope, secret) } };
+    const { startKey, respond } = await pageRequest(req, 'users');
+    const page = await new UserRepository(req.deps.store).list(req.query.limit, startKey);
+    return { data: respond({ items: page.items.map(userView), lastKey: page.lastKey }) };
   },
 
   async createUser(req) {

@@ -4,7 +4,7 @@ import { defineRoutes } from '../platform/api/route.js';
 import { pageOf } from '../platform/api/schemas.js';
 import type { Operations } from '../platform/api/types.js';
 import { requirePrincipal } from '../platform/api/types.js';
-import { decodeCursor, encodeCursor } from '../platform/api/pagination.js';
+import { pageRequest } from '../platform/api/pagination.js';
 import { listProviders, providerView, registerProvider, requireProvider, unregisterProvider } from './service.js';
 import { checkProviderHealth, providerUsage, providersAnalytics, providersStatus, recommendProviders } from './status.js';
 
@@ -130,10 +130,9 @@ export const providersRoutes = defineRoutes([
 
 export const providersOperations: Operations<typeof providersRoutes> = {
   async listProviders(req) {
-    const secret = await req.deps.appSecret();
-    const scope = `providers:${req.query.type ?? ''}`;
-    const page = await listProviders(req.deps, req.query.limit, decodeCursor(req.query.cursor, scope, secret), req.query.type);
-    return { data: { items: page.items.map(providerView), next_cursor: encodeCursor(page.lastKey, scope, secret) } };
+    const { startKey, respond } = await pageRequest(req, 'providers', req.query.type ?? '');
+    const page = await listProviders(req.deps, req.query.limit, startKey, req.query.type);
+    return { data: respond({ items: page.items.map(providerView), lastKey: page.lastKey }) };
   },
 
   async providersStatus(req) {

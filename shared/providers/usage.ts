@@ -3,7 +3,7 @@
  * provider per UTC day (and per hour, for "recent" figures), each field maintained by an atomic ADD on
  * every call; everything here is computed from those counters, never from a fixed number.
  */
-import { bucketOf } from '../platform/histogram.js';
+import { bucketOf, bucketsOf, percentile } from '../platform/histogram.js';
 
 /** Upper bounds (ms) of the latency histogram buckets; the last bucket is open-ended. */
 export const LATENCY_BUCKETS_MS = [100, 250, 500, 1000, 2500, 5000, 10_000, 30_000, 60_000, 120_000] as const;
@@ -89,20 +89,9 @@ export function sumCounters(list: UsageCounters[]): UsageCounters {
   return list.reduce(addCounters, emptyCounters());
 }
 
-/**
- * A latency percentile estimated from the histogram: the upper bound of the bucket holding the
- * percentile, capped by the largest bound (the open-ended bucket answers that bound). Null without data.
- */
-export function latencyPercentileMs(buckets: number[], percentile: number): number | null {
-  const total = buckets.reduce((s, n) => s + n, 0);
-  if (total === 0) return null;
-  const rank = Math.ceil((percentile / 100) * total);
-  let seen = 0;
-  for (let i = 0; i < buckets.length; i++) {
-    seen += buckets[i];
-    if (seen >= rank) return LATENCY_BUCKETS_MS[Math.min(i, LATENCY_BUCKETS_MS.length - 1)];
-  }
-  return LATENCY_BUCKETS_MS[LATENCY_BUCKETS_MS.length - 1];
+/** A latency percentile (0..100) from the histogram, with the one meaning percentiles have here: interpolated within its bucket. */
+export function latencyPercentileMs(buckets: number[], percentileRank: number): number | null {
+  return percentile(bucketsOf(LATENCY_BUCKETS_MS, buckets), percentileRank / 100);
 }
 
 export interface UsageSummary {

@@ -4,7 +4,7 @@ import { defineRoutes } from '../platform/api/route.js';
 import { pageOf } from '../platform/api/schemas.js';
 import { requirePrincipal, type ApiRequest, type Operations } from '../platform/api/types.js';
 import { notFound } from '../platform/errors.js';
-import { decodeCursor, encodeCursor } from '../platform/api/pagination.js';
+import { pageRequest } from '../platform/api/pagination.js';
 import { cancelTask, createTask, deleteTask, getTask, requireOwnTask, listSessions, listTasks, retryTask, taskStats, updateTask } from './service.js';
 import { executeBatch, executeOne } from './execute.js';
 
@@ -185,16 +185,10 @@ export const taskOperations: Operations<typeof taskRoutes> = {
   },
 
   async listTasks(req) {
-    const { limit, cursor, created_after, created_before, ...filter } = req.query;
-    const secret = await req.deps.appSecret();
-    const scope = `tasks:${JSON.stringify({ ...filter, created_after, created_before })}`;
-    const page = await listTasks(
-      req.deps,
-      { ...filter, created_after: created_after ? new Date(created_after) : undefined, created_before: created_before ? new Date(created_before) : undefined },
-      limit,
-      decodeCursor(cursor, scope, secret),
-    );
-    return { data: { items: page.items, next_cursor: encodeCursor(page.lastKey, scope, secret) } };
+    const { limit, cursor: _cursor, created_after, created_before, ...filter } = req.query;
+    const { startKey, respond } = await pageRequest(req, 'tasks', { ...filter, created_after, created_before });
+    const dates = { created_after: created_after ? new Date(created_after) : undefined, created_before: created_before ? new Date(created_before) : undefined };
+    return { data: respond(await listTasks(req.deps, { ...filter, ...dates }, limit, startKey)) };
   },
 
   async getTaskStats(req) {
@@ -230,10 +224,8 @@ export const taskOperations: Operations<typeof taskRoutes> = {
   },
 
   async listTaskSessions(req) {
-    const secret = await req.deps.appSecret();
-    const scope = `task-sessions:${req.params.task_id}`;
-    const page = await listSessions(req.deps, req.params.task_id, req.query.limit, decodeCursor(req.query.cursor, scope, secret));
-    return { data: { items: page.items, next_cursor: encodeCursor(page.lastKey, scope, secret) } };
+    const { startKey, respond } = await pageRequest(req, 'task-sessions', req.params.task_id);
+    return { data: respond(await listSessions(req.deps, req.params.task_id, req.query.limit, startKey)) };
   },
 
   async executeTask(req) {

@@ -7,7 +7,7 @@ import { defineRoutes } from '../platform/api/route.js';
 import { pageOf } from '../platform/api/schemas.js';
 import type { ApiRequest, Operations } from '../platform/api/types.js';
 import { requirePrincipal } from '../platform/api/types.js';
-import { decodeCursor, encodeCursor } from '../platform/api/pagination.js';
+import { pageRequest } from '../platform/api/pagination.js';
 
 
 const tags = ['Workflow Management'];
@@ -278,10 +278,9 @@ export const workflowsRoutes = defineRoutes([
 ]);
 
 /** A page of a list, with the cursor signed for exactly this query. */
-async function paged<T>(req: ApiRequest, scope: string, cursor: string | undefined, load: (startKey?: Record<string, unknown>) => Promise<{ items: T[]; lastKey?: Record<string, unknown> }>) {
-  const secret = await req.deps.appSecret();
-  const page = await load(decodeCursor(cursor, scope, secret));
-  return { items: page.items, next_cursor: encodeCursor(page.lastKey, scope, secret) };
+async function paged<T>(req: ApiRequest, name: string, filter: unknown, load: (startKey?: Record<string, unknown>) => Promise<{ items: T[]; lastKey?: Record<string, unknown> }>) {
+  const { startKey, respond } = await pageRequest(req as ApiRequest<unknown, { cursor?: string }>, name, filter);
+  return respond(await load(startKey));
 }
 
 export const workflowsOperations: Operations<typeof workflowsRoutes> = {
@@ -292,8 +291,8 @@ export const workflowsOperations: Operations<typeof workflowsRoutes> = {
   },
 
   async listWorkflows(req) {
-    const { limit, cursor, ...filter } = req.query;
-    const data = await paged(req, `workflows:${JSON.stringify(filter)}`, cursor, (startKey) => workflows.listWorkflows(req.deps, filter, limit, startKey));
+    const { limit, cursor: _cursor, ...filter } = req.query;
+    const data = await paged(req, 'workflows', filter, (startKey) => workflows.listWorkflows(req.deps, filter, limit, startKey));
     return { data };
   },
 
@@ -336,9 +335,9 @@ export const workflowsOperations: Operations<typeof workflowsRoutes> = {
   },
 
   async listExecutions(req) {
-    const { limit, cursor, status } = req.query;
+    const { limit, status } = req.query;
     const { workflow_id } = req.params;
-    const data = await paged(req, `executions:${workflow_id}:${status ?? ''}`, cursor, (startKey) =>
+    const data = await paged(req, 'executions', `${workflow_id}:${status ?? ''}`, (startKey) =>
       workflows.listExecutions(req.deps, workflow_id, status, limit, startKey),
     );
     return { data };
@@ -362,8 +361,8 @@ export const workflowsOperations: Operations<typeof workflowsRoutes> = {
   },
 
   async listSchedules(req) {
-    const { limit, cursor, ...filter } = req.query;
-    const data = await paged(req, `schedules:${JSON.stringify(filter)}`, cursor, (startKey) => schedules.listSchedules(req.deps, filter, limit, startKey));
+    const { limit, cursor: _cursor, ...filter } = req.query;
+    const data = await paged(req, 'schedules', filter, (startKey) => schedules.listSchedules(req.deps, filter, limit, startKey));
     return { data };
   },
 

@@ -22,8 +22,9 @@ describe('usage counters', () => {
     const item = { requests: 4, successes: 3, failures: 1, tokens_in: 100, tokens_out: 40, cost_usd: 0.0012, latency_ms_sum: 900, lat_1: 2, lat_3: 1, err_rate_limited: 1 };
     const s = summarize(countersFromItem(item));
     expect(s).toMatchObject({ requests: 4, successes: 3, failures: 1, success_rate: 0.75, avg_latency_ms: 300, cost_usd: 0.0012, errors_by_code: { rate_limited: 1 } });
-    expect(s.p50_latency_ms).toBe(LATENCY_BUCKETS_MS[1]);
-    expect(s.p95_latency_ms).toBe(LATENCY_BUCKETS_MS[3]);
+    // Interpolated within the bucket: p50 is 3/4 into (100, 250], p95 is 85 % into (500, 1000].
+    expect(s.p50_latency_ms).toBe(213);
+    expect(s.p95_latency_ms).toBe(925);
   });
 
   it('has no rate or latency without calls (null, not zero)', () => {
@@ -38,8 +39,8 @@ describe('usage counters', () => {
     const buckets = LATENCY_BUCKETS_MS.map(() => 0).concat(0);
     buckets[0] = 90;
     buckets[5] = 10;
-    expect(latencyPercentileMs(buckets, 50)).toBe(100);
-    expect(latencyPercentileMs(buckets, 95)).toBe(5000);
+    expect(latencyPercentileMs(buckets, 50)).toBe(56);
+    expect(latencyPercentileMs(buckets, 95)).toBe(3750);
   });
 
   it('sums counters and their error codes', () => {
