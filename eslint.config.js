@@ -5,9 +5,6 @@ import tseslint from 'typescript-eslint';
 
 const AREAS = ['tasks', 'agents', 'providers', 'workflows', 'schedules', 'auth', 'audit', 'health', 'realtime', 'docs'];
 const otherAreasRepo = { group: ['../*/repo.js', '../*/*-repo.js'], allowTypeImports: true, message: 'An area uses another area through its service, never its repo.' };
-// Known debt, listed so that it stays visible and does not grow: the task runner reserves agent quota
-// and reads provider windows through those areas' repos, and a schedule firing reads runs directly.
-const CROSS_AREA_REPO_DEBT = ['shared/tasks/placement.ts', 'shared/tasks/runner.ts', 'shared/tasks/service.ts', 'shared/schedules/service.ts'];
 const storeAndSdk = [
   { group: ['**/platform/store/*', '**/platform/aws/*', '@aws-sdk/*'], message: 'Models and rules are pure: no store, no AWS SDK.' },
   { group: ['./repo.js', './*-repo.js', '../*/repo.js', '../*/*-repo.js'], allowTypeImports: true, message: 'Models and rules are pure: no repositories (record types excepted).' },
@@ -49,7 +46,7 @@ export default tseslint.config(
   },
   {
     files: ['shared/*/**/*.ts'],
-    ignores: ['shared/platform/**', ...RULE_FILES, ...CROSS_AREA_REPO_DEBT],
+    ignores: ['shared/platform/**', ...RULE_FILES],
     rules: { 'no-restricted-imports': ['error', { patterns: [otherAreasRepo] }] },
   },
   {

@@ -7,8 +7,15 @@ import type { CreateAgentInput, UpdateAgentInput, AgentView } from './model.js';
 import { quotaState, windowOf, type Quota } from './quota.js';
 import { AgentNameTakenError, AgentRepository, type AgentRecord } from './repo.js';
 import { getProvider, LOCAL_PROVIDER_ID } from '../providers/service.js';
+import { viewOf } from '../platform/view.js';
+import { agentView as agentViewSchema } from './model.js';
 
 const repo = (deps: Deps) => new AgentRepository(deps.store);
+
+/** What the task runner may do with agents: read them, reserve quota, hold concurrency slots. */
+export type AgentCapacity = Pick<AgentRepository, 'get' | 'list' | 'usage' | 'reserve' | 'settle' | 'acquireSlot' | 'releaseSlot' | 'touch'>;
+
+export const agentCapacity = (deps: Deps): AgentCapacity => repo(deps);
 /** Keys shorter than this show no characters at all when masked. */
 const MIN_KEY_LENGTH_FOR_HINT = 12;
 
@@ -26,22 +33,7 @@ export const LOCAL_DEFAULT_AGENT = {
 };
 
 export function agentView(a: AgentRecord): AgentView {
-  return {
-    agent_id: a.agent_id,
-    name: a.name,
-    description: a.description ?? null,
-    provider_id: a.provider_id,
-    model: a.model ?? null,
-    api_key: a.api_key_ref ? `****${a.api_key_last4 ?? ''}` : null,
-    quota: a.quota,
-    max_concurrency: a.max_concurrency,
-    priority: a.priority,
-    enabled: a.enabled,
-    created_by: a.created_by,
-    created_at: a.created_at,
-    updated_at: a.updated_at,
-    last_used_at: a.last_used_at ?? null,
-  };
+  return viewOf(agentViewSchema, a, { api_key: a.api_key_ref ? `****${a.api_key_last4 ?? ''}` : null });
 }
 
 export async function listAgents(deps: Deps, filter: { provider_id?: string; enabled?: boolean }, limit: number, startKey?: Record<string, unknown>) {

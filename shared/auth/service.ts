@@ -12,6 +12,8 @@ import { sessionEndReason } from './session-rules.js';
 import { permissionsOf, type Role } from '../platform/permissions.js';
 import { issueAccessToken } from './tokens.js';
 import type { Principal } from '../platform/principal.js';
+import { viewOf } from '../platform/view.js';
+import { userView as userViewSchema } from './model.js';
 
 export interface AuthRepositories {
   users: UserRepository;
@@ -20,17 +22,7 @@ export interface AuthRepositories {
 }
 
 export function userView(u: UserRecord) {
-  return {
-    user_id: u.user_id,
-    username: u.username,
-    email: u.email ?? null,
-    full_name: u.full_name ?? null,
-    roles: u.roles,
-    is_active: u.is_active,
-    created_at: u.created_at,
-    updated_at: u.updated_at,
-    last_login_at: u.last_login_at ?? null,
-  };
+  return viewOf(userViewSchema, u);
 }
 
 export function meView(u: UserRecord) {

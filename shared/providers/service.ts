@@ -15,12 +15,24 @@ import { buildLlmClient, cliProvidersEnabled, CLI_PROVIDER_ENV, LOCAL_MODEL, typ
 import { conflict, notFound, validationError } from '../platform/errors.js';
 import { logger } from '../platform/logger.js';
 import type { Principal } from '../platform/principal.js';
+import { viewOf } from '../platform/view.js';
+import { providerView as providerViewSchema } from './model.js';
 
 export const LOCAL_PROVIDER_ID = 'local';
 /** The local provider routes after any provider an admin registers with the default priority (100). */
 export const LOCAL_PROVIDER_PRIORITY = 500;
 
 const repo = (deps: Deps) => new ProviderRepository(deps.store);
+
+/** Every registered provider, enabled or not. */
+export async function allProviders(deps: Deps): Promise<ProviderRecord[]> {
+  return repo(deps).all();
+}
+
+/** The provider's circuit breaker as stored. */
+export async function providerCircuit(deps: Deps, providerId: string) {
+  return repo(deps).circuit(providerId);
+}
 
 // ---------------------------------------------------------------------------------------------
 // Used by the worker
@@ -125,23 +137,7 @@ export function maskKey(last4: string | undefined): string | null {
 }
 
 export function providerView(p: ProviderRecord) {
-  return {
-    provider_id: p.provider_id,
-    type: p.type,
-    name: p.name,
-    base_url: p.base_url ?? null,
-    model: p.model,
-    api_key: maskKey(p.api_key_last4),
-    pricing: p.pricing,
-    capabilities: p.capabilities,
-    rate_limits: p.rate_limits ?? null,
-    priority: p.priority,
-    enabled: p.enabled,
-    settings: p.settings ?? {},
-    created_by: p.created_by,
-    created_at: p.created_at,
-    updated_at: p.updated_at,
-  };
+  return viewOf(providerViewSchema, p, { api_key: maskKey(p.api_key_last4), settings: p.settings ?? {} });
 }
 
 /** Keys shorter than this show no characters at all when masked. */

@@ -24,7 +24,8 @@ import {
   type UpdateScheduleInput,
 } from './schedule.js';
 import { ScheduleRepository, type ScheduleRecord } from './repo.js';
-import { ExecutionRepository, WorkflowRepository, type ExecutionRecord } from '../workflows/repo.js';
+import type { ExecutionRecord } from '../workflows/repo.js';
+import { findExecution, findWorkflow } from '../workflows/reads.js';
 import { resumeExecution, settledExecution, startExecution, type ExecutionView } from '../workflows/service.js';
 
 const schedules = (deps: Deps) => new ScheduleRepository(deps.store);
@@ -84,7 +85,7 @@ function assertManages(principal: Principal, schedule: ScheduleRecord): void {
 }
 
 export async function createSchedule(deps: Deps, principal: Principal, input: CreateScheduleInput): Promise<ScheduleView> {
-  const workflow = await new WorkflowRepository(deps.store).get(input.workflow_id);
+  const workflow = await findWorkflow(deps, input.workflow_id);
   if (!workflow) throw notFound('Workflow');
   const now = deps.clock.now();
   const nowIso = now.toISOString();
@@ -254,12 +255,12 @@ export async function fireSchedule(deps: Deps, payload: FirePayload): Promise<Fi
     const takeover = await takeOverFiring(deps, schedule, scheduledFor, now);
     if ('outcome' in takeover) return takeover;
     executionId = takeover.executionId;
-    const left = await new ExecutionRepository(deps.store).get(executionId);
+    const left = await findExecution(deps, executionId);
     if (left) return completeWithRun(deps, schedule, { scheduledFor, now, nextRun }, left);
   }
 
   if (schedule.last_execution_id) {
-    let previous = await new ExecutionRepository(deps.store).get(schedule.last_execution_id);
+    let previous = await findExecution(deps, schedule.last_execution_id);
     // A run whose runner execution is gone (its starter died, its state machine run failed) would
     // otherwise keep every later firing skipped.
     if (previous && overlapDecision(schedule.overlap, previous.status) === 'skip') previous = await settledExecution(deps, previous);
@@ -290,7 +291,7 @@ export async function fireSchedule(deps: Deps, payload: FirePayload): Promise<Fi
     }
     if (err instanceof VersionConflictError) {
       // The firing's run exists already (a claimer thought dead got that far after all): it is the run.
-      const existing = await new ExecutionRepository(deps.store).get(executionId);
+      const existing = await findExecution(deps, executionId);
       if (existing) return completeWithRun(deps, schedule, { scheduledFor, now, nextRun }, existing);
     }
     await repo.releaseFiring(schedule.schedule_id, scheduledFor, now);

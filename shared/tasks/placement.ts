@@ -1,10 +1,10 @@
 import type { Deps } from '../platform/runtime.js';
 import { costUsd, type ProviderRecord } from '../providers/types.js';
-import { eligibleProviders, getProvider, isCircuitOpen } from '../providers/service.js';
-import { ProviderRepository } from '../providers/repo.js';
+import { allProviders, eligibleProviders, getProvider, isCircuitOpen, providerCircuit } from '../providers/service.js';
 import { DEFAULT_CIRCUIT_POLICY, retryAt } from '../providers/circuit-breaker.js';
 import { windowOf } from '../agents/quota.js';
-import { AgentRepository, type AgentRecord, type QuotaReservation } from '../agents/repo.js';
+import type { AgentRecord, QuotaReservation } from '../agents/repo.js';
+import { agentCapacity } from '../agents/service.js';
 import type { TaskPrompt } from './prompts.js';
 import { estimateTokens } from '../platform/tokens.js';
 import { routeTask, type RouteCandidate } from './routing.js';
@@ -41,7 +41,7 @@ export type Placement =
   | { wait: { reason: 'quota' | 'concurrency' | 'provider_unavailable'; seconds: number } }
   | { failure: AttemptFailure };
 
-const agentsRepo = (deps: Deps) => new AgentRepository(deps.store);
+const agentsRepo = agentCapacity;
 
 /** Routes the task and reserves room for the attempt, holding slots until `leaseUntil`. */
 export async function place(deps: Deps, task: TaskRecord, prompt: TaskPrompt, now: Date, leaseUntil: Date): Promise<Placement> {
@@ -82,7 +82,7 @@ async function providerScope(deps: Deps, task: TaskRecord): Promise<ProviderScop
   if (!named) {
     const eligible = await eligibleProviders(deps);
     if (eligible.length) return { eligible };
-    const enabled = (await new ProviderRepository(deps.store).all()).filter((p) => p.enabled);
+    const enabled = (await allProviders(deps)).filter((p) => p.enabled);
     if (!enabled.length) return { failure: failure(TASK_ERRORS.providerUnavailable, 'no provider is registered and enabled', false) };
     return { waitUntilMs: now + DEFAULT_CIRCUIT_POLICY.cooldownSeconds * 1000 };
   }
@@ -90,7 +90,7 @@ async function providerScope(deps: Deps, task: TaskRecord): Promise<ProviderScop
   if (!provider) return { failure: failure(TASK_ERRORS.providerUnavailable, `provider ${named} is not registered`, false) };
   if (!provider.enabled) return { failure: failure(TASK_ERRORS.providerUnavailable, `provider ${named} is disabled`, false) };
   if (await isCircuitOpen(deps, named)) {
-    const until = retryAt(await new ProviderRepository(deps.store).circuit(named), DEFAULT_CIRCUIT_POLICY);
+    const until = retryAt(await providerCircuit(deps, named), DEFAULT_CIRCUIT_POLICY);
     return { waitUntilMs: Math.max(now, until?.getTime() ?? now + DEFAULT_CIRCUIT_POLICY.cooldownSeconds * 1000) };
   }
   return { eligible: [provider] };

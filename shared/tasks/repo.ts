@@ -13,6 +13,7 @@ import type { Store } from '../platform/store/client.js';
 import { countItems, queryPage, type PageQuery } from '../platform/store/query.js';
 import { isConditionFailure, isTransactionConflict, retryOnConflict, VersionConflictError } from '../platform/store/conflicts.js';
 import { buildUpdate } from '../platform/store/update.js';
+import { viewOf } from '../platform/view.js';
 import { sessionView, taskView, type TaskStatus, type TaskView, type SessionView } from './model.js';
 import { changeDelta, createdDelta, deletedDelta, mergeDeltas, type CounterDelta } from './stats.js';
 
@@ -67,21 +68,13 @@ function toRecord(item: Record<string, unknown> | undefined): TaskRecord | undef
   return out as unknown as TaskRecord;
 }
 
-const VIEW_KEYS = Object.keys(taskView.shape) as (keyof TaskView)[];
-
 /** The task as the API shows it: the view's fields in the documented order, nothing private. */
 export function publicView(record: TaskRecord): TaskView {
-  const out: Record<string, unknown> = {};
-  for (const key of VIEW_KEYS) out[key] = record[key] ?? null;
-  return out as unknown as TaskView;
+  return viewOf(taskView, record);
 }
 
-const SESSION_KEYS = Object.keys(sessionView.shape) as (keyof SessionView)[];
-
 function toSession(item: Record<string, unknown>): SessionRecord {
-  const out: Record<string, unknown> = {};
-  for (const key of SESSION_KEYS) out[key] = item[key] ?? null;
-  return out as unknown as SessionRecord;
+  return viewOf(sessionView, item) as SessionRecord;
 }
 
 /** One conditional write of a task (transitions.ts builds them as Changes). */

@@ -1,6 +1,6 @@
 import type { Deps } from '../platform/runtime.js';
 import { logger } from '../platform/logger.js';
-import { AgentRepository } from '../agents/repo.js';
+import { agentCapacity } from '../agents/service.js';
 import { buildPrompt, type TaskPrompt } from './prompts.js';
 import { isTerminal } from './status.js';
 import { usageDelta } from './stats.js';
@@ -100,7 +100,7 @@ async function execute(deps: Deps, task: TaskRecord, pick: Pick, prompt: TaskPro
   const call = await callProvider(deps, task, pick, prompt, options);
   await releasePick(deps, task.task_id, pick, call.usage.tokensIn + call.usage.tokensOut, call.requestMade);
   const agent = pick.candidate.agent;
-  if (agent) await new AgentRepository(deps.store).touch(agent.agent_id, call.startedAt.toISOString());
+  if (agent) await agentCapacity(deps).touch(agent.agent_id, call.startedAt.toISOString());
   const finishedAt = deps.clock.now();
   const session = callSession(task, prompt, {
     agentId: agent?.agent_id ?? null,

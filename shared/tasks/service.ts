@@ -13,7 +13,7 @@ import { canCancel, canRetry, cancel, edit, enqueue as queueRule, requeue, type 
 import { defaultTitle } from './prompts.js';
 import { summarize, type StatsSummary } from './stats.js';
 import { publicView, TaskRepository, type TaskFilter, type TaskRecord } from './repo.js';
-import { AgentRepository } from '../agents/repo.js';
+import { agentCapacity } from '../agents/service.js';
 import { retryOnConflict, VersionConflictError } from '../platform/store/conflicts.js';
 import { getProvider } from '../providers/service.js';
 
@@ -138,7 +138,7 @@ export async function createTask(deps: Deps, actor: TaskActor, input: CreateTask
 export async function checkRouting(deps: Deps, body: { provider_id?: string; agent_id?: string }, pathPrefix = ''): Promise<FieldError[]> {
   const errors: FieldError[] = [];
   if (body.agent_id) {
-    const agent = await new AgentRepository(deps.store).get(body.agent_id);
+    const agent = await agentCapacity(deps).get(body.agent_id);
     if (!agent) errors.push({ path: `${pathPrefix}agent_id`, message: 'no agent with this id' });
     else if (body.provider_id && agent.provider_id !== body.provider_id) errors.push({ path: `${pathPrefix}agent_id`, message: `agent runs on provider ${agent.provider_id}, not ${body.provider_id}` });
   }

@@ -15,6 +15,16 @@ export const executions = (deps: Deps) => new ExecutionRepository(deps.store);
 
 // ---------------------------------------------------------------- lookups
 
+/** A workflow as stored, or undefined. */
+export async function findWorkflow(deps: Deps, workflowId: string): Promise<WorkflowRecord | undefined> {
+  return workflows(deps).get(workflowId);
+}
+
+/** A run as stored, or undefined. */
+export async function findExecution(deps: Deps, executionId: string): Promise<ExecutionRecord | undefined> {
+  return executions(deps).get(executionId);
+}
+
 export async function requireWorkflow(deps: Deps, workflowId: string): Promise<WorkflowRecord> {
   const workflow = await workflows(deps).get(workflowId);
   if (!workflow) throw notFound('Workflow');
