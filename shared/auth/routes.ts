@@ -10,6 +10,8 @@ import { AuthService, meView, userView } from './service.js';
 import { UserRepository, type UserRecord } from './repo.js';
 import { LoginAttemptRepository, SessionRepository } from './sessions-repo.js';
 import { disconnectUser } from '../realtime/publisher.js';
+import { pauseSchedulesOfOwner } from '../schedules/service.js';
+import { logger } from '../platform/logger.js';
 
 
 const alias = (path: string) => [`/api/v1${path}`];
@@ -226,6 +228,11 @@ export const authOperations: Operations<typeof authRoutes> = {
 
   async deleteUser(req) {
     await service(req).deleteUser(req.params.user_id);
+    // Their schedules would fire under an id that no longer exists. A failure here leaves them to the
+    // firing's own owner check, which pauses them at their next firing.
+    await pauseSchedulesOfOwner(req.deps, req.params.user_id, 'the owner account was deleted').catch((err) =>
+      logger.error('schedules of a deleted user not paused', { user_id: req.params.user_id, error: (err as Error).message }),
+    );
     await disconnectUser(req.deps, req.params.user_id);
     return { data: { user_id: req.params.user_id, deleted: true as const }, message: 'User deleted' };
   },
