@@ -60,7 +60,8 @@ async function tickAt(at: string | Date) {
 }
 
 /** The firing at the schedule's next run: skipped, nothing started, the schedule paused with `reason`. */
-async function expectSkippedAndPaused(schedule: { schedule_id: string; next_run_at: string }, reason: string) {
+async function expectSkippedAndPaused(schedule: { schedule_id: string; next_run_at: string | null }, reason: string) {
+  if (!schedule.next_run_at) throw new Error('the schedule has no next run');
   await tickAt(schedule.next_run_at);
   const firings = await new ScheduleRepository(runtime.deps.store).firings(schedule.schedule_id, 10);
   expect(firings).toEqual([expect.objectContaining({ scheduled_for: schedule.next_run_at, outcome: 'skipped', execution_id: null, reason: expect.stringContaining(reason) })]);
@@ -100,7 +101,7 @@ describe('a schedule whose owner may no longer run it', () => {
   it('still fires while its owner may run it, and shows no paused_reason', async () => {
     const { schedule } = await ownedSchedule();
     expect(schedule).toMatchObject({ status: 'active', paused_reason: null });
-    await tickAt(schedule.next_run_at);
+    await tickAt(schedule.next_run_at!);
     expect(await getSchedule(schedule.schedule_id)).toMatchObject({ status: 'active', runs: 1, last_outcome: 'started', paused_reason: null });
   });
 
@@ -131,7 +132,7 @@ describe('a schedule whose owner may no longer run it', () => {
     // Another user's schedule is untouched.
     expect(await getSchedule(other.schedule.schedule_id)).toMatchObject({ status: 'active', paused_reason: null });
 
-    await tickAt(schedule.next_run_at);
+    await tickAt(schedule.next_run_at!);
     expect(await new ScheduleRepository(runtime.deps.store).firings(schedule.schedule_id, 10)).toEqual([]);
     expect(await executionsOf(schedule.schedule_id)).toEqual([]);
 
