@@ -23,6 +23,22 @@ interface LiveConnection {
   sourceIp: string;
   userAgent: string;
   lastActiveAt: Date;
+  /** This connection's messages, handled one after another (in the order they arrived). */
+  queue: Promise<unknown>;
+  /** The close code a `closing` message announced: DeleteConnection then closes the socket with it. */
+  closeWith?: { code: number; reason: string };
+}
+
+/** The code and reason of a `{type: "closing", code, reason}` message (4000-4999), if the body is one. */
+function closingOf(body: Buffer): { code: number; reason: string } | undefined {
+  if (body.length > 1024) return undefined;
+  try {
+    const msg = JSON.parse(body.toString('utf8')) as { type?: unknown; code?: unknown; reason?: unknown };
+    if (msg?.type !== 'closing' || !Number.isInteger(msg.code) || (msg.code as number) < 4000 || (msg.code as number) > 4999) return undefined;
+    return { code: msg.code as number, reason: typeof msg.reason === 'string' ? msg.reason.slice(0, 120) : '' };
+  } catch {
+    return undefined;
+  }
 }
 
 /** API Gateway connection ids are 16 characters of URL-safe base64 ending in `=`. */
@@ -106,19 +122,23 @@ export function createWebSocketGateway(functions: WsFunctions, log: (line: strin
       const status = result?.statusCode ?? 200;
       if (status >= 300) return reject(status, 'Forbidden');
       wss.handleUpgrade(req, socket, head, (ws) => {
-        const conn: LiveConnection = { socket: ws, connectedAt: new Date(), sourceIp, userAgent: headers['user-agent'] ?? '', lastActiveAt: new Date() };
+        const conn: LiveConnection = { socket: ws, connectedAt: new Date(), sourceIp, userAgent: headers['user-agent'] ?? '', lastActiveAt: new Date(), queue: Promise.resolve() };
         live.set(connectionId, conn);
         log(`${new Date().toISOString()} WS $connect ${url.pathname} 200 connection_id=${connectionId}`);
         ws.on('message', (data, isBinary) => {
           conn.lastActiveAt = new Date();
           const body = isBinary ? Buffer.from(data as Buffer).toString('base64') : data.toString();
-          track(
-            functions.message({
-              body,
-              isBase64Encoded: isBinary,
-              requestContext: requestContext('$default', 'MESSAGE', connectionId, host, sourceIp, authorizer),
-            } as never),
-          ).catch((err) => log(`ws $default failed: ${(err as Error).stack}`));
+          // One connection's messages are handled in order, one at a time (API Gateway invokes
+          // `$default` once per message, concurrently: see docs/api.md). Messages still queued when
+          // the socket closes are dropped, as API Gateway drops them.
+          // The event is made on arrival, so its requestTimeEpoch is when the message came, as on AWS.
+          const event = { body, isBase64Encoded: isBinary, requestContext: requestContext('$default', 'MESSAGE', connectionId, host, sourceIp, authorizer) };
+          conn.queue = track(
+            conn.queue.then(() => {
+              if (ws.readyState !== WebSocket.OPEN) return undefined;
+              return functions.message(event as never).catch((err) => log(`ws $default failed: ${(err as Error).stack}`));
+            }),
+          );
         });
         ws.on('close', () => {
           live.delete(connectionId);
@@ -150,6 +170,7 @@ export function createWebSocketGateway(functions: WsFunctions, log: (line: strin
     }
     switch (req.method) {
       case 'POST':
+        conn.closeWith = closingOf(body) ?? conn.closeWith;
         await new Promise<void>((resolve, reject) => conn.socket.send(body, { binary: false }, (err) => (err ? reject(err) : resolve())));
         res.writeHead(200, { 'Content-Type': 'application/json' });
         res.end();
@@ -166,7 +187,7 @@ export function createWebSocketGateway(functions: WsFunctions, log: (line: strin
         );
         return true;
       case 'DELETE':
-        conn.socket.close(1000, 'closed by server');
+        conn.socket.close(conn.closeWith?.code ?? 1000, conn.closeWith?.reason ?? 'closed by server');
         res.writeHead(204);
         res.end();
         return true;

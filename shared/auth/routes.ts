@@ -10,6 +10,9 @@ import { AuthService, meView, userView } from './service.js';
 import { UserRepository, type UserRecord } from './repo.js';
 import { LoginAttemptRepository, SessionRepository } from './sessions-repo.js';
 import { disconnectUser } from '../realtime/publisher.js';
+import { RIGHTS_CHANGED, SESSION_ENDED } from '../realtime/channels.js';
+import { pauseSchedulesOfOwner } from '../schedules/service.js';
+import { logger } from '../platform/logger.js';
 
 
 const alias = (path: string) => [`/api/v1${path}`];
@@ -194,7 +197,7 @@ export const authOperations: Operations<typeof authRoutes> = {
   async logout(req) {
     const principal = requirePrincipal(req);
     await service(req).logout(principal, req.body?.refresh_token);
-    await disconnectUser(req.deps, principal.userId, { sessionId: principal.sessionId });
+    await disconnectUser(req.deps, principal.userId, { sessionId: principal.sessionId, close: SESSION_ENDED });
     return { data: { revoked: true }, message: 'Logged out' };
   },
 
@@ -219,13 +222,19 @@ export const authOperations: Operations<typeof authRoutes> = {
   async updateUser(req) {
     const user = await service(req).updateUser(requirePrincipal(req), req.params.user_id, req.body);
     // Open WebSockets carry the rights of their `$connect`: close them when those change.
-    if (req.body.password !== undefined || req.body.roles !== undefined || req.body.is_active === false) await disconnectUser(req.deps, user.user_id);
+    if (req.body.roles !== undefined || req.body.is_active === false) await disconnectUser(req.deps, user.user_id, { close: RIGHTS_CHANGED });
+    else if (req.body.password !== undefined) await disconnectUser(req.deps, user.user_id, { close: SESSION_ENDED });
     return { data: userView(user), message: 'User updated' };
   },
 
   async deleteUser(req) {
     await service(req).deleteUser(req.params.user_id);
-    await disconnectUser(req.deps, req.params.user_id);
+    // Their schedules would fire under an id that no longer exists. A failure here leaves them to the
+    // firing's own owner check, which pauses them at their next firing.
+    await pauseSchedulesOfOwner(req.deps, req.params.user_id, 'the owner account was deleted').catch((err) =>
+      logger.error('schedules of a deleted user not paused', { user_id: req.params.user_id, error: (err as Error).message }),
+    );
+    await disconnectUser(req.deps, req.params.user_id, { close: RIGHTS_CHANGED });
     return { data: { user_id: req.params.user_id, deleted: true as const }, message: 'User deleted' };
   },
 

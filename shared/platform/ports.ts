@@ -59,7 +59,12 @@ export class ConnectionGoneError extends Error {
 /** API Gateway management API (`@connections`). The local runtime serves the same HTTP endpoint. */
 export interface Connections {
   post(connectionId: string, data: unknown): Promise<void>;
-  close(connectionId: string): Promise<void>;
+  /**
+   * Closes the connection. With `close`, the client is first sent `{type: "closing", code, reason}`
+   * (API Gateway's DeleteConnection carries no close code); the local runtime also closes the socket
+   * with that code. Without it, the close is a plain 1000.
+   */
+  close(connectionId: string, close?: { code: number; reason: string }): Promise<void>;
 }
 
 export interface EventBus extends Checkable {

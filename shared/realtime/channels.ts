@@ -56,3 +56,26 @@ export interface ServerMessage {
 export function serverMessage(type: string, data: unknown, channel?: string): ServerMessage {
   return { type, ...(channel ? { channel } : {}), data, timestamp: new Date().toISOString() };
 }
+
+/**
+ * Close codes (application range 4000-4999) with which the server ends a connection. On AWS,
+ * API Gateway's DeleteConnection sends no code: a final `{type: "closing", code, reason}` message
+ * carries it, then the connection is deleted. Locally the socket is closed with the code too.
+ */
+export interface CloseReason {
+  code: number;
+  reason: string;
+}
+/** The session ended: logout, password change. Log in again, then reconnect. */
+export const SESSION_ENDED: CloseReason = { code: 4001, reason: 'session ended' };
+/** The user's rights changed: role change, deactivation, deletion. Reconnect with a fresh token. */
+export const RIGHTS_CHANGED: CloseReason = { code: 4003, reason: 'rights changed' };
+/** Too many messages on this connection. */
+export const RATE_LIMITED: CloseReason = { code: 4008, reason: 'rate limited' };
+
+/** How many messages a connection may send per window, and the window. */
+export const MESSAGE_LIMIT = { messages: 30, windowSeconds: 10 } as const;
+/** Beyond this many messages in one window the connection is closed (4008), not only answered `rate_limited`. */
+export const MESSAGE_CLOSE_AFTER = 2 * MESSAGE_LIMIT.messages;
+/** Channels one connection may hold at once. */
+export const MAX_CHANNELS_PER_CONNECTION = 50;

@@ -1,7 +1,7 @@
 import type { Deps } from '../platform/runtime.js';
 import { ConnectionGoneError } from '../platform/ports.js';
 import { ConnectionRepository } from './repo.js';
-import { serverMessage } from './channels.js';
+import { serverMessage, type CloseReason } from './channels.js';
 import { logger } from '../platform/logger.js';
 
 export interface PublishOptions {
@@ -60,16 +60,17 @@ export async function publish(deps: Deps, channels: string[], type: string, data
 /**
  * Closes a user's WebSocket connections (all of them, or those of one session): their rights were
  * copied at `$connect`, so when the user logs out, loses a role or changes password, the client must
- * connect again with a token that reflects it. Never throws.
+ * connect again with a token that reflects it. `close` says why (4001 session ended, 4003 rights
+ * changed). Never throws.
  */
-export async function disconnectUser(deps: Deps, userId: string, options: { sessionId?: string } = {}): Promise<number> {
+export async function disconnectUser(deps: Deps, userId: string, options: { sessionId?: string; close?: CloseReason } = {}): Promise<number> {
   const repo = new ConnectionRepository(deps.store);
   let closed = 0;
   try {
     const connections = await repo.ofUser(userId);
     for (const conn of connections) {
       if (options.sessionId && conn.session_id !== options.sessionId) continue;
-      await deps.connections.close(conn.connection_id).catch(() => undefined);
+      await deps.connections.close(conn.connection_id, options.close).catch(() => undefined);
       await repo.remove(conn.connection_id).catch(() => undefined);
       closed++;
     }

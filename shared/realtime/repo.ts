@@ -1,5 +1,6 @@
 import { BatchWriteCommand, type BatchWriteCommandOutput, DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Store } from '../platform/store/client.js';
+import { isConditionFailure } from '../platform/store/conflicts.js';
 import { queryPage } from '../platform/store/query.js';
 
 /** API Gateway closes a WebSocket after 2 hours; the TTL only cleans up, expiry is checked in code. */
@@ -25,6 +26,26 @@ export interface Subscriber {
   expires_at: number;
 }
 
+/** A subscribe that would take a connection past its channel limit. */
+export class ChannelLimitError extends Error {
+  constructor(
+    readonly limit: number,
+    readonly held: number,
+  ) {
+    super(`a connection may hold at most ${limit} channels`);
+  }
+}
+
+/** The stored channel set (a string set; a list in records written before it was one) as a sorted list. */
+function channelList(stored: unknown): string[] {
+  if (stored instanceof Set || Array.isArray(stored)) return [...(stored as Iterable<string>)].sort();
+  return [];
+}
+
+function withChannelList(record: ConnectionRecord): ConnectionRecord {
+  return { ...record, channels: channelList(record.channels) };
+}
+
 const connKey = (id: string) => ({ pk: `CONN#${id}`, sk: 'CONN' });
 const subKey = (channel: string, id: string) => ({ pk: `CHANNEL#${channel}`, sk: `CONN#${id}` });
 const userConnections = (userId: string) => `USER_CONNECTIONS#${userId}`;
@@ -33,10 +54,20 @@ export class ConnectionRepository {
   constructor(private readonly store: Store) {}
 
   async put(conn: ConnectionRecord): Promise<void> {
+    // `channels` is a string set (ADD/DELETE keep concurrent subscribes from overwriting each other);
+    // DynamoDB has no empty set, so a connection without channels has no attribute.
+    const { channels, ...rest } = conn;
     await this.store.doc.send(
       new PutCommand({
         TableName: this.store.table,
-        Item: { ...connKey(conn.connection_id), entity: 'connection', gsi1pk: userConnections(conn.user_id), gsi1sk: conn.connection_id, ...conn },
+        Item: {
+          ...connKey(conn.connection_id),
+          entity: 'connection',
+          gsi1pk: userConnections(conn.user_id),
+          gsi1sk: conn.connection_id,
+          ...rest,
+          ...(channels.length ? { channels: new Set(channels) } : {}),
+        },
       }),
     );
   }
@@ -47,7 +78,7 @@ export class ConnectionRepository {
     let startKey: Record<string, unknown> | undefined;
     do {
       const page = await queryPage<ConnectionRecord>(this.store, { index: 'gsi1', keyCondition: 'gsi1pk = :p', values: { ':p': userConnections(userId) }, limit: 100, ascending: true, startKey });
-      out.push(...page.items);
+      out.push(...page.items.map(withChannelList));
       startKey = page.lastKey;
     } while (startKey);
     return out;
@@ -56,45 +87,68 @@ export class ConnectionRepository {
   async get(id: string): Promise<ConnectionRecord | undefined> {
     // Consistent: a client's first message usually follows `$connect`'s write by milliseconds.
     const out = await this.store.doc.send(new GetCommand({ TableName: this.store.table, Key: connKey(id), ConsistentRead: true }));
-    return out.Item as ConnectionRecord | undefined;
+    return out.Item ? withChannelList(out.Item as ConnectionRecord) : undefined;
   }
 
-  async subscribe(conn: ConnectionRecord, channels: string[]): Promise<void> {
+  /**
+   * Subscribes the connection to `channels`: their subscription items first, then one atomic `ADD` to
+   * the connection's channel set, so concurrent subscribes all land (none overwrites another's list).
+   * The set may not grow past `maxChannels`: then the items just written are taken back and
+   * `ChannelLimitError` is thrown. `conn.channels` becomes the set as stored after the change.
+   */
+  async subscribe(conn: ConnectionRecord, channels: string[], maxChannels = Number.MAX_SAFE_INTEGER): Promise<void> {
     // A batch write refuses a list that names the same key twice: a channel listed twice is one.
-    channels = [...new Set(channels)];
-    const all = [...new Set([...conn.channels, ...channels])];
+    const fresh = [...new Set(channels)];
+    if (!fresh.length) return;
+    const adding = fresh.filter((c) => !conn.channels.includes(c));
     await this.writeAll(
-      channels.map((c) => ({
+      fresh.map((c) => ({
         PutRequest: {
           Item: { ...subKey(c, conn.connection_id), entity: 'subscription', connection_id: conn.connection_id, user_id: conn.user_id, permissions: conn.permissions, expires_at: conn.expires_at },
         },
       })),
     );
-    await this.store.doc.send(
-      new UpdateCommand({
-        TableName: this.store.table,
-        Key: connKey(conn.connection_id),
-        UpdateExpression: 'SET channels = :c',
-        ConditionExpression: 'attribute_exists(pk)',
-        ExpressionAttributeValues: { ':c': all },
-      }),
-    );
-    conn.channels = all;
+    try {
+      const out = await this.store.doc.send(
+        new UpdateCommand({
+          TableName: this.store.table,
+          Key: connKey(conn.connection_id),
+          UpdateExpression: 'ADD channels :c',
+          ConditionExpression: 'attribute_exists(pk) AND (attribute_not_exists(channels) OR size(channels) <= :room)',
+          ExpressionAttributeValues: { ':c': new Set(fresh), ':room': maxChannels - adding.length },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      conn.channels = channelList(out.Attributes?.channels);
+    } catch (err) {
+      if (!isConditionFailure(err)) throw err;
+      const current = await this.get(conn.connection_id);
+      if (!current) throw err;
+      // Over the limit: take back the items of the channels the connection does not hold.
+      const extra = adding.filter((c) => !current.channels.includes(c));
+      if (extra.length) await this.writeAll(extra.map((c) => ({ DeleteRequest: { Key: subKey(c, conn.connection_id) } })));
+      conn.channels = current.channels;
+      throw new ChannelLimitError(maxChannels, current.channels.length);
+    }
   }
 
   async unsubscribe(conn: ConnectionRecord, channels: string[]): Promise<void> {
     channels = [...new Set(channels)];
     await this.writeAll(channels.map((c) => ({ DeleteRequest: { Key: subKey(c, conn.connection_id) } })));
     conn.channels = conn.channels.filter((c) => !channels.includes(c));
-    await this.store.doc.send(
-      new UpdateCommand({
-        TableName: this.store.table,
-        Key: connKey(conn.connection_id),
-        UpdateExpression: 'SET channels = :c',
-        ConditionExpression: 'attribute_exists(pk)',
-        ExpressionAttributeValues: { ':c': conn.channels },
-      }),
-    ).catch(() => undefined);
+    const out = await this.store.doc
+      .send(
+        new UpdateCommand({
+          TableName: this.store.table,
+          Key: connKey(conn.connection_id),
+          UpdateExpression: 'DELETE channels :c',
+          ConditionExpression: 'attribute_exists(pk)',
+          ExpressionAttributeValues: { ':c': new Set(channels) },
+          ReturnValues: 'ALL_NEW',
+        }),
+      )
+      .catch(() => undefined);
+    if (out) conn.channels = channelList(out.Attributes?.channels);
   }
 
   async setPreferences(id: string, preferences: Record<string, unknown>): Promise<void> {

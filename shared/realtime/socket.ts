@@ -7,8 +7,18 @@ import type {
 } from 'aws-lambda';
 import { getDeps } from '../platform/runtime.js';
 import { identify } from '../auth/identity.js';
-import { ConnectionRepository, CONNECTION_TTL_SECONDS } from './repo.js';
-import { channelPermission, clientMessage, serverMessage, STREAM_CHANNELS } from './channels.js';
+import { ChannelLimitError, ConnectionRepository, CONNECTION_TTL_SECONDS } from './repo.js';
+import {
+  channelPermission,
+  clientMessage,
+  MAX_CHANNELS_PER_CONNECTION,
+  MESSAGE_CLOSE_AFTER,
+  MESSAGE_LIMIT,
+  RATE_LIMITED,
+  serverMessage,
+  STREAM_CHANNELS,
+} from './channels.js';
+import { RateLimitRepository } from '../platform/store/rate-limits.js';
 import { zodIssues } from '../platform/api/validation.js';
 import { logger, useLambdaContext } from '../platform/logger.js';
 
@@ -72,12 +82,38 @@ export async function disconnect(event: WsEvent, context?: Context): Promise<API
   return { statusCode: 200 };
 }
 
-/** `$default`: subscribe, unsubscribe, ping, update_preferences. Replies go through `@connections`. */
+/**
+ * `$default`: subscribe, unsubscribe, ping, update_preferences. Replies go through `@connections`.
+ * Every message counts against the connection's window (MESSAGE_LIMIT, counted in the table, so it
+ * holds across Lambda instances): past it a message is answered `rate_limited` and not handled; past
+ * MESSAGE_CLOSE_AFTER the connection is closed with 4008.
+ */
 export async function message(event: WsEvent, context?: Context): Promise<APIGatewayProxyResultV2> {
   useLambdaContext(context);
   const deps = await getDeps();
   const id = event.requestContext.connectionId;
   const reply = (type: string, data: unknown) => deps.connections.post(id, serverMessage(type, data)).catch(() => undefined);
+  // Counted by arrival (API Gateway's requestTimeEpoch): a backlog handled later counts when it came.
+  const arrived = new Date(event.requestContext.requestTimeEpoch ?? deps.clock.now().getTime());
+  const { count, resetAt } = await new RateLimitRepository(deps.store).hit(`ws#${id}`, MESSAGE_LIMIT.windowSeconds, arrived);
+  if (count > MESSAGE_LIMIT.messages) {
+    // Answered once when the limit is first passed, and once more when the connection is closed.
+    const closing = count === MESSAGE_CLOSE_AFTER + 1;
+    if (count === MESSAGE_LIMIT.messages + 1 || closing) {
+      await reply('error', {
+        error: 'rate_limited',
+        detail: closing
+          ? `Too many messages: more than ${MESSAGE_CLOSE_AFTER} in ${MESSAGE_LIMIT.windowSeconds} s; closing the connection`
+          : `Too many messages: at most ${MESSAGE_LIMIT.messages} per ${MESSAGE_LIMIT.windowSeconds} s; messages are not handled until the window ends`,
+        retry_after: Math.max(1, Math.ceil((resetAt.getTime() - arrived.getTime()) / 1000)),
+      });
+    }
+    if (closing) {
+      logger.warn('websocket closed: rate limited', { connection_id: id });
+      await deps.connections.close(id, RATE_LIMITED).catch(() => undefined);
+    }
+    return { statusCode: 429 };
+  }
   let parsed: unknown;
   try {
     parsed = JSON.parse(event.body ?? '');
@@ -108,7 +144,22 @@ export async function message(event: WsEvent, context?: Context): Promise<APIGat
         else if (!conn.permissions.includes(needed)) denied.push(channel);
         else ok.push(channel);
       }
-      if (ok.length) await repo.subscribe(conn, ok);
+      if (ok.length) {
+        const adding = new Set(ok.filter((c) => !conn.channels.includes(c))).size;
+        try {
+          if (conn.channels.length + adding > MAX_CHANNELS_PER_CONNECTION) throw new ChannelLimitError(MAX_CHANNELS_PER_CONNECTION, conn.channels.length);
+          await repo.subscribe(conn, ok, MAX_CHANNELS_PER_CONNECTION);
+        } catch (err) {
+          if (!(err instanceof ChannelLimitError)) throw err;
+          await reply('error', {
+            error: 'too_many_channels',
+            detail: `A connection may hold at most ${err.limit} channels; it holds ${err.held}. Nothing was subscribed: unsubscribe some first.`,
+            channels: ok,
+            limit: err.limit,
+          });
+          return { statusCode: 422 };
+        }
+      }
       if (invalid.length) await reply('error', { error: 'invalid_channel', detail: `Unknown channels: ${invalid.join(', ')}`, channels: invalid });
       if (denied.length) await reply('error', { error: 'forbidden', detail: `Not permitted: ${denied.join(', ')}`, channels: denied });
       await reply('subscribed', { channels: conn.channels });

@@ -22,6 +22,8 @@ export interface ScheduleRecord {
   variables: Record<string, VariableValue>;
   overlap: OverlapPolicy;
   status: ScheduleStatus;
+  /** Why the system paused it (its owner can no longer run it); null when active or paused by a user. */
+  paused_reason?: string | null;
   next_run_at: string | null;
   last_run_at: string | null;
   last_execution_id: string | null;
@@ -353,6 +355,27 @@ export class ScheduleRepository {
   /** Every schedule of a workflow (a workflow has few). */
   async allOfWorkflow(workflowId: string): Promise<ScheduleRecord[]> {
     return this.collect({ index: 'gsi2', key: 'gsi2pk', value: `WORKFLOW_SCHEDULES#${workflowId}` });
+  }
+
+  /** Every schedule a user created (few per user; read when the user is deleted). */
+  async allOfOwner(userId: string): Promise<ScheduleRecord[]> {
+    const out: ScheduleRecord[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.store.doc.send(
+        new QueryCommand({
+          TableName: this.store.table,
+          IndexName: 'gsi1',
+          KeyConditionExpression: 'gsi1pk = :p',
+          FilterExpression: 'created_by = :u',
+          ExpressionAttributeValues: { ':p': 'SCHEDULES', ':u': userId },
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      for (const item of page.Items ?? []) out.push(strip(item)!);
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    return out;
   }
 
   /** Every active schedule, soonest first (re-registration at local start-up). */

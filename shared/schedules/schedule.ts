@@ -68,6 +68,8 @@ export const scheduleView = z.object({
   variables: z.record(z.string(), variableValue),
   overlap: z.enum(OVERLAP_POLICIES),
   status: z.enum(SCHEDULE_STATUSES),
+  /** Why the system paused the schedule (e.g. its owner was deleted or lost workflows:execute); null otherwise. */
+  paused_reason: z.string().nullable(),
   next_run_at: isoDate.nullable(),
   upcoming_runs: z.array(isoDate),
   last_run_at: isoDate.nullable(),

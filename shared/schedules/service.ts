@@ -26,6 +26,7 @@ import {
 import { ScheduleRepository, type ScheduleRecord } from './repo.js';
 import type { ExecutionRecord } from '../workflows/repo.js';
 import { findExecution, findWorkflow } from '../workflows/reads.js';
+import { accountStanding } from '../auth/accounts.js';
 import { resumeExecution, settledExecution, startExecution, type ExecutionView } from '../workflows/service.js';
 
 const schedules = (deps: Deps) => new ScheduleRepository(deps.store);
@@ -42,6 +43,7 @@ export function scheduleView(s: ScheduleRecord, now: Date) {
     variables: s.variables,
     overlap: s.overlap,
     status: s.status,
+    paused_reason: s.status === 'paused' ? (s.paused_reason ?? null) : null,
     next_run_at: s.next_run_at,
     upcoming_runs: s.status === 'active' ? upcomingRuns(s.cron_expression, s.timezone, now, UPCOMING_RUNS).map((d) => d.toISOString()) : [],
     last_run_at: s.last_run_at,
@@ -99,6 +101,7 @@ export async function createSchedule(deps: Deps, principal: Principal, input: Cr
     variables: input.variables ?? {},
     overlap: input.overlap,
     status,
+    paused_reason: null,
     next_run_at: nextRunOf({ ...input, status }, now),
     last_run_at: null,
     last_execution_id: null,
@@ -166,7 +169,10 @@ export async function updateSchedule(deps: Deps, principal: Principal, scheduleI
   const { enabled, ...fields } = input;
   const changes: Partial<ScheduleRecord> = { ...fields };
   if (fields.cron_expression !== undefined) changes.cron_expression = fields.cron_expression.trim();
-  if (enabled !== undefined) changes.status = enabled ? 'active' : 'paused';
+  if (enabled !== undefined) {
+    changes.status = enabled ? 'active' : 'paused';
+    changes.paused_reason = null;
+  }
   const timing = fields.cron_expression !== undefined || fields.timezone !== undefined || enabled !== undefined;
   const after = await change(deps, before, changes, timing);
   return scheduleView(after, deps.clock.now());
@@ -187,7 +193,7 @@ export async function pauseSchedule(deps: Deps, principal: Principal, scheduleId
   const before = await requireSchedule(deps, scheduleId);
   assertManages(principal, before);
   if (before.status === 'paused') return scheduleView(before, deps.clock.now());
-  return scheduleView(await change(deps, before, { status: 'paused' }, true), deps.clock.now());
+  return scheduleView(await change(deps, before, { status: 'paused', paused_reason: null }, true), deps.clock.now());
 }
 
 /** Resumes from now: the next run is the next instant after now, missed runs are not made up. */
@@ -195,7 +201,7 @@ export async function resumeSchedule(deps: Deps, principal: Principal, scheduleI
   const before = await requireSchedule(deps, scheduleId);
   assertManages(principal, before);
   if (before.status === 'active') return scheduleView(before, deps.clock.now());
-  return scheduleView(await change(deps, before, { status: 'active' }, true), deps.clock.now());
+  return scheduleView(await change(deps, before, { status: 'active', paused_reason: null }, true), deps.clock.now());
 }
 
 /** Runs the schedule's workflow now, recorded as a manual run of the schedule (paused or not, overlap or not). */
@@ -250,6 +256,17 @@ export async function fireSchedule(deps: Deps, payload: FirePayload): Promise<Fi
   const now = deps.clock.now();
   const scheduledFor = firingKeyOf(payload, now);
   const nextRun = nextRunOf(schedule, new Date(Math.max(now.getTime(), Date.parse(scheduledFor))));
+  // The run would act under the owner's id: an owner deleted, deactivated or without
+  // workflows:execute may no longer run it. The firing is recorded as skipped and the schedule paused.
+  const owner = await accountStanding(deps, schedule.created_by, 'workflows:execute');
+  if (!owner.allowed) {
+    if (!(await repo.claimFiring(schedule.schedule_id, scheduledFor, now))) return { outcome: 'duplicate' };
+    const reason = `${owner.reason}; the schedule was paused`;
+    await repo.recordFiring(schedule, { scheduledFor, firedAt: now, outcome: 'skipped', executionId: null, reason, nextRunAt: nextRun });
+    await pauseBySystem(deps, schedule.schedule_id, owner.reason);
+    logger.warn('schedule firing skipped: its owner may no longer run it', { schedule_id: schedule.schedule_id, owner: schedule.created_by, reason: owner.reason });
+    return { outcome: 'skipped', reason };
+  }
   let executionId = ulid(now.getTime());
   if (!(await repo.claimFiring(schedule.schedule_id, scheduledFor, now, executionId))) {
     const takeover = await takeOverFiring(deps, schedule, scheduledFor, now);
@@ -398,6 +415,39 @@ export async function removeSchedule(deps: Deps, schedule: ScheduleRecord): Prom
     if (err instanceof VersionConflictError) throw conflict('The schedule keeps changing meanwhile; read it again and retry');
     throw err;
   }
+}
+
+/**
+ * Pauses a schedule on the system's behalf, saying why (`paused_reason`, shown in the API until a user
+ * resumes it). The pause is kept in the table even if the Scheduler cannot be told: a firing of a paused
+ * schedule is ignored, and a resume registers it again.
+ */
+async function pauseBySystem(deps: Deps, scheduleId: string, reason: string): Promise<boolean> {
+  const repo = schedules(deps);
+  return retryOnConflict(async () => {
+    const current = await repo.get(scheduleId);
+    if (!current || current.status === 'paused') return false;
+    const now = deps.clock.now();
+    const after = await repo.replace(current, { ...current, status: 'paused', paused_reason: reason, next_run_at: null, updated_at: now.toISOString() });
+    await syncScheduler(deps, after).catch((err) =>
+      logger.error('scheduler not told of a pause; its firings are ignored until resumed', { schedule_id: scheduleId, error: (err as Error).message }),
+    );
+    return true;
+  });
+}
+
+/**
+ * Pauses every active schedule a user created (the user is deleted): their firings would run under an
+ * id that no longer exists. Answers the ids of the schedules paused.
+ */
+export async function pauseSchedulesOfOwner(deps: Deps, userId: string, reason: string): Promise<string[]> {
+  const owned = await schedules(deps).allOfOwner(userId);
+  const paused: string[] = [];
+  for (const schedule of owned) {
+    if (schedule.status !== 'active') continue;
+    if (await pauseBySystem(deps, schedule.schedule_id, reason)) paused.push(schedule.schedule_id);
+  }
+  return paused;
 }
 
 /** Removes every schedule of a workflow (its deletion); answers their ids. */

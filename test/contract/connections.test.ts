@@ -87,4 +87,18 @@ describe('ApiGatewayConnections over HTTP (local endpoint)', () => {
     expect(received.at(-1)).toMatchObject({ method: 'DELETE', path: '/@connections/conn-to-close' });
     await expect(connections.close('conn-to-close')).resolves.toBeUndefined();
   });
+
+  it('close with a code first posts {type: "closing", code, reason}, then deletes (DeleteConnection carries no code)', async () => {
+    const connections = new ApiGatewayConnections(endpoint);
+    live.add('conn-coded');
+    const before = received.length;
+    await connections.close('conn-coded', { code: 4003, reason: 'rights changed' });
+    const sent = received.slice(before);
+    expect(sent.map((r) => `${r.method} ${r.path}`)).toEqual(['POST /@connections/conn-coded', 'DELETE /@connections/conn-coded']);
+    expect(JSON.parse(sent[0].body)).toMatchObject({ type: 'closing', code: 4003, reason: 'rights changed' });
+    // Already gone: nothing more is sent than the post that found it gone.
+    const after = received.length;
+    await expect(connections.close('conn-coded', { code: 4001, reason: 'session ended' })).resolves.toBeUndefined();
+    expect(received.slice(after).map((r) => r.method)).toEqual(['POST']);
+  });
 });

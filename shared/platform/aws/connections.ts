@@ -36,9 +36,21 @@ export class ApiGatewayConnections implements Connections {
     }
   }
 
-  /** Closes the socket; closing one that is already gone is not an error. */
-  async close(connectionId: string): Promise<void> {
+  /**
+   * Closes the socket; closing one that is already gone is not an error. DeleteConnection sends no
+   * close code, so a `close` code and reason go first as a `{type: "closing", code, reason}` message
+   * (the local runtime's endpoint also closes the socket with that code).
+   */
+  async close(connectionId: string, close?: { code: number; reason: string }): Promise<void> {
     const { mod, client } = await this.sdk();
+    if (close) {
+      try {
+        await this.post(connectionId, { type: 'closing', code: close.code, reason: close.reason, timestamp: new Date().toISOString() });
+      } catch (err) {
+        if (err instanceof ConnectionGoneError) return;
+        // Not delivered: the connection is closed all the same.
+      }
+    }
     try {
       await client.send(new mod.DeleteConnectionCommand({ ConnectionId: connectionId }));
     } catch (err) {

@@ -91,7 +91,7 @@ export function createAwsDeps(config: Config, store: Store, clock: Clock): Deps 
   };
   const connectionsPort: Connections = {
     post: async (connectionId, data) => connections().post(connectionId, data),
-    close: async (connectionId) => connections().close(connectionId),
+    close: async (connectionId, close) => connections().close(connectionId, close),
   };
   const eventsPort: EventBus = {
     publish: async (detailType, detail) => events().publish(detailType, detail),
