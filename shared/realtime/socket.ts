@@ -12,6 +12,7 @@ import { channelPermission, clientMessage, serverMessage, STREAM_CHANNELS } from
 import { zodIssues } from '../platform/api/validation.js';
 import { logger, useLambdaContext } from '../platform/logger.js';
 import type { Deps } from '../platform/runtime.js';
+import type { Permission } from '../platform/permissions.js';
 import { taskReadable } from '../tasks/service.js';
 import { executionReadable } from '../workflows/service.js';
 
@@ -136,7 +137,7 @@ export async function message(event: WsEvent, context?: Context): Promise<APIGat
 }
 
 /** The permission that reads every item of an item channel; without it the caller follows only their own. */
-const READ_ALL: Record<string, string> = { task: 'tasks:read_all', execution: 'workflows:read_all' };
+const READ_ALL: Record<string, Permission> = { task: 'tasks:read_all', execution: 'workflows:read_all' };
 
 /**
  * Whether the connection may follow `task:<id>` / `execution:<id>`. Without the area's read_all, the
@@ -145,8 +146,8 @@ const READ_ALL: Record<string, string> = { task: 'tasks:read_all', execution: 'w
  */
 async function itemReadable(deps: Deps, conn: { user_id: string; permissions: string[] }, channel: string): Promise<boolean> {
   const [base, id] = channel.split(':');
-  const readAll = READ_ALL[base];
+  const readAll = Object.hasOwn(READ_ALL, base) ? READ_ALL[base] : undefined;
   if (!readAll || id === undefined || conn.permissions.includes(readAll)) return true;
-  const principal = { userId: conn.user_id, permissions: conn.permissions as never[] };
+  const principal = { userId: conn.user_id, permissions: conn.permissions as Permission[] };
   return base === 'task' ? taskReadable(deps, principal, id) : executionReadable(deps, principal, id);
 }

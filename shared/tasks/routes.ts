@@ -4,8 +4,7 @@ import { defineRoutes } from '../platform/api/route.js';
 import { pageOf } from '../platform/api/schemas.js';
 import { requirePrincipal, type ApiRequest, type Operations } from '../platform/api/types.js';
 import { decodeCursor, encodeCursor } from '../platform/api/pagination.js';
-import { cancelTask, createTask, deleteTask, readTask, requireOwnTask, listSessions, listTasks, retryTask, taskStats, updateTask } from './service.js';
-import { publicView } from './repo.js';
+import { cancelTask, createTask, deleteTask, requireOwnTask, listSessions, listTasks, retryTask, taskStats, updateTask, viewTask } from './service.js';
 import { executeBatch, executeOne } from './execute.js';
 
 
@@ -209,7 +208,7 @@ export const taskOperations: Operations<typeof taskRoutes> = {
   },
 
   async getTask(req) {
-    return { data: publicView(await readTask(req.deps, requirePrincipal(req), req.params.task_id)) };
+    return { data: await viewTask(req.deps, requirePrincipal(req), req.params.task_id) };
   },
 
   async updateTask(req) {

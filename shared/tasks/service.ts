@@ -199,6 +199,11 @@ export async function readTask(deps: Deps, principal: Principal, taskId: string)
   return task;
 }
 
+/** `GET /tasks/{id}`: the task's view, or 404 when it is unknown or not the caller's to read. */
+export async function viewTask(deps: Deps, principal: Principal, taskId: string): Promise<TaskView> {
+  return publicView(await readTask(deps, principal, taskId));
+}
+
 /** Whether the task exists and this caller may read it (the WebSocket `task:<id>` subscription). */
 export async function taskReadable(deps: Deps, principal: Pick<Principal, 'userId' | 'permissions'>, taskId: string): Promise<boolean> {
   const task = await repo(deps).get(taskId, false);
