@@ -59,11 +59,11 @@ async function runToEnd(runtime: LocalRuntime, principal: Principal, definition:
 }
 
 /** Provider time of each step: the latency of the session that produced its output. */
-async function providerMs(runtime: LocalRuntime, run: ExecutionView): Promise<Map<string, number>> {
+async function providerMs(runtime: LocalRuntime, principal: Principal, run: ExecutionView): Promise<Map<string, number>> {
   const out = new Map<string, number>();
   await Promise.all(
     run.steps.map(async (step) => {
-      const sessions = await listSessions(runtime.deps, step.task_id!, 20);
+      const sessions = await listSessions(runtime.deps, principal, step.task_id!, 20);
       out.set(step.step_id, sessions.items.filter((s) => s.outcome === 'completed').reduce((sum, s) => sum + s.latency_ms, 0));
     }),
   );
@@ -86,7 +86,7 @@ function criticalProviderMs(run: ExecutionView, provider: Map<string, number>): 
 
 async function overhead(runtime: LocalRuntime, principal: Principal, label: string, definition: WorkflowDefinition) {
   const run = await runToEnd(runtime, principal, definition);
-  const provider = await providerMs(runtime, run);
+  const provider = await providerMs(runtime, principal, run);
   const totalMs = Date.parse(run.completed_at!) - Date.parse(run.created_at);
   const critical = criticalProviderMs(run, provider);
   const steps = run.steps.length;

@@ -1,6 +1,7 @@
 /** Permissions are `area:action` strings. Roles are fixed sets of them; only an admin assigns roles. */
 export const PERMISSIONS = [
   'tasks:read',
+  'tasks:read_all',
   'tasks:create',
   'tasks:manage_all',
   'agents:read',
@@ -10,6 +11,7 @@ export const PERMISSIONS = [
   'analytics:write',
   'analytics:export',
   'workflows:read',
+  'workflows:read_all',
   'workflows:create',
   'workflows:execute',
   'workflows:manage_all',
@@ -46,10 +48,20 @@ const READ: Permission[] = [
   'monitoring:read',
 ];
 
+/**
+ * Object-level reads: `tasks:read` and `workflows:read` open the routes; what a caller sees through them
+ * is what they created, unless they hold `*:read_all` (viewer, operator, admin). A `user` reads and
+ * changes only their own tasks, workflows and the runs of their workflows.
+ */
+const READ_ALL: Permission[] = ['tasks:read_all', 'workflows:read_all'];
+
 const USER: Permission[] = [...READ, 'tasks:create', 'workflows:create', 'workflows:execute', 'providers:execute'];
+
+const VIEWER: Permission[] = [...READ, ...READ_ALL];
 
 const OPERATOR: Permission[] = [
   ...USER,
+  ...READ_ALL,
   'tasks:manage_all',
   'workflows:manage_all',
   'schedules:manage',
@@ -65,7 +77,7 @@ export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
   admin: PERMISSIONS,
   operator: OPERATOR,
   user: USER,
-  viewer: READ,
+  viewer: VIEWER,
 };
 
 export function permissionsOf(roles: readonly string[]): Permission[] {

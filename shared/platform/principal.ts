@@ -18,3 +18,11 @@ export function can(principal: Principal, permission: Permission): boolean {
 export function canManage(principal: Principal, ownerId: string | undefined, manageAll: Permission): boolean {
   return principal.userId === ownerId || can(principal, manageAll);
 }
+
+/**
+ * Owners read what they created; `*:read_all` reads anything in its area. An item the caller may not
+ * read is answered exactly like an unknown one (404), so that its existence does not leak.
+ */
+export function canRead(principal: Pick<Principal, 'userId' | 'permissions'>, ownerId: string | undefined, readAll: Permission): boolean {
+  return principal.userId === ownerId || principal.permissions.includes(readAll);
+}

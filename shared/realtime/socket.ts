@@ -21,6 +21,10 @@ import {
 import { RateLimitRepository } from '../platform/store/rate-limits.js';
 import { zodIssues } from '../platform/api/validation.js';
 import { logger, useLambdaContext } from '../platform/logger.js';
+import type { Deps } from '../platform/runtime.js';
+import type { Permission } from '../platform/permissions.js';
+import { taskReadable } from '../tasks/service.js';
+import { executionReadable } from '../workflows/service.js';
 
 type WsEvent = APIGatewayProxyWebsocketEventV2 & {
   queryStringParameters?: Record<string, string | undefined>;
@@ -137,11 +141,13 @@ export async function message(event: WsEvent, context?: Context): Promise<APIGat
     case 'subscribe': {
       const denied: string[] = [];
       const invalid: string[] = [];
+      const unknown: string[] = [];
       const ok: string[] = [];
-      for (const channel of msg.channels) {
+      for (const channel of new Set(msg.channels)) {
         const needed = channelPermission(channel);
         if (!needed) invalid.push(channel);
         else if (!conn.permissions.includes(needed)) denied.push(channel);
+        else if (!(await itemReadable(deps, conn, channel))) unknown.push(channel);
         else ok.push(channel);
       }
       if (ok.length) {
@@ -162,6 +168,7 @@ export async function message(event: WsEvent, context?: Context): Promise<APIGat
       }
       if (invalid.length) await reply('error', { error: 'invalid_channel', detail: `Unknown channels: ${invalid.join(', ')}`, channels: invalid });
       if (denied.length) await reply('error', { error: 'forbidden', detail: `Not permitted: ${denied.join(', ')}`, channels: denied });
+      if (unknown.length) await reply('error', { error: 'not_found', detail: `No such item: ${unknown.join(', ')}`, channels: unknown });
       await reply('subscribed', { channels: conn.channels });
       break;
     }
@@ -178,4 +185,20 @@ export async function message(event: WsEvent, context?: Context): Promise<APIGat
   }
   logger.debug('ws message', { action: msg.action, connection_id: id });
   return { statusCode: 200 };
+}
+
+/** The permission that reads every item of an item channel; without it the caller follows only their own. */
+const READ_ALL: Record<string, Permission> = { task: 'tasks:read_all', execution: 'workflows:read_all' };
+
+/**
+ * Whether the connection may follow `task:<id>` / `execution:<id>`. Without the area's read_all, the
+ * item must exist and be the caller's: an unknown item and another user's get the same `not_found`, so
+ * a subscription does not tell whether an id exists. Other channels are not items: always true.
+ */
+async function itemReadable(deps: Deps, conn: { user_id: string; permissions: string[] }, channel: string): Promise<boolean> {
+  const [base, id] = channel.split(':');
+  const readAll = Object.hasOwn(READ_ALL, base) ? READ_ALL[base] : undefined;
+  if (!readAll || id === undefined || conn.permissions.includes(readAll)) return true;
+  const principal = { userId: conn.user_id, permissions: conn.permissions as Permission[] };
+  return base === 'task' ? taskReadable(deps, principal, id) : executionReadable(deps, principal, id);
 }

@@ -198,6 +198,8 @@ export const statsView = z.object({
   tokens: z.object({ input: z.number().int(), output: z.number().int(), total: z.number().int() }),
   cost_usd: z.number(),
   attempts: z.object({ total: z.number().int(), retried: z.number().int() }),
+  scope: z.enum(['all', 'own']).describe('all: every task (tasks:read_all); own: the caller\'s own tasks'),
+  truncated: z.boolean().describe('own scope only: the caller has more tasks than were counted (the newest 5,000 are)'),
 });
 export type StatsView = z.infer<typeof statsView>;
 

@@ -75,7 +75,7 @@ export async function callProvider(deps: Deps, task: TaskRecord, pick: Pick, pro
   const timeoutMs = Math.max(1000, Math.min(task.timeout_seconds * 1000, lambdaBudgetMs));
   const timer = setTimeout(() => controller.abort(new DOMException(`no answer within ${Math.round(timeoutMs / 1000)} s`, 'TimeoutError')), timeoutMs);
   const stopWatch = watchCancellation(deps, task.task_id, task.lease_owner, controller);
-  const output = new OutputForwarder(deps, task.task_id, task.attempts);
+  const output = new OutputForwarder(deps, task.task_id, task.attempts, task.created_by);
   let costExceeded = false;
   const onChunk = (text: string) => {
     output.push(text);
@@ -149,6 +149,7 @@ class OutputForwarder {
     private readonly deps: Deps,
     private readonly taskId: string,
     private readonly attempt: number,
+    private readonly ownerId: string,
   ) {}
 
   get streamedChars(): number {
@@ -167,7 +168,7 @@ class OutputForwarder {
     if (!this.buffer) return;
     const data = { task_id: this.taskId, attempt: this.attempt, seq: this.seq++, text: this.buffer };
     this.buffer = '';
-    this.chain = this.chain.then(() => publish(this.deps, [`task:${this.taskId}`], 'task.output', data, { permission: 'tasks:read' }));
+    this.chain = this.chain.then(() => publish(this.deps, [`task:${this.taskId}`], 'task.output', data, { permission: 'tasks:read_all', ownerId: this.ownerId }));
   }
 
   async close(): Promise<void> {

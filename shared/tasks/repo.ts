@@ -101,6 +101,8 @@ export interface TaskFilter {
   created_by?: string;
   created_after?: Date;
   created_before?: Date;
+  /** The caller may read only `created_by`'s tasks: always the creator index, never another user's items filtered away. */
+  own_only?: boolean;
 }
 
 const ULID_MIN = '00000000000000000000000000';
@@ -323,7 +325,7 @@ export class TaskRepository {
     const conditions: string[] = [];
     const names: Record<string, string> = {};
     const values: Record<string, unknown> = {};
-    if (filter.status && (activeStatus || !filter.created_by)) {
+    if (filter.status && !filter.own_only && (activeStatus || !filter.created_by)) {
       index = 'gsi2';
       partition = byStatus(filter.status);
       if (filter.created_by) {
@@ -397,6 +399,33 @@ export class TaskRepository {
       ascending: true,
     });
     return { ...page, items: page.items.map((i) => toRecord(i)!) };
+  }
+
+  /**
+   * The counted fields of a creator's tasks, newest first, from the creator index (projected to those
+   * fields): at most `max` of them; `truncated` when the creator has more.
+   */
+  async statsOfCreator(userId: string, max: number): Promise<{ tasks: Record<string, unknown>[]; truncated: boolean }> {
+    const tasks: Record<string, unknown>[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const out = await this.store.doc.send(
+        new QueryCommand({
+          TableName: this.store.table,
+          IndexName: 'gsi3',
+          KeyConditionExpression: 'gsi3pk = :p',
+          ExpressionAttributeValues: { ':p': byCreator(userId) },
+          ExpressionAttributeNames: { '#s': 'status', '#t': 'type' },
+          ProjectionExpression: '#s, #t, priority, attempts, tokens_in, tokens_out, cost_usd, duration_ms',
+          ScanIndexForward: false,
+          ExclusiveStartKey: startKey,
+          Limit: Math.min(1000, max - tasks.length + 1),
+        }),
+      );
+      tasks.push(...(out.Items ?? []));
+      startKey = out.LastEvaluatedKey;
+    } while (startKey && tasks.length <= max);
+    return { tasks: tasks.slice(0, max), truncated: tasks.length > max };
   }
 
   /** The counter shards (all of them; the summary adds them up). */

@@ -3,9 +3,8 @@ import * as s from './model.js';
 import { defineRoutes } from '../platform/api/route.js';
 import { pageOf } from '../platform/api/schemas.js';
 import { requirePrincipal, type ApiRequest, type Operations } from '../platform/api/types.js';
-import { notFound } from '../platform/errors.js';
 import { pageRequest } from '../platform/api/pagination.js';
-import { cancelTask, createTask, deleteTask, getTask, requireOwnTask, listSessions, listTasks, retryTask, taskStats, updateTask } from './service.js';
+import { cancelTask, createTask, deleteTask, requireOwnTask, listSessions, listTasks, retryTask, taskStats, updateTask, viewTask } from './service.js';
 import { executeBatch, executeOne } from './execute.js';
 
 
@@ -40,6 +39,7 @@ export const taskRoutes = defineRoutes([
     permission: 'tasks:read',
     summary: 'List tasks, newest first, with filters and cursor pagination',
     description:
+      'Without `tasks:read_all` (a `user`) the list holds only the caller\'s own tasks (another `created_by` answers an empty list). ' +
       'Served by an index for status, creator or neither; the other filters narrow what the index returns. Such a ' +
       'filter may end a page with fewer than `limit` items while `next_cursor` is set: keep paging until it is null.',
     tags,
@@ -53,7 +53,9 @@ export const taskRoutes = defineRoutes([
     group: 'tasks',
     permission: 'tasks:read',
     summary: 'Task statistics: totals by status, type and priority, success rate, duration p50/p95, tokens and cost',
-    description: 'From counters maintained on every write; durations from a fixed-bucket histogram (percentiles interpolated within a bucket).',
+    description:
+      'With `tasks:read_all` (`scope: all`): from counters maintained on every write; durations from a fixed-bucket histogram (percentiles interpolated within a bucket). ' +
+      'Without it (`scope: own`): computed from the caller\'s own tasks, read from the creator index, newest first, at most 5,000 (`truncated` when there are more).',
     tags: ['Task Analytics'],
     response: s.statsView,
   },
@@ -63,7 +65,7 @@ export const taskRoutes = defineRoutes([
     path: taskPath,
     group: 'tasks',
     permission: 'tasks:read',
-    summary: 'Get a task',
+    summary: 'Get a task (404 for a task the caller may not read: not theirs, without tasks:read_all)',
     tags,
     params: s.taskIdParams,
     response: s.taskView,
@@ -186,19 +188,20 @@ export const taskOperations: Operations<typeof taskRoutes> = {
 
   async listTasks(req) {
     const { limit, cursor: _cursor, created_after, created_before, ...filter } = req.query;
-    const { startKey, respond } = await pageRequest(req, 'tasks', { ...filter, created_after, created_before });
+    const principal = requirePrincipal(req);
+    // The caller's own scope is part of the cursor's: a cursor continues only the query it came from.
+    const own = principal.permissions.includes('tasks:read_all') ? {} : { own_only: principal.userId };
+    const { startKey, respond } = await pageRequest(req, 'tasks', { ...filter, created_after, created_before, ...own });
     const dates = { created_after: created_after ? new Date(created_after) : undefined, created_before: created_before ? new Date(created_before) : undefined };
-    return { data: respond(await listTasks(req.deps, { ...filter, ...dates }, limit, startKey)) };
+    return { data: respond(await listTasks(req.deps, principal, { ...filter, ...dates }, limit, startKey)) };
   },
 
   async getTaskStats(req) {
-    return { data: await taskStats(req.deps) };
+    return { data: await taskStats(req.deps, requirePrincipal(req)) };
   },
 
   async getTask(req) {
-    const task = await getTask(req.deps, req.params.task_id);
-    if (!task) throw notFound('Task');
-    return { data: task };
+    return { data: await viewTask(req.deps, requirePrincipal(req), req.params.task_id) };
   },
 
   async updateTask(req) {
@@ -225,7 +228,7 @@ export const taskOperations: Operations<typeof taskRoutes> = {
 
   async listTaskSessions(req) {
     const { startKey, respond } = await pageRequest(req, 'task-sessions', req.params.task_id);
-    return { data: respond(await listSessions(req.deps, req.params.task_id, req.query.limit, startKey)) };
+    return { data: respond(await listSessions(req.deps, requirePrincipal(req), req.params.task_id, req.query.limit, startKey)) };
   },
 
   async executeTask(req) {

@@ -3,7 +3,7 @@ import * as z from 'zod';
 import { ulidSchema } from '../platform/api/schemas.js';
 import type { Deps } from '../platform/runtime.js';
 import { forbidden, invalidState, notFound, validationError, type FieldError } from '../platform/errors.js';
-import { canManage, type Principal } from '../platform/principal.js';
+import { canManage, canRead, type Principal } from '../platform/principal.js';
 import { zodIssues } from '../platform/api/validation.js';
 import { logger } from '../platform/logger.js';
 import { publish } from '../realtime/publisher.js';
@@ -11,7 +11,7 @@ import { createTaskBody, type CreateTaskInput, type TaskView, type UpdateTaskInp
 import { canDelete, canEdit, type TaskStatus } from './status.js';
 import { canCancel, canRetry, cancel, edit, enqueue as queueRule, requeue, type Change } from './transitions.js';
 import { defaultTitle } from './prompts.js';
-import { summarize, type StatsSummary } from './stats.js';
+import { summarize, summarizeTasks, type StatsSummary } from './stats.js';
 import { publicView, TaskRepository, type TaskFilter, type TaskRecord } from './repo.js';
 import { agentCapacity } from '../agents/service.js';
 import { retryOnConflict, VersionConflictError } from '../platform/store/conflicts.js';
@@ -59,7 +59,8 @@ export const taskChannels = (taskId: string) => ['tasks', `task:${taskId}`];
 
 export async function publishTask(deps: Deps, type: 'task.created' | 'task.updated', task: TaskRecord | TaskView): Promise<void> {
   const view = publicView(task as TaskRecord);
-  await publish(deps, taskChannels(view.task_id), type, view, { permission: 'tasks:read' });
+  // Only the creator and holders of tasks:read_all receive it, on `tasks` as on `task:<id>`.
+  await publish(deps, taskChannels(view.task_id), type, view, { permission: 'tasks:read_all', ownerId: view.created_by });
 }
 
 /** What follows a change's write: its events, then its run message. Answers whether a message was sent. */
@@ -176,6 +177,7 @@ export async function sendRun(deps: Deps, taskId: string, token: string, delaySe
 
 // ---------------------------------------------------------------- read
 
+/** A task by id for internal callers (the workflow engine); no authorization. */
 export async function getTask(deps: Deps, taskId: string): Promise<TaskView | undefined> {
   const task = await repo(deps).get(taskId);
   return task ? publicView(task) : undefined;
@@ -187,17 +189,61 @@ export async function getTaskRecord(deps: Deps, taskId: string): Promise<TaskRec
   return task;
 }
 
-export async function listTasks(deps: Deps, filter: TaskFilter, limit: number, startKey?: Record<string, unknown>) {
-  const page = await repo(deps).list(filter, limit, startKey);
+/** Who may see a task: its creator and holders of `tasks:read_all`. */
+export const mayReadTask = (principal: Pick<Principal, 'userId' | 'permissions'>, task: Pick<TaskRecord, 'created_by'>) => canRead(principal, task.created_by, 'tasks:read_all');
+
+/** The task as the caller may see it: an unknown task and one they may not read are both 404. */
+export async function readTask(deps: Deps, principal: Principal, taskId: string): Promise<TaskRecord> {
+  const task = await repo(deps).get(taskId);
+  if (!task || !mayReadTask(principal, task)) throw notFound('Task');
+  return task;
+}
+
+/** `GET /tasks/{id}`: the task's view, or 404 when it is unknown or not the caller's to read. */
+export async function viewTask(deps: Deps, principal: Principal, taskId: string): Promise<TaskView> {
+  return publicView(await readTask(deps, principal, taskId));
+}
+
+/** Whether the task exists and this caller may read it (the WebSocket `task:<id>` subscription). */
+export async function taskReadable(deps: Deps, principal: Pick<Principal, 'userId' | 'permissions'>, taskId: string): Promise<boolean> {
+  const task = await repo(deps).get(taskId, false);
+  return task !== undefined && mayReadTask(principal, task);
+}
+
+/**
+ * The tasks the caller may read. Without `tasks:read_all` the list is the caller's own, read from the
+ * creator index (never another user's items filtered away); asking for another creator is an empty list.
+ */
+export async function listTasks(deps: Deps, principal: Principal, filter: TaskFilter, limit: number, startKey?: Record<string, unknown>) {
+  const scoped = ownScope(principal, filter);
+  if (!scoped) return { items: [] as TaskView[], lastKey: undefined, consumedCapacity: undefined };
+  const page = await repo(deps).list(scoped, limit, startKey);
   return { items: page.items.map(publicView), lastKey: page.lastKey, consumedCapacity: page.consumedCapacity };
 }
 
-export async function taskStats(deps: Deps): Promise<StatsSummary> {
-  return summarize(await repo(deps).statsShards());
+/** The filter narrowed to what the caller may read; undefined when it can match nothing they may read. */
+export function ownScope(principal: Pick<Principal, 'userId' | 'permissions'>, filter: TaskFilter): TaskFilter | undefined {
+  if (principal.permissions.includes('tasks:read_all')) return filter;
+  if (filter.created_by !== undefined && filter.created_by !== principal.userId) return undefined;
+  return { ...filter, created_by: principal.userId, own_only: true };
 }
 
-export async function listSessions(deps: Deps, taskId: string, limit: number, startKey?: Record<string, unknown>): Promise<{ items: SessionView[]; lastKey?: Record<string, unknown> }> {
-  await getTaskRecord(deps, taskId);
+/** At most this many of a caller's own tasks are read to compute their statistics (newest first). */
+export const OWN_STATS_MAX_TASKS = 5_000;
+
+/**
+ * Statistics in the caller's scope: everything (the counter shards) with `tasks:read_all`, otherwise
+ * computed from the caller's own tasks, read from the creator index (one query page per 1 MB, at most
+ * OWN_STATS_MAX_TASKS tasks; `truncated` says when there were more).
+ */
+export async function taskStats(deps: Deps, principal: Principal): Promise<StatsSummary & { scope: 'all' | 'own'; truncated: boolean }> {
+  if (principal.permissions.includes('tasks:read_all')) return { ...summarize(await repo(deps).statsShards()), scope: 'all', truncated: false };
+  const { tasks, truncated } = await repo(deps).statsOfCreator(principal.userId, OWN_STATS_MAX_TASKS);
+  return { ...summarizeTasks(tasks), scope: 'own', truncated };
+}
+
+export async function listSessions(deps: Deps, principal: Principal, taskId: string, limit: number, startKey?: Record<string, unknown>): Promise<{ items: SessionView[]; lastKey?: Record<string, unknown> }> {
+  await readTask(deps, principal, taskId);
   const page = await repo(deps).sessions(taskId, limit, startKey);
   return { items: page.items, lastKey: page.lastKey };
 }
@@ -254,9 +300,12 @@ export function isWaiting(status: TaskStatus): boolean {
   return status === 'pending' || status === 'queued';
 }
 
-/** Owners change what they created; `tasks:manage_all` changes anything. */
+/**
+ * Owners change what they created; `tasks:manage_all` changes anything. A task the caller may not even
+ * read is a 404, as for reads.
+ */
 export async function requireOwnTask(deps: Deps, principal: Principal, taskId: string): Promise<TaskRecord> {
-  const task = await getTaskRecord(deps, taskId);
+  const task = await readTask(deps, principal, taskId);
   if (!canManage(principal, task.created_by, 'tasks:manage_all')) throw forbidden("Only the task's creator (or tasks:manage_all) may change it");
   return task;
 }

@@ -118,3 +118,21 @@ function round(v: number, digits: number): number {
   const f = 10 ** digits;
   return Math.round(v * f) / f;
 }
+
+/**
+ * The same summary computed from tasks themselves (a caller's own, read from the creator index) instead
+ * of the counter shards: each task contributes what its writes added to the counters. `attempts.retried`
+ * counts the attempts after a task's first (a retried task's attempts start again from zero).
+ */
+export function summarizeTasks(tasks: Record<string, unknown>[]): StatsSummary {
+  const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
+  const deltas: CounterDelta[] = [];
+  for (const t of tasks) {
+    const attempts = num(t.attempts);
+    deltas.push(createdDelta({ status: t.status as TaskStatus, type: t.type as TaskType, priority: num(t.priority) }));
+    deltas.push({ tokens_in: num(t.tokens_in), tokens_out: num(t.tokens_out), cost_usd: num(t.cost_usd), attempts_total: attempts, attempts_retried: Math.max(0, attempts - 1) });
+    // The counters take a duration when a task completes.
+    if (t.status === 'completed' && typeof t.duration_ms === 'number') deltas.push(durationDelta(t.duration_ms));
+  }
+  return summarize([mergeDeltas(...deltas)]);
+}

@@ -4,6 +4,7 @@
  */
 import type { Deps } from '../platform/runtime.js';
 import { notFound } from '../platform/errors.js';
+import { canRead, type Principal } from '../platform/principal.js';
 import { publish } from '../realtime/publisher.js';
 import type { WorkflowDefinition, StepDefinition } from './definition.js';
 import { validateDefinition, type ValidationResult } from './validation.js';
@@ -35,6 +36,48 @@ export async function requireExecution(deps: Deps, workflowId: string, execution
   const execution = await executions(deps).get(executionId);
   if (!execution || execution.workflow_id !== workflowId) throw notFound('Execution');
   return execution;
+}
+
+// ---------------------------------------------------------------- who reads what
+
+type Reader = Pick<Principal, 'userId' | 'permissions'>;
+
+/** A workflow is read by its owner and by holders of `workflows:read_all`. */
+export const mayReadWorkflow = (principal: Reader, workflow: Pick<WorkflowRecord, 'created_by'>) => canRead(principal, workflow.created_by, 'workflows:read_all');
+
+/** The workflow as the caller may see it: an unknown workflow and one they may not read are both 404. */
+export async function readWorkflow(deps: Deps, principal: Reader, workflowId: string): Promise<WorkflowRecord> {
+  const workflow = await workflows(deps).get(workflowId);
+  if (!workflow || !mayReadWorkflow(principal, workflow)) throw notFound('Workflow');
+  return workflow;
+}
+
+const ownerCache = new Map<string, string>();
+const OWNER_CACHE_SIZE = 1000;
+
+/**
+ * Who a run belongs to: the owner of its workflow (owners never change, so it is cached), or the run's
+ * creator once the workflow is deleted. A run is read by that user and by holders of `workflows:read_all`.
+ */
+export async function executionOwner(deps: Deps, execution: Pick<ExecutionRecord, 'workflow_id' | 'created_by'>): Promise<string> {
+  const cached = ownerCache.get(execution.workflow_id);
+  if (cached) return cached;
+  const workflow = await workflows(deps).get(execution.workflow_id);
+  if (!workflow) return execution.created_by;
+  ownerCache.set(execution.workflow_id, workflow.created_by);
+  if (ownerCache.size > OWNER_CACHE_SIZE) ownerCache.delete(ownerCache.keys().next().value!);
+  return workflow.created_by;
+}
+
+export async function mayReadExecution(deps: Deps, principal: Reader, execution: Pick<ExecutionRecord, 'workflow_id' | 'created_by'>): Promise<boolean> {
+  if (principal.permissions.includes('workflows:read_all')) return true;
+  return (await executionOwner(deps, execution)) === principal.userId;
+}
+
+/** Whether the run exists and this caller may read it (the WebSocket `execution:<id>` subscription). */
+export async function executionReadable(deps: Deps, principal: Reader, executionId: string): Promise<boolean> {
+  const execution = await executions(deps).get(executionId);
+  return execution !== undefined && (await mayReadExecution(deps, principal, execution));
 }
 
 const definitionCache = new Map<string, WorkflowDefinition>();
@@ -154,10 +197,22 @@ export type ExecutionView = ReturnType<typeof executionView>;
 
 const executionChannels = (executionId: string) => ['workflows', `execution:${executionId}`];
 
-/** `execution.updated` to the `workflows` and `execution:<id>` channels: the run, and the step that changed if any. */
+/**
+ * `execution.updated` to the `workflows` and `execution:<id>` channels: the run, and the step that changed
+ * if any. Only the run's owner (see executionOwner) and holders of `workflows:read_all` receive it.
+ */
 export async function publishExecution(deps: Deps, execution: ExecutionRecord, changedSteps: StepView[] = []): Promise<void> {
-  await publish(deps, executionChannels(execution.execution_id), 'execution.updated', {
-    ...executionSummary(execution),
-    changed_steps: changedSteps,
-  });
+  let ownerId = execution.created_by;
+  try {
+    ownerId = await executionOwner(deps, execution);
+  } catch {
+    // A failed lookup narrows the audience to the run's creator; the publish itself never throws.
+  }
+  await publish(
+    deps,
+    executionChannels(execution.execution_id),
+    'execution.updated',
+    { ...executionSummary(execution), changed_steps: changedSteps },
+    { permission: 'workflows:read_all', ownerId },
+  );
 }

@@ -292,7 +292,10 @@ export const workflowsOperations: Operations<typeof workflowsRoutes> = {
 
   async listWorkflows(req) {
     const { limit, cursor: _cursor, ...filter } = req.query;
-    const data = await paged(req, 'workflows', filter, (startKey) => workflows.listWorkflows(req.deps, filter, limit, startKey));
+    const principal = requirePrincipal(req);
+    // The caller's own scope is part of the cursor's: a cursor continues only the query it came from.
+    const own = principal.permissions.includes('workflows:read_all') ? {} : { own_only: principal.userId };
+    const data = await paged(req, 'workflows', { ...filter, ...own }, (startKey) => workflows.listWorkflows(req.deps, principal, filter, limit, startKey));
     return { data };
   },
 
@@ -307,7 +310,7 @@ export const workflowsOperations: Operations<typeof workflowsRoutes> = {
   },
 
   async getWorkflow(req) {
-    return { data: await workflows.getWorkflow(req.deps, req.params.workflow_id, req.query.version) };
+    return { data: await workflows.getWorkflow(req.deps, requirePrincipal(req), req.params.workflow_id, req.query.version) };
   },
 
   async updateWorkflow(req) {
@@ -338,13 +341,13 @@ export const workflowsOperations: Operations<typeof workflowsRoutes> = {
     const { limit, status } = req.query;
     const { workflow_id } = req.params;
     const data = await paged(req, 'executions', `${workflow_id}:${status ?? ''}`, (startKey) =>
-      workflows.listExecutions(req.deps, workflow_id, status, limit, startKey),
+      workflows.listExecutions(req.deps, requirePrincipal(req), workflow_id, status, limit, startKey),
     );
     return { data };
   },
 
   async getExecution(req) {
-    return { data: await workflows.getExecution(req.deps, req.params.workflow_id, req.params.execution_id) };
+    return { data: await workflows.readExecution(req.deps, requirePrincipal(req), req.params.workflow_id, req.params.execution_id) };
   },
 
   async cancelExecution(req) {

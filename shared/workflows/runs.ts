@@ -18,7 +18,9 @@ import {
   executions,
   executionSummary,
   executionView,
+  mayReadExecution,
   publishExecution,
+  readWorkflow,
   requireExecution,
   requireWorkflow,
   workflows,
@@ -128,6 +130,13 @@ export async function getExecution(deps: Deps, workflowId: string, executionId: 
   return executionView(execution!, definition, steps);
 }
 
+/** The run as the caller may see it: an unknown run and one they may not read are both 404. */
+export async function readExecution(deps: Deps, principal: Principal, workflowId: string, executionId: string): Promise<ExecutionView> {
+  const execution = await requireExecution(deps, workflowId, executionId);
+  if (!(await mayReadExecution(deps, principal, execution))) throw notFound('Execution');
+  return getExecution(deps, workflowId, executionId);
+}
+
 /**
  * The engine records every ending itself; only a state machine execution that died (its retries
  * exhausted, stopped from the console, forgotten by a local restart) leaves a run unfinished. Such a
@@ -165,8 +174,9 @@ export async function settledExecution(deps: Deps, execution: ExecutionRecord): 
   return executions(deps).get(execution.execution_id);
 }
 
-export async function listExecutions(deps: Deps, workflowId: string, status: ExecutionStatus | undefined, limit: number, startKey?: Record<string, unknown>) {
-  await requireWorkflow(deps, workflowId);
+/** The runs of a workflow the caller may read (its runs are read with it: see executionOwner). */
+export async function listExecutions(deps: Deps, principal: Principal, workflowId: string, status: ExecutionStatus | undefined, limit: number, startKey?: Record<string, unknown>) {
+  await readWorkflow(deps, principal, workflowId);
   const page = await executions(deps).listByWorkflow(workflowId, status, limit, startKey);
   return { items: page.items.map(executionSummary), lastKey: page.lastKey };
 }
@@ -174,6 +184,7 @@ export async function listExecutions(deps: Deps, workflowId: string, status: Exe
 /** Stops the state machine execution and cancels the running steps; 409 when the run already ended. */
 export async function cancelExecution(deps: Deps, principal: Principal, workflowId: string, executionId: string, reason: string): Promise<ExecutionView> {
   const execution = await requireExecution(deps, workflowId, executionId);
+  if (!(await mayReadExecution(deps, principal, execution))) throw notFound('Execution');
   if (!canManage(principal, execution.created_by, 'workflows:manage_all')) throw forbidden('Only who started the run (or workflows:manage_all) may cancel it');
   if (FINISHED_EXECUTION.includes(execution.status) || !(await cancelRun(deps, executionId, reason))) {
     const now = await executions(deps).get(executionId);

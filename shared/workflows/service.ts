@@ -13,14 +13,15 @@ import { validateDefinition, type ValidationResult } from './validation.js';
 import { WorkflowNameTakenError, type WorkflowRecord } from './repo.js';
 import { VersionConflictError } from '../platform/store/conflicts.js';
 import { removeSchedulesOfWorkflow } from '../schedules/service.js';
-import { executions, requireWorkflow, workflows, workflowSummary, workflowView, type WorkflowView } from './reads.js';
+import { executions, readWorkflow, workflows, workflowSummary, workflowView, type WorkflowView } from './reads.js';
 import { cancelRun } from './runs.js';
 
-export { workflowSummary, executionSummary, type WorkflowView, type StepView, type ExecutionView } from './reads.js';
+export { workflowSummary, executionSummary, executionReadable, type WorkflowView, type StepView, type ExecutionView } from './reads.js';
 export {
   cancelExecution,
   getExecution,
   listExecutions,
+  readExecution,
   OVERDUE_GRACE_SECONDS,
   resumeExecution,
   settledExecution,
@@ -67,8 +68,8 @@ export async function createWorkflow(deps: Deps, principal: Principal, definitio
   return workflowView(record, 1, definition);
 }
 
-export async function getWorkflow(deps: Deps, workflowId: string, version?: number): Promise<WorkflowView> {
-  const workflow = await requireWorkflow(deps, workflowId);
+export async function getWorkflow(deps: Deps, principal: Principal, workflowId: string, version?: number): Promise<WorkflowView> {
+  const workflow = await readWorkflow(deps, principal, workflowId);
   const wanted = version ?? workflow.version;
   if (wanted > workflow.version) throw notFound('Workflow version');
   const stored = await workflows(deps).getVersion(workflowId, wanted);
@@ -76,14 +77,22 @@ export async function getWorkflow(deps: Deps, workflowId: string, version?: numb
   return workflowView(workflow, wanted, stored.definition);
 }
 
-export async function listWorkflows(deps: Deps, filter: { created_by?: string; search?: string }, limit: number, startKey?: Record<string, unknown>) {
+/**
+ * The workflows the caller may read. Without `workflows:read_all` that is the caller's own, read from the
+ * owner index; asking for another owner is an empty list.
+ */
+export async function listWorkflows(deps: Deps, principal: Principal, filter: { created_by?: string; search?: string }, limit: number, startKey?: Record<string, unknown>) {
+  if (!principal.permissions.includes('workflows:read_all')) {
+    if (filter.created_by !== undefined && filter.created_by !== principal.userId) return { items: [], lastKey: undefined };
+    filter = { ...filter, created_by: principal.userId };
+  }
   const page = await workflows(deps).list(filter, limit, startKey);
   return { items: page.items.map(workflowSummary), lastKey: page.lastKey };
 }
 
 /** A new version; runs already started keep the version they started with. */
 export async function updateWorkflow(deps: Deps, principal: Principal, workflowId: string, definition: WorkflowDefinition): Promise<WorkflowView> {
-  const before = await requireWorkflow(deps, workflowId);
+  const before = await readWorkflow(deps, principal, workflowId);
   if (!canManage(principal, before.created_by, 'workflows:manage_all')) throw forbidden('Only the owner (or workflows:manage_all) may change this workflow');
   assertValid(definition);
   const nowIso = deps.clock.now().toISOString();
@@ -110,7 +119,7 @@ export async function updateWorkflow(deps: Deps, principal: Principal, workflowI
  * runs are going it is a 409, unless `force`, which cancels them. Finished runs stay as history.
  */
 export async function deleteWorkflow(deps: Deps, principal: Principal, workflowId: string, force: boolean): Promise<{ cancelled_executions: string[]; deleted_schedules: string[] }> {
-  const workflow = await requireWorkflow(deps, workflowId);
+  const workflow = await readWorkflow(deps, principal, workflowId);
   if (!canManage(principal, workflow.created_by, 'workflows:manage_all')) throw forbidden('Only the owner (or workflows:manage_all) may delete this workflow');
   const unfinished = await executions(deps).unfinishedOf(workflowId);
   if (unfinished.length && !force) {
@@ -132,8 +141,8 @@ export async function deleteWorkflow(deps: Deps, principal: Principal, workflowI
 }
 
 
-/** Only the owner of a workflow (or `workflows:manage_all`) runs it. */
+/** Only the owner of a workflow (or `workflows:manage_all`) runs it; one the caller may not read is a 404. */
 export async function assertMayRun(deps: Deps, principal: Principal, workflowId: string): Promise<void> {
-  const workflow = await requireWorkflow(deps, workflowId);
+  const workflow = await readWorkflow(deps, principal, workflowId);
   if (!canManage(principal, workflow.created_by, 'workflows:manage_all')) throw forbidden('Only the owner (or workflows:manage_all) may run this workflow');
 }

@@ -120,7 +120,8 @@ describe('bad input on the task and agent routes', () => {
       const other = await sessionAs('user');
       for (const [method, path] of [['POST', `/api/v1/tasks/${task_id}/cancel`], ['DELETE', `/api/v1/tasks/${task_id}`], ['PATCH', `/api/v1/tasks/${task_id}`]]) {
         const res = await call(method, path, { token: other.token, body: method === 'PATCH' ? { priority: 1 } : undefined });
-        expect(res.status, `${method} ${path}`).toBe(403);
+        // Another user's task is not theirs to see either: 404, as for an unknown id.
+        expect(res.status, `${method} ${path}`).toBe(404);
       }
       const after = await getTask(user, task_id);
       expect(after).toMatchObject({ status: 'running', priority: running.priority, title: running.title, version: running.version });

@@ -213,10 +213,10 @@ describe('task execution on the local runtime', () => {
       expect(quota.body.data.totals.agents).toBeGreaterThanOrEqual(1);
     });
 
-    it('can be edited while it waits, but not by another user; an operator may', async () => {
+    it('can be edited while it waits, but not by another user (who cannot see it: 404); an operator may', async () => {
       const other = await sessionAs('user');
       const denied = await call('PATCH', `/api/v1/tasks/${waiting}`, { token: other.token, body: { priority: 9 } });
-      expect(denied.status).toBe(403);
+      expect(denied.status).toBe(404);
       const res = await call('PATCH', `/api/v1/tasks/${waiting}`, { token: user.token, body: { priority: 9, title: 'renamed', tags: ['later'] } });
       expect(res.status).toBe(200);
       expect(res.body.data).toMatchObject({ priority: 9, title: 'renamed', tags: ['later'], status: 'queued' });

@@ -137,14 +137,15 @@ describe('workflow definitions', () => {
     expect((await call('GET', `/api/v1/workflows/${id}?version=3`, { token: owner.token })).status).toBe(404);
   });
 
-  it('only the owner or workflows:manage_all changes, runs or deletes a workflow', async () => {
+  it('only the owner or workflows:manage_all changes, runs or deletes a workflow; another user does not even see it', async () => {
     const id = await createWorkflow(owner.token, diamond());
     const body = { name: uniqueName('theirs'), steps: [step('a')] };
-    expect((await call('PUT', `/api/v1/workflows/${id}`, { token: other.token, body })).status).toBe(403);
-    expect((await call('POST', `/api/v1/workflows/${id}/execute`, { token: other.token, body: {} })).status).toBe(403);
-    expect((await call('DELETE', `/api/v1/workflows/${id}`, { token: other.token })).status).toBe(403);
-    expect((await call('GET', `/api/v1/workflows/${id}`, { token: other.token })).status).toBe(200);
-    expect((await call('GET', `/api/v1/workflows/${id}/executions`, { token: other.token })).body.data.items).toEqual([]);
+    expect((await call('PUT', `/api/v1/workflows/${id}`, { token: other.token, body })).status).toBe(404);
+    expect((await call('POST', `/api/v1/workflows/${id}/execute`, { token: other.token, body: {} })).status).toBe(404);
+    expect((await call('DELETE', `/api/v1/workflows/${id}`, { token: other.token })).status).toBe(404);
+    expect((await call('GET', `/api/v1/workflows/${id}`, { token: other.token })).status).toBe(404);
+    expect((await call('GET', `/api/v1/workflows/${id}/executions`, { token: other.token })).status).toBe(404);
+    expect((await call('GET', `/api/v1/workflows/${id}`, { token: viewer.token })).status).toBe(200);
     expect((await call('PUT', `/api/v1/workflows/${id}`, { token: operator.token, body })).status).toBe(200);
     expect((await call('DELETE', `/api/v1/workflows/${id}`, { token: operator.token })).status).toBe(200);
   });

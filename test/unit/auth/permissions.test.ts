@@ -1,17 +1,29 @@
 import { describe, expect, it } from 'vitest';
 import { hasPermission, PERMISSIONS, permissionsOf, ROLE_PERMISSIONS, ROLES, rolesWith } from '../../../shared/platform/permissions.js';
-import { canManage } from '../../../shared/platform/principal.js';
+import { canManage, canRead } from '../../../shared/platform/principal.js';
 
 describe('roles and permissions', () => {
   it('gives the admin every permission', () => {
     expect(permissionsOf(['admin'])).toEqual([...PERMISSIONS].sort());
   });
 
-  it('nests viewer ⊂ user ⊂ operator ⊂ admin', () => {
-    const chain = ['viewer', 'user', 'operator', 'admin'] as const;
-    for (let i = 1; i < chain.length; i++) {
-      for (const p of ROLE_PERMISSIONS[chain[i - 1]]) expect(ROLE_PERMISSIONS[chain[i]], `${chain[i]} lacks ${p}`).toContain(p);
+  it('nests user ⊂ operator ⊂ admin and viewer ⊂ operator; the viewer has what the user has but creation, plus reading everything', () => {
+    for (const chain of [['user', 'operator', 'admin'], ['viewer', 'operator']] as const) {
+      for (let i = 1; i < chain.length; i++) {
+        for (const p of ROLE_PERMISSIONS[chain[i - 1]]) expect(ROLE_PERMISSIONS[chain[i]], `${chain[i]} lacks ${p}`).toContain(p);
+      }
     }
+    for (const p of ROLE_PERMISSIONS.viewer) if (!p.endsWith(':read_all')) expect(ROLE_PERMISSIONS.user, `user lacks ${p}`).toContain(p);
+  });
+
+  it('lets viewer, operator and admin read every task and workflow; a user reads their own', () => {
+    expect(rolesWith('tasks:read_all')).toEqual(['admin', 'operator', 'viewer']);
+    expect(rolesWith('workflows:read_all')).toEqual(['admin', 'operator', 'viewer']);
+    const user = { userId: 'U1', permissions: permissionsOf(['user']) };
+    expect(canRead(user, 'U1', 'tasks:read_all')).toBe(true);
+    expect(canRead(user, 'U2', 'tasks:read_all')).toBe(false);
+    expect(canRead(user, undefined, 'workflows:read_all')).toBe(false);
+    expect(canRead({ userId: 'V1', permissions: permissionsOf(['viewer']) }, 'U2', 'workflows:read_all')).toBe(true);
   });
 
   it('keeps users:manage with the admin alone, and audit:read with operator and admin', () => {
@@ -20,11 +32,11 @@ describe('roles and permissions', () => {
   });
 
   it('lets the viewer read and nothing else', () => {
-    expect(ROLE_PERMISSIONS.viewer.every((p) => p.endsWith(':read'))).toBe(true);
+    expect(ROLE_PERMISSIONS.viewer.every((p) => p.endsWith(':read') || p.endsWith(':read_all'))).toBe(true);
   });
 
   it('unions the permissions of several roles and ignores unknown roles', () => {
-    expect(permissionsOf(['viewer', 'user'])).toEqual(permissionsOf(['user']));
+    expect(permissionsOf(['viewer', 'user'])).toEqual([...permissionsOf(['user']), 'tasks:read_all', 'workflows:read_all'].sort());
     expect(permissionsOf(['root', 'superuser'])).toEqual([]);
     expect(hasPermission(['root'], 'tasks:read')).toBe(false);
     expect(hasPermission([], 'profile:read')).toBe(false);

@@ -1,6 +1,8 @@
 import { describe, it, expect } from 'vitest';
 import { backoffSeconds, queueDelay, waitSeconds, BACKOFF_CAP_SECONDS, MAX_QUEUE_DELAY_SECONDS } from '../../../shared/tasks/transitions.js';
-import { bucketIndex, changeDelta, createdDelta, DURATION_BUCKETS_MS, mergeDeltas, summarize, durationDelta, usageDelta } from '../../../shared/tasks/stats.js';
+import { bucketIndex, changeDelta, createdDelta, DURATION_BUCKETS_MS, mergeDeltas, summarize, summarizeTasks, durationDelta, usageDelta } from '../../../shared/tasks/stats.js';
+import { ownScope } from '../../../shared/tasks/service.js';
+import { permissionsOf } from '../../../shared/platform/permissions.js';
 import { percentile } from '../../../shared/platform/histogram.js';
 import { canDelete, canEdit, TASK_STATUSES } from '../../../shared/tasks/status.js';
 import { canCancel, canRetry, canTransition } from '../../../shared/tasks/transitions.js';
@@ -77,6 +79,37 @@ describe('statistics counters', () => {
   });
   it('has no success rate before anything finished', () => {
     expect(summarize([]).success_rate).toBeNull();
+  });
+  it('computes the same summary from a caller\'s own tasks as the counters would hold for them', () => {
+    const tasks = [
+      { status: 'completed', type: 'custom', priority: 5, attempts: 2, tokens_in: 10, tokens_out: 20, cost_usd: 0.5, duration_ms: 150 },
+      { status: 'failed', type: 'bug_fix', priority: 5, attempts: 1, tokens_in: 1, tokens_out: 2, cost_usd: 0.25, duration_ms: 90 },
+      { status: 'queued', type: 'custom', priority: 3, attempts: 0, tokens_in: 0, tokens_out: 0, cost_usd: 0, duration_ms: null },
+    ];
+    const s = summarizeTasks(tasks);
+    expect(s.total).toBe(3);
+    expect(s.by_status).toMatchObject({ completed: 1, failed: 1, queued: 1, pending: 0 });
+    expect(s.by_type).toMatchObject({ custom: 2, bug_fix: 1 });
+    expect(s.by_priority).toMatchObject({ '5': 2, '3': 1 });
+    expect(s.success_rate).toBe(0.5);
+    expect(s.tokens).toEqual({ input: 11, output: 22, total: 33 });
+    expect(s.cost_usd).toBe(0.75);
+    // Only a completed task's duration is counted, as on the counters.
+    expect(s.duration_ms).toMatchObject({ count: 1, mean: 150 });
+    expect(s.attempts).toEqual({ total: 3, retried: 1 });
+    expect(summarizeTasks([]).total).toBe(0);
+  });
+});
+
+describe('list scope', () => {
+  const principal = (role: string, userId = 'U1') => ({ userId, permissions: permissionsOf([role]) });
+  it('narrows a user\'s list to their own tasks, read from the creator index', () => {
+    expect(ownScope(principal('user'), { status: 'running' })).toEqual({ status: 'running', created_by: 'U1', own_only: true });
+    expect(ownScope(principal('user'), { created_by: 'U1' })).toEqual({ created_by: 'U1', own_only: true });
+    expect(ownScope(principal('user'), { created_by: 'U2' })).toBeUndefined();
+  });
+  it('leaves the filter as it is for holders of tasks:read_all', () => {
+    for (const role of ['viewer', 'operator', 'admin']) expect(ownScope(principal(role), { created_by: 'U2' })).toEqual({ created_by: 'U2' });
   });
 });
 
