@@ -219,7 +219,15 @@ export const healthView = z.object({
   healthy: z.boolean(),
   latency_ms: z.number(),
   checked_at: isoDate,
-  error: z.object({ code: z.string(), message: z.string(), status: z.number().int().nullable(), retryable: z.boolean() }).nullable(),
+  cached: z.boolean().describe('The last check, answered instead of a live one (one live check per provider every 10 s)'),
+  error: z
+    .object({
+      code: z.string(),
+      message: z.string().nullable().describe("The target's own message: provider managers only"),
+      status: z.number().int().nullable(),
+      retryable: z.boolean(),
+    })
+    .nullable(),
   circuit: circuitView,
 });
 
