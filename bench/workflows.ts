@@ -5,7 +5,8 @@ import { startLocalRuntime, type LocalRuntime } from '../local/runtime.js';
 import { AuthService } from '../shared/auth/service.js';
 import { permissionsOf } from '../shared/platform/permissions.js';
 import type { Principal } from '../shared/platform/principal.js';
-import type { WorkflowDefinition } from '../shared/workflows/definition.js';
+import { definitionSchema, type WorkflowDefinition } from '../shared/workflows/definition.js';
+import { validateDefinition } from '../shared/workflows/validation.js';
 import { UserRepository } from '../shared/auth/repo.js';
 import { LoginAttemptRepository, SessionRepository } from '../shared/auth/sessions-repo.js';
 import { ScheduleRepository } from '../shared/schedules/repo.js';
@@ -132,7 +133,43 @@ async function firingDelays(runtime: LocalRuntime, principal: Principal) {
   return { delivery, runStored };
 }
 
+/**
+ * `POST /workflows/validate` on hostile definitions (issue 15): the time of one validation and the size
+ * of its answer, for the worst inputs the body limit lets through.
+ */
+export function benchValidation(): Figure[] {
+  const step = (id: string, dependsOn: string[]) => ({ id, type: 'custom', payload: { prompt: 'x' }, depends_on: dependsOn });
+  const ids = (n: number) => Array.from({ length: n }, (_, i) => `s${i}`);
+  const cases: Array<[string, unknown]> = [
+    ['1000 steps with back-edges (refused: too many steps)', { name: 'x', steps: ids(1000).map((id, i) => step(id, i ? [`s${i - 1}`, `s${(i * 7) % 1000}`] : ['s999'])) }],
+    ['200 steps, each depending on every other (one big cycle group)', { name: 'x', steps: ids(200).map((id) => step(id, ids(200).filter((d) => d !== id))) }],
+    ['200 steps, each depending on every earlier one (dense DAG)', { name: 'x', steps: ids(200).map((id, i) => step(id, ids(i))) }],
+    ['200 steps, each with 1000 unknown dependencies (error list capped)', { name: 'x', steps: ids(200).map((id) => step(id, Array.from({ length: 1000 }, (_, j) => `u${j}`))) }],
+    ['100 separate 2-step cycles (cycles capped at 20)', { name: 'x', steps: ids(200).map((id, i) => step(id, [`s${i ^ 1}`])) }],
+  ];
+  const rows = cases.map(([label, body]) => {
+    const definition = definitionSchema.parse(body);
+    const started = performance.now();
+    const result = validateDefinition(definition);
+    const ms = performance.now() - started;
+    const bytes = Buffer.byteLength(JSON.stringify(result));
+    return { label, ms, bytes, errors: result.errors.length, truncated: result.truncated };
+  });
+  printTable(
+    'Workflow validation of hostile definitions (one validateDefinition call)',
+    ['definition', 'time', 'answer size', 'errors listed', 'truncated'],
+    rows.map((r) => [r.label, `${fixed(r.ms, 1)} ms`, `${fixed(r.bytes / 1024, 1)} KiB`, String(r.errors), String(r.truncated)]),
+  );
+  const worst = rows.reduce((a, b) => (b.ms > a.ms ? b : a));
+  const largest = rows.reduce((a, b) => (b.bytes > a.bytes ? b : a));
+  return [
+    { what: `workflow validation, worst time (${worst.label})`, value: `${fixed(worst.ms, 1)} ms` },
+    { what: `workflow validation, largest answer (${largest.label})`, value: `${fixed(largest.bytes / 1024, 1)} KiB` },
+  ];
+}
+
 export async function benchWorkflows(runtime: LocalRuntime): Promise<Figure[]> {
+  const validation = benchValidation();
   const principal = await benchPrincipal(runtime);
   const chainSteps = Array.from({ length: WORKFLOWS_BENCH.chainSteps }, (_, i) => localStep(`s${i}`, i === 0 ? [] : [`s${i - 1}`]));
   const fanSteps = [localStep('root', []), ...Array.from({ length: WORKFLOWS_BENCH.fanOutWidth }, (_, i) => localStep(`f${i}`, ['root']))];
@@ -167,6 +204,7 @@ export async function benchWorkflows(runtime: LocalRuntime): Promise<Figure[]> {
     ],
   );
   return [
+    ...validation,
     { what: `workflow overhead per step, ${chain.label}`, value: `${fixed(chain.perStep)} ms` },
     { what: `workflow overhead per step, ${fan.label}`, value: `${fixed(fan.perStep)} ms` },
     { what: `schedule firing delay p50 / max (${delays.delivery.length} firings)`, value: `${fixed(delivery.p50)} / ${fixed(delivery.max)} ms` },

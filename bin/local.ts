@@ -23,6 +23,9 @@ try {
     host: values.host ?? process.env.HOST ?? '127.0.0.1',
     dataDir,
     dynamodbEndpoint: process.env.DYNAMODB_ENDPOINT,
+    // Local development talks to model servers on this machine (Ollama, LM Studio…): outbound requests
+    // may reach loopback and private addresses unless the environment says otherwise.
+    env: { OUTBOUND_ALLOW_PRIVATE: process.env.OUTBOUND_ALLOW_PRIVATE || 'true' },
   });
   const stateFile = dataDir ? path.join(dataDir, 'runtime.json') : undefined;
   if (stateFile && runtime.dynamodb) {

@@ -29,6 +29,8 @@ export const ENV = {
   refreshTokenTtl: 'REFRESH_TOKEN_TTL_SECONDS',
   defaultProvider: 'DEFAULT_PROVIDER_ID',
   cliProviderEnabled: 'CLI_PROVIDER_ENABLED',
+  cliEnvAllowCredentials: 'CLI_ENV_ALLOW_CREDENTIALS',
+  outboundAllowPrivate: 'OUTBOUND_ALLOW_PRIVATE',
   logLevel: 'LOG_LEVEL',
   docsAssetsDir: 'DOCS_ASSETS_DIR',
   version: 'SUPERVISOR_VERSION',
@@ -63,6 +65,8 @@ const envSchema = z.object({
   [ENV.refreshTokenTtl]: seconds.default(30 * 24 * 3600),
   [ENV.defaultProvider]: text.optional(),
   [ENV.cliProviderEnabled]: flag.default('false'),
+  [ENV.cliEnvAllowCredentials]: text.default(''),
+  [ENV.outboundAllowPrivate]: flag.default('false'),
   [ENV.logLevel]: logLevel.default('INFO'),
   [ENV.docsAssetsDir]: text.optional(),
   [ENV.version]: text.default('0.1.0'),
@@ -112,6 +116,13 @@ export interface Config {
   defaultProviderId?: string;
   /** Without it no `cli` provider can be registered or run. */
   cliProviderEnabled: boolean;
+  /**
+   * Credential-looking variables (AWS_*, *_SECRET*, *_TOKEN*, *_KEY*) a `cli` provider's `env_allow`
+   * may name anyway (comma-separated); any other is refused.
+   */
+  cliEnvAllowCredentials: string[];
+  /** Outbound requests may reach loopback and private addresses (local development only; never set on AWS). */
+  outboundAllowPrivate: boolean;
   logLevel: LogLevel;
   /** Where the docs function finds the Swagger UI files (copied into its bundle on AWS). */
   docsAssetsDir?: string;
@@ -155,6 +166,8 @@ export function parseConfig(env: Env): Config {
     refreshTokenTtlSeconds: v[ENV.refreshTokenTtl],
     defaultProviderId: v[ENV.defaultProvider],
     cliProviderEnabled: v[ENV.cliProviderEnabled] === 'true',
+    cliEnvAllowCredentials: v[ENV.cliEnvAllowCredentials].split(',').map((s) => s.trim()).filter(Boolean),
+    outboundAllowPrivate: v[ENV.outboundAllowPrivate] === 'true',
     logLevel: v[ENV.logLevel],
     docsAssetsDir: v[ENV.docsAssetsDir],
     version: v[ENV.version],

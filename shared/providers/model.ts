@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { isoDate, pageQuery } from '../platform/api/schemas.js';
+import { isoDate, jsonObject, pageQuery } from '../platform/api/schemas.js';
 import { PROVIDER_TYPES } from './types.js';
 import { CIRCUIT_STATES } from './circuit-breaker.js';
 
@@ -96,7 +96,7 @@ export const registerBody = z
     rate_limits: rateLimitsSchema.optional(),
     priority: z.number().int().min(0).max(1000).default(100).describe('Lower is tried first when routing'),
     enabled: z.boolean().default(true),
-    settings: z.record(z.string(), z.unknown()).optional().describe('By type: anthropic/openai {max_tokens, timeout_seconds}; bedrock {region, max_tokens, timeout_seconds}; cli {command, args, cwd, env_allow, max_output_bytes, timeout_seconds, check_args}; local {chunk_delay_ms}'),
+    settings: jsonObject().optional().describe('By type: anthropic/openai {max_tokens, timeout_seconds}; bedrock {region, max_tokens, timeout_seconds}; cli {command, args, cwd, env_allow, max_output_bytes, timeout_seconds, check_args}; local {chunk_delay_ms}'),
   })
   .superRefine((b, ctx) => {
     const rules = RULES[b.type];
@@ -219,7 +219,15 @@ export const healthView = z.object({
   healthy: z.boolean(),
   latency_ms: z.number(),
   checked_at: isoDate,
-  error: z.object({ code: z.string(), message: z.string(), status: z.number().int().nullable(), retryable: z.boolean() }).nullable(),
+  cached: z.boolean().describe('The last check, answered instead of a live one (one live check per provider every 10 s)'),
+  error: z
+    .object({
+      code: z.string(),
+      message: z.string().nullable().describe("The target's own message: provider managers only"),
+      status: z.number().int().nullable(),
+      retryable: z.boolean(),
+    })
+    .nullable(),
   circuit: circuitView,
 });
 

@@ -43,6 +43,9 @@ export interface LastCheck {
   checked_at: string;
   error_code: string | null;
   error_message: string | null;
+  /** Absent on checks stored before they were kept. */
+  error_status?: number | null;
+  error_retryable?: boolean | null;
 }
 
 export interface CircuitItem extends CircuitSnapshot {

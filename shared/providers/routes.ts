@@ -19,6 +19,7 @@ export const providersRoutes = defineRoutes([
     group: 'providers',
     permission: 'providers:read',
     summary: 'List providers by routing priority (API keys masked)',
+    description: "A cli provider's `settings` (command, arguments, inherited variables) are shown to provider managers only (`{}` for others).",
     tags,
     query: s.listProvidersQuery,
     response: pageOf(s.providerView),
@@ -30,6 +31,7 @@ export const providersRoutes = defineRoutes([
     group: 'providers',
     permission: 'providers:read',
     summary: 'Health of every provider: circuit-breaker state, last live check, success rate and latency over the last 24 hours',
+    description: "The last check's `error_message` is shown to provider managers only (null for others).",
     tags,
     response: s.statusView,
   },
@@ -110,6 +112,9 @@ export const providersRoutes = defineRoutes([
     group: 'providers',
     permission: 'providers:read',
     summary: 'A live check of the provider with its latency, and its circuit-breaker state',
+    description:
+      'At most one live check per provider every 10 s: within that interval the last check is answered (`cached: true`), or 429 when there is none. ' +
+      "The target's error message is shown to provider managers only (others get `message: null`). A cli provider's check (it starts a process) is for provider managers only (403).",
     tags,
     params: s.providerIdParams,
     response: s.healthView,
@@ -132,11 +137,11 @@ export const providersOperations: Operations<typeof providersRoutes> = {
   async listProviders(req) {
     const { startKey, respond } = await pageRequest(req, 'providers', req.query.type ?? '');
     const page = await listProviders(req.deps, req.query.limit, startKey, req.query.type);
-    return { data: respond({ items: page.items.map(providerView), lastKey: page.lastKey }) };
+    return { data: respond({ items: page.items.map((p) => providerView(p, requirePrincipal(req))), lastKey: page.lastKey }) };
   },
 
   async providersStatus(req) {
-    return { data: await providersStatus(req.deps) };
+    return { data: await providersStatus(req.deps, requirePrincipal(req)) };
   },
 
   async providersAnalytics(req) {
@@ -150,11 +155,11 @@ export const providersOperations: Operations<typeof providersRoutes> = {
   async registerProvider(req) {
     req.audit.details = { type: req.body.type };
     const record = await registerProvider(req.deps, requirePrincipal(req), req.params.provider_id, req.body);
-    return { data: providerView(record), message: 'Provider registered', status: 201 };
+    return { data: providerView(record, requirePrincipal(req)), message: 'Provider registered', status: 201 };
   },
 
   async getProvider(req) {
-    return { data: providerView(await requireProvider(req.deps, req.params.provider_id)) };
+    return { data: providerView(await requireProvider(req.deps, req.params.provider_id), requirePrincipal(req)) };
   },
 
   async unregisterProvider(req) {
@@ -163,7 +168,7 @@ export const providersOperations: Operations<typeof providersRoutes> = {
   },
 
   async providerHealth(req) {
-    return { data: await checkProviderHealth(req.deps, req.params.provider_id) };
+    return { data: await checkProviderHealth(req.deps, requirePrincipal(req), req.params.provider_id) };
   },
 
   async providerUsage(req) {

@@ -11,10 +11,11 @@ import { DEFAULT_CIRCUIT_POLICY, allowsCalls } from './circuit-breaker.js';
 import type { RegisterBody } from './model.js';
 import { routingOrder } from './routing.js';
 import { ProviderExistsError, ProviderRepository } from './repo.js';
-import { buildLlmClient, cliProvidersEnabled, CLI_PROVIDER_ENV, LOCAL_MODEL, type CallGate } from './llm/index.js';
+import { buildLlmClient, cliProvidersEnabled, CLI_PROVIDER_ENV, LOCAL_MODEL, refusedCredentialVariables, type CallGate } from './llm/index.js';
 import { conflict, notFound, validationError } from '../platform/errors.js';
 import { logger } from '../platform/logger.js';
-import type { Principal } from '../platform/principal.js';
+import { can, type Principal } from '../platform/principal.js';
+import { getConfig } from '../platform/config.js';
 import { viewOf } from '../platform/view.js';
 import { providerView as providerViewSchema } from './model.js';
 
@@ -136,8 +137,13 @@ export function maskKey(last4: string | undefined): string | null {
   return `****${last4}`;
 }
 
-export function providerView(p: ProviderRecord) {
-  return viewOf(providerViewSchema, p, { api_key: maskKey(p.api_key_last4), settings: p.settings ?? {} });
+/**
+ * A provider as a principal may see it: a `cli` provider's settings (the command it runs, its
+ * arguments, the variables it inherits) only for provider managers (others get `{}`).
+ */
+export function providerView(p: ProviderRecord, principal: Principal) {
+  const settingsVisible = p.type !== 'cli' || can(principal, 'providers:manage');
+  return viewOf(providerViewSchema, p, { api_key: maskKey(p.api_key_last4), settings: settingsVisible ? (p.settings ?? {}) : {} });
 }
 
 /** Keys shorter than this show no characters at all when masked. */
@@ -150,6 +156,18 @@ const MIN_KEY_LENGTH_FOR_HINT = 12;
 export async function registerProvider(deps: Deps, principal: Principal, providerId: string, body: RegisterBody): Promise<ProviderRecord> {
   if (body.type === 'cli' && !cliProvidersEnabled()) {
     throw validationError([{ path: 'type', message: `cli providers are disabled on this deployment (${CLI_PROVIDER_ENV} is not true)` }]);
+  }
+  if (body.type === 'cli') {
+    const envAllow = (body.settings.env_allow ?? []) as string[];
+    const refused = refusedCredentialVariables(envAllow, getConfig().cliEnvAllowCredentials);
+    if (refused.length) {
+      throw validationError(
+        refused.map((name) => ({
+          path: `settings.env_allow.${envAllow.indexOf(name)}`,
+          message: `${name} looks like a credential (AWS_*, *_SECRET*, *_TOKEN*, *_KEY*) and is not in CLI_ENV_ALLOW_CREDENTIALS`,
+        })),
+      );
+    }
   }
   const providers = repo(deps);
   if (await providers.get(providerId)) throw conflict(`Provider ${providerId} already exists`);

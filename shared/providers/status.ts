@@ -33,6 +33,9 @@ import { publish } from '../realtime/publisher.js';
 import { logger } from '../platform/logger.js';
 import { retryOnConflict, VersionConflictError } from '../platform/store/conflicts.js';
 import { probe } from '../platform/probe.js';
+import { RateLimitRepository } from '../platform/store/rate-limits.js';
+import { forbidden, rateLimited } from '../platform/errors.js';
+import { can, type Principal } from '../platform/principal.js';
 
 /** Hours behind "recent" figures of the status endpoint. */
 export const RECENT_WINDOW_HOURS = 24;
@@ -96,9 +99,46 @@ export function circuitView(c: CircuitSnapshot, now: Date) {
   };
 }
 
-/** A live check of the provider (list models, or the cheapest call the type has), with its latency. */
-export async function checkProviderHealth(deps: Deps, providerId: string) {
+/** One live check per provider per this many seconds; the others get the last check. */
+export const HEALTH_CHECK_INTERVAL_SECONDS = 10;
+
+/**
+ * A live check of the provider (list models, or the cheapest call the type has), with its latency.
+ * At most one live check per provider every HEALTH_CHECK_INTERVAL_SECONDS: a request within the
+ * interval gets the last check (`cached: true`), or a 429 when there is none yet. A `cli` provider's
+ * check starts a process: only provider managers may run it. The target's own error message is shown
+ * to provider managers only; others see its code and status.
+ */
+export async function checkProviderHealth(deps: Deps, principal: Principal, providerId: string) {
   const record = await requireProvider(deps, providerId);
+  const manager = can(principal, 'providers:manage');
+  if (record.type === 'cli' && !manager) throw forbidden('Only provider managers may run the health check of a cli provider');
+  const providers = repo(deps);
+  const now = deps.clock.now();
+  const cachedCheck = (circuit: CircuitItem) => {
+    const last = circuit.last_check!;
+    return {
+      provider_id: providerId,
+      type: record.type,
+      healthy: last.ok,
+      latency_ms: last.latency_ms,
+      checked_at: last.checked_at,
+      cached: true,
+      error: last.ok
+        ? null
+        : { code: last.error_code ?? 'unknown', message: manager ? last.error_message : null, status: last.error_status ?? null, retryable: last.error_retryable ?? false },
+      circuit: circuitView(circuit, now),
+    };
+  };
+  // A check younger than the interval is answered as it is; concurrent requests past it race for one slot.
+  const before = await providers.circuit(providerId);
+  if (before.last_check && now.getTime() - Date.parse(before.last_check.checked_at) < HEALTH_CHECK_INTERVAL_SECONDS * 1000) return cachedCheck(before);
+  const slot = await new RateLimitRepository(deps.store).hit(`provider-health#${providerId}`, HEALTH_CHECK_INTERVAL_SECONDS, now);
+  if (slot.count > 1) {
+    const circuit = await providers.circuit(providerId);
+    if (circuit.last_check) return cachedCheck(circuit);
+    throw rateLimited((slot.resetAt.getTime() - now.getTime()) / 1000, `One live check per provider every ${HEALTH_CHECK_INTERVAL_SECONDS} s; try again shortly`);
+  }
   const result = await probe(providerId, async (signal) => (await providerClient(deps, record)).check(signal), { timeoutMs: HEALTH_CHECK_TIMEOUT_MS });
   let error: { code: string; message: string; status: number | null; retryable: boolean } | null = null;
   if (!result.ok) {
@@ -114,8 +154,9 @@ export async function checkProviderHealth(deps: Deps, providerId: string) {
     checked_at: checkedAt.toISOString(),
     error_code: error?.code ?? null,
     error_message: error?.message ?? null,
+    error_status: error?.status ?? null,
+    error_retryable: error?.retryable ?? null,
   };
-  const providers = repo(deps);
   await providers.saveLastCheck(providerId, check);
   const circuit = await providers.circuit(providerId);
   return {
@@ -124,8 +165,21 @@ export async function checkProviderHealth(deps: Deps, providerId: string) {
     healthy: error === null,
     latency_ms: latencyMs,
     checked_at: check.checked_at,
-    error,
+    cached: false,
+    error: error && { ...error, message: manager ? error.message : null },
     circuit: circuitView(circuit, checkedAt),
+  };
+}
+
+/** A last check as a principal may see it: the target's message only for provider managers. */
+function lastCheckFor(check: LastCheck | null, manager: boolean) {
+  if (!check) return null;
+  return {
+    ok: check.ok,
+    latency_ms: check.latency_ms,
+    checked_at: check.checked_at,
+    error_code: check.error_code,
+    error_message: manager ? check.error_message : null,
   };
 }
 
@@ -142,8 +196,12 @@ export function healthOf(enabled: boolean, circuit: CircuitState, recent: Return
   return 'unknown';
 }
 
-/** Every provider with its circuit, its last live check and its figures over the last 24 hours. */
-export async function providersStatus(deps: Deps) {
+/**
+ * Every provider with its circuit, its last live check and its figures over the last 24 hours; the
+ * last check's error message only for provider managers.
+ */
+export async function providersStatus(deps: Deps, principal: Principal) {
+  const manager = can(principal, 'providers:manage');
   const providers = repo(deps);
   const all = await providers.all();
   const now = deps.clock.now();
@@ -169,7 +227,7 @@ export async function providersStatus(deps: Deps) {
       health,
       circuit: view,
       recent: { ...recent, window_hours: RECENT_WINDOW_HOURS },
-      last_check: circuit.last_check,
+      last_check: lastCheckFor(circuit.last_check, manager),
     };
   });
   return { providers: items, summary, checked_at: now.toISOString() };

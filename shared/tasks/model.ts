@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { isoDate, pageQuery, ulidSchema } from '../platform/api/schemas.js';
+import { isoDate, jsonObject, pageQuery, ulidSchema } from '../platform/api/schemas.js';
 import { PAYLOAD_SCHEMAS } from './payloads.js';
 import { providerIdSchema } from '../providers/model.js';
 import { TASK_STATUSES, TASK_TYPES } from './status.js';
@@ -19,15 +19,14 @@ const METADATA_MAX_BYTES = 8 * 1024;
 
 const tagSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}$/, 'tags are 1-64 letters, digits, `_ . : / -`');
 
-const metadataSchema = z
-  .record(z.string().max(64), z.unknown())
+const metadataSchema = jsonObject({ maxKeyLength: 64 })
   .refine((m) => Buffer.byteLength(JSON.stringify(m)) <= METADATA_MAX_BYTES, `metadata must be at most ${METADATA_MAX_BYTES} bytes as JSON`);
 
 /** Fields of a task as a client submits it; `payload` is checked against the type's schema. */
 export const taskInputFields = {
   type: z.enum(TASK_TYPES),
   title: z.string().trim().min(1).max(200).optional(),
-  payload: z.record(z.string(), z.unknown()),
+  payload: jsonObject(),
   priority: z.number().int().min(1).max(10).default(DEFAULT_PRIORITY),
   provider_id: providerIdSchema.optional(),
   agent_id: ulidSchema.optional(),

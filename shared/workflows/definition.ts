@@ -4,6 +4,7 @@
  * graph (dependencies, cycles, templates, conditions, types).
  */
 import * as z from 'zod';
+import { jsonObject } from '../platform/api/schemas.js';
 
 /** A step runs as a task: its type is one of the task types. */
 export { TASK_TYPES as STEP_TYPES } from '../tasks/status.js';
@@ -45,7 +46,7 @@ export const stepSchema = z.strictObject({
   name: z.string().min(1).max(200).optional(),
   // Checked by validation (error code `unknown_type`) rather than here, so validate can report it.
   type: z.string().min(1).max(64),
-  payload: z.record(z.string(), z.unknown()).default({}),
+  payload: jsonObject().default({}),
   depends_on: z.array(z.string().max(64)).max(MAX_STEPS_ACCEPTED).default([]),
   condition: z.string().min(1).max(2000).optional(),
   provider_id: z.string().min(1).max(128).optional(),

@@ -45,6 +45,7 @@ export const validationView = z.object({
   warnings: z.array(issue),
   levels: z.array(z.array(z.string())),
   critical_path: z.array(z.string()),
+  truncated: z.boolean().describe('More than 100 errors or 100 warnings were found; the first 100 of each are listed'),
 });
 
 export const workflowView = z.object({

@@ -8,7 +8,7 @@ import { PAYLOAD_SCHEMAS } from '../tasks/payloads.js';
 import type { TaskType } from '../tasks/status.js';
 import { analyseCondition, ConditionError, type ConditionRef } from './conditions.js';
 import { collectTemplateRefs } from './templates.js';
-import { ancestorsOf, criticalPath, findCycles, levelsOf } from './graph.js';
+import { ancestorsOf, criticalPath, findCycles, levelsOf, MAX_CYCLES } from './graph.js';
 
 export type ValidationCode =
   | 'too_many_steps'
@@ -39,17 +39,44 @@ export interface ValidationResult {
   levels: string[][];
   /** Longest chain of dependent steps; empty when the graph has errors. */
   critical_path: string[];
+  /** More errors or warnings were found than the MAX_ISSUES of each listed. */
+  truncated: boolean;
+}
+
+/** At most this many errors, and as many warnings, are listed (then `truncated`). */
+export const MAX_ISSUES = 100;
+
+/** A list that keeps its first MAX_ISSUES entries and remembers whether more came. */
+class IssueList<C extends string> extends Array<ValidationIssue<C>> {
+  overflowed = false;
+  count = 0;
+  override push(...items: ValidationIssue<C>[]): number {
+    for (const item of items) {
+      this.count++;
+      if (this.length < MAX_ISSUES) super.push(item);
+      else this.overflowed = true;
+    }
+    return this.length;
+  }
 }
 
 const KNOWN_TYPES = new Set<string>(STEP_TYPES);
 
 export function validateDefinition(definition: WorkflowDefinition): ValidationResult {
-  const errors: ValidationIssue<ValidationCode>[] = [];
-  const warnings: ValidationIssue<WarningCode>[] = [];
+  const errors = new IssueList<ValidationCode>();
+  const warnings = new IssueList<WarningCode>();
   const { steps } = definition;
 
+  // Refused before any graph work: what follows is bounded by MAX_STEPS.
   if (steps.length > MAX_STEPS) {
-    errors.push({ code: 'too_many_steps', message: `a workflow has at most ${MAX_STEPS} steps, this one has ${steps.length}`, path: 'steps' });
+    return {
+      valid: false,
+      errors: [{ code: 'too_many_steps', message: `a workflow has at most ${MAX_STEPS} steps, this one has ${steps.length}`, path: 'steps' }],
+      warnings: [],
+      levels: [],
+      critical_path: [],
+      truncated: false,
+    };
   }
 
   const firstIndex = new Map<string, number>();
@@ -99,7 +126,12 @@ export function validateDefinition(definition: WorkflowDefinition): ValidationRe
     id,
     depends_on: [...new Set(steps[i].depends_on.filter((d) => d !== id && firstIndex.has(d)))],
   }));
-  for (const cycle of findCycles(nodes)) {
+  const cycles = findCycles(nodes, MAX_CYCLES + 1);
+  if (cycles.length > MAX_CYCLES) {
+    cycles.length = MAX_CYCLES;
+    errors.overflowed = true;
+  }
+  for (const cycle of cycles) {
     errors.push({
       code: 'cycle',
       message: `dependency cycle: ${cycle.join(' → ')}`,
@@ -178,13 +210,14 @@ export function validateDefinition(definition: WorkflowDefinition): ValidationRe
     }
   }
 
-  const usable = graphUsable && steps.length <= MAX_STEPS;
+  const usable = graphUsable;
   return {
-    valid: errors.length === 0,
-    errors,
-    warnings,
+    valid: errors.count === 0,
+    errors: [...errors],
+    warnings: [...warnings],
     levels: usable ? levelsOf(nodes) : [],
     critical_path: usable ? criticalPath(nodes) : [],
+    truncated: errors.overflowed || warnings.overflowed,
   };
 }
 

@@ -24,7 +24,8 @@ export default async function setup(project: TestProject) {
     port: 0,
     dataDir: null,
     log: () => undefined,
-    env: { ALLOW_REGISTRATION: 'true' },
+    // The fake LLM servers listen on 127.0.0.1: outbound requests to loopback are allowed explicitly.
+    env: { ALLOW_REGISTRATION: 'true', OUTBOUND_ALLOW_PRIVATE: 'true' },
     workflowWaitScale: 0.1,
   });
   const deps = runtime.deps;

@@ -141,6 +141,29 @@ export function authenticate(services: Pick<HttpServices, 'identify'>): Middlewa
   };
 }
 
+/** Deepest nesting of a request body; a free-form field is held to MAX_JSON_DEPTH by its schema (422). */
+export const MAX_BODY_DEPTH = 64;
+
+/**
+ * Whether the JSON text nests objects or arrays deeper than `max`: one pass over the characters,
+ * skipping strings (and escapes in them); malformed text is left to JSON.parse.
+ */
+export function jsonNestingExceeds(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) {
+      if (++depth > max) return true;
+    } else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return false;
+}
+
 /** Content type, size limit and JSON (or form) parsing. A route without a body ignores one. */
 export function parseBody(): Middleware {
   return {
@@ -163,6 +186,9 @@ export function parseBody(): Middleware {
         return;
       }
       if (contentType !== 'application/json' && !contentType.endsWith('+json')) throw unsupportedMediaType(accepted);
+      // Before parsing: a body nested thousands of levels deep would reach recursive code (schemas,
+      // JSON.stringify, the store's marshalling) and overflow the stack.
+      if (jsonNestingExceeds(raw, MAX_BODY_DEPTH)) throw invalidJson(`Request body nests objects or arrays deeper than ${MAX_BODY_DEPTH} levels`);
       try {
         req.body = JSON.parse(raw);
       } catch {

@@ -19,3 +19,44 @@ export const csv = <T extends z.ZodType<unknown, string>>(item: T) =>
     .pipe(z.array(item));
 
 export const booleanQuery = z.enum(['true', 'false']).transform((v) => v === 'true');
+
+/** Nesting allowed in a free-form JSON field (objects and arrays, the field itself being level 1). */
+export const MAX_JSON_DEPTH = 20;
+
+/**
+ * Whether `value` nests objects or arrays deeper than `maxDepth` levels; iterative, so a hostile value
+ * cannot overflow the stack, and it stops at the first level too deep.
+ */
+export function nestedDeeperThan(value: unknown, maxDepth: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length) {
+    const [v, depth] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (depth > maxDepth) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) {
+      if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
+    }
+  }
+  return false;
+}
+
+const depthCheck = (maxDepth: number) => (value: unknown, ctx: z.RefinementCtx) => {
+  if (nestedDeeperThan(value, maxDepth)) {
+    ctx.addIssue({ code: 'custom', message: `must not nest objects or arrays deeper than ${maxDepth} levels`, continue: false });
+  }
+};
+
+/**
+ * Any JSON value, nested at most `maxDepth` levels (default MAX_JSON_DEPTH): the one schema of every
+ * free-form field a client sends, so that nothing deeper reaches the store (DynamoDB refuses more than
+ * 32 levels) or a recursive walk.
+ */
+export function jsonValue(options: { maxDepth?: number } = {}) {
+  return z.unknown().superRefine(depthCheck(options.maxDepth ?? MAX_JSON_DEPTH));
+}
+
+/** A free-form JSON object (`payload`, `metadata`, `settings`…), nested at most `maxDepth` levels. */
+export function jsonObject(options: { maxDepth?: number; maxKeyLength?: number } = {}) {
+  const key = options.maxKeyLength === undefined ? z.string() : z.string().max(options.maxKeyLength);
+  return z.record(key, z.unknown()).superRefine(depthCheck(options.maxDepth ?? MAX_JSON_DEPTH));
+}

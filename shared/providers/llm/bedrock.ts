@@ -1,3 +1,5 @@
+import type https from 'node:https';
+import { guardedAgent } from '../../platform/outbound.js';
 import type { BedrockRuntimeClient, ConverseCommandInput, ConverseStreamOutput } from '@aws-sdk/client-bedrock-runtime';
 import { ProviderError, type LlmProvider, type LlmRequest, type LlmResult } from '../types.js';
 import { classifyStatus, transportError } from '../errors.js';
@@ -55,7 +57,14 @@ export class BedrockProvider implements LlmProvider {
 
   private async sdk(): Promise<{ sdk: BedrockSdk; client: BedrockRuntimeClient }> {
     const sdk = await loadSdk();
-    this.client ??= new sdk.BedrockRuntimeClient({ region: this.options.region, ...(this.options.endpoint ? { endpoint: this.options.endpoint } : {}), maxAttempts: 1 });
+    // An endpoint a user configured goes through the outbound guard's agents (no loopback, private or metadata address).
+    this.client ??= new sdk.BedrockRuntimeClient({
+      region: this.options.region,
+      ...(this.options.endpoint
+        ? { endpoint: this.options.endpoint, requestHandler: { httpAgent: guardedAgent('http:'), httpsAgent: guardedAgent('https:') as https.Agent } }
+        : {}),
+      maxAttempts: 1,
+    });
     return { sdk, client: this.client };
   }
 

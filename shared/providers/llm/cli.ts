@@ -15,6 +15,14 @@ const KILL_GRACE_MS = 2000;
 const CHECK_TIMEOUT_SECONDS = 10;
 const LABEL = 'the CLI agent';
 
+/** Variable names that look like credentials: a cli provider inherits them only when the deployment allows them by name. */
+const CREDENTIAL_NAME = /^AWS_|SECRET|TOKEN|KEY/i;
+
+/** The names of `envAllow` that look like credentials and are not in the deployment's allow list. */
+export function refusedCredentialVariables(envAllow: readonly string[], allowed: readonly string[]): string[] {
+  return envAllow.filter((name) => CREDENTIAL_NAME.test(name) && !allowed.includes(name));
+}
+
 export interface CliOptions extends CliSettings {
   model: string;
 }
@@ -57,6 +65,11 @@ export class CliProvider implements LlmProvider {
       return Promise.reject(new ProviderError('cli_disabled', `cli providers are disabled (set ${CLI_PROVIDER_ENV}=true)`, false));
     }
     if (signal.aborted) return Promise.reject(abortError(signal, LABEL));
+    // A provider stored before the rule (or with a name since removed from the allow list) does not run.
+    const refused = refusedCredentialVariables(this.options.env_allow, getConfig().cliEnvAllowCredentials);
+    if (refused.length) {
+      return Promise.reject(new ProviderError('provider_misconfigured', `env_allow names credential variables not allowed on this deployment: ${refused.join(', ')}`, false));
+    }
     return new Promise<RunOutcome>((resolve, reject) => {
       const env = inheritedEnv(this.options.env_allow);
       const child = spawn(this.options.command, args, {

@@ -1,6 +1,7 @@
 import { createParser } from 'eventsource-parser';
 import { ProviderError } from '../types.js';
 import { abortError, httpError, parseRetryAfter, transportError } from '../errors.js';
+import { outboundFetch, OutboundRefusedError, type OutboundInit } from '../../platform/outbound.js';
 
 /** Longest error body read from a provider (the message is all we keep). */
 const MAX_ERROR_BODY_BYTES = 64 * 1024;
@@ -15,14 +16,16 @@ export function trimBaseUrl(url: string): string {
 }
 
 /**
- * One HTTP call to a provider: a transport failure or a non-2xx answer becomes a classified
- * ProviderError carrying the provider's own message and its Retry-After.
+ * One HTTP call to a provider, through the outbound guard (no loopback, private or metadata address
+ * unless allowed, no redirects, a size cap): a refusal, a transport failure or a non-2xx answer becomes
+ * a classified ProviderError carrying the provider's own message and its Retry-After.
  */
-export async function request(url: string, init: RequestInit & { signal: AbortSignal }, label: string): Promise<Response> {
+export async function request(url: string, init: OutboundInit & { signal: AbortSignal }, label: string): Promise<Response> {
   let res: Response;
   try {
-    res = await fetch(url, init);
+    res = await outboundFetch(url, init);
   } catch (err) {
+    if (err instanceof OutboundRefusedError) throw new ProviderError(err.code, `${label} was not called: ${err.message}`, false);
     throw transportError(err, init.signal, label);
   }
   if (res.ok) return res;

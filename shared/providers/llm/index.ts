@@ -14,7 +14,7 @@ import { LocalProvider } from './local.js';
 
 export { AnthropicProvider, OpenAiProvider, BedrockProvider, CliProvider, LocalProvider };
 export { LOCAL_MODEL } from './local.js';
-export { CLI_PROVIDER_ENV, cliProvidersEnabled } from './cli.js';
+export { CLI_PROVIDER_ENV, cliProvidersEnabled, refusedCredentialVariables } from './cli.js';
 
 export class ProviderConfigError extends Error {}
 

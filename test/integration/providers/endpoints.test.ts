@@ -232,19 +232,51 @@ describe('health, usage, status, analytics', () => {
     expect(res.body.data.latency_ms).toBeGreaterThanOrEqual(0);
     const listing = fake.requests.find((r) => r.path === '/v1/models');
     expect(listing?.headers.authorization).toBe('Bearer sk-test-0123456789-abcd');
+  });
 
+  it("a failed check shows the target's message to provider managers only; others see code and status", async () => {
+    const id = newProviderId('health');
+    expect((await register(id, openaiBody())).status).toBe(201);
     fake.enqueue({ kind: 'error', status: 401, message: 'Incorrect API key provided' });
-    const bad = await call('GET', `${API}/${id}/health`, { token: viewer.token });
+    const bad = await call('GET', `${API}/${id}/health`, { token: admin.token });
     expect(bad.status).toBe(200);
     expect(bad.body.data).toMatchObject({
       healthy: false,
+      cached: false,
       error: { code: 'authentication_failed', message: 'Incorrect API key provided', status: 401, retryable: false },
     });
 
+    // Within the interval: the last check, not a live one; the viewer does not see the target's words.
+    const seen = fake.requests.length;
+    const cached = await call('GET', `${API}/${id}/health`, { token: viewer.token });
+    expect(cached.status).toBe(200);
+    expect(cached.body.data).toMatchObject({
+      healthy: false,
+      cached: true,
+      error: { code: 'authentication_failed', message: null, status: 401, retryable: false },
+    });
+    expect(fake.requests.length).toBe(seen);
+    expect(JSON.stringify(cached.body)).not.toContain('Incorrect API key');
+
     const status = await call('GET', `${API}/status`, { token: viewer.token });
     const mine = status.body.data.providers.find((p: any) => p.provider_id === id);
-    expect(mine.last_check).toMatchObject({ ok: false, error_code: 'authentication_failed' });
+    expect(mine.last_check).toMatchObject({ ok: false, error_code: 'authentication_failed', error_message: null });
     expect(mine.health).toBe('unhealthy');
+    expect(JSON.stringify(status.body)).not.toContain('Incorrect API key');
+
+    const forAdmin = await call('GET', `${API}/status`, { token: admin.token });
+    const adminView = forAdmin.body.data.providers.find((p: any) => p.provider_id === id);
+    expect(adminView.last_check).toMatchObject({ error_message: 'Incorrect API key provided' });
+  });
+
+  it('live health checks are limited to one per provider per 10 s (the rest get the last check)', async () => {
+    const id = newProviderId('health');
+    expect((await register(id, openaiBody())).status).toBe(201);
+    const answers = await Promise.all(Array.from({ length: 5 }, () => call('GET', `${API}/${id}/health`, { token: viewer.token })));
+    const live = answers.filter((r) => r.status === 200 && r.body.data.cached === false);
+    expect(live).toHaveLength(1);
+    for (const r of answers) expect([200, 429]).toContain(r.status);
+    expect(fake.requests.filter((r) => r.path === '/v1/models')).toHaveLength(1);
   });
 
   it('health of an unreachable provider is reported, not thrown', async () => {

@@ -27,6 +27,8 @@ describe('parseConfig', () => {
       refreshTokenTtlSeconds: 2_592_000,
       defaultProviderId: undefined,
       cliProviderEnabled: false,
+      cliEnvAllowCredentials: [],
+      outboundAllowPrivate: false,
       logLevel: 'INFO',
       docsAssetsDir: undefined,
       version: '0.1.0',

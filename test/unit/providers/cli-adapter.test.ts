@@ -70,6 +70,23 @@ describe('cli provider (real child processes)', () => {
     }
   });
 
+  it('refuses to run with credential variables in env_allow that the deployment does not allow', async () => {
+    process.env.AWS_SECRET_ACCESS_KEY_TEST = 'do-not-leak';
+    try {
+      const script = `process.stdout.write(process.env.AWS_SECRET_ACCESS_KEY_TEST ?? 'none')`;
+      const err = await failure(run(cli(script, { env_allow: ['PATH', 'AWS_SECRET_ACCESS_KEY_TEST'] }), ''));
+      expect(err).toMatchObject({ code: 'provider_misconfigured', retryable: false });
+      expect(err.message).toContain('AWS_SECRET_ACCESS_KEY_TEST');
+
+      installConfig({ ...parseConfig({}), cliProviderEnabled: true, cliEnvAllowCredentials: ['AWS_SECRET_ACCESS_KEY_TEST'] });
+      const allowed = await run(cli(script, { env_allow: ['AWS_SECRET_ACCESS_KEY_TEST'] }), '');
+      expect(allowed.output).toBe('do-not-leak');
+    } finally {
+      cliEnabled(true);
+      delete process.env.AWS_SECRET_ACCESS_KEY_TEST;
+    }
+  });
+
   it('runs in the configured working directory', async () => {
     const result = await run(cli('process.stdout.write(process.cwd())', { cwd: '/tmp' }), '');
     expect(result.output).toBe('/tmp');

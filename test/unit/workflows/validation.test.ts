@@ -15,6 +15,65 @@ function def(steps: StepInput[], extra: Partial<WorkflowDefinition> = {}): Workf
 
 const codes = (d: WorkflowDefinition) => validateDefinition(d).errors.map((e) => e.code);
 
+describe('validation that costs no more than the request', () => {
+  const ids = (n: number) => Array.from({ length: n }, (_, i) => `s${i}`);
+
+  it('refuses more than 200 steps before any graph work, with a small answer', () => {
+    const steps = ids(1000).map((id, i) => ({ id, depends_on: i ? [`s${i - 1}`, `s${(i * 7) % 1000}`] : ['s999'] }));
+    const definition = def(steps);
+    const started = performance.now();
+    const result = validateDefinition(definition);
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(result).toEqual({
+      valid: false,
+      errors: [{ code: 'too_many_steps', message: 'a workflow has at most 200 steps, this one has 1000', path: 'steps' }],
+      warnings: [],
+      levels: [],
+      critical_path: [],
+      truncated: false,
+    });
+  });
+
+  it('reports at most 20 cycles, and says more were found', () => {
+    const result = validateDefinition(def(ids(200).map((id, i) => ({ id, depends_on: [`s${i ^ 1}`] }))));
+    expect(result.errors.filter((e) => e.code === 'cycle')).toHaveLength(20);
+    expect(result.errors[0]).toMatchObject({ message: 'dependency cycle: s0 → s1 → s0' });
+    expect(result.truncated).toBe(true);
+  });
+
+  it('reports one cycle per group of mutually dependent steps, its path capped', () => {
+    const result = validateDefinition(def(ids(200).map((id) => ({ id, depends_on: ids(200).filter((d) => d !== id).reverse() }))));
+    const cycles = result.errors.filter((e) => e.code === 'cycle');
+    expect(cycles).toHaveLength(1);
+    expect(cycles[0].message).toBe('dependency cycle: s0 → s199 → s0');
+    const ring = validateDefinition(def(ids(100).map((id, i) => ({ id, depends_on: [`s${(i + 1) % 100}`] }))));
+    const [cycle] = ring.errors;
+    expect(cycle.message).toBe(`dependency cycle: ${ids(20).join(' → ')} → … → s0`);
+    expect(JSON.stringify(ring).length).toBeLessThan(2000);
+  });
+
+  it('lists at most 100 errors and 100 warnings, with `truncated`', () => {
+    const unknown = Array.from({ length: 1000 }, (_, j) => `u${j}`);
+    const result = validateDefinition(def(ids(200).map((id) => ({ id, depends_on: unknown }))));
+    expect(result.errors).toHaveLength(100);
+    expect(result.valid).toBe(false);
+    expect(result.truncated).toBe(true);
+    const dup = validateDefinition(def([{ id: 'a' }, ...ids(50).map((id) => ({ id, depends_on: ['a', 'a', 'a', 'a'] }))]));
+    expect(dup.valid).toBe(true);
+    expect(dup.warnings).toHaveLength(100);
+    expect(dup.truncated).toBe(true);
+  });
+
+  it('stays fast on the densest graph the limits allow', () => {
+    const cyclic = def(ids(200).map((id) => ({ id, depends_on: ids(200).filter((d) => d !== id) })));
+    const dense = def(ids(200).map((id, i) => ({ id, depends_on: ids(i) })));
+    const started = performance.now();
+    validateDefinition(cyclic);
+    validateDefinition(dense);
+    expect(performance.now() - started).toBeLessThan(3000);
+  });
+});
+
 describe('validateDefinition', () => {
   it('accepts a diamond and answers its levels and critical path', () => {
     const result = validateDefinition(def([{ id: 'a' }, { id: 'b', depends_on: ['a'] }, { id: 'c', depends_on: ['a'] }, { id: 'd', depends_on: ['b', 'c'] }]));
