@@ -17,8 +17,6 @@ export interface HttpServerOptions {
   router: Router;
   functions: Partial<Record<FunctionGroup, HttpFunction>>;
   log: (line: string) => void;
-  /** Extra handling before routing (the `@connections` endpoint); answers true when it handled the request. */
-  intercept?: (req: http.IncomingMessage, res: http.ServerResponse, body: Buffer) => Promise<boolean>;
   integrationTimeoutMs?: number;
 }
 
@@ -61,7 +59,6 @@ export function createHttpServer(options: HttpServerOptions) {
         return;
       }
       const body = Buffer.concat(chunks);
-      if (options.intercept && (await options.intercept(req, res, body))) return;
 
       if (method === 'OPTIONS') {
         const allowed = options.router.allowedMethods(url.pathname);
@@ -106,9 +103,7 @@ export function createHttpServer(options: HttpServerOptions) {
       send(res, 500, { 'Content-Type': 'application/json' }, errorBody('internal_error', 'An internal error occurred', requestId));
     } finally {
       const ms = performance.now() - started;
-      if (!url.pathname.startsWith('/@connections')) {
-        options.log(`${new Date().toISOString()} ${method} ${url.pathname} ${res.statusCode} ${ms.toFixed(1)}ms request_id=${requestId}`);
-      }
+      options.log(`${new Date().toISOString()} ${method} ${url.pathname} ${res.statusCode} ${ms.toFixed(1)}ms request_id=${requestId}`);
       inFlight--;
       if (inFlight === 0) drained?.();
     }
