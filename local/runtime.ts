@@ -72,11 +72,12 @@ export interface LocalRuntime {
 /**
  * The local runtime's configuration: this process's environment, then the runtime's table and the
  * caller's variables over it. The offline `local` provider is the default one unless the environment
- * names another (tasks that name no provider run on it). It reaches the handlers through `installDeps`;
+ * names another (tasks that name no provider run on it); self-registration is on unless
+ * `ALLOW_REGISTRATION=false` (the code's default elsewhere is off). It reaches the handlers through `installDeps`;
  * nothing is written to the environment.
  */
 export function localConfig(tableName: string, env: Record<string, string> = {}): Config {
-  return parseConfig({ [ENV.defaultProvider]: 'local', ...process.env, [ENV.tableName]: tableName, ...env });
+  return parseConfig({ [ENV.defaultProvider]: 'local', [ENV.allowRegistration]: 'true', ...process.env, [ENV.tableName]: tableName, ...env });
 }
 
 /**
