@@ -173,7 +173,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     const gateway = createWebSocketGateway(WS_FUNCTIONS, log);
     connectionsServer = createConnectionsServer(gateway, connectionsKey);
     await listen(connectionsServer, connectionsPort, '127.0.0.1');
-    httpServer = createHttpServer({ router: new Router(ROUTES), functions: HTTP_FUNCTIONS, log });
+    httpServer = createHttpServer({ router: new Router(ROUTES), functions: HTTP_FUNCTIONS, log, corsOrigins: config.corsOrigins });
     httpServer.server.on('upgrade', (req, socket, head) => gateway.handleUpgrade(req, socket, head));
     await listen(httpServer.server, port, host);
     await ensureLocalProvider(deps);
