@@ -20,6 +20,7 @@ import { TABLE } from '../shared/platform/infra.js';
 import { systemClock } from '../shared/platform/ports.js';
 import type { Deps } from '../shared/platform/runtime.js';
 import { ensureTable, localClient, startDynamoDbLocal, JavaMissingError, type DynamoDbLocal } from '../local/dynamodb-local.js';
+import { DataDirLockedError, lockDataDir } from '../local/data-dir.js';
 
 const { values } = parseArgs({
   options: {
@@ -51,6 +52,7 @@ async function reachable(endpoint: string): Promise<boolean> {
 }
 
 let started: DynamoDbLocal | undefined;
+let unlock = (): void => undefined;
 let store: Store;
 try {
   if (values.aws) {
@@ -66,6 +68,8 @@ try {
       if (candidate && (await reachable(candidate))) endpoint = candidate;
     }
     if (!endpoint) {
+      // No runtime is serving this data directory: hold it as one would for the moment it takes.
+      unlock = lockDataDir(dataDir);
       started = await startDynamoDbLocal({ dataDir: path.join(dataDir, 'dynamodb') });
       endpoint = started.endpoint;
     }
@@ -81,10 +85,12 @@ try {
   const user = await service.createUser({ ...input.data, roles: ['admin'] });
   console.log(`admin created: ${user.username} (${user.user_id})`);
   await started?.stop();
+  unlock();
   process.exit(0);
 } catch (err) {
   await started?.stop();
-  if (err instanceof JavaMissingError) console.error(err.message);
+  unlock();
+  if (err instanceof JavaMissingError || err instanceof DataDirLockedError) console.error(err.message);
   else console.error(`admin:create failed: ${(err as { detail?: string }).detail ?? (err as Error).message}`);
   process.exit(1);
 }

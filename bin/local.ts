@@ -1,9 +1,10 @@
 import '../local/quiet-sdk.js';
 import { parseArgs } from 'node:util';
-import { writeFileSync, rmSync, mkdirSync } from 'node:fs';
+import { chmodSync, writeFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { startLocalRuntime } from '../local/runtime.js';
 import { JavaMissingError } from '../local/dynamodb-local.js';
+import { DataDirLockedError } from '../local/data-dir.js';
 
 const { values } = parseArgs({
   options: {
@@ -29,8 +30,9 @@ try {
   });
   const stateFile = dataDir ? path.join(dataDir, 'runtime.json') : undefined;
   if (stateFile && runtime.dynamodb) {
-    mkdirSync(dataDir!, { recursive: true });
-    writeFileSync(stateFile, JSON.stringify({ pid: process.pid, url: runtime.url, dynamodb_endpoint: runtime.dynamodb.endpoint }));
+    // The endpoint carries DynamoDB Local's access key id (for admin:create): this user's eyes only.
+    writeFileSync(stateFile, JSON.stringify({ pid: process.pid, url: runtime.url, dynamodb_endpoint: runtime.dynamodb.endpoint }), { mode: 0o600 });
+    chmodSync(stateFile, 0o600);
   }
   console.log(
     [
@@ -39,7 +41,7 @@ try {
       `  HTTP API    ${runtime.url}`,
       `  WebSocket   ${runtime.wsUrl}/ws?token=<access token>`,
       `  API docs    ${runtime.url}/docs`,
-      `  DynamoDB    ${runtime.dynamodb?.endpoint ?? process.env.DYNAMODB_ENDPOINT}`,
+      `  DynamoDB    ${runtime.dynamodb ? `${runtime.dynamodb.url} (access key id in ${dataDir ? path.join(dataDir, 'dynamodb', 'access-key-id') : 'memory only'})` : process.env.DYNAMODB_ENDPOINT}`,
       '',
     ].join('\n'),
   );
@@ -61,7 +63,7 @@ try {
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
 } catch (err) {
-  if (err instanceof JavaMissingError) {
+  if (err instanceof JavaMissingError || err instanceof DataDirLockedError) {
     console.error(err.message);
     process.exit(2);
   }

@@ -1,6 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { mkdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import {
@@ -12,6 +13,8 @@ import {
   waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
 import { TABLE } from '../shared/platform/infra.js';
+import { localEndpoint } from '../shared/platform/aws/util.js';
+import { prepareDataDir } from './data-dir.js';
 
 export class JavaMissingError extends Error {
   constructor() {
@@ -49,8 +52,46 @@ function emulatorDir(): string {
   return path.join(path.dirname(req.resolve('amplify-dynamodb-simulator/package.json')), 'emulator');
 }
 
+/** DynamoDB Local accepts access key ids of letters and digits only. */
+export function newAccessKeyId(): string {
+  return randomBytes(24).toString('hex');
+}
+
+/** The file, in DynamoDB Local's data directory, that keeps the access key id of its database. */
+export const ACCESS_KEY_FILE = 'access-key-id';
+/** The region the local clients name; DynamoDB Local's database file is `<accessKeyId>_<region>.db`. */
+const REGION = 'local';
+
+/**
+ * The access key id of `dataDir`'s database: read from `<dataDir>/access-key-id` (mode 0600), created at
+ * first start. A database left by `-sharedDb` (`shared-local-instance.db`, how earlier versions ran it) is
+ * renamed to the key's file, so the data stays.
+ */
+export function dataDirAccessKey(dataDir: string): string {
+  prepareDataDir(dataDir);
+  const file = path.join(dataDir, ACCESS_KEY_FILE);
+  let key = existsSync(file) ? readFileSync(file, 'utf8').trim() : '';
+  if (!/^[A-Za-z0-9]{16,}$/.test(key)) {
+    key = newAccessKeyId();
+    writeFileSync(file, key, { mode: 0o600 });
+  }
+  chmodSync(file, 0o600);
+  const shared = path.join(dataDir, 'shared-local-instance.db');
+  const own = path.join(dataDir, `${key}_${REGION}.db`);
+  if (existsSync(shared) && !existsSync(own)) renameSync(shared, own);
+  for (const name of readdirSync(dataDir)) if (name.endsWith('.db')) chmodSync(path.join(dataDir, name), 0o600);
+  return key;
+}
+
 export interface DynamoDbLocal {
+  /**
+   * The URL the runtime's clients use, with the instance's access key id as user name: DynamoDB Local
+   * (run without `-sharedDb`) shows a client with other credentials an empty database of its own.
+   */
   endpoint: string;
+  /** The same without credentials (for display). */
+  url: string;
+  accessKeyId: string;
   port: number;
   stop(): Promise<void>;
   /** Kills the process without waiting (tests of "the store is down"). */
@@ -58,42 +99,54 @@ export interface DynamoDbLocal {
   process: ChildProcess;
 }
 
-/** Starts Amazon's DynamoDB Local jar as a child process and waits until it answers. */
+/**
+ * Starts Amazon's DynamoDB Local jar as a child process and waits until it answers. It listens on every
+ * interface (it has no bind option) and checks no signature, so its database is keyed by a secret
+ * access key id: one per data directory (see `dataDirAccessKey`), a random one in memory.
+ */
 export async function startDynamoDbLocal(options: { dataDir?: string; port?: number }): Promise<DynamoDbLocal> {
   if (!javaAvailable()) throw new JavaMissingError();
   const port = options.port ?? (await freePort());
   const dir = emulatorDir();
   const args = [`-Djava.library.path=${path.join(dir, 'DynamoDBLocal_lib')}`, '-Xmx512m', '-jar', path.join(dir, 'DynamoDBLocal.jar'), '-port', String(port), '-disableTelemetry'];
+  let accessKeyId: string;
   if (options.dataDir) {
-    mkdirSync(options.dataDir, { recursive: true });
-    args.push('-sharedDb', '-dbPath', options.dataDir);
+    accessKeyId = dataDirAccessKey(options.dataDir);
+    args.push('-dbPath', options.dataDir);
   } else {
-    args.push('-sharedDb', '-inMemory');
+    accessKeyId = newAccessKeyId();
+    args.push('-inMemory');
   }
   const child = spawn('java', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout?.on('data', (d) => (output += d));
   child.stderr?.on('data', (d) => (output += d));
-  const endpoint = `http://127.0.0.1:${port}`;
+  const url = `http://127.0.0.1:${port}`;
+  const endpoint = `http://${accessKeyId}@127.0.0.1:${port}`;
   const client = localClient(endpoint);
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`DynamoDB Local exited with code ${child.exitCode}:\n${output}`);
-    try {
-      await client.send(new ListTablesCommand({}));
-      break;
-    } catch {
-      if (Date.now() > deadline) {
-        child.kill('SIGKILL');
-        throw new Error(`DynamoDB Local did not answer within 30 s:\n${output}`);
+  const deadline = Date.now() + 60_000;
+  try {
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`DynamoDB Local exited with code ${child.exitCode}:\n${output}`);
+      try {
+        await client.send(new ListTablesCommand({}));
+        break;
+      } catch {
+        if (Date.now() > deadline) throw new Error(`DynamoDB Local did not answer within 60 s:\n${output}`);
+        await new Promise((r) => setTimeout(r, 150));
       }
-      await new Promise((r) => setTimeout(r, 150));
     }
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw err;
+  } finally {
+    client.destroy();
   }
-  client.destroy();
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return {
     endpoint,
+    url,
+    accessKeyId,
     port,
     process: child,
     kill: () => child.kill('SIGKILL'),
@@ -108,8 +161,9 @@ export async function startDynamoDbLocal(options: { dataDir?: string; port?: num
   };
 }
 
+/** A client of DynamoDB Local; `endpoint` carries the access key id as user name (see `DynamoDbLocal.endpoint`). */
 export function localClient(endpoint: string): DynamoDBClient {
-  return new DynamoDBClient({ endpoint, region: 'local', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+  return new DynamoDBClient(localEndpoint(endpoint));
 }
 
 /** Creates the single table (`TABLE` of `shared/platform/infra.ts`, as the CDK stack does) unless it exists. */

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import type { FunctionGroup } from '../shared/platform/api/route.js';
 import { errorBody } from '../shared/platform/api/envelope.js';
+import { NO_CONTENT_POLICY, SECURITY_HEADERS } from '../shared/platform/api/middleware.js';
 import { HTTP_INTEGRATION_TIMEOUT_SECONDS } from '../shared/platform/infra.js';
 import { Router } from './router.js';
 import { lambdaContext } from './lambda-context.js';
@@ -17,16 +18,26 @@ export interface HttpServerOptions {
   router: Router;
   functions: Partial<Record<FunctionGroup, HttpFunction>>;
   log: (line: string) => void;
-  /** Extra handling before routing (the `@connections` endpoint); answers true when it handled the request. */
-  intercept?: (req: http.IncomingMessage, res: http.ServerResponse, body: Buffer) => Promise<boolean>;
   integrationTimeoutMs?: number;
+  /** `CORS_ORIGINS` (config.corsOrigins): what the preflight allows; `*` allows any origin, without credentials. */
+  corsOrigins?: string[];
+}
+
+/** The preflight's `Access-Control-Allow-Origin`: `*`, the request's origin when listed, or none. */
+function allowedOrigin(origins: string[], origin: string | undefined): string | undefined {
+  if (origins.includes('*')) return '*';
+  return origin && origins.includes(origin) ? origin : undefined;
 }
 
 const TEXT_TYPES = /^(application\/(json|x-www-form-urlencoded|xml|javascript)|text\/|.*\+json)/i;
 
+/** Answers; the server's own answers (404, 413, preflight…) get the same security headers as the API's. */
 function send(res: http.ServerResponse, status: number, headers: Record<string, string | number | boolean>, body?: string | Buffer) {
   if (res.headersSent) return;
-  res.writeHead(status, Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, String(v)])));
+  const lower = new Set(Object.keys(headers).map((k) => k.toLowerCase()));
+  const defaults = { ...SECURITY_HEADERS, 'Content-Security-Policy': NO_CONTENT_POLICY };
+  const all = { ...Object.fromEntries(Object.entries(defaults).filter(([k]) => !lower.has(k.toLowerCase()))), ...headers };
+  res.writeHead(status, Object.fromEntries(Object.entries(all).map(([k, v]) => [k, String(v)])));
   res.end(body);
 }
 
@@ -61,12 +72,12 @@ export function createHttpServer(options: HttpServerOptions) {
         return;
       }
       const body = Buffer.concat(chunks);
-      if (options.intercept && (await options.intercept(req, res, body))) return;
 
       if (method === 'OPTIONS') {
         const allowed = options.router.allowedMethods(url.pathname);
+        const origin = allowedOrigin(options.corsOrigins ?? ['*'], req.headers.origin);
         send(res, allowed.length ? 204 : 404, {
-          'Access-Control-Allow-Origin': req.headers.origin ?? '*',
+          ...(origin ? { 'Access-Control-Allow-Origin': origin } : {}),
           'Access-Control-Allow-Methods': [...allowed, 'OPTIONS'].join(','),
           'Access-Control-Allow-Headers': 'Authorization,Content-Type,Idempotency-Key',
           'Access-Control-Max-Age': 600,
@@ -106,9 +117,7 @@ export function createHttpServer(options: HttpServerOptions) {
       send(res, 500, { 'Content-Type': 'application/json' }, errorBody('internal_error', 'An internal error occurred', requestId));
     } finally {
       const ms = performance.now() - started;
-      if (!url.pathname.startsWith('/@connections')) {
-        options.log(`${new Date().toISOString()} ${method} ${url.pathname} ${res.statusCode} ${ms.toFixed(1)}ms request_id=${requestId}`);
-      }
+      options.log(`${new Date().toISOString()} ${method} ${url.pathname} ${res.statusCode} ${ms.toFixed(1)}ms request_id=${requestId}`);
       inFlight--;
       if (inFlight === 0) drained?.();
     }

@@ -8,9 +8,10 @@ import { systemClock, type Clock } from '../shared/platform/ports.js';
 import { ROUTES } from '../shared/routes.js';
 import { ApiGatewayConnections } from '../shared/platform/aws/connections.js';
 import { LocalSecretStore, LocalTokenSigner, loadOrCreateAppSecret } from '../shared/platform/local/index.js';
-import { ensureTable, freePort, startDynamoDbLocal, type DynamoDbLocal } from './dynamodb-local.js';
+import { ensureTable, freePort, newAccessKeyId, startDynamoDbLocal, type DynamoDbLocal } from './dynamodb-local.js';
+import { lockDataDir } from './data-dir.js';
 import { createHttpServer } from './http-server.js';
-import { createWebSocketGateway } from './websocket.js';
+import { createConnectionsServer, createWebSocketGateway } from './websocket.js';
 import { Router } from './router.js';
 import { LocalQueue } from './queue.js';
 import { LocalEventBus } from './event-bus.js';
@@ -54,6 +55,11 @@ export interface LocalRuntime {
   url: string;
   wsUrl: string;
   port: number;
+  /**
+   * The `@connections` management endpoint: loopback only, on a port of its own, admitting only
+   * requests signed with the access key id this URL carries as user name (see ApiGatewayConnections).
+   */
+  connectionsUrl: string;
   deps: Deps;
   dynamodb?: DynamoDbLocal;
   queue: LocalQueue;
@@ -66,11 +72,12 @@ export interface LocalRuntime {
 /**
  * The local runtime's configuration: this process's environment, then the runtime's table and the
  * caller's variables over it. The offline `local` provider is the default one unless the environment
- * names another (tasks that name no provider run on it). It reaches the handlers through `installDeps`;
+ * names another (tasks that name no provider run on it); self-registration is on unless
+ * `ALLOW_REGISTRATION=false` (the code's default elsewhere is off). It reaches the handlers through `installDeps`;
  * nothing is written to the environment.
  */
 export function localConfig(tableName: string, env: Record<string, string> = {}): Config {
-  return parseConfig({ [ENV.defaultProvider]: 'local', ...process.env, [ENV.tableName]: tableName, ...env });
+  return parseConfig({ [ENV.defaultProvider]: 'local', [ENV.allowRegistration]: 'true', ...process.env, [ENV.tableName]: tableName, ...env });
 }
 
 /**
@@ -87,123 +94,151 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   const tableName = options.tableName ?? TABLE.defaultName;
   const config = localConfig(tableName, options.env);
 
+  // One runtime per data directory (the lock is released on stop, and on any failure to start).
+  const unlock = dataDir ? lockDataDir(dataDir) : () => undefined;
   let dynamodb: DynamoDbLocal | undefined;
-  let endpoint = options.dynamodbEndpoint;
-  if (!endpoint) {
-    dynamodb = await startDynamoDbLocal({ dataDir: dataDir ? path.join(dataDir, 'dynamodb') : undefined });
-    endpoint = dynamodb.endpoint;
+  let store: Store | undefined;
+  let httpServer: ReturnType<typeof createHttpServer> | undefined;
+  let connectionsServer: http.Server | undefined;
+  const cleanUp = async () => {
+    if (httpServer?.server.listening) await httpServer.close().catch(() => undefined);
+    if (connectionsServer?.listening) await new Promise<void>((resolve) => connectionsServer!.close(() => resolve()));
+    store?.raw.destroy();
+    await dynamodb?.stop().catch(() => undefined);
+    unlock();
+  };
+  try {
+    let endpoint = options.dynamodbEndpoint;
+    if (!endpoint) {
+      dynamodb = await startDynamoDbLocal({ dataDir: dataDir ? path.join(dataDir, 'dynamodb') : undefined });
+      endpoint = dynamodb.endpoint;
+    }
+    await ensureTable(endpoint, tableName);
+    config.dynamodbEndpoint = endpoint;
+    store = new Store({ tableName, endpoint });
+
+    // The task queue and its DLQ as deployed (shared/platform/infra.ts); one dead-letter batch at a time.
+    const deadLetterQueue = new LocalQueue({
+      name: 'supervisor-tasks-dlq',
+      visibilityTimeoutSeconds: TASK_DEAD_LETTER_QUEUE.visibilityTimeoutSeconds,
+      // Without a DLQ of its own the count moves nothing: as in SQS, a failing message keeps coming back.
+      maxReceiveCount: TASK_QUEUE.maxReceiveCount,
+      batchSize: TASK_DEAD_LETTER_QUEUE.batchSize,
+      maxConcurrency: 1,
+      clock,
+      consumer: (event) => taskDeadLetter(event),
+    });
+    const queue = new LocalQueue({
+      name: 'supervisor-tasks',
+      visibilityTimeoutSeconds: TASK_QUEUE.visibilityTimeoutSeconds,
+      maxReceiveCount: TASK_QUEUE.maxReceiveCount,
+      batchSize: TASK_QUEUE.batchSize,
+      maxConcurrency: TASK_QUEUE.maxConcurrency,
+      deadLetterQueue,
+      clock,
+      consumer: (event) => taskWorker(event),
+      onConsumerError: (err) => log(`worker batch failed: ${(err as Error).stack ?? err}`),
+    });
+    const events = new LocalEventBus();
+    const scheduler = new LocalScheduler({
+      clock,
+      fire: async (payload) => {
+        await scheduleFire(payload);
+      },
+      onDeadLetter: (entry) => log(`schedule ${entry.name} firing dead-lettered: ${entry.error}`),
+    });
+    const workflows = new LocalStateMachineRunner({ engine: (payload) => workflowEngine(payload), waitScale: options.workflowWaitScale ?? 1 });
+
+    const connectionsKey = newAccessKeyId();
+    const connectionsPort = await freePort();
+    const connectionsUrl = `http://${connectionsKey}@127.0.0.1:${connectionsPort}`;
+    const deps: Deps = {
+      config,
+      store,
+      queue,
+      scheduler,
+      workflows,
+      connections: new ApiGatewayConnections(connectionsUrl),
+      events,
+      secrets: new LocalSecretStore(dataDir),
+      signer: await LocalTokenSigner.create(dataDir, config.issuer),
+      clock,
+      appSecret: (() => {
+        const secret = loadOrCreateAppSecret(dataDir);
+        return () => secret;
+      })(),
+    };
+    installDeps(deps);
+
+    const gateway = createWebSocketGateway(WS_FUNCTIONS, log);
+    connectionsServer = createConnectionsServer(gateway, connectionsKey);
+    await listen(connectionsServer, connectionsPort, '127.0.0.1');
+    httpServer = createHttpServer({ router: new Router(ROUTES), functions: HTTP_FUNCTIONS, log, corsOrigins: config.corsOrigins });
+    httpServer.server.on('upgrade', (req, socket, head) => gateway.handleUpgrade(req, socket, head));
+    await listen(httpServer.server, port, host);
+    await ensureLocalProvider(deps);
+    await ensureDefaultAgent(deps);
+    // The local scheduler keeps schedules in memory: register the stored ones again.
+    await restoreSchedules(deps);
+    queue.start();
+    deadLetterQueue.start();
+    // With a manual clock nothing runs on real timers: a test calls the sweeper handler itself.
+    let sweeping = false;
+    const sweepTimer = isManualClock(clock)
+      ? undefined
+      : setInterval(() => {
+          if (sweeping) return;
+          sweeping = true;
+          taskSweeper()
+            .catch((err) => log(`task sweeper failed: ${(err as Error).stack ?? err}`))
+            .finally(() => (sweeping = false));
+        }, LOCAL_SWEEP_INTERVAL_MS);
+    sweepTimer?.unref();
+
+    let stopped: Promise<void> | undefined;
+    return {
+      url: `http://${host}:${port}`,
+      wsUrl: `ws://${host}:${port}`,
+      port,
+      connectionsUrl,
+      deps,
+      dynamodb,
+      queue,
+      deadLetterQueue,
+      scheduler,
+      events,
+      stop() {
+        stopped ??= (async () => {
+          await httpServer!.close();
+          await new Promise<void>((resolve) => connectionsServer!.close(() => resolve()));
+          await gateway.close();
+          scheduler.stop();
+          await workflows.close();
+          if (sweepTimer) clearInterval(sweepTimer);
+          await queue.stop({ drain: true, timeoutMs: 20_000 });
+          await deadLetterQueue.stop({ drain: true, timeoutMs: 5_000 });
+          store!.raw.destroy();
+          await dynamodb?.stop();
+          unlock();
+        })();
+        return stopped;
+      },
+    };
+  } catch (err) {
+    // Nothing outlives a failed start: no DynamoDB Local left running, no lock, no listening port.
+    await cleanUp();
+    throw err;
   }
-  await ensureTable(endpoint, tableName);
-  config.dynamodbEndpoint = endpoint;
-  const store = new Store({ tableName, endpoint });
+}
 
-  // The task queue and its DLQ as deployed (shared/platform/infra.ts); one dead-letter batch at a time.
-  const deadLetterQueue = new LocalQueue({
-    name: 'supervisor-tasks-dlq',
-    visibilityTimeoutSeconds: TASK_DEAD_LETTER_QUEUE.visibilityTimeoutSeconds,
-    // Without a DLQ of its own the count moves nothing: as in SQS, a failing message keeps coming back.
-    maxReceiveCount: TASK_QUEUE.maxReceiveCount,
-    batchSize: TASK_DEAD_LETTER_QUEUE.batchSize,
-    maxConcurrency: 1,
-    clock,
-    consumer: (event) => taskDeadLetter(event),
+function listen(server: http.Server, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
   });
-  const queue = new LocalQueue({
-    name: 'supervisor-tasks',
-    visibilityTimeoutSeconds: TASK_QUEUE.visibilityTimeoutSeconds,
-    maxReceiveCount: TASK_QUEUE.maxReceiveCount,
-    batchSize: TASK_QUEUE.batchSize,
-    maxConcurrency: TASK_QUEUE.maxConcurrency,
-    deadLetterQueue,
-    clock,
-    consumer: (event) => taskWorker(event),
-    onConsumerError: (err) => log(`worker batch failed: ${(err as Error).stack ?? err}`),
-  });
-  const events = new LocalEventBus();
-  const scheduler = new LocalScheduler({
-    clock,
-    fire: async (payload) => {
-      await scheduleFire(payload);
-    },
-    onDeadLetter: (entry) => log(`schedule ${entry.name} firing dead-lettered: ${entry.error}`),
-  });
-  const workflows = new LocalStateMachineRunner({ engine: (payload) => workflowEngine(payload), waitScale: options.workflowWaitScale ?? 1 });
-
-  const deps: Deps = {
-    config,
-    store,
-    queue,
-    scheduler,
-    workflows,
-    connections: new ApiGatewayConnections(`http://127.0.0.1:${port}`),
-    events,
-    secrets: new LocalSecretStore(dataDir),
-    signer: await LocalTokenSigner.create(dataDir, config.issuer),
-    clock,
-    appSecret: (() => {
-      const secret = loadOrCreateAppSecret(dataDir);
-      return () => secret;
-    })(),
-  };
-  installDeps(deps);
-
-  const gateway = createWebSocketGateway(WS_FUNCTIONS, log);
-  const httpServer = createHttpServer({
-    router: new Router(ROUTES),
-    functions: HTTP_FUNCTIONS,
-    log,
-    intercept: (req, res, body) => gateway.connectionsEndpoint(req, res, body),
-  });
-  httpServer.server.on('upgrade', (req, socket, head) => gateway.handleUpgrade(req, socket, head));
-  await new Promise<void>((resolve, reject) => {
-    httpServer.server.once('error', reject);
-    httpServer.server.listen(port, host, () => resolve());
-  });
-  await ensureLocalProvider(deps);
-  await ensureDefaultAgent(deps);
-  // The local scheduler keeps schedules in memory: register the stored ones again.
-  await restoreSchedules(deps);
-  queue.start();
-  deadLetterQueue.start();
-  // With a manual clock nothing runs on real timers: a test calls the sweeper handler itself.
-  let sweeping = false;
-  const sweepTimer = isManualClock(clock)
-    ? undefined
-    : setInterval(() => {
-        if (sweeping) return;
-        sweeping = true;
-        taskSweeper()
-          .catch((err) => log(`task sweeper failed: ${(err as Error).stack ?? err}`))
-          .finally(() => (sweeping = false));
-      }, LOCAL_SWEEP_INTERVAL_MS);
-  sweepTimer?.unref();
-
-  let stopped: Promise<void> | undefined;
-  return {
-    url: `http://${host}:${port}`,
-    wsUrl: `ws://${host}:${port}`,
-    port,
-    deps,
-    dynamodb,
-    queue,
-    deadLetterQueue,
-    scheduler,
-    events,
-    stop() {
-      stopped ??= (async () => {
-        await httpServer.close();
-        await gateway.close();
-        scheduler.stop();
-        await workflows.close();
-        if (sweepTimer) clearInterval(sweepTimer);
-        await queue.stop({ drain: true, timeoutMs: 20_000 });
-        await deadLetterQueue.stop({ drain: true, timeoutMs: 5_000 });
-        store.raw.destroy();
-        await dynamodb?.stop();
-      })();
-      return stopped;
-    },
-  };
 }
 
 export { http };

@@ -1,5 +1,5 @@
-import type http from 'node:http';
-import { randomBytes, randomUUID } from 'node:crypto';
+import http from 'node:http';
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { WebSocketServer, WebSocket } from 'ws';
 import type { APIGatewayAuthorizerResult } from 'aws-lambda';
 
@@ -40,6 +40,10 @@ function closingOf(body: Buffer): { code: number; reason: string } | undefined {
     return undefined;
   }
 }
+
+const CONNECTIONS_PATH = /^\/(?:[^/]+\/)?@connections\/([^/]+)$/;
+/** API Gateway's limit on the data of one PostToConnection. */
+const MAX_POST_BYTES = 128 * 1024;
 
 /** API Gateway connection ids are 16 characters of URL-safe base64 ending in `=`. */
 function newConnectionId(): string {
@@ -159,7 +163,7 @@ export function createWebSocketGateway(functions: WsFunctions, log: (line: strin
   /** `@connections/{id}`: POST sends, GET describes, DELETE closes; unknown ids answer 410 GoneException. */
   async function connectionsEndpoint(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer): Promise<boolean> {
     const url = new URL(req.url ?? '/', 'http://localhost');
-    const match = /^\/(?:[^/]+\/)?@connections\/([^/]+)$/.exec(url.pathname);
+    const match = CONNECTIONS_PATH.exec(url.pathname);
     if (!match) return false;
     const id = decodeURIComponent(match[1]);
     const conn = live.get(id);
@@ -211,4 +215,49 @@ export function createWebSocketGateway(functions: WsFunctions, log: (line: strin
       await Promise.allSettled([...pending]);
     },
   };
+}
+
+/** The access key id of a SigV4 `Authorization` header (`AWS4-HMAC-SHA256 Credential=<key>/<date>/…`). */
+function signedAccessKey(header: string | undefined): string | undefined {
+  return /^AWS4-HMAC-SHA256 Credential=([^/\s,]+)\//.exec(header ?? '')?.[1];
+}
+
+function sameSecret(a: string, b: string): boolean {
+  const digest = (s: string) => createHash('sha256').update(s).digest();
+  return timingSafeEqual(digest(a), digest(b));
+}
+
+/**
+ * The `@connections` management endpoint on a server of its own, which the runtime listens with on
+ * 127.0.0.1 only (never on the public HTTP port). It admits only requests signed with `accessKeyId`,
+ * which only the runtime's own ApiGatewayManagementApiClient carries (the SDK signs every request with
+ * SigV4): anything else gets 403 ForbiddenException, as API Gateway answers an unsigned call.
+ */
+export function createConnectionsServer(
+  gateway: Pick<ReturnType<typeof createWebSocketGateway>, 'connectionsEndpoint'>,
+  accessKeyId: string,
+): http.Server {
+  return http.createServer(async (req, res) => {
+    const answer = (status: number, type: string, message: string) => {
+      if (res.headersSent) return;
+      res.writeHead(status, { 'Content-Type': 'application/json', 'x-amzn-ErrorType': type, Connection: 'close' });
+      res.end(JSON.stringify({ message }));
+    };
+    try {
+      if (!sameSecret(signedAccessKey(req.headers.authorization) ?? '', accessKeyId)) {
+        req.resume();
+        return answer(403, 'ForbiddenException', 'Forbidden');
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of req) {
+        size += (chunk as Buffer).length;
+        if (size > MAX_POST_BYTES) return answer(413, 'PayloadTooLargeException', `Data exceeds ${MAX_POST_BYTES} bytes`);
+        chunks.push(chunk as Buffer);
+      }
+      if (!(await gateway.connectionsEndpoint(req, res, Buffer.concat(chunks)))) answer(404, 'NotFoundException', 'Not Found');
+    } catch {
+      answer(500, 'InternalServerErrorException', 'Internal server error');
+    }
+  });
 }

@@ -58,13 +58,22 @@ export async function issueAccessToken(deps: Deps, claims: AccessClaims): Promis
   return { token, expiresIn };
 }
 
-/** Throws when the token is malformed, wrongly signed, expired or for another audience. */
+/**
+ * Throws when the token is malformed, wrongly signed, expired or for another audience, and when it does
+ * not say when it was issued and ends (`iat`, `exp`) or would live longer than the configured access
+ * token lifetime: a token that never expires is never accepted, whoever signed it.
+ */
 export async function verifyAccessToken(deps: Deps, token: string): Promise<AccessClaims> {
   const v = await getVerifier(deps);
   const payload = (await v.verify(token as never)) as unknown as Record<string, unknown>;
   if (payload.token_use !== 'access' || typeof payload.sub !== 'string' || typeof payload.sid !== 'string') {
     throw new Error('not an access token');
   }
+  const { iat, exp } = payload;
+  if (typeof iat !== 'number' || typeof exp !== 'number' || !Number.isFinite(iat) || !Number.isFinite(exp)) {
+    throw new Error('access token without iat or exp');
+  }
+  if (exp - iat > deps.config.accessTokenTtlSeconds) throw new Error('access token lifetime exceeds the configured maximum');
   return {
     sub: payload.sub,
     sid: payload.sid,

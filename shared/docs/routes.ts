@@ -51,7 +51,10 @@ const INIT = `window.ui = SwaggerUIBundle({
   url: '/openapi.json',
   dom_id: '#swagger-ui',
   deepLinking: true,
-  persistAuthorization: true,
+  // The token stays in the page's memory, not in localStorage (where any script on the origin reads it).
+  persistAuthorization: false,
+  // No third-party validator: the spec is not sent to validator.swagger.io.
+  validatorUrl: null,
   presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
   layout: 'StandaloneLayout',
 });`;

@@ -59,7 +59,7 @@ const envSchema = z.object({
   [ENV.tableName]: text.default(TABLE.defaultName),
   [ENV.dynamodbEndpoint]: z.url({ error: 'must be a URL' }).optional(),
   [ENV.issuer]: text.default('supervisor'),
-  [ENV.allowRegistration]: flag.default('true'),
+  [ENV.allowRegistration]: flag.optional(),
   [ENV.corsOrigins]: text.default('*'),
   [ENV.accessTokenTtl]: seconds.default(900),
   [ENV.refreshTokenTtl]: seconds.default(30 * 24 * 3600),
@@ -160,7 +160,8 @@ export function parseConfig(env: Env): Config {
     dynamodbEndpoint: v[ENV.dynamodbEndpoint],
     issuer: v[ENV.issuer],
     audience: 'supervisor-api',
-    allowRegistration: v[ENV.allowRegistration] === 'true',
+    // Off unless set, or the stage is explicitly `development` (the local runtime sets it itself).
+    allowRegistration: (v[ENV.allowRegistration] ?? String(v[ENV.stage] === 'development')) === 'true',
     corsOrigins: v[ENV.corsOrigins].split(',').map((s) => s.trim()).filter(Boolean),
     accessTokenTtlSeconds: v[ENV.accessTokenTtl],
     refreshTokenTtlSeconds: v[ENV.refreshTokenTtl],

@@ -9,7 +9,10 @@ declare module 'vitest' {
   export interface ProvidedContext {
     baseUrl: string;
     wsUrl: string;
+    /** With DynamoDB Local's access key id as user name (`http://KEY@127.0.0.1:PORT`). */
     dynamodbEndpoint: string;
+    /** The runtime's loopback-only `@connections` endpoint, with its access key id as user name. */
+    connectionsUrl: string;
     admin: { username: string; password: string };
   }
 }
@@ -37,6 +40,7 @@ export default async function setup(project: TestProject) {
   project.provide('baseUrl', runtime.url);
   project.provide('wsUrl', runtime.wsUrl);
   project.provide('dynamodbEndpoint', runtime.dynamodb!.endpoint);
+  project.provide('connectionsUrl', runtime.connectionsUrl);
   project.provide('admin', ADMIN);
   return async () => {
     await runtime?.stop();

@@ -85,6 +85,8 @@ export function buildHttpHandler(
     .use(
       httpCors({
         origins: config.corsOrigins,
+        // Never `Access-Control-Allow-Credentials: true` (with `*` it would echo any origin).
+        credentials: false,
         headers: 'Authorization,Content-Type,Idempotency-Key',
         exposeHeaders: 'X-Request-Id,Retry-After,Idempotent-Replayed',
         maxAge: 600,

@@ -67,7 +67,7 @@ export function requestContext(routesByKey: Map<string, RouteSpec>): Middleware 
   };
 }
 
-const SECURITY_HEADERS: Record<string, string> = {
+export const SECURITY_HEADERS: Record<string, string> = {
   'X-Content-Type-Options': 'nosniff',
   'X-Frame-Options': 'DENY',
   'Referrer-Policy': 'no-referrer',
@@ -75,14 +75,21 @@ const SECURITY_HEADERS: Record<string, string> = {
   'Cache-Control': 'no-store',
 };
 
+/** The Content-Security-Policy of every answer that is not an HTML page. */
+export const NO_CONTENT_POLICY = "default-src 'none'; frame-ancestors 'none'";
+
 /** Security headers and the request id on every answer, errors included. */
 export function securityHeaders(): Middleware {
   const apply = (request: HttpRequest) => {
     if (!request.response) return;
     const state = request.context.api;
     const headers: Record<string, string | number | boolean> = { ...SECURITY_HEADERS, ...(request.response.headers ?? {}) };
+    // The API authenticates with bearer tokens, never with credentials a browser attaches: no answer says
+    // `Access-Control-Allow-Credentials` (removed before the CORS middleware sees it, which would otherwise
+    // take it as a reason to echo any origin).
+    for (const name of Object.keys(headers)) if (name.toLowerCase() === 'access-control-allow-credentials') delete headers[name];
     if (!String(headers['Content-Type'] ?? '').startsWith('text/html')) {
-      headers['Content-Security-Policy'] = "default-src 'none'; frame-ancestors 'none'";
+      headers['Content-Security-Policy'] = NO_CONTENT_POLICY;
     }
     if (state) headers['X-Request-Id'] = state.request.requestId;
     request.response.headers = headers;

@@ -1,20 +1,19 @@
 import type { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
 import { ConnectionGoneError, type Connections } from '../ports.js';
-import { errorName, httpStatus, lazy } from './util.js';
+import { errorName, httpStatus, lazy, localEndpoint } from './util.js';
 
 /**
  * `Connections` through the API Gateway management API (`@connections`). The same adapter serves
  * both modes: on AWS `endpoint` is the WebSocket API's `https://…/<stage>` URL; locally it is the local
- * runtime's `http://127.0.0.1:<port>`, which serves the same routes (410 Gone for stale ids), with
- * dummy credentials and region `local`.
+ * runtime's loopback-only `http://<key>@127.0.0.1:<port>`, which serves the same routes (410 Gone for
+ * stale ids) and admits only requests signed with the runtime's own access key id; region `local`.
  */
 export class ApiGatewayConnections implements Connections {
   private readonly sdk = lazy(async () => {
     const mod = await import('@aws-sdk/client-apigatewaymanagementapi');
     const local = !this.endpoint.startsWith('https://');
     const client = new mod.ApiGatewayManagementApiClient({
-      endpoint: this.endpoint,
-      ...(local ? { region: 'local', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } } : {}),
+      ...(local ? localEndpoint(this.endpoint) : { endpoint: this.endpoint }),
       // A post to a dead socket must not stall a handler: fail fast, retry twice.
       maxAttempts: 3,
     }) as ApiGatewayManagementApiClient;

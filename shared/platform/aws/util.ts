@@ -44,3 +44,18 @@ export function jsonEqual(a: unknown, b: unknown): boolean {
   const bk = Object.keys(bo).filter((k) => bo[k] !== undefined);
   return ak.length === bk.length && ak.every((k) => Object.hasOwn(bo, k) && jsonEqual(ao[k], bo[k]));
 }
+
+/**
+ * A local endpoint's client settings. The URL may carry the access key id as its user name
+ * (`http://KEY@127.0.0.1:8000`): DynamoDB Local keeps one database per access key id, and the local
+ * runtime's `@connections` endpoint admits only its own key. Without one the key is `local`.
+ */
+export function localEndpoint(url: string): { endpoint: string; region: string; credentials: { accessKeyId: string; secretAccessKey: string } } {
+  const parsed = new URL(url);
+  const accessKeyId = decodeURIComponent(parsed.username) || 'local';
+  const secretAccessKey = decodeURIComponent(parsed.password) || 'local';
+  parsed.username = '';
+  parsed.password = '';
+  const endpoint = parsed.pathname === '/' && !url.endsWith('/') ? parsed.toString().slice(0, -1) : parsed.toString();
+  return { endpoint, region: 'local', credentials: { accessKeyId, secretAccessKey } };
+}

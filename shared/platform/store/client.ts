@@ -1,9 +1,10 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { localEndpoint } from '../aws/util.js';
 
 export interface StoreOptions {
   tableName: string;
-  /** DynamoDB Local's URL; unset on AWS. */
+  /** DynamoDB Local's URL, with its access key id as user name (`http://KEY@127.0.0.1:8000`); unset on AWS. */
   endpoint?: string;
 }
 
@@ -13,9 +14,7 @@ export class Store {
   readonly raw: DynamoDBClient;
   constructor(readonly options: StoreOptions) {
     this.raw = new DynamoDBClient({
-      ...(options.endpoint
-        ? { endpoint: options.endpoint, region: 'local', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }
-        : {}),
+      ...(options.endpoint ? localEndpoint(options.endpoint) : {}),
       maxAttempts: 3,
       requestHandler: { connectionTimeout: 1000, requestTimeout: 5000 },
     });

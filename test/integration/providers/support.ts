@@ -7,7 +7,6 @@ import { Store } from '../../../shared/platform/store/client.js';
 import { systemClock, type Clock } from '../../../shared/platform/ports.js';
 import { ApiGatewayConnections } from '../../../shared/platform/aws/connections.js';
 import { LocalSecretStore } from '../../../shared/platform/local/index.js';
-import { baseUrl } from '../../support/client.js';
 import { ensureTable } from '../../../local/dynamodb-local.js';
 
 /**
@@ -27,7 +26,7 @@ export function testDeps(options: { clock?: Clock; secrets?: LocalSecretStore; t
     workflows: unused('workflows'),
     events: unused('events'),
     signer: unused('signer'),
-    connections: new ApiGatewayConnections(baseUrl()),
+    connections: new ApiGatewayConnections(inject('connectionsUrl')),
     secrets: options.secrets ?? new LocalSecretStore(null),
     clock: options.clock ?? systemClock,
     appSecret: async () => Buffer.alloc(32, 1),

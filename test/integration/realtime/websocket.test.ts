@@ -11,6 +11,7 @@ import {
 import { openSocket, eventually } from '../../support/client.js';
 import { ConnectionRepository } from '../../../shared/realtime/repo.js';
 import { ApiGatewayConnections } from '../../../shared/platform/aws/connections.js';
+import { localEndpoint } from '../../../shared/platform/aws/util.js';
 import { publish } from '../../../shared/realtime/publisher.js';
 import { systemClock } from '../../../shared/platform/ports.js';
 import type { Deps } from '../../../shared/platform/runtime.js';
@@ -50,8 +51,7 @@ async function connectionIdOf(socket: Socket): Promise<string> {
   return subs[0].connection_id;
 }
 
-const management = () =>
-  new ApiGatewayManagementApiClient({ endpoint: inject('baseUrl'), region: 'local', credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, maxAttempts: 1 });
+const management = () => new ApiGatewayManagementApiClient({ ...localEndpoint(inject('connectionsUrl')), maxAttempts: 1 });
 
 describe('$connect', () => {
   it('refuses a socket without a token, with a bad one, or with a revoked one (401)', async () => {
@@ -227,7 +227,7 @@ describe('@connections with the real ApiGatewayManagementApiClient', () => {
 });
 
 describe('publish()', () => {
-  const deps = () => ({ store: testStore(), connections: new ApiGatewayConnections(inject('baseUrl')), clock: systemClock }) as unknown as Deps;
+  const deps = () => ({ store: testStore(), connections: new ApiGatewayConnections(inject('connectionsUrl')), clock: systemClock }) as unknown as Deps;
 
   it('delivers once per connection to every subscriber, and removes connections that are gone', async () => {
     const channel = `execution:${ulid()}`;

@@ -151,8 +151,45 @@ describe('API Gateway limits and errors', () => {
     const res = await request('OPTIONS', '/items/7', { baseUrl, headers: { origin: 'http://app.local', 'access-control-request-method': 'POST' } });
     expect(res.status).toBe(204);
     expect(res.headers['access-control-allow-methods'].split(',').sort()).toEqual(['GET', 'OPTIONS', 'POST']);
-    expect(res.headers['access-control-allow-origin']).toBe('http://app.local');
+    // CORS_ORIGINS defaults to `*`: the wildcard, never echoed origins, never credentials.
+    expect(res.headers['access-control-allow-origin']).toBe('*');
+    expect(res.headers['access-control-allow-credentials']).toBeUndefined();
     expect((await request('OPTIONS', '/nowhere', { baseUrl })).status).toBe(404);
+  });
+
+  it('puts the security headers on its own answers too (404, 413, preflight)', async () => {
+    const answers = [
+      await request('GET', '/nowhere', { baseUrl }),
+      await request('OPTIONS', '/items/7', { baseUrl, headers: { origin: 'http://app.local' } }),
+      await request('OPTIONS', '/nowhere', { baseUrl }),
+      await request('POST', '/items/1', { baseUrl, body: 'x'.repeat(MAX_PAYLOAD_BYTES + 1), headers: { 'content-type': 'text/plain' } }),
+    ];
+    expect(answers.map((r) => r.status)).toEqual([404, 204, 404, 413]);
+    for (const res of answers) {
+      expect(res.headers['x-content-type-options'], String(res.status)).toBe('nosniff');
+      expect(res.headers['x-frame-options']).toBe('DENY');
+      expect(res.headers['content-security-policy']).toBe("default-src 'none'; frame-ancestors 'none'");
+      expect(res.headers['cache-control']).toBe('no-store');
+    }
+  });
+});
+
+describe('CORS preflight with CORS_ORIGINS set', () => {
+  const restricted = createHttpServer({ router, functions, log: () => undefined, corsOrigins: ['https://app.example'] });
+  let restrictedUrl: string;
+  beforeAll(async () => {
+    await new Promise<void>((resolve) => restricted.server.listen(0, '127.0.0.1', () => resolve()));
+    restrictedUrl = `http://127.0.0.1:${(restricted.server.address() as { port: number }).port}`;
+  });
+  afterAll(() => restricted.close());
+
+  it('allows the listed origins only (before: any origin was echoed back)', async () => {
+    const listed = await request('OPTIONS', '/items/7', { baseUrl: restrictedUrl, headers: { origin: 'https://app.example', 'access-control-request-method': 'POST' } });
+    expect(listed.status).toBe(204);
+    expect(listed.headers['access-control-allow-origin']).toBe('https://app.example');
+    const other = await request('OPTIONS', '/items/7', { baseUrl: restrictedUrl, headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } });
+    expect(other.headers['access-control-allow-origin']).toBeUndefined();
+    expect(other.headers['access-control-allow-credentials']).toBeUndefined();
   });
 });
 

@@ -21,7 +21,7 @@ describe('parseConfig', () => {
       dynamodbEndpoint: undefined,
       issuer: 'supervisor',
       audience: 'supervisor-api',
-      allowRegistration: true,
+      allowRegistration: false,
       corsOrigins: ['*'],
       accessTokenTtlSeconds: 900,
       refreshTokenTtlSeconds: 2_592_000,
@@ -52,9 +52,18 @@ describe('parseConfig', () => {
     expect(parseConfig({ STAGE: '', ACCESS_TOKEN_TTL_SECONDS: '', ALLOW_REGISTRATION: '', DEFAULT_PROVIDER_ID: '' })).toMatchObject({
       stage: 'local',
       accessTokenTtlSeconds: 900,
-      allowRegistration: true,
+      allowRegistration: false,
       defaultProviderId: undefined,
     });
+  });
+
+  it('keeps self-registration off unless set, or the stage is explicitly development', () => {
+    for (const stage of ['local', 'dev', 'prod', 'staging', 'Development']) {
+      expect(parseConfig({ STAGE: stage }).allowRegistration, stage).toBe(false);
+    }
+    expect(parseConfig({ STAGE: 'development' }).allowRegistration).toBe(true);
+    expect(parseConfig({ STAGE: 'development', ALLOW_REGISTRATION: 'false' }).allowRegistration).toBe(false);
+    expect(parseConfig({ STAGE: 'prod', ALLOW_REGISTRATION: 'true' }).allowRegistration).toBe(true);
   });
 
   it('reads every variable under its name', () => {
