@@ -14,7 +14,7 @@ import { getDeps } from '../runtime.js';
 import { hasPermission } from '../permissions.js';
 import type { HttpServices } from './http-services.js';
 import { RateLimitRepository } from '../store/rate-limits.js';
-import { IdempotencyRepository } from '../store/idempotency.js';
+import { ClaimLostError, IdempotencyRepository } from '../store/idempotency.js';
 
 export type HttpContext = Context & { api?: RequestState };
 export type HttpRequest = Request<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Error, HttpContext>;
@@ -258,7 +258,13 @@ export function canonicalJson(value: unknown): string {
   );
 }
 
-/** `Idempotency-Key`: the same key and body within 24 h replays the first answer and starts nothing new. */
+/**
+ * `Idempotency-Key`: the same key and body within 24 h replays the first answer and starts nothing new.
+ * The claim carries the id of what the operation creates (`req.idempotency.resourceId`): an operation
+ * writes its resource under that id on the condition that it does not exist, so a retry that takes over
+ * the claim of an attempt that died after its write answers the stored resource instead of creating a
+ * second one.
+ */
 export function idempotency(): Middleware {
   return {
     name: 'idempotency',
@@ -271,9 +277,16 @@ export function idempotency(): Middleware {
       const scope = `${req.principal?.userId ?? 'anonymous'}#${route.operationId}#${key}`;
       const hash = createHash('sha256').update(canonicalJson({ params: req.params, body: req.body ?? null })).digest('base64url');
       const repo = new IdempotencyRepository(req.deps.store);
-      const claim = await repo.claim(scope, hash, req.deps.clock.now());
+      let claim;
+      try {
+        claim = await repo.claim(scope, hash, req.deps.clock.now());
+      } catch (err) {
+        if (err instanceof ClaimLostError) throw conflict('A request with this Idempotency-Key is still in progress');
+        throw err;
+      }
       if (claim.claimed) {
-        state.idempotencyScope = scope;
+        state.idempotencyClaim = { scope, token: claim.token };
+        req.idempotency = { resourceId: claim.resourceId, takeover: claim.takeover };
         return;
       }
       if (claim.existing.request_hash !== hash) throw idempotencyConflict();
@@ -282,16 +295,20 @@ export function idempotency(): Middleware {
     },
     after: async (request) => {
       const state = stateOf(request);
-      if (!state.idempotencyScope || !request.response) return;
+      const claim = state.idempotencyClaim;
+      if (!claim || !request.response) return;
       const repo = new IdempotencyRepository(state.request.deps.store);
       const status = request.response.statusCode ?? 200;
-      if (status >= 200 && status < 300) await repo.complete(state.idempotencyScope, status, String(request.response.body ?? ''));
-      else await repo.release(state.idempotencyScope);
+      if (status >= 200 && status < 300) {
+        if (!(await repo.complete(claim.scope, claim.token, status, String(request.response.body ?? '')))) {
+          state.logger.warn('idempotency claim taken over before completion; the answer is not stored', { scope: claim.scope });
+        }
+      } else await repo.release(claim.scope, claim.token);
     },
     onError: async (request) => {
-      const state = request.context.api;
-      if (!state?.idempotencyScope) return;
-      await new IdempotencyRepository(state.request.deps.store).release(state.idempotencyScope).catch(() => undefined);
+      const claim = request.context.api?.idempotencyClaim;
+      if (!claim) return;
+      await new IdempotencyRepository(request.context.api!.request.deps.store).release(claim.scope, claim.token).catch(() => undefined);
     },
   };
 }
