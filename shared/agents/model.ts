@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { isoDate, pageQuery, ulidSchema } from '../platform/api/schemas.js';
+import { isoDate, pageQuery, ulidSchema, cleanText } from '../platform/api/schemas.js';
 import { providerIdSchema } from '../tasks/model.js';
 import { QUOTA_WINDOWS } from './quota.js';
 
@@ -14,13 +14,13 @@ export const quotaSchema = z.strictObject({
 });
 
 const agentFields = {
-  name: z.string().trim().min(1).max(100),
-  description: z.string().max(1000).optional(),
+  name: cleanText(z.string().trim().min(1).max(100)),
+  description: cleanText(z.string().max(1000), { multiline: true }).optional(),
   provider_id: providerIdSchema,
   /** Overrides the provider's model. */
-  model: z.string().trim().min(1).max(200).optional(),
+  model: cleanText(z.string().trim().min(1).max(200)).optional(),
   /** The agent's own key (stored in the SecretStore; never returned). */
-  api_key: z.string().min(1).max(4096).optional(),
+  api_key: cleanText(z.string().min(1).max(4096)).optional(),
   quota: quotaSchema,
   max_concurrency: z.number().int().min(1).max(1000),
   /** Higher is tried first. */

@@ -1,7 +1,7 @@
 import * as z from 'zod';
 import { ROLES, PERMISSIONS } from '../platform/permissions.js';
 import { PASSWORD_MAX, PASSWORD_MIN } from './passwords.js';
-import { isoDate, pageQuery, ulidSchema } from '../platform/api/schemas.js';
+import { isoDate, pageQuery, ulidSchema, cleanText } from '../platform/api/schemas.js';
 
 export const usernameSchema = z
   .string()
@@ -13,20 +13,20 @@ export const passwordSchema = z.string().min(PASSWORD_MIN).max(PASSWORD_MAX);
 export const roleSchema = z.enum(ROLES);
 
 export const loginBody = z.strictObject({
-  username: z.string().min(1).max(254),
+  username: cleanText(z.string().min(1).max(254)),
   password: z.string().min(1).max(PASSWORD_MAX),
   // OAuth2 password-grant form fields, accepted and ignored.
   grant_type: z.literal('password').optional(),
   scope: z.string().max(1024).optional(),
-  client_id: z.string().max(256).optional(),
-  client_secret: z.string().max(256).optional(),
+  client_id: cleanText(z.string().max(256)).optional(),
+  client_secret: cleanText(z.string().max(256)).optional(),
 });
 
 export const registerBody = z.strictObject({
   username: usernameSchema,
   password: passwordSchema,
   email: emailSchema.optional(),
-  full_name: z.string().min(1).max(200).optional(),
+  full_name: cleanText(z.string().min(1).max(200)).optional(),
 });
 
 export const createUserBody = registerBody.extend({ roles: z.array(roleSchema).min(1).max(4).default(['user']) });
@@ -37,7 +37,7 @@ export const logoutBody = z.strictObject({ refresh_token: z.string().min(20).max
 export const updateUserBody = z
   .strictObject({
     email: emailSchema.optional(),
-    full_name: z.string().min(1).max(200).optional(),
+    full_name: cleanText(z.string().min(1).max(200)).optional(),
     roles: z.array(roleSchema).min(1).max(4).optional(),
     is_active: z.boolean().optional(),
     password: passwordSchema.optional(),

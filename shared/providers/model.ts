@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { isoDate, jsonObject, pageQuery } from '../platform/api/schemas.js';
+import { isoDate, jsonObject, pageQuery, cleanText } from '../platform/api/schemas.js';
 import { PROVIDER_TYPES } from './types.js';
 import { CIRCUIT_STATES } from './circuit-breaker.js';
 
@@ -34,7 +34,7 @@ const httpUrl = z
 const maxTokens = z.number().int().min(1).max(200_000).describe('max_tokens sent with each request');
 const timeoutSeconds = z.number().int().min(1).max(900).describe('Upper bound of one call; the task timeout applies as well');
 
-const apiKey = z.string().min(1).max(4096);
+const apiKey = cleanText(z.string().min(1).max(4096));
 const model = z.string().trim().min(1).max(200);
 const httpSettings = z.strictObject({ max_tokens: maxTokens.optional(), timeout_seconds: timeoutSeconds.optional() });
 
@@ -85,7 +85,7 @@ const RULES: Record<(typeof PROVIDER_TYPES)[number], TypeRules> = {
 export const registerBody = z
   .strictObject({
     type: z.enum(PROVIDER_TYPES),
-    name: z.string().trim().min(1).max(100),
+    name: cleanText(z.string().trim().min(1).max(100)),
     base_url: httpUrl
       .optional()
       .describe('anthropic: defaults to https://api.anthropic.com; openai: including /v1 (e.g. http://localhost:11434/v1), defaults to https://api.openai.com/v1; bedrock: endpoint override'),

@@ -3,7 +3,7 @@
  * the decisions a firing takes. The cron semantics themselves (DST included) are in cron.ts.
  */
 import * as z from 'zod';
-import { isoDate, pageQuery, ulidSchema } from '../platform/api/schemas.js';
+import { isoDate, pageQuery, ulidSchema, cleanText } from '../platform/api/schemas.js';
 import { variablesSchema, variableValue } from '../workflows/definition.js';
 import { CronError, isValidTimezone, nextRuns, toScheduleExpression } from '../platform/cron.js';
 
@@ -33,7 +33,7 @@ const timezone = z
 
 export const createScheduleBody = z.strictObject({
   workflow_id: ulidSchema,
-  name: z.string().trim().min(1).max(200),
+  name: cleanText(z.string().trim().min(1).max(200)),
   cron_expression: cronExpression,
   timezone: timezone.default('UTC'),
   variables: variablesSchema.optional(),
@@ -44,7 +44,7 @@ export type CreateScheduleInput = z.infer<typeof createScheduleBody>;
 
 export const updateScheduleBody = z
   .strictObject({
-    name: z.string().trim().min(1).max(200).optional(),
+    name: cleanText(z.string().trim().min(1).max(200)).optional(),
     cron_expression: cronExpression.optional(),
     timezone: timezone.optional(),
     variables: variablesSchema.optional(),

@@ -205,7 +205,8 @@ export async function resumeSchedule(deps: Deps, principal: Principal, scheduleI
 }
 
 /** Runs the schedule's workflow now, recorded as a manual run of the schedule (paused or not, overlap or not). */
-export async function triggerSchedule(deps: Deps, principal: Principal, scheduleId: string): Promise<ExecutionView> {
+/** `executionId`: the id an idempotent request chose; a run already stored under it is answered, not started again. */
+export async function triggerSchedule(deps: Deps, principal: Principal, scheduleId: string, executionId?: string): Promise<ExecutionView> {
   const schedule = await requireSchedule(deps, scheduleId);
   assertManages(principal, schedule);
   const execution = await startExecution(deps, schedule.workflow_id, {
@@ -214,6 +215,7 @@ export async function triggerSchedule(deps: Deps, principal: Principal, schedule
     triggered_by: principal.username,
     schedule_id: schedule.schedule_id,
     actor: { userId: principal.userId, username: principal.username },
+    ...(executionId ? { execution_id: executionId, answerExisting: true } : {}),
   });
   await schedules(deps).recordManualRun(schedule.schedule_id, execution.execution_id, deps.clock.now());
   return execution;

@@ -5,6 +5,7 @@ import { isTerminal } from './status.js';
 import { TaskRepository, publicView } from './repo.js';
 import { checkRouting, createTask, type TaskActor } from './service.js';
 import { validationError } from '../platform/errors.js';
+import { derivedUlid } from '../platform/ids.js';
 
 /**
  * The execute endpoints: task creation plus a bounded wait, so that an HTTP caller gets the result in
@@ -17,8 +18,9 @@ const CREATE_PARALLELISM = 10;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function executeOne(deps: Deps, actor: TaskActor, input: CreateTaskInput, waitSeconds: number): Promise<{ task: TaskView; finished: boolean }> {
-  const created = await createTask(deps, actor, input);
+/** `taskId`: the id an idempotent request chose; a task already stored under it is answered, not created again. */
+export async function executeOne(deps: Deps, actor: TaskActor, input: CreateTaskInput, waitSeconds: number, taskId?: string): Promise<{ task: TaskView; finished: boolean }> {
+  const created = await createTask(deps, actor, input, undefined, { taskId });
   const deadline = Date.now() + waitSeconds * 1000;
   const repo = new TaskRepository(deps.store);
   let task = created;
@@ -31,16 +33,20 @@ export async function executeOne(deps: Deps, actor: TaskActor, input: CreateTask
   return { task, finished: isTerminal(task.status) };
 }
 
-export async function executeBatch(deps: Deps, actor: TaskActor, input: ExecuteBatchInput) {
+/**
+ * `batchId`: the id an idempotent request chose. Each item's task id is derived from it and the item's
+ * index, so a retry of a request that died half-way creates only the tasks the first attempt did not.
+ */
+export async function executeBatch(deps: Deps, actor: TaskActor, input: ExecuteBatchInput, chosenBatchId?: string) {
   // Every item is checked before any is created: a bad item stores nothing.
   const errors = (await Promise.all(input.items.map((item, i) => checkRouting(deps, item, `items.${i}.`)))).flat();
   if (errors.length) throw validationError(errors);
-  const batchId = ulid();
+  const batchId = chosenBatchId ?? ulid();
   const concurrency = { group: `batch:${batchId}`, limit: input.max_concurrency };
   const created: TaskView[] = new Array(input.items.length);
   for (let i = 0; i < input.items.length; i += CREATE_PARALLELISM) {
     const slice = input.items.slice(i, i + CREATE_PARALLELISM);
-    const tasks = await Promise.all(slice.map((item) => createTask(deps, actor, item, undefined, { concurrency, batchId })));
+    const tasks = await Promise.all(slice.map((item, j) => createTask(deps, actor, item, undefined, { concurrency, batchId, taskId: chosenBatchId ? derivedUlid(batchId, String(i + j)) : undefined })));
     tasks.forEach((t, j) => (created[i + j] = t));
   }
   const deadline = Date.now() + input.wait_seconds * 1000;

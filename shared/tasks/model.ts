@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { isoDate, jsonObject, pageQuery, ulidSchema } from '../platform/api/schemas.js';
+import { isoDate, jsonObject, pageQuery, ulidSchema, cleanText } from '../platform/api/schemas.js';
 import { PAYLOAD_SCHEMAS } from './payloads.js';
 import { providerIdSchema } from '../providers/model.js';
 import { TASK_STATUSES, TASK_TYPES } from './status.js';
@@ -25,7 +25,7 @@ const metadataSchema = jsonObject({ maxKeyLength: 64 })
 /** Fields of a task as a client submits it; `payload` is checked against the type's schema. */
 export const taskInputFields = {
   type: z.enum(TASK_TYPES),
-  title: z.string().trim().min(1).max(200).optional(),
+  title: cleanText(z.string().trim().min(1).max(200)).optional(),
   payload: jsonObject(),
   priority: z.number().int().min(1).max(10).default(DEFAULT_PRIORITY),
   provider_id: providerIdSchema.optional(),
@@ -65,7 +65,7 @@ export type CreateTaskBody = z.output<typeof createTaskBody>;
 
 export const updateTaskBody = z
   .strictObject({
-    title: z.string().trim().min(1).max(200).optional(),
+    title: cleanText(z.string().trim().min(1).max(200)).optional(),
     priority: z.number().int().min(1).max(10).optional(),
     tags: taskInputFields.tags.removeDefault().optional(),
   })

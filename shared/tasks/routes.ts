@@ -181,7 +181,7 @@ const actorOf = (req: ApiRequest) => {
 
 export const taskOperations: Operations<typeof taskRoutes> = {
   async createTask(req) {
-    const task = await createTask(req.deps, actorOf(req), req.body);
+    const task = await createTask(req.deps, actorOf(req), req.body, undefined, { taskId: req.idempotency?.resourceId });
     req.audit.resourceId = task.task_id;
     return { data: task, message: 'Task created', status: 201 };
   },
@@ -233,7 +233,7 @@ export const taskOperations: Operations<typeof taskRoutes> = {
 
   async executeTask(req) {
     const { wait_seconds, ...input } = req.body;
-    const { task, finished } = await executeOne(req.deps, actorOf(req), input, wait_seconds);
+    const { task, finished } = await executeOne(req.deps, actorOf(req), input, wait_seconds, req.idempotency?.resourceId);
     req.audit.resourceId = task.task_id;
     return finished
       ? { data: { task }, message: `Task ${task.status}`, status: 200 }
@@ -241,7 +241,7 @@ export const taskOperations: Operations<typeof taskRoutes> = {
   },
 
   async executeBatch(req) {
-    const result = await executeBatch(req.deps, actorOf(req), req.body);
+    const result = await executeBatch(req.deps, actorOf(req), req.body, req.idempotency?.resourceId);
     req.audit.details = { batch_id: result.batch_id, items: result.items.length };
     return result.unfinished === 0
       ? { data: result, message: 'Batch finished', status: 200 }

@@ -2,7 +2,7 @@ import { ulid } from 'ulid';
 import * as z from 'zod';
 import { ulidSchema } from '../platform/api/schemas.js';
 import type { Deps } from '../platform/runtime.js';
-import { forbidden, invalidState, notFound, validationError, type FieldError } from '../platform/errors.js';
+import { conflict, forbidden, invalidState, notFound, validationError, type FieldError } from '../platform/errors.js';
 import { canManage, canRead, type Principal } from '../platform/principal.js';
 import { zodIssues } from '../platform/api/validation.js';
 import { logger } from '../platform/logger.js';
@@ -14,7 +14,7 @@ import { defaultTitle } from './prompts.js';
 import { summarize, summarizeTasks, type StatsSummary } from './stats.js';
 import { publicView, TaskRepository, type TaskFilter, type TaskRecord } from './repo.js';
 import { agentCapacity } from '../agents/service.js';
-import { retryOnConflict, VersionConflictError } from '../platform/store/conflicts.js';
+import { isConditionFailure, retryOnConflict, VersionConflictError } from '../platform/store/conflicts.js';
 import { getProvider } from '../providers/service.js';
 
 export type { CreateTaskInput, TaskView } from './model.js';
@@ -84,7 +84,7 @@ export async function commit(deps: Deps, before: TaskRecord, change: Change): Pr
  * Stores the task `pending`, announces it, then hands it to the queue (`queued`). The write and the
  * send are not atomic: a task whose send was lost stays pending/queued and the sweeper sends it again.
  */
-export async function createTask(deps: Deps, actor: TaskActor, input: CreateTaskInput, link?: TaskLink, options: { concurrency?: { group: string; limit: number }; batchId?: string } = {}): Promise<TaskView> {
+export async function createTask(deps: Deps, actor: TaskActor, input: CreateTaskInput, link?: TaskLink, options: { concurrency?: { group: string; limit: number }; batchId?: string; taskId?: string } = {}): Promise<TaskView> {
   const parsed = createTaskBody.safeParse(input);
   if (!parsed.success) throw validationError(zodIssues(parsed.error));
   const body = parsed.data;
@@ -94,7 +94,7 @@ export async function createTask(deps: Deps, actor: TaskActor, input: CreateTask
   const now = deps.clock.now();
   const nowIso = now.toISOString();
   const record: TaskRecord = {
-    task_id: ulid(now.getTime()),
+    task_id: options.taskId ?? ulid(now.getTime()),
     type: body.type,
     title: body.title ?? defaultTitle(body.type, body.payload),
     status: 'pending',
@@ -129,7 +129,16 @@ export async function createTask(deps: Deps, actor: TaskActor, input: CreateTask
     version: 1,
     ...(options.concurrency ? { concurrency_group: options.concurrency.group, concurrency_limit: options.concurrency.limit } : {}),
   };
-  await repo(deps).create(record);
+  try {
+    await repo(deps).create(record);
+  } catch (err) {
+    // A chosen id (an idempotent request's) that is taken: an earlier attempt of the same request stored
+    // it and died before answering. Its task is the answer; it is queued if that attempt did not get so far.
+    if (!options.taskId || !isConditionFailure(err)) throw err;
+    const existing = await repo(deps).get(options.taskId);
+    if (!existing || existing.created_by !== actor.userId) throw conflict('The task id of this request is taken');
+    return publicView((await enqueue(deps, existing)) ?? (await repo(deps).get(options.taskId)) ?? existing);
+  }
   await publishTask(deps, 'task.created', record);
   const queued = await enqueue(deps, record);
   return publicView(queued ?? record);

@@ -4,7 +4,7 @@
  * graph (dependencies, cycles, templates, conditions, types).
  */
 import * as z from 'zod';
-import { jsonObject } from '../platform/api/schemas.js';
+import { jsonObject, cleanText } from '../platform/api/schemas.js';
 
 /** A step runs as a task: its type is one of the task types. */
 export { TASK_TYPES as STEP_TYPES } from '../tasks/status.js';
@@ -43,21 +43,21 @@ export const retrySchema = z.strictObject({
 
 export const stepSchema = z.strictObject({
   id: z.string().regex(STEP_ID_PATTERN, 'step ids are 1-64 letters, digits and _ (not starting with a digit)'),
-  name: z.string().min(1).max(200).optional(),
+  name: cleanText(z.string().min(1).max(200)).optional(),
   // Checked by validation (error code `unknown_type`) rather than here, so validate can report it.
   type: z.string().min(1).max(64),
   payload: jsonObject().default({}),
   depends_on: z.array(z.string().max(64)).max(MAX_STEPS_ACCEPTED).default([]),
   condition: z.string().min(1).max(2000).optional(),
-  provider_id: z.string().min(1).max(128).optional(),
-  agent_id: z.string().min(1).max(128).optional(),
+  provider_id: cleanText(z.string().min(1).max(128)).optional(),
+  agent_id: cleanText(z.string().min(1).max(128)).optional(),
   retry: retrySchema.optional(),
   timeout_seconds: z.number().int().min(1).max(MAX_STEP_TIMEOUT_SECONDS).optional(),
 });
 
 export const definitionSchema = z.strictObject({
-  name: z.string().trim().min(1).max(200),
-  description: z.string().max(2000).optional(),
+  name: cleanText(z.string().trim().min(1).max(200)),
+  description: cleanText(z.string().max(2000), { multiline: true }).optional(),
   variables: variablesSchema.optional(),
   max_parallel: z.number().int().min(1).max(MAX_PARALLEL_LIMIT).default(DEFAULT_MAX_PARALLEL),
   on_failure: z.enum(['fail_fast', 'continue']).default('fail_fast'),

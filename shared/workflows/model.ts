@@ -1,6 +1,6 @@
 /** Request and response schemas of the workflow routes (section 4 of the API reference). */
 import * as z from 'zod';
-import { booleanQuery, isoDate, pageQuery, ulidSchema } from '../platform/api/schemas.js';
+import { booleanQuery, isoDate, pageQuery, ulidSchema, cleanText } from '../platform/api/schemas.js';
 import { definitionSchema, variablesSchema, variableValue } from './definition.js';
 import { EXECUTION_STATUSES, STEP_STATUSES } from './engine.js';
 
@@ -27,7 +27,7 @@ export const deleteWorkflowQuery = z.strictObject({ force: booleanQuery.optional
 export const executeBody = z.strictObject({
   variables: variablesSchema.optional(),
   /** A label for who or what started the run (a CI job, a person); defaults to the caller's username. */
-  triggered_by: z.string().min(1).max(200).optional(),
+  triggered_by: cleanText(z.string().min(1).max(200)).optional(),
 });
 
 export const cancelExecutionBody = z.strictObject({ reason: z.string().trim().min(1).max(500).optional() });

@@ -332,6 +332,7 @@ export const workflowsOperations: Operations<typeof workflowsRoutes> = {
       triggered_by: req.body.triggered_by,
       trigger: 'api',
       actor: { userId: principal.userId, username: principal.username },
+      ...(req.idempotency ? { execution_id: req.idempotency.resourceId, answerExisting: true } : {}),
     });
     req.audit.resourceId = execution.execution_id;
     return { data: execution, message: 'Execution started', status: 202 };
@@ -391,7 +392,7 @@ export const workflowsOperations: Operations<typeof workflowsRoutes> = {
   },
 
   async triggerSchedule(req) {
-    const execution = await schedules.triggerSchedule(req.deps, requirePrincipal(req), req.params.schedule_id);
+    const execution = await schedules.triggerSchedule(req.deps, requirePrincipal(req), req.params.schedule_id, req.idempotency?.resourceId);
     req.audit.details = { execution_id: execution.execution_id };
     return { data: execution, message: 'Schedule triggered', status: 202 };
   },

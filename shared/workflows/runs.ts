@@ -7,7 +7,8 @@ import { ulid } from 'ulid';
 import type { Deps } from '../platform/runtime.js';
 import type { Principal } from '../platform/principal.js';
 import { canManage } from '../platform/principal.js';
-import { dependencyUnavailable, forbidden, invalidState, notFound, validationError } from '../platform/errors.js';
+import { VersionConflictError } from '../platform/store/conflicts.js';
+import { conflict, dependencyUnavailable, forbidden, invalidState, notFound, validationError } from '../platform/errors.js';
 import { logger } from '../platform/logger.js';
 import { MAX_WORKFLOW_TIMEOUT_SECONDS, type VariableValue } from './definition.js';
 import { requiredVariables } from './validation.js';
@@ -42,6 +43,12 @@ export interface RunRequest {
    * run): a run of that id that already exists is a VersionConflictError and nothing is started.
    */
   execution_id?: string;
+  /**
+   * With `execution_id`: a run of that id already stored by the same caller for the same workflow (an
+   * idempotent request's earlier attempt that died before answering) is answered, its start completed,
+   * instead of being a conflict.
+   */
+  answerExisting?: boolean;
 }
 
 /**
@@ -81,7 +88,16 @@ export async function startExecution(deps: Deps, workflowId: string, request: Ru
     output: null,
     updated_at: nowIso,
   };
-  await executions(deps).create(execution);
+  try {
+    await executions(deps).create(execution);
+  } catch (err) {
+    if (!(err instanceof VersionConflictError) || !request.answerExisting) throw err;
+    const existing = await executions(deps).get(execution.execution_id);
+    if (!existing || existing.workflow_id !== workflowId || existing.created_by !== request.actor.userId) throw conflict('The execution id of this request is taken');
+    const resumed = await resumeExecution(deps, existing);
+    const { execution: current, steps } = await executions(deps).load(resumed.execution_id);
+    return executionView(current ?? resumed, await definitionOf(deps, resumed.workflow_id, resumed.workflow_version), steps);
+  }
   await publishExecution(deps, execution);
   const runId = await startOnRunner(deps, execution);
   const { execution: current, steps } = await executions(deps).load(execution.execution_id);

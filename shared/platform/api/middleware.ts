@@ -14,7 +14,7 @@ import { getDeps } from '../runtime.js';
 import { hasPermission } from '../permissions.js';
 import type { HttpServices } from './http-services.js';
 import { RateLimitRepository } from '../store/rate-limits.js';
-import { IdempotencyRepository } from '../store/idempotency.js';
+import { ClaimLostError, IdempotencyRepository } from '../store/idempotency.js';
 
 export type HttpContext = Context & { api?: RequestState };
 export type HttpRequest = Request<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Error, HttpContext>;
@@ -171,20 +171,38 @@ export function jsonNestingExceeds(text: string, max: number): boolean {
   return false;
 }
 
-/** Content type, size limit and JSON (or form) parsing. A route without a body ignores one. */
+/** Largest body looked at on a route that takes none (it is refused either way). */
+const NO_BODY_MAX_BYTES = 16 * 1024;
+
+/** Longest path parameter: ids are far shorter; a longer one is a 422 before it reaches a key. */
+export const MAX_PATH_PARAM_LENGTH = 200;
+
+/**
+ * Content type, size limit and JSON (or form) parsing. A route that takes no body refuses a non-empty
+ * one: 400 when it does not parse, 422 when it does.
+ */
 export function parseBody(): Middleware {
   return {
     name: 'parseBody',
     before: async (request) => {
       const { route, request: req } = stateOf(request);
       const event = request.event;
-      if (!route.body) return;
       const raw = event.body ? (event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body) : '';
-      const limit = route.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+      const limit = route.body ? (route.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES) : NO_BODY_MAX_BYTES;
       if (Buffer.byteLength(raw) > limit) throw payloadTooLarge(limit);
       if (raw.trim() === '') {
         req.body = undefined;
         return;
+      }
+      if (!route.body) {
+        // A route that takes no body refuses one: unparseable is a 400, anything else a 422.
+        if (jsonNestingExceeds(raw, MAX_BODY_DEPTH)) throw invalidJson(`Request body nests objects or arrays deeper than ${MAX_BODY_DEPTH} levels`);
+        try {
+          JSON.parse(raw);
+        } catch {
+          throw invalidJson();
+        }
+        throw validationError([{ path: 'body', message: 'this route takes no request body' }]);
       }
       const contentType = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
       const accepted = route.acceptsForm ? ['application/json', 'application/x-www-form-urlencoded'] : ['application/json'];
@@ -221,8 +239,24 @@ export function validate(): Middleware {
         errors.push(...zodIssues(result.error, where === 'body' ? undefined : where));
         return undefined;
       };
-      req.params = check(route.params, req.params ?? {}, 'path');
-      req.query = check(route.query, request.event.queryStringParameters ?? {}, 'query');
+      const rawParams = (req.params ?? {}) as Record<string, string | undefined>;
+      const longParams = Object.entries(rawParams).filter(([, v]) => (v ?? '').length > MAX_PATH_PARAM_LENGTH);
+      for (const [name] of longParams) errors.push({ path: `path.${name}`, message: `must be at most ${MAX_PATH_PARAM_LENGTH} characters` });
+      if (longParams.length) throw validationError(errors);
+      req.params = check(route.params, rawParams, 'path');
+      // Only the query parameters the route declares; a route without a query schema takes none.
+      const query = request.event.queryStringParameters ?? {};
+      const known = route.query ? Object.keys(route.query.shape) : [];
+      for (const name of Object.keys(query)) {
+        if (!known.includes(name)) errors.push({ path: `query.${name.slice(0, 100)}`, message: 'unknown query parameter' });
+      }
+      const unknown = new Set(errors.map((e) => e.path));
+      req.query = check(route.query, query, 'query');
+      // A strict query schema names the same parameters again.
+      if (unknown.size) {
+        const kept = errors.filter((e) => !(e.message === 'Unknown field' && unknown.has(e.path)));
+        errors.splice(0, errors.length, ...kept);
+      }
       if (route.body) req.body = check(route.body, req.body ?? {}, 'body');
       if (errors.length) throw validationError(errors);
     },
@@ -265,7 +299,13 @@ export function canonicalJson(value: unknown): string {
   );
 }
 
-/** `Idempotency-Key`: the same key and body within 24 h replays the first answer and starts nothing new. */
+/**
+ * `Idempotency-Key`: the same key and body within 24 h replays the first answer and starts nothing new.
+ * The claim carries the id of what the operation creates (`req.idempotency.resourceId`): an operation
+ * writes its resource under that id on the condition that it does not exist, so a retry that takes over
+ * the claim of an attempt that died after its write answers the stored resource instead of creating a
+ * second one.
+ */
 export function idempotency(): Middleware {
   return {
     name: 'idempotency',
@@ -278,9 +318,16 @@ export function idempotency(): Middleware {
       const scope = `${req.principal?.userId ?? 'anonymous'}#${route.operationId}#${key}`;
       const hash = createHash('sha256').update(canonicalJson({ params: req.params, body: req.body ?? null })).digest('base64url');
       const repo = new IdempotencyRepository(req.deps.store);
-      const claim = await repo.claim(scope, hash, req.deps.clock.now());
+      let claim;
+      try {
+        claim = await repo.claim(scope, hash, req.deps.clock.now());
+      } catch (err) {
+        if (err instanceof ClaimLostError) throw conflict('A request with this Idempotency-Key is still in progress');
+        throw err;
+      }
       if (claim.claimed) {
-        state.idempotencyScope = scope;
+        state.idempotencyClaim = { scope, token: claim.token };
+        req.idempotency = { resourceId: claim.resourceId, takeover: claim.takeover };
         return;
       }
       if (claim.existing.request_hash !== hash) throw idempotencyConflict();
@@ -289,19 +336,26 @@ export function idempotency(): Middleware {
     },
     after: async (request) => {
       const state = stateOf(request);
-      if (!state.idempotencyScope || !request.response) return;
+      const claim = state.idempotencyClaim;
+      if (!claim || !request.response) return;
       const repo = new IdempotencyRepository(state.request.deps.store);
       const status = request.response.statusCode ?? 200;
-      if (status >= 200 && status < 300) await repo.complete(state.idempotencyScope, status, String(request.response.body ?? ''));
-      else await repo.release(state.idempotencyScope);
+      if (status >= 200 && status < 300) {
+        if (!(await repo.complete(claim.scope, claim.token, status, String(request.response.body ?? '')))) {
+          state.logger.warn('idempotency claim taken over before completion; the answer is not stored', { scope: claim.scope });
+        }
+      } else await repo.release(claim.scope, claim.token);
     },
     onError: async (request) => {
-      const state = request.context.api;
-      if (!state?.idempotencyScope) return;
-      await new IdempotencyRepository(state.request.deps.store).release(state.idempotencyScope).catch(() => undefined);
+      const claim = request.context.api?.idempotencyClaim;
+      if (!claim) return;
+      await new IdempotencyRepository(request.context.api!.request.deps.store).release(claim.scope, claim.token).catch(() => undefined);
     },
   };
 }
+
+/** Tries of an audit write before it is given up (logged as an error). */
+export const AUDIT_WRITE_ATTEMPTS = 3;
 
 /** One audit record for every mutating request, denied and failed attempts included. */
 export function audit(services: Pick<HttpServices, 'audit'>): Middleware {
@@ -311,26 +365,38 @@ export function audit(services: Pick<HttpServices, 'audit'>): Middleware {
     const { route, request: req } = state;
     if (route.method === 'GET' && !route.audit) return;
     const status = request.response.statusCode ?? 200;
-    const outcome = status < 400 ? 'success' : status === 401 || status === 403 ? 'denied' : 'failure';
-    try {
-      await services.audit(req.deps, {
+    const outcome = status < 400 ? ('success' as const) : status === 401 || status === 403 ? ('denied' as const) : ('failure' as const);
+    // Keys are built from the resource id: an id longer than any real one (refused by `validate`) is not one.
+    const rawId = req.audit.resourceId ?? (route.resourceIdParam ? String((req.params as Record<string, unknown>)?.[route.resourceIdParam] ?? request.event.pathParameters?.[route.resourceIdParam] ?? '') || null : null);
+    const resourceId = rawId && rawId.length <= MAX_PATH_PARAM_LENGTH ? rawId : null;
+    const entry = {
           timestamp: req.deps.clock.now().toISOString(),
           actor_id: req.principal?.userId ?? null,
           actor_username: req.principal?.username ?? null,
           action: route.operationId,
           resource_type: req.audit.resourceType ?? route.resourceType ?? route.group,
-          resource_id: req.audit.resourceId ?? (route.resourceIdParam ? String((req.params as Record<string, unknown>)?.[route.resourceIdParam] ?? request.event.pathParameters?.[route.resourceIdParam] ?? '') || null : null),
+          resource_id: resourceId,
           outcome,
           status_code: status,
           request_id: req.requestId,
           ip: req.ip,
           user_agent: req.userAgent.slice(0, 512),
           method: route.method,
-          path: request.event.rawPath,
+          path: (request.event.rawPath ?? '').slice(0, 2048),
           ...(req.audit.details ? { details: req.audit.details } : {}),
-      });
-    } catch (err) {
-      state.logger.error('audit write failed', { error: err as Error });
+    };
+    // A failed write is tried again (a throttle, a lost connection), then logged as an error.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await services.audit(req.deps, entry);
+        return;
+      } catch (err) {
+        if (attempt >= AUDIT_WRITE_ATTEMPTS) {
+          state.logger.error('audit write failed', { error: err as Error, attempts: attempt, audit: { action: entry.action, request_id: entry.request_id } });
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 50 * 2 ** (attempt - 1)));
+      }
     }
   };
   return { name: 'audit', after: record, onError: record };

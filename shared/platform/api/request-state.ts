@@ -10,5 +10,6 @@ export interface RequestState {
   request: ApiRequest;
   /** A stored answer to replay (idempotency) instead of running the operation. */
   replay?: { statusCode: number; body: string };
-  idempotencyScope?: string;
+  /** The idempotency record this request holds (completed or released when it ends). */
+  idempotencyClaim?: { scope: string; token: string };
 }

@@ -60,3 +60,31 @@ export function jsonObject(options: { maxDepth?: number; maxKeyLength?: number }
   const key = options.maxKeyLength === undefined ? z.string() : z.string().max(options.maxKeyLength);
   return z.record(key, z.unknown()).superRefine(depthCheck(options.maxDepth ?? MAX_JSON_DEPTH));
 }
+
+/** Control characters (C0 and DEL); `multiline` text may hold tab and newline. */
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
+const CONTROL = /[\u0000-\u001F\u007F]/;
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
+const CONTROL_MULTILINE = /[\u0000-\u0008\u000B-\u001F\u007F]/;
+/** A high surrogate not followed by a low one, or a low one not preceded by a high one. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** Why `value` is not clean text, or undefined when it is. */
+export function textProblem(value: string, options: { multiline?: boolean } = {}): string | undefined {
+  if ((options.multiline ? CONTROL_MULTILINE : CONTROL).test(value)) {
+    return options.multiline ? 'must not contain control characters (other than tab and newline)' : 'must not contain control characters';
+  }
+  if (LONE_SURROGATE.test(value)) return 'must be valid Unicode (no lone surrogates)';
+  return undefined;
+}
+
+/**
+ * The one refinement of every name, title, identifier and secret a client sends: no control characters
+ * (tab and newline allowed in `multiline` text) and no lone surrogates, else a 422 naming the field.
+ */
+export function cleanText<T extends z.ZodString>(schema: T, options: { multiline?: boolean } = {}): T {
+  return schema.superRefine((value, ctx) => {
+    const problem = textProblem(value, options);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  }) as T;
+}

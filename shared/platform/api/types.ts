@@ -20,6 +20,11 @@ export interface ApiRequest<P = unknown, Q = unknown, B = unknown> {
   headers: Record<string, string>;
   route: RouteSpec;
   deps: Deps;
+  /**
+   * Set when the request holds an `Idempotency-Key` claim: the id the operation gives what it creates
+   * (written only if absent), and whether an earlier attempt of the same request may have stored it.
+   */
+  idempotency?: { resourceId: string; takeover: boolean };
   /** Lets an operation name the resource it created or touched, for the audit record. */
   audit: { resourceId?: string; resourceType?: string; details?: Record<string, unknown> };
 }
