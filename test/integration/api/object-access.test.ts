@@ -176,7 +176,7 @@ describe('changes to another user\'s items', () => {
 });
 
 describe.each(ROLES)('WebSocket as %s', (role) => {
-  const deps = () => ({ store: testStore(), connections: new ApiGatewayConnections(inject('baseUrl')), clock: systemClock }) as unknown as Deps;
+  const deps = () => ({ store: testStore(), connections: new ApiGatewayConnections(inject('connectionsUrl')), clock: systemClock }) as unknown as Deps;
 
   it(`subscribing to another user's task:<id> / execution:<id> is ${READS_ALL[role] ? 'accepted' : 'refused exactly like an unknown id'}`, async () => {
     const socket = await openSocket('/ws', sessions[role].token);
