@@ -359,24 +359,9 @@ export class ScheduleRepository {
 
   /** Every schedule a user created (few per user; read when the user is deleted). */
   async allOfOwner(userId: string): Promise<ScheduleRecord[]> {
-    const out: ScheduleRecord[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.store.doc.send(
-        new QueryCommand({
-          TableName: this.store.table,
-          IndexName: 'gsi1',
-          KeyConditionExpression: 'gsi1pk = :p',
-          FilterExpression: 'created_by = :u',
-          ExpressionAttributeValues: { ':p': 'SCHEDULES', ':u': userId },
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      for (const item of page.Items ?? []) out.push(strip(item)!);
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
-    return out;
+    return this.collect({ index: 'gsi1', key: 'gsi1pk', value: 'SCHEDULES', createdBy: userId });
   }
+
 
   /** Every active schedule, soonest first (re-registration at local start-up). */
   async allActive(): Promise<ScheduleRecord[]> {
@@ -393,7 +378,8 @@ export class ScheduleRepository {
     return Number(out.Item?.count ?? 0);
   }
 
-  private async collect(q: { index: 'gsi2' | 'gsi3'; key: string; value: string }): Promise<ScheduleRecord[]> {
+  /** Every item of one index partition (optionally only one creator's), page after page. */
+  private async collect(q: { index: 'gsi1' | 'gsi2' | 'gsi3'; key: string; value: string; createdBy?: string }): Promise<ScheduleRecord[]> {
     const out: ScheduleRecord[] = [];
     let startKey: Record<string, unknown> | undefined;
     do {
@@ -402,7 +388,8 @@ export class ScheduleRepository {
           TableName: this.store.table,
           IndexName: q.index,
           KeyConditionExpression: `${q.key} = :p`,
-          ExpressionAttributeValues: { ':p': q.value },
+          ...(q.createdBy ? { FilterExpression: 'created_by = :u' } : {}),
+          ExpressionAttributeValues: { ':p': q.value, ...(q.createdBy ? { ':u': q.createdBy } : {}) },
           ExclusiveStartKey: startKey,
         }),
       );
