@@ -70,8 +70,17 @@ export async function disconnectUser(deps: Deps, userId: string, options: { sess
     const connections = await repo.ofUser(userId);
     for (const conn of connections) {
       if (options.sessionId && conn.session_id !== options.sessionId) continue;
-      await deps.connections.close(conn.connection_id, options.close).catch(() => undefined);
-      await repo.remove(conn.connection_id).catch(() => undefined);
+      try {
+        await deps.connections.close(conn.connection_id, options.close);
+      } catch (err) {
+        if (!(err instanceof ConnectionGoneError)) {
+          // Not closed (the management API unreachable, or not granted): the record stays, so the
+          // connection can still be found and closed, and the failure is not silent.
+          logger.error('closing a WebSocket connection failed; its record is kept', { connection_id: conn.connection_id, user_id: userId, error: err as Error });
+          continue;
+        }
+      }
+      await repo.remove(conn.connection_id).catch((err) => logger.warn('removing a closed connection failed', { connection_id: conn.connection_id, error: (err as Error).name }));
       closed++;
     }
   } catch (err) {
