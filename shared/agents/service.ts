@@ -79,7 +79,7 @@ export async function createAgent(deps: Deps, principal: Pick<Principal, 'userId
   try {
     await repo(deps).create(record);
   } catch (err) {
-    if (key) await deps.secrets.remove(key.api_key_ref).catch(() => undefined);
+    if (key) await deps.secrets.remove(key.api_key_ref).catch((e) => logger.error('secret of an agent not saved was not removed', { error: e as Error }));
     if (err instanceof AgentNameTakenError) throw conflict(`An agent named ${input.name} already exists`);
     throw err;
   }
@@ -109,7 +109,7 @@ export async function updateAgent(deps: Deps, agentId: string, input: UpdateAgen
   try {
     await repo(deps).update(before, after);
   } catch (err) {
-    if (key) await deps.secrets.remove(key.api_key_ref).catch(() => undefined);
+    if (key) await deps.secrets.remove(key.api_key_ref).catch((e) => logger.error('secret of an agent not saved was not removed', { error: e as Error }));
     if (err instanceof AgentNameTakenError) throw conflict(`An agent named ${after.name} already exists`);
     if ((err as { name?: string }).name === 'TransactionCanceledException') throw conflict('The agent changed meanwhile; read it again');
     throw err;

@@ -196,7 +196,7 @@ export async function registerProvider(deps: Deps, principal: Principal, provide
   try {
     await providers.create(record);
   } catch (err) {
-    if (apiKeyRef) await deps.secrets.remove(apiKeyRef).catch(() => undefined);
+    if (apiKeyRef) await deps.secrets.remove(apiKeyRef).catch((e) => logger.error('secret of a provider not registered was not removed', { provider_id: providerId, error: e as Error }));
     if (err instanceof ProviderExistsError) throw conflict(`Provider ${providerId} already exists`);
     throw err;
   }

@@ -147,7 +147,11 @@ export class ConnectionRepository {
           ReturnValues: 'ALL_NEW',
         }),
       )
-      .catch(() => undefined);
+      .catch((err) => {
+        // The connection is gone meanwhile: nothing left to unsubscribe it from.
+        if (!isConditionFailure(err)) throw err;
+        return undefined;
+      });
     if (out) conn.channels = channelList(out.Attributes?.channels);
   }
 

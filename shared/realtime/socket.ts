@@ -21,6 +21,7 @@ import {
 import { RateLimitRepository } from '../platform/store/rate-limits.js';
 import { zodIssues } from '../platform/api/validation.js';
 import { logger, useLambdaContext } from '../platform/logger.js';
+import { ConnectionGoneError } from '../platform/ports.js';
 import type { Deps } from '../platform/runtime.js';
 import type { Permission } from '../platform/permissions.js';
 import { taskReadable } from '../tasks/service.js';
@@ -96,7 +97,11 @@ export async function message(event: WsEvent, context?: Context): Promise<APIGat
   useLambdaContext(context);
   const deps = await getDeps();
   const id = event.requestContext.connectionId;
-  const reply = (type: string, data: unknown) => deps.connections.post(id, serverMessage(type, data)).catch(() => undefined);
+  const reply = (type: string, data: unknown) =>
+    deps.connections.post(id, serverMessage(type, data)).catch((err) => {
+      // A client gone meanwhile is normal; anything else (the management API unreachable or not granted) is not.
+      if (!(err instanceof ConnectionGoneError)) logger.error('WebSocket reply not delivered', { connection_id: id, error: err as Error });
+    });
   // Counted by arrival (API Gateway's requestTimeEpoch): a backlog handled later counts when it came.
   const arrived = new Date(event.requestContext.requestTimeEpoch ?? deps.clock.now().getTime());
   const { count, resetAt } = await new RateLimitRepository(deps.store).hit(`ws#${id}`, MESSAGE_LIMIT.windowSeconds, arrived);
@@ -114,7 +119,7 @@ export async function message(event: WsEvent, context?: Context): Promise<APIGat
     }
     if (closing) {
       logger.warn('websocket closed: rate limited', { connection_id: id });
-      await deps.connections.close(id, RATE_LIMITED).catch(() => undefined);
+      await deps.connections.close(id, RATE_LIMITED).catch((err) => logger.error('closing a rate-limited WebSocket failed', { connection_id: id, error: err as Error }));
     }
     return { statusCode: 429 };
   }

@@ -349,7 +349,10 @@ export function idempotency(): Middleware {
     onError: async (request) => {
       const claim = request.context.api?.idempotencyClaim;
       if (!claim) return;
-      await new IdempotencyRepository(request.context.api!.request.deps.store).release(claim.scope, claim.token).catch(() => undefined);
+      await new IdempotencyRepository(request.context.api!.request.deps.store).release(claim.scope, claim.token).catch((err) => {
+        // The claim stays until its takeover age; a retry before then gets a 409 rather than a second run.
+        logger.error('idempotency claim not released', { scope: claim.scope, error: err as Error });
+      });
     },
   };
 }
