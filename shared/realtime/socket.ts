@@ -25,6 +25,8 @@ import type { Deps } from '../platform/runtime.js';
 import type { Permission } from '../platform/permissions.js';
 import { taskReadable } from '../tasks/service.js';
 import { executionReadable } from '../workflows/service.js';
+import { connectionsOf } from '../platform/use/connections.js';
+import { ConnectionGoneError } from '../platform/ports.js';
 
 type WsEvent = APIGatewayProxyWebsocketEventV2 & {
   queryStringParameters?: Record<string, string | undefined>;
@@ -96,7 +98,12 @@ export async function message(event: WsEvent, context?: Context): Promise<APIGat
   useLambdaContext(context);
   const deps = await getDeps();
   const id = event.requestContext.connectionId;
-  const reply = (type: string, data: unknown) => deps.connections.post(id, serverMessage(type, data)).catch(() => undefined);
+  const reply = (type: string, data: unknown) =>
+    connectionsOf(deps)
+      .post(id, serverMessage(type, data))
+      .catch((err) => {
+        if (!(err instanceof ConnectionGoneError)) logger.error('websocket reply failed', { connection_id: id, type, error: err as Error });
+      });
   // Counted by arrival (API Gateway's requestTimeEpoch): a backlog handled later counts when it came.
   const arrived = new Date(event.requestContext.requestTimeEpoch ?? deps.clock.now().getTime());
   const { count, resetAt } = await new RateLimitRepository(deps.store).hit(`ws#${id}`, MESSAGE_LIMIT.windowSeconds, arrived);
@@ -114,7 +121,11 @@ export async function message(event: WsEvent, context?: Context): Promise<APIGat
     }
     if (closing) {
       logger.warn('websocket closed: rate limited', { connection_id: id });
-      await deps.connections.close(id, RATE_LIMITED).catch(() => undefined);
+      await connectionsOf(deps)
+        .close(id, RATE_LIMITED)
+        .catch((err) => {
+          if (!(err instanceof ConnectionGoneError)) logger.error('closing a rate-limited connection failed', { connection_id: id, error: err as Error });
+        });
     }
     return { statusCode: 429 };
   }
