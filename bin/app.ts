@@ -2,7 +2,9 @@
  * The CDK app (cdk.json runs it with tsx). One stack per stage: `npx cdk deploy -c stage=prod`.
  *
  * Context: `stage` (dev), `corsOrigins` (comma-separated, default `*`), `allowRegistration`
- * (true|false, default: the code's default), `apiGatewayAccountRole` (true|false, default true).
+ * (true|false, default: the code's default), `apiGatewayAccountRole` (true|false, default true),
+ * `bedrockModelArns` (comma-separated model / inference-profile ARNs the providers and the worker may
+ * invoke; default: every foundation model and the account's inference profiles in the region).
  * cdk-nag's AwsSolutions and Serverless packs run at synth; an unacknowledged finding fails it.
  */
 import { App } from 'aws-cdk-lib';
@@ -27,6 +29,7 @@ new SupervisorStack(app, `Supervisor-${config.stage}`, {
   stageConfig: config,
   routes: ROUTES,
   createApiGatewayAccountRole: context('apiGatewayAccountRole') !== 'false',
+  bedrockModelArns: context('bedrockModelArns')?.split(',').map((arn) => arn.trim()).filter(Boolean),
   description: `Supervisor control plane for AI coding agents (${config.stage})`,
   env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
   tags: { project: 'supervisor', stage: config.stage },

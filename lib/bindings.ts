@@ -4,13 +4,13 @@ import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import type { IEventBus } from 'aws-cdk-lib/aws-events';
 import { PolicyStatement, type IRole } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
-import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { ENV } from '../shared/platform/config.js';
+import type { FunctionPorts } from '../shared/platform/infra.js';
 import type { SupervisorFunction } from './constructs/supervisor-function.js';
 
-export type AccessMode = 'RO' | 'RW';
+export type AccessMode = 'read' | 'read-write';
 
 /** Everything a function can be bound to. */
 export interface BindableResources {
@@ -22,7 +22,8 @@ export interface BindableResources {
   readonly stateMachineArn: string;
   readonly scheduleGroupName: string;
   readonly schedulerRole: IRole;
-  readonly scheduleTarget: IFunction;
+  /** The schedule target's ARN, built from its fixed name (schedule-fire manages schedules that target itself). */
+  readonly scheduleTargetArn: string;
   readonly scheduleDlq: IQueue;
   readonly eventBus: IEventBus;
   readonly signingKey: IKey;
@@ -30,6 +31,12 @@ export interface BindableResources {
   /** `supervisor/<stage>/providers/` */
   readonly secretPrefix: string;
   readonly wsStage: WebSocketStage;
+  /**
+   * Bedrock models and inference profiles the providers may invoke (ARNs); by default every
+   * foundation model (any region, for cross-region inference profiles) and the account's inference
+   * profiles in the stack's region. The CDK context `bedrockModelArns` narrows it.
+   */
+  readonly bedrockModelArns?: readonly string[];
 }
 
 const TABLE_READ_ACTIONS = [
@@ -54,13 +61,32 @@ export class Bindings {
     return Stack.of(this.r.table);
   }
 
-  /** Table items and GSIs; `TABLE_NAME` is set on every function by `SupervisorFunction`. */
+  /**
+   * Everything a function declares in `FUNCTION_PORTS` (`shared/platform/infra.ts`), and nothing else:
+   * one grant and its environment variables per port, plus the function's label, by which its `Deps`
+   * refuse any port it did not declare.
+   */
+  ports(fn: SupervisorFunction, ports: FunctionPorts): void {
+    fn.addEnvironment(ENV.functionLabel, fn.functionLabel);
+    if (ports.table) this.table(fn, ports.table);
+    if (ports.queue) this.queue(fn, ports.queue);
+    if (ports.workflows) this.stateMachine(fn, ports.workflows);
+    if (ports.scheduler) this.scheduler(fn, ports.scheduler);
+    if (ports.connections) this.connections(fn);
+    if (ports.events) this.eventBus(fn, ports.events);
+    if (ports.secrets) this.providerSecrets(fn, ports.secrets);
+    if (ports.signer) this.signingKey(fn, ports.signer);
+    if (ports.appSecret) this.appSecret(fn);
+    if (ports.bedrock) this.bedrock(fn);
+  }
+
+  /** Table items and GSIs, and `TABLE_NAME`. */
   table(fn: SupervisorFunction, mode: AccessMode): void {
     const { table, tableIndexes } = this.r;
     fn.addEnvironment(ENV.tableName, table.tableName);
     fn.addToRolePolicy(
       new PolicyStatement({
-        actions: mode === 'RW' ? [...TABLE_READ_ACTIONS, ...TABLE_WRITE_ACTIONS] : TABLE_READ_ACTIONS,
+        actions: mode === 'read-write' ? [...TABLE_READ_ACTIONS, ...TABLE_WRITE_ACTIONS] : TABLE_READ_ACTIONS,
         resources: [table.tableArn, ...tableIndexes.map((index) => `${table.tableArn}/index/${index}`)],
       }),
     );
@@ -102,11 +128,11 @@ export class Bindings {
 
   /** EventBridge Scheduler: `manage` schedules in the stack's group only; `check`: only read the group. */
   scheduler(fn: SupervisorFunction, mode: 'manage' | 'check'): void {
-    const { scheduleGroupName, schedulerRole, scheduleTarget, scheduleDlq } = this.r;
+    const { scheduleGroupName, schedulerRole, scheduleTargetArn, scheduleDlq } = this.r;
     // The adapter needs all four to exist (even for its health check); only `manage` may use them.
     fn.addEnvironment(ENV.scheduleGroup, scheduleGroupName);
     fn.addEnvironment(ENV.schedulerRoleArn, schedulerRole.roleArn);
-    fn.addEnvironment(ENV.scheduleTargetArn, scheduleTarget.functionArn);
+    fn.addEnvironment(ENV.scheduleTargetArn, scheduleTargetArn);
     fn.addEnvironment(ENV.scheduleDlqArn, scheduleDlq.queueArn);
     const group = this.stack.formatArn({ service: 'scheduler', resource: 'schedule-group', resourceName: scheduleGroupName });
     fn.addToRolePolicy(new PolicyStatement({ actions: ['scheduler:GetScheduleGroup'], resources: [group] }));
@@ -135,10 +161,11 @@ export class Bindings {
     );
   }
 
-  eventBus(fn: SupervisorFunction): void {
+  /** `publish`: put events on the stage bus; `check`: only describe it (the health probe). */
+  eventBus(fn: SupervisorFunction, mode: 'check' | 'publish'): void {
     const { eventBus } = this.r;
     fn.addEnvironment(ENV.eventBusName, eventBus.eventBusName);
-    eventBus.grantPutEventsTo(fn);
+    if (mode === 'publish') eventBus.grantPutEventsTo(fn);
     fn.addToRolePolicy(new PolicyStatement({ actions: ['events:DescribeEventBus'], resources: [eventBus.eventBusArn] }));
   }
 
@@ -195,5 +222,27 @@ export class Bindings {
       connections,
       'Connection ids are only known at run time; the grant is limited to @connections of this WebSocket API stage.',
     );
+  }
+
+  /** Invoke Bedrock models (Converse and ConverseStream need InvokeModel and InvokeModelWithResponseStream). */
+  bedrock(fn: SupervisorFunction): void {
+    const { stack } = this;
+    const narrowed = this.r.bedrockModelArns !== undefined && this.r.bedrockModelArns.length > 0;
+    const resources = narrowed
+      ? [...this.r.bedrockModelArns!]
+      : [
+          `arn:${stack.partition}:bedrock:*::foundation-model/*`,
+          stack.formatArn({ service: 'bedrock', resource: 'inference-profile', resourceName: '*' }),
+        ];
+    fn.addToRolePolicy(
+      new PolicyStatement({ actions: ['bedrock:InvokeModel', 'bedrock:InvokeModelWithResponseStream'], resources }),
+    );
+    for (const arn of resources.filter((r) => r.includes('*'))) {
+      fn.acknowledgeWildcard(
+        arn,
+        'Bedrock models are chosen per provider at run time; the grant is limited to invoking foundation models and this account\'s ' +
+          'inference profiles (CDK context bedrockModelArns narrows it to named ones).',
+      );
+    }
   }
 }

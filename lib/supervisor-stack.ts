@@ -7,7 +7,7 @@ import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import type { RouteSpec } from '../shared/platform/api/route.js';
-import { TABLE_INDEX_NAMES, TASK_QUEUE } from '../shared/platform/infra.js';
+import { portsOf, TABLE_INDEX_NAMES, TASK_QUEUE } from '../shared/platform/infra.js';
 import { Bindings } from './bindings.js';
 import { SupervisorApis } from './constructs/apis.js';
 import { SupervisorData } from './constructs/data.js';
@@ -29,25 +29,6 @@ export const WORKER_MAX_CONCURRENCY = TASK_QUEUE.maxConcurrency;
 /** The repository root (holds `functions/` and `package-lock.json`). */
 export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-/**
- * Functions (by label) that publish realtime events to WebSocket subscribers (`shared/realtime/publisher.ts`)
- * and so may post to `@connections`: everything that changes a task, execution, provider, plugin or alert.
- * Publishing never throws, so a function missing here would silently drop its events.
- */
-export const WS_PUBLISHERS = [
-  'tasks',
-  'providers',
-  'workflows',
-  'monitoring',
-  'plugins',
-  'worker',
-  'workflow-engine',
-  'dead-letter',
-  'sweeper',
-  'schedule-fire',
-  'ws-message',
-] as const;
-
 /** Entries besides the API groups': `functions/<name>/handler.ts`. */
 export const BACKGROUND_ENTRIES = ['worker', 'dead-letter', 'sweeper', 'workflow-engine', 'schedule-fire', 'ws'] as const;
 
@@ -59,6 +40,8 @@ export interface SupervisorStackProps extends StackProps {
   readonly projectRoot?: string;
   /** Create the account-level API Gateway CloudWatch role WebSocket logging needs (default true). */
   readonly createApiGatewayAccountRole?: boolean;
+  /** Bedrock model and inference-profile ARNs the providers may invoke (default: any foundation model, the account's inference profiles). */
+  readonly bedrockModelArns?: readonly string[];
 }
 
 /**
@@ -69,7 +52,8 @@ export interface SupervisorStackProps extends StackProps {
  * Each concern is one class under `lib/constructs/`; they create their resources in this stack's
  * scope, so logical ids are those of the stack's direct children. What each function may use is
  * granted through `Bindings` (permission and environment variable together) by the concern that
- * owns the function.
+ * owns the function, from the function's entry in `FUNCTION_PORTS` (`shared/platform/infra.ts`): exactly
+ * the ports its code uses, which `test/infra/function-ports.test.ts` checks against its bundle.
  */
 export class SupervisorStack extends Stack {
   readonly table: Table;
@@ -90,7 +74,7 @@ export class SupervisorStack extends Stack {
 
     const observability = new SupervisorObservability(this, { stageConfig });
     const data = new SupervisorData(this, { stageConfig });
-    const functions = new SupervisorFunctions(this, { stageConfig, projectRoot, tableName: data.table.tableName });
+    const functions = new SupervisorFunctions(this, { stageConfig, projectRoot });
     const apis = new SupervisorApis(this, {
       stageConfig,
       routes,
@@ -113,21 +97,16 @@ export class SupervisorStack extends Stack {
       stateMachineArn: workflows.stateMachineArn,
       scheduleGroupName: workflows.scheduleGroupName,
       schedulerRole: workflows.schedulerRole,
-      scheduleTarget: workflows.scheduleFire,
+      scheduleTargetArn: workflows.scheduleFireArn,
       scheduleDlq: workflows.scheduleDlq,
       eventBus: data.eventBus,
       signingKey: data.signingKey,
       appSecret: data.appSecret,
       secretPrefix: data.secretPrefix,
       wsStage: apis.webSocketApi.stage,
+      bedrockModelArns: props.bedrockModelArns,
     });
-    apis.bind(bind);
-    tasks.bind(bind);
-    workflows.bind(bind);
-    for (const label of WS_PUBLISHERS) {
-      const publisher = functions.get(label); // API groups without routes have no function
-      if (publisher) bind.connections(publisher);
-    }
+    for (const [label, fn] of functions.byLabel) bind.ports(fn, portsOf(label));
 
     this.table = data.table;
     this.taskQueue = tasks.taskQueue;

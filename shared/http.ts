@@ -1,4 +1,5 @@
 import { buildHttpHandler } from './platform/api/http-handler.js';
+import type { HttpServices } from './platform/api/http-services.js';
 import type { FunctionGroup, RouteSpec } from './platform/api/route.js';
 import type { Operation } from './platform/api/types.js';
 import { identify } from './auth/identity.js';
@@ -10,4 +11,23 @@ import { recordAudit } from './audit/service.js';
  */
 export function createHttpHandler(group: FunctionGroup, routeLists: readonly (readonly RouteSpec[])[], operations: Record<string, Operation<never>>) {
   return buildHttpHandler(group, routeLists, operations, { identify, audit: recordAudit });
+}
+
+/**
+ * The handler of a group whose routes are all public reads (docs): it needs no identity and no audit,
+ * so its function bundles neither (nor the signing key and table they read). A route that would need
+ * them is refused when the handler is built.
+ */
+export function createPublicHttpHandler(group: FunctionGroup, routeLists: readonly (readonly RouteSpec[])[], operations: Record<string, Operation<never>>) {
+  const guarded = routeLists.flat().filter((r) => r.permission !== null || r.method !== 'GET' || r.audit || r.rateLimits?.length || r.idempotent);
+  if (guarded.length > 0) {
+    throw new Error(`group ${group}: ${guarded.map((r) => r.operationId).join(', ')} need identity, audit or the table; use createHttpHandler`);
+  }
+  const services: HttpServices = {
+    identify: async () => {
+      throw new Error(`group ${group} serves public routes only`);
+    },
+    audit: async () => undefined,
+  };
+  return buildHttpHandler(group, routeLists, operations, services);
 }

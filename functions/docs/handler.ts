@@ -1,4 +1,4 @@
-import { createHttpHandler } from '../../shared/http.js';
+import { createPublicHttpHandler } from '../../shared/http.js';
 import { docsOperations, docsRoutes } from '../../shared/docs/routes.js';
 
-export const handler = createHttpHandler('docs', [docsRoutes], docsOperations);
+export const handler = createPublicHttpHandler('docs', [docsRoutes], docsOperations);

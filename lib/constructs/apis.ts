@@ -2,7 +2,6 @@ import type { ICommandHooks } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { Construct } from 'constructs';
 import type { FunctionGroup } from '../../shared/platform/api/route.js';
 import { FUNCTIONS } from '../../shared/platform/infra.js';
-import type { Bindings } from '../bindings.js';
 import type { ApiRoute } from '../routes.js';
 import { routedGroups } from '../routes.js';
 import type { StageConfig } from '../stage.js';
@@ -95,49 +94,6 @@ export class SupervisorApis {
 
     this.httpApi = new SupervisorHttpApi(scope, 'Http', { stageConfig, routes: props.routes, functions: this.groupFunctions });
     this.webSocketApi.addHandlers(this.ws);
-  }
-
-  /** What each API group's function and the WebSocket functions may use. */
-  bind(bind: Bindings): void {
-    for (const [group, f] of this.groupFunctions) {
-      bind.table(f, group === 'docs' ? 'RO' : 'RW');
-      bind.signingKey(f, group === 'auth' ? 'sign' : 'verify');
-      bind.appSecret(f);
-    }
-    const api = (group: FunctionGroup, use: (f: SupervisorFunction) => void): void => {
-      const f = this.groupFunctions.get(group);
-      if (f) use(f);
-    };
-    api('tasks', (f) => {
-      bind.queue(f, 'send');
-      bind.eventBus(f);
-      // The agents routes (group `tasks`) store, replace and remove agents' API keys.
-      bind.providerSecrets(f, 'manage');
-    });
-    api('workflows', (f) => {
-      bind.stateMachine(f, 'manage');
-      bind.scheduler(f, 'manage');
-      bind.queue(f, 'send');
-    });
-    api('providers', (f) => {
-      bind.providerSecrets(f, 'manage');
-      bind.queue(f, 'send');
-    });
-    api('plugins', (f) => bind.eventBus(f));
-    api('monitoring', (f) => bind.eventBus(f));
-    api('health', (f) => {
-      bind.stateMachine(f, 'describe');
-      bind.scheduler(f, 'check');
-      bind.queue(f, 'check');
-      bind.eventBus(f);
-    });
-
-    const { ws } = this;
-    bind.table(ws.authorizer, 'RO');
-    bind.signingKey(ws.authorizer, 'verify');
-    bind.table(ws.connect, 'RW');
-    bind.table(ws.disconnect, 'RW');
-    bind.table(ws.message, 'RW');
   }
 }
 

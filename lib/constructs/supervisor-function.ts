@@ -32,10 +32,10 @@ export interface SupervisorFunctionProps {
   /** Exported handler name (default `handler`). */
   readonly handler?: string;
   readonly description?: string;
+  /** A fixed function name, for a function whose ARN must be known without referencing it (default: generated). */
+  readonly functionName?: string;
   /** Timeout and memory (`FUNCTIONS` of `shared/platform/infra.ts`). */
   readonly limits: FunctionLimits;
-  /** Table name shared by every function. */
-  readonly tableName: string;
   /** Dead-letter queue for asynchronous invocations (only for asynchronously invoked functions). */
   readonly deadLetterQueue?: IQueue;
   /** Why the function has no DLQ (required when `deadLetterQueue` is absent): recorded as the cdk-nag acknowledgement. */
@@ -48,7 +48,7 @@ export interface SupervisorFunctionProps {
  * The opinionated Lambda of this project: Node.js on arm64, active tracing, its own log group with
  * the stage's retention, a role with no managed policies (logs are granted on its own log group only),
  * minified ESM bundles that leave `@aws-sdk/*` to the runtime, and the common environment.
- * Everything else (table, queue, keys, …) is granted through the `bind…` helpers in `lib/bindings.ts`.
+ * Everything else (table, queue, keys, …) is granted from the function's `FUNCTION_PORTS` entry by `lib/bindings.ts`.
  */
 export class SupervisorFunction extends NodejsFunction {
   readonly functionLabel: string;
@@ -74,6 +74,7 @@ export class SupervisorFunction extends NodejsFunction {
       entry,
       handler,
       description: props.description ?? `Supervisor ${stageConfig.stage}: ${label}`,
+      functionName: props.functionName,
       runtime: LAMBDA_RUNTIME,
       architecture: Architecture.ARM_64,
       tracing: Tracing.ACTIVE,
@@ -86,7 +87,6 @@ export class SupervisorFunction extends NodejsFunction {
       depsLockFilePath: join(projectRoot, 'package-lock.json'),
       environment: {
         STAGE: stageConfig.stage,
-        TABLE_NAME: props.tableName,
         POWERTOOLS_SERVICE_NAME: `supervisor-${label}`,
         CORS_ORIGINS: stageConfig.corsOrigins.join(','),
         ...(stageConfig.allowRegistration === undefined
@@ -125,7 +125,7 @@ export class SupervisorFunction extends NodejsFunction {
 }
 
 /** What every function of the stack shares (`SupervisorFunctions.add` fills it in). */
-export type SharedFunctionProps = Pick<SupervisorFunctionProps, 'stageConfig' | 'projectRoot' | 'tableName'>;
+export type SharedFunctionProps = Pick<SupervisorFunctionProps, 'stageConfig' | 'projectRoot'>;
 
 /**
  * Makes the stack's functions with the settings they share, and keeps each by its label

@@ -11,7 +11,6 @@ import {
   TASK_DEAD_LETTER_QUEUE,
   TASK_QUEUE,
 } from '../../shared/platform/infra.js';
-import type { Bindings } from '../bindings.js';
 import { acknowledge } from '../nag.js';
 import type { StageConfig } from '../stage.js';
 import type { SupervisorFunction, SupervisorFunctions } from './supervisor-function.js';
@@ -118,18 +117,5 @@ export class TaskProcessing {
         }),
       ],
     });
-  }
-
-  /** What the worker, the dead-letter function and the sweeper may use. */
-  bind(bind: Bindings): void {
-    bind.table(this.worker, 'RW');
-    bind.queue(this.worker, 'send');
-    bind.providerSecrets(this.worker, 'read');
-    bind.eventBus(this.worker);
-
-    bind.table(this.deadLetter, 'RW');
-
-    bind.table(this.sweeper, 'RW');
-    bind.queue(this.sweeper, 'send');
   }
 }

@@ -6,7 +6,6 @@ import { DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cd
 import type { Construct } from 'constructs';
 import { FAILURE_QUEUE_RETENTION_DAYS, FUNCTIONS } from '../../shared/platform/infra.js';
 import { buildWorkflowDefinition } from '../../shared/workflows/asl.js';
-import type { Bindings } from '../bindings.js';
 import { acknowledge, XRAY_REASON } from '../nag.js';
 import type { StageConfig } from '../stage.js';
 import type { SupervisorObservability } from './observability.js';
@@ -37,6 +36,11 @@ export class WorkflowOrchestration {
   readonly stateMachineArn: string;
   readonly engine: SupervisorFunction;
   readonly scheduleFire: SupervisorFunction;
+  /**
+   * Built from its fixed name: the functions that create schedules targeting it hold it without a
+   * reference, so schedule-fire itself (which pauses schedules) can too, without a cycle.
+   */
+  readonly scheduleFireArn: string;
   readonly scheduleGroupName: string;
   readonly schedulerRole: Role;
   readonly scheduleDlq: Queue;
@@ -53,8 +57,16 @@ export class WorkflowOrchestration {
       limits: FUNCTIONS.workflowEngine,
       noDlqReason: 'Invoked synchronously by Step Functions (lambda:invoke task with retries); failures surface in the execution.',
     });
+    const scheduleFireName = `supervisor-${stage}-schedule-fire`;
+    this.scheduleFireArn = stack.formatArn({
+      service: 'lambda',
+      resource: 'function',
+      resourceName: scheduleFireName,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
     this.scheduleFire = functions.add('ScheduleFireFunction', {
       name: 'schedule-fire',
+      functionName: scheduleFireName,
       description: `Supervisor ${stage}: target of workflow schedules`,
       limits: FUNCTIONS.background,
       deadLetterQueue: props.asyncFailureQueue,
@@ -115,16 +127,5 @@ export class WorkflowOrchestration {
       new PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [this.scheduleFire.functionArn] }),
     );
     this.scheduleDlq.grantSendMessages(this.schedulerRole);
-  }
-
-  /** What the workflow engine and the schedule target may use. */
-  bind(bind: Bindings): void {
-    bind.table(this.engine, 'RW');
-    bind.stateMachine(this.engine, 'describe');
-    bind.queue(this.engine, 'send');
-
-    bind.table(this.scheduleFire, 'RW');
-    bind.stateMachine(this.scheduleFire, 'start');
-    bind.queue(this.scheduleFire, 'send');
   }
 }

@@ -9,6 +9,7 @@ import { AgentNameTakenError, AgentRepository, type AgentRecord } from './repo.j
 import { getProvider, LOCAL_PROVIDER_ID } from '../providers/service.js';
 import { viewOf } from '../platform/view.js';
 import { agentView as agentViewSchema } from './model.js';
+import { secretStore } from '../platform/use/secrets.js';
 
 const repo = (deps: Deps) => new AgentRepository(deps.store);
 
@@ -52,7 +53,7 @@ async function requireProvider(deps: Deps, providerId: string): Promise<void> {
 }
 
 async function storeKey(deps: Deps, agentId: string, apiKey: string) {
-  const ref = await deps.secrets.put(`agents/${agentId}/${ulid()}`, apiKey);
+  const ref = await secretStore(deps).put(`agents/${agentId}/${ulid()}`, apiKey);
   return { api_key_ref: ref, api_key_last4: apiKey.length >= MIN_KEY_LENGTH_FOR_HINT ? apiKey.slice(-4) : '' };
 }
 
@@ -79,7 +80,7 @@ export async function createAgent(deps: Deps, principal: Pick<Principal, 'userId
   try {
     await repo(deps).create(record);
   } catch (err) {
-    if (key) await deps.secrets.remove(key.api_key_ref).catch((e) => logger.error('secret of an agent not saved was not removed', { error: e as Error }));
+    if (key) await secretStore(deps).remove(key.api_key_ref).catch((e) => logger.error('secret of an agent not saved was not removed', { error: e as Error }));
     if (err instanceof AgentNameTakenError) throw conflict(`An agent named ${input.name} already exists`);
     throw err;
   }
@@ -109,7 +110,7 @@ export async function updateAgent(deps: Deps, agentId: string, input: UpdateAgen
   try {
     await repo(deps).update(before, after);
   } catch (err) {
-    if (key) await deps.secrets.remove(key.api_key_ref).catch((e) => logger.error('secret of an agent not saved was not removed', { error: e as Error }));
+    if (key) await secretStore(deps).remove(key.api_key_ref).catch((e) => logger.error('secret of an agent not saved was not removed', { error: e as Error }));
     if (err instanceof AgentNameTakenError) throw conflict(`An agent named ${after.name} already exists`);
     if ((err as { name?: string }).name === 'TransactionCanceledException') throw conflict('The agent changed meanwhile; read it again');
     throw err;
@@ -130,7 +131,7 @@ export async function deleteAgent(deps: Deps, agentId: string): Promise<void> {
 }
 
 async function removeSecret(deps: Deps, ref: string, agentId: string): Promise<void> {
-  await deps.secrets.remove(ref).catch((err) => logger.error('agent secret could not be removed', { agent_id: agentId, error: (err as Error).name }));
+  await secretStore(deps).remove(ref).catch((err) => logger.error('agent secret could not be removed', { agent_id: agentId, error: (err as Error).name }));
 }
 
 /** Per agent: the current window's usage against its quota, its busy slots; and the totals. */

@@ -13,6 +13,7 @@ import { disconnectUser } from '../realtime/publisher.js';
 import { RIGHTS_CHANGED, SESSION_ENDED } from '../realtime/channels.js';
 import { pauseSchedulesOfOwner } from '../schedules/service.js';
 import { logger } from '../platform/logger.js';
+import { tokenSigner } from '../platform/use/signer.js';
 
 
 const alias = (path: string) => [`/api/v1${path}`];
@@ -239,7 +240,7 @@ export const authOperations: Operations<typeof authRoutes> = {
   },
 
   async jwks(req) {
-    const jwks = await req.deps.signer.jwks();
+    const jwks = await tokenSigner(req.deps).jwks();
     return { raw: { contentType: 'application/json', body: JSON.stringify(jwks) }, headers: { 'Cache-Control': 'public, max-age=300' } };
   },
 };

@@ -1,6 +1,7 @@
 import { JwtVerifier } from 'aws-jwt-verify';
 import { ulid } from 'ulid';
 import type { Deps } from '../platform/runtime.js';
+import { tokenSigner } from '../platform/use/signer.js';
 
 export interface AccessClaims {
   sub: string;
@@ -25,7 +26,7 @@ let verifier: { signer: unknown; verifier: Verifier } | undefined;
  * keys (KMS GetPublicKey on AWS, the local key file locally) and never fetches.
  */
 async function getVerifier(deps: Deps): Promise<Verifier> {
-  if (verifier && verifier.signer === deps.signer) return verifier.verifier;
+  if (verifier && verifier.signer === tokenSigner(deps)) return verifier.verifier;
   const v = JwtVerifier.create({
     issuer: deps.config.issuer,
     audience: deps.config.audience,
@@ -33,19 +34,19 @@ async function getVerifier(deps: Deps): Promise<Verifier> {
   });
   let jwks;
   try {
-    jwks = await deps.signer.jwks();
+    jwks = await tokenSigner(deps).jwks();
   } catch (err) {
     throw new SignerUnavailableError(err);
   }
   v.cacheJwks(jwks as never);
-  verifier = { signer: deps.signer, verifier: v };
+  verifier = { signer: tokenSigner(deps), verifier: v };
   return v;
 }
 
 export async function issueAccessToken(deps: Deps, claims: AccessClaims): Promise<{ token: string; expiresIn: number }> {
   const now = Math.floor(deps.clock.now().getTime() / 1000);
   const expiresIn = deps.config.accessTokenTtlSeconds;
-  const token = await deps.signer.sign({
+  const token = await tokenSigner(deps).sign({
     ...claims,
     iss: deps.config.issuer,
     aud: deps.config.audience,

@@ -6,6 +6,10 @@ import type { ApiRequest, Operations } from '../platform/api/types.js';
 import { overallStatus, runCheck } from './checks.js';
 import { DomainError } from '../platform/errors.js';
 import { VERSION } from '../platform/version.js';
+import { eventBus } from '../platform/use/events.js';
+import { taskQueue } from '../platform/use/queue.js';
+import { scheduleService } from '../platform/use/scheduler.js';
+import { workflowRunner } from '../platform/use/workflows.js';
 
 
 const tags = ['Health & System'];
@@ -61,15 +65,15 @@ export const healthRoutes = defineRoutes([
 const startedAt = Date.now();
 
 async function checkAll(req: ApiRequest) {
-  const { store, queue, workflows, scheduler, events } = req.deps;
+  const { store } = req.deps;
   const results = await Promise.all([
     runCheck('table', true, async () => {
       await store.doc.send(new GetCommand({ TableName: store.table, Key: { pk: 'HEALTH', sk: 'PROBE' } }));
     }),
-    runCheck('task_queue', true, () => queue.check()),
-    runCheck('state_machine', false, () => workflows.check()),
-    runCheck('scheduler', false, () => scheduler.check()),
-    runCheck('event_bus', false, () => events.check()),
+    runCheck('task_queue', true, () => taskQueue(req.deps).check()),
+    runCheck('state_machine', false, () => workflowRunner(req.deps).check()),
+    runCheck('scheduler', false, () => scheduleService(req.deps).check()),
+    runCheck('event_bus', false, () => eventBus(req.deps).check()),
   ]);
   const status = overallStatus(results);
   if (status === 'unhealthy') {

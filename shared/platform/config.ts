@@ -22,6 +22,7 @@ export const ENV = {
   appSecretArn: 'APP_SECRET_ARN',
   wsManagementEndpoint: 'WS_MANAGEMENT_ENDPOINT',
   secretPrefix: 'SECRET_PREFIX',
+  functionLabel: 'SUPERVISOR_FUNCTION',
   issuer: 'TOKEN_ISSUER',
   allowRegistration: 'ALLOW_REGISTRATION',
   corsOrigins: 'CORS_ORIGINS',
@@ -81,6 +82,7 @@ const envSchema = z.object({
   [ENV.appSecretArn]: text.optional(),
   [ENV.wsManagementEndpoint]: text.optional(),
   [ENV.secretPrefix]: text.optional(),
+  [ENV.functionLabel]: text.optional(),
 });
 
 /**
@@ -99,6 +101,11 @@ export interface AwsPortsConfig {
   appSecretArn?: string;
   wsManagementEndpoint?: string;
   secretPrefix?: string;
+  /**
+   * The function's label (`tasks`, `worker`, `ws-message`, …), set by the CDK stack: its `Deps` hold only
+   * the ports `FUNCTION_PORTS` declares for it. Unset (scripts, tests), every port is built.
+   */
+  functionLabel?: string;
 }
 
 export interface Config {
@@ -184,6 +191,7 @@ export function parseConfig(env: Env): Config {
       appSecretArn: v[ENV.appSecretArn],
       wsManagementEndpoint: v[ENV.wsManagementEndpoint],
       secretPrefix: v[ENV.secretPrefix],
+      functionLabel: v[ENV.functionLabel],
     },
   };
 }

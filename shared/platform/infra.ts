@@ -107,3 +107,80 @@ export const FAILURE_QUEUE_RETENTION_DAYS = 14;
 
 /** How often the sweeper runs on AWS (an EventBridge rule); the local runtime runs it more often. */
 export const SWEEPER_INTERVAL_MINUTES = 1;
+
+// ---------------------------------------------------------------- ports of each function
+
+/**
+ * What one function may use besides its own log group: the ports of `Deps` (`shared/platform/runtime.ts`)
+ * with the access each needs, plus the table and Bedrock. The CDK stack grants exactly these and sets
+ * exactly their environment variables (`lib/bindings.ts`); on AWS the function's `Deps` hold only these
+ * ports, and any other one throws at the call. `test/infra/function-ports.test.ts` bundles each function
+ * and checks that it reaches (`shared/platform/use/`) exactly the ports declared here.
+ */
+export interface FunctionPorts {
+  /** The DynamoDB table and its indexes (`TABLE_NAME`). */
+  readonly table?: 'read' | 'read-write';
+  /** `send`: enqueue tasks; `check`: queue attributes only (`TASK_QUEUE_URL`). */
+  readonly queue?: 'send' | 'check';
+  /** The workflow state machine: `describe` it, `start` runs, `manage` (start and stop) them. */
+  readonly workflows?: 'describe' | 'start' | 'manage';
+  /** EventBridge Scheduler: `check` the group, `manage` schedules in it. */
+  readonly scheduler?: 'check' | 'manage';
+  /** Post to and close WebSocket connections (`@connections`). */
+  readonly connections?: true;
+  /** The event bus: `check` it, `publish` to it. */
+  readonly events?: 'check' | 'publish';
+  /** Provider and agent credentials: `read` them, `manage` (create, replace, delete) them. */
+  readonly secrets?: 'read' | 'manage';
+  /** The KMS signing key: `verify` access tokens (public key), `sign` them. */
+  readonly signer?: 'verify' | 'sign';
+  /** The generated application secret (signed cursors). */
+  readonly appSecret?: true;
+  /** Amazon Bedrock models (InvokeModel, InvokeModelWithResponseStream). */
+  readonly bedrock?: true;
+}
+
+/** The ports of `Deps` a function can be denied (the table, the clock and the configuration are always there). */
+export const DEPS_PORTS = ['queue', 'scheduler', 'workflows', 'connections', 'events', 'secrets', 'signer', 'appSecret'] as const;
+export type DepsPort = (typeof DEPS_PORTS)[number];
+
+/** An API group's function when the group has no handler yet: read-write table, tokens verified, cursors signed. */
+const API_BASELINE: FunctionPorts = { table: 'read-write', signer: 'verify', appSecret: true };
+
+/**
+ * Each function's ports, by label: the API groups (`FUNCTION_GROUPS`), the background functions and the
+ * WebSocket handlers (`ws-<handler>`). Checked against each bundle by the infra test, in both directions.
+ */
+export const FUNCTION_PORTS = {
+  tasks: { table: 'read-write', queue: 'send', connections: true, secrets: 'manage', signer: 'verify', appSecret: true },
+  analytics: API_BASELINE,
+  'analytics-advanced': API_BASELINE,
+  workflows: { table: 'read-write', queue: 'send', connections: true, scheduler: 'manage', workflows: 'manage', signer: 'verify', appSecret: true },
+  resources: API_BASELINE,
+  providers: { table: 'read-write', secrets: 'manage', signer: 'verify', appSecret: true, bedrock: true },
+  plugins: API_BASELINE,
+  monitoring: API_BASELINE,
+  // Logout and rights changes close the user's sockets; deactivation pauses the user's schedules.
+  auth: { table: 'read-write', connections: true, scheduler: 'manage', signer: 'sign', appSecret: true },
+  health: { table: 'read', queue: 'check', workflows: 'describe', scheduler: 'check', events: 'check', signer: 'verify' },
+  docs: {},
+  worker: { table: 'read-write', queue: 'send', connections: true, secrets: 'read', bedrock: true },
+  'dead-letter': { table: 'read-write', queue: 'send', connections: true },
+  sweeper: { table: 'read-write', queue: 'send', connections: true },
+  'workflow-engine': { table: 'read-write', queue: 'send', connections: true },
+  // A firing whose owner lost the right pauses its schedule.
+  'schedule-fire': { table: 'read-write', queue: 'send', connections: true, workflows: 'start', scheduler: 'manage' },
+  'ws-authorizer': { table: 'read', signer: 'verify' },
+  'ws-connect': { table: 'read-write' },
+  'ws-disconnect': { table: 'read-write' },
+  'ws-message': { table: 'read-write', connections: true },
+} as const satisfies Record<string, FunctionPorts>;
+
+export type FunctionLabel = keyof typeof FUNCTION_PORTS;
+
+/** The ports of a function by its label; throws for a label the manifest does not know. */
+export function portsOf(label: string): FunctionPorts {
+  const ports = (FUNCTION_PORTS as Record<string, FunctionPorts>)[label];
+  if (!ports) throw new Error(`function "${label}" has no entry in FUNCTION_PORTS (shared/platform/infra.ts)`);
+  return ports;
+}

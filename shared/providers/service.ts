@@ -6,6 +6,7 @@
  */
 import { ulid } from 'ulid';
 import type { Deps } from '../platform/runtime.js';
+import { secretStore } from '../platform/use/secrets.js';
 import { ProviderError, type LlmProvider, type ProviderRecord } from './types.js';
 import { DEFAULT_CIRCUIT_POLICY, allowsCalls } from './circuit-breaker.js';
 import type { RegisterBody } from './model.js';
@@ -54,7 +55,7 @@ export async function providerClient(
 ): Promise<LlmProvider> {
   const limits = record.rate_limits;
   return buildLlmClient(record, {
-    secrets: deps.secrets,
+    secrets: secretStore(deps),
     apiKeyRef: override?.api_key_ref ?? record.api_key_ref,
     model: override?.model,
     ...(limits?.requests_per_minute || limits?.tokens_per_minute ? { gate: rateLimitGate(deps, record) } : {}),
@@ -174,7 +175,7 @@ export async function registerProvider(deps: Deps, principal: Principal, provide
   const apiKey = body.api_key;
   const at = deps.clock.now().toISOString();
   let apiKeyRef: string | undefined;
-  if (apiKey !== undefined) apiKeyRef = await deps.secrets.put(`${providerId}/${ulid()}`, apiKey);
+  if (apiKey !== undefined) apiKeyRef = await secretStore(deps).put(`${providerId}/${ulid()}`, apiKey);
   const record: ProviderRecord = {
     provider_id: providerId,
     type: body.type,
@@ -196,7 +197,7 @@ export async function registerProvider(deps: Deps, principal: Principal, provide
   try {
     await providers.create(record);
   } catch (err) {
-    if (apiKeyRef) await deps.secrets.remove(apiKeyRef).catch((e) => logger.error('secret of a provider not registered was not removed', { provider_id: providerId, error: e as Error }));
+    if (apiKeyRef) await secretStore(deps).remove(apiKeyRef).catch((e) => logger.error('secret of a provider not registered was not removed', { provider_id: providerId, error: e as Error }));
     if (err instanceof ProviderExistsError) throw conflict(`Provider ${providerId} already exists`);
     throw err;
   }
@@ -208,7 +209,7 @@ export async function unregisterProvider(deps: Deps, providerId: string): Promis
   const deleted = await repo(deps).delete(providerId);
   if (!deleted) throw notFound('Provider');
   if (deleted.api_key_ref) {
-    await deps.secrets.remove(deleted.api_key_ref).catch((err) => {
+    await secretStore(deps).remove(deleted.api_key_ref).catch((err) => {
       logger.error('provider secret could not be removed', { provider_id: providerId, error: (err as Error).name });
     });
   }

@@ -3,6 +3,7 @@ import { ConnectionGoneError } from '../platform/ports.js';
 import { ConnectionRepository } from './repo.js';
 import { serverMessage, type CloseReason } from './channels.js';
 import { logger } from '../platform/logger.js';
+import { connectionsOf } from '../platform/use/connections.js';
 
 export interface PublishOptions {
   /** Only subscribers holding this permission receive it (on top of the channel's own permission). */
@@ -38,13 +39,13 @@ export async function publish(deps: Deps, channels: string[], type: string, data
         if (!unrestricted && !byPermission && !byOwnership) continue;
         const message = serverMessage(type, data, channel);
         sends.push(
-          deps.connections.post(sub.connection_id, message).then(
+          connectionsOf(deps).post(sub.connection_id, message).then(
             () => {
               delivered++;
             },
             async (err) => {
               if (err instanceof ConnectionGoneError) await repo.remove(sub.connection_id, [channel]).catch(() => undefined);
-              else logger.warn('websocket post failed', { connection_id: sub.connection_id, error: (err as Error).name });
+              else logger.error('websocket post failed', { connection_id: sub.connection_id, type, error: err as Error });
             },
           ),
         );
@@ -52,7 +53,7 @@ export async function publish(deps: Deps, channels: string[], type: string, data
     }
     await Promise.all(sends);
   } catch (err) {
-    logger.warn('publish failed', { type, error: (err as Error).name });
+    logger.error('publish failed', { type, error: err as Error });
   }
   return delivered;
 }
@@ -61,7 +62,8 @@ export async function publish(deps: Deps, channels: string[], type: string, data
  * Closes a user's WebSocket connections (all of them, or those of one session): their rights were
  * copied at `$connect`, so when the user logs out, loses a role or changes password, the client must
  * connect again with a token that reflects it. `close` says why (4001 session ended, 4003 rights
- * changed). Never throws.
+ * changed). Never throws. A connection that could not be closed (the port unreachable or not configured)
+ * keeps its record, so that it can still be found and closed, and the failure is logged as an error.
  */
 export async function disconnectUser(deps: Deps, userId: string, options: { sessionId?: string; close?: CloseReason } = {}): Promise<number> {
   const repo = new ConnectionRepository(deps.store);
@@ -71,7 +73,7 @@ export async function disconnectUser(deps: Deps, userId: string, options: { sess
     for (const conn of connections) {
       if (options.sessionId && conn.session_id !== options.sessionId) continue;
       try {
-        await deps.connections.close(conn.connection_id, options.close);
+        await connectionsOf(deps).close(conn.connection_id, options.close);
       } catch (err) {
         if (!(err instanceof ConnectionGoneError)) {
           // Not closed (the management API unreachable, or not granted): the record stays, so the
@@ -80,11 +82,11 @@ export async function disconnectUser(deps: Deps, userId: string, options: { sess
           continue;
         }
       }
-      await repo.remove(conn.connection_id).catch((err) => logger.warn('removing a closed connection failed', { connection_id: conn.connection_id, error: (err as Error).name }));
+      await repo.remove(conn.connection_id).catch((err) => logger.error('connection record not removed', { connection_id: conn.connection_id, error: err as Error }));
       closed++;
     }
   } catch (err) {
-    logger.warn('closing connections failed', { user_id: userId, error: (err as Error).name });
+    logger.error('closing connections failed', { user_id: userId, error: err as Error });
   }
   return closed;
 }

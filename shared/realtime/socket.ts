@@ -26,6 +26,7 @@ import type { Deps } from '../platform/runtime.js';
 import type { Permission } from '../platform/permissions.js';
 import { taskReadable } from '../tasks/service.js';
 import { executionReadable } from '../workflows/service.js';
+import { connectionsOf } from '../platform/use/connections.js';
 
 type WsEvent = APIGatewayProxyWebsocketEventV2 & {
   queryStringParameters?: Record<string, string | undefined>;
@@ -98,7 +99,7 @@ export async function message(event: WsEvent, context?: Context): Promise<APIGat
   const deps = await getDeps();
   const id = event.requestContext.connectionId;
   const reply = (type: string, data: unknown) =>
-    deps.connections.post(id, serverMessage(type, data)).catch((err) => {
+    connectionsOf(deps).post(id, serverMessage(type, data)).catch((err) => {
       // A client gone meanwhile is normal; anything else (the management API unreachable or not granted) is not.
       if (!(err instanceof ConnectionGoneError)) logger.error('WebSocket reply not delivered', { connection_id: id, error: err as Error });
     });
@@ -119,7 +120,7 @@ export async function message(event: WsEvent, context?: Context): Promise<APIGat
     }
     if (closing) {
       logger.warn('websocket closed: rate limited', { connection_id: id });
-      await deps.connections.close(id, RATE_LIMITED).catch((err) => logger.error('closing a rate-limited WebSocket failed', { connection_id: id, error: err as Error }));
+      await connectionsOf(deps).close(id, RATE_LIMITED).catch((err) => logger.error('closing a rate-limited WebSocket failed', { connection_id: id, error: err as Error }));
     }
     return { statusCode: 429 };
   }

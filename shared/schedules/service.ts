@@ -5,6 +5,7 @@
  */
 import { ulid } from 'ulid';
 import type { Deps } from '../platform/runtime.js';
+import { scheduleService } from '../platform/use/scheduler.js';
 import type { Principal } from '../platform/principal.js';
 import { canManage } from '../platform/principal.js';
 import { conflict, dependencyUnavailable, forbidden, notFound } from '../platform/errors.js';
@@ -70,7 +71,7 @@ function definitionOf(s: ScheduleRecord) {
 }
 
 async function syncScheduler(deps: Deps, s: ScheduleRecord): Promise<void> {
-  await deps.scheduler.upsert(definitionOf(s));
+  await scheduleService(deps).upsert(definitionOf(s));
 }
 
 const nextRunOf = (s: Pick<ScheduleRecord, 'cron_expression' | 'timezone' | 'status'>, after: Date) =>
@@ -406,7 +407,7 @@ export async function removeSchedule(deps: Deps, schedule: ScheduleRecord): Prom
       const current = attempt === 1 ? schedule : await repo.get(schedule.schedule_id);
       if (!current) return;
       try {
-        await deps.scheduler.remove(schedulerNameOf(current.schedule_id));
+        await scheduleService(deps).remove(schedulerNameOf(current.schedule_id));
       } catch (err) {
         logger.error('scheduler remove failed', { schedule_id: current.schedule_id, error: (err as Error).message });
         throw dependencyUnavailable('The scheduler');

@@ -16,6 +16,7 @@ import { publicView, TaskRepository, type TaskFilter, type TaskRecord } from './
 import { agentCapacity } from '../agents/service.js';
 import { isConditionFailure, retryOnConflict, VersionConflictError } from '../platform/store/conflicts.js';
 import { getProvider } from '../providers/service.js';
+import { taskQueue } from '../platform/use/queue.js';
 
 export type { CreateTaskInput, TaskView } from './model.js';
 
@@ -176,7 +177,7 @@ export async function enqueue(deps: Deps, task: TaskRecord): Promise<TaskRecord 
 /** Sends the run message; a failed send is logged, not thrown: the sweeper re-sends for queued tasks. */
 export async function sendRun(deps: Deps, taskId: string, token: string, delaySeconds: number): Promise<boolean> {
   try {
-    await deps.queue.send({ task_id: taskId, token } satisfies RunMessage, { delaySeconds: Math.max(0, Math.min(900, Math.ceil(delaySeconds))) });
+    await taskQueue(deps).send({ task_id: taskId, token } satisfies RunMessage, { delaySeconds: Math.max(0, Math.min(900, Math.ceil(delaySeconds))) });
     return true;
   } catch (err) {
     logger.warn('task message not sent; the sweeper will re-send it', { task_id: taskId, error: (err as Error).message });

@@ -5,6 +5,8 @@
  */
 import { ulid } from 'ulid';
 import type { Deps } from '../platform/runtime.js';
+import { scheduleService } from '../platform/use/scheduler.js';
+import { workflowRunner } from '../platform/use/workflows.js';
 import type { Principal } from '../platform/principal.js';
 import { canManage } from '../platform/principal.js';
 import { VersionConflictError } from '../platform/store/conflicts.js';
@@ -111,7 +113,7 @@ export async function startExecution(deps: Deps, workflowId: string, request: Ru
 async function startOnRunner(deps: Deps, execution: ExecutionRecord): Promise<string> {
   let runId: string;
   try {
-    runId = await deps.workflows.start(execution.execution_id, { execution_id: execution.execution_id, workflow_id: execution.workflow_id });
+    runId = await workflowRunner(deps).start(execution.execution_id, { execution_id: execution.execution_id, workflow_id: execution.workflow_id });
   } catch (err) {
     logger.error('state machine start failed', { execution_id: execution.execution_id, error: (err as Error).message });
     const error = { code: 'start_failed', message: 'the workflow runner did not start the run' };
@@ -166,7 +168,7 @@ async function settleLostRun(deps: Deps, execution: ExecutionRecord): Promise<bo
   if (!execution.run_id) reason = 'the run was never started on the workflow runner';
   else {
     try {
-      const run = await deps.workflows.describe(execution.run_id);
+      const run = await workflowRunner(deps).describe(execution.run_id);
       if (run.status !== 'RUNNING') reason = `the workflow runner execution ended (${run.status})${run.error ? `: ${run.error}` : ''}`;
     } catch (err) {
       if ((err as { name?: string }).name !== 'ExecutionDoesNotExist') return false;
@@ -218,7 +220,7 @@ export async function cancelRun(deps: Deps, executionId: string, reason: string)
   const cancelled: ExecutionRecord = { ...execution, status: 'cancelled', error, completed_at: deps.clock.now().toISOString() };
   await publishExecution(deps, cancelled);
   if (execution.run_id) {
-    await deps.workflows.stop(execution.run_id, reason.slice(0, 1000)).catch((err) => {
+    await workflowRunner(deps).stop(execution.run_id, reason.slice(0, 1000)).catch((err) => {
       // The engine also stops by itself once it sees the run cancelled.
       logger.warn('state machine stop failed', { execution_id: executionId, error: (err as Error).message });
     });
@@ -243,8 +245,8 @@ export const OVERDUE_GRACE_SECONDS = 120;
 export async function workflowHealth(deps: Deps) {
   const now = deps.clock.now();
   const [stateMachine, scheduler, running, failed, schedules] = await Promise.all([
-    dependencyHealth('state_machine', () => deps.workflows.check()),
-    dependencyHealth('scheduler', () => deps.scheduler.check()),
+    dependencyHealth('state_machine', () => workflowRunner(deps).check()),
+    dependencyHealth('scheduler', () => scheduleService(deps).check()),
     executions(deps).activeCount(),
     executions(deps).failuresSince(now),
     scheduleCounts(deps, now, OVERDUE_GRACE_SECONDS),

@@ -3,7 +3,7 @@ import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../shared/platform/config.js';
-import { createAwsDeps, MissingEnvError } from '../../shared/platform/aws/index.js';
+import { createAwsDeps, MissingEnvError, UndeclaredPortError } from '../../shared/platform/aws/index.js';
 import { systemClock } from '../../shared/platform/ports.js';
 import { Store } from '../../shared/platform/store/client.js';
 
@@ -48,5 +48,25 @@ describe('createAwsDeps', () => {
     await deps.appSecret();
     expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(1);
     expect(sm.commandCalls(GetSecretValueCommand)[0].args[0].input).toEqual({ SecretId: 'arn:aws:secretsmanager:eu-west-1:1:secret:app' });
+  });
+
+  it('gives a function only the ports FUNCTION_PORTS declares for it: any other fails at the call, naming port and function', async () => {
+    const deps = createAwsDeps(parseConfig({ SUPERVISOR_FUNCTION: 'docs', TASK_QUEUE_URL: 'https://sqs.example/q' }), store, systemClock);
+    await expect(deps.queue.send({ a: 1 })).rejects.toThrow(UndeclaredPortError);
+    await expect(deps.queue.send({ a: 1 })).rejects.toThrow(/function "docs" does not declare the queue port/);
+    await expect(deps.connections.close('c')).rejects.toThrow(/connections port/);
+    await expect(deps.signer.jwks()).rejects.toThrow(/signer port/);
+    await expect(deps.appSecret()).rejects.toThrow(/appSecret port/);
+    expect(sqs.commandCalls(SendMessageCommand)).toHaveLength(0);
+  });
+
+  it('keeps the declared ports: auth may close sockets (an unset endpoint is a MissingEnvError, not a silent no-op)', async () => {
+    const deps = createAwsDeps(parseConfig({ SUPERVISOR_FUNCTION: 'auth' }), store, systemClock);
+    await expect(deps.connections.close('c')).rejects.toThrow(MissingEnvError);
+    await expect(deps.queue.send({ a: 1 })).rejects.toThrow(UndeclaredPortError);
+  });
+
+  it('refuses a function label the manifest does not know', () => {
+    expect(() => createAwsDeps(parseConfig({ SUPERVISOR_FUNCTION: 'nope' }), store, systemClock)).toThrow(/FUNCTION_PORTS/);
   });
 });

@@ -66,7 +66,7 @@ export interface BuiltStack {
 }
 
 export function buildStack(
-  options: { stage?: string; routes?: readonly RouteSpec[]; projectRoot?: string; envAgnostic?: boolean; outdir?: string } = {},
+  options: { stage?: string; routes?: readonly RouteSpec[]; projectRoot?: string; envAgnostic?: boolean; outdir?: string; bedrockModelArns?: string[] } = {},
 ): BuiltStack {
   const routes = options.routes ?? FAKE_ROUTES;
   const projectRoot = options.projectRoot ?? fixtureProjectRoot();
@@ -82,6 +82,7 @@ export function buildStack(
     routes,
     projectRoot,
     env: options.envAgnostic ? undefined : { account: '123456789012', region: 'eu-west-1' },
+    bedrockModelArns: options.bedrockModelArns,
   });
   return { app, stack };
 }

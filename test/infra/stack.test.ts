@@ -9,11 +9,11 @@ import {
   VISIBILITY_FACTOR,
   WORKER_BATCH_SIZE,
   WORKER_MAX_CONCURRENCY,
-  WS_PUBLISHERS,
   DOCS_ASSETS_DIR,
   DOCS_ASSET_FILES,
 } from '../../lib/supervisor-stack.js';
 import { agentRoutes } from '../../shared/agents/routes.js';
+import { FUNCTION_PORTS, type FunctionPorts } from '../../shared/platform/infra.js';
 import { buildStack, removeOutdirs } from './helpers.js';
 
 afterAll(removeOutdirs);
@@ -51,6 +51,9 @@ const statementFor = (label: string, action: string) =>
   statements(label).find((s) => (Array.isArray(s.Action) ? s.Action : [s.Action]).includes(action));
 
 const API_GROUPS = ['tasks', 'workflows', 'providers', 'plugins', 'monitoring', 'auth', 'health', 'docs'];
+/** Every function's label. */
+const labels = (): string[] => Object.values(functions).map((f) => (f.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME as string).slice(11));
+const declares = (label: string, port: keyof FunctionPorts): boolean => (FUNCTION_PORTS as Record<string, FunctionPorts>)[label][port] !== undefined;
 
 describe('DynamoDB table', () => {
   it('is a pk/sk single table with three string GSIs, on demand, PITR and TTL', () => {
@@ -178,9 +181,11 @@ describe('workflow state machine', () => {
     ]);
   });
 
-  it('gives STATE_MACHINE_ARN and scoped grants to workflows, engine, schedule-fire and health', () => {
+  it('gives STATE_MACHINE_ARN and scoped grants to workflows, schedule-fire and health (the engine calls none)', () => {
     const name = sm.Properties.StateMachineName as string;
-    for (const label of ['workflows', 'workflow-engine', 'schedule-fire', 'health']) {
+    expect(actionsOf('workflow-engine').some((a) => a.startsWith('states:'))).toBe(false);
+    expect(env('workflow-engine')).not.toHaveProperty('STATE_MACHINE_ARN');
+    for (const label of ['workflows', 'schedule-fire', 'health']) {
       expect(JSON.stringify(env(label).STATE_MACHINE_ARN)).toContain(`:stateMachine:${name}`);
       expect(JSON.stringify(statementFor(label, 'states:DescribeExecution')!.Resource)).toContain(`:execution:${name}:*`);
     }
@@ -216,7 +221,8 @@ describe('EventBridge Scheduler', () => {
   it('lets the workflows function manage schedules in its group only and pass only the scheduler role', () => {
     const e = env('workflows');
     expect(e.SCHEDULE_GROUP).toBe('supervisor-dev');
-    expect(e.SCHEDULE_TARGET_ARN).toEqual({ 'Fn::GetAtt': [fnId('schedule-fire'), 'Arn'] });
+    expect(JSON.stringify(e.SCHEDULE_TARGET_ARN)).toContain(':function:supervisor-dev-schedule-fire');
+    expect(functions[fnId('schedule-fire')].Properties.FunctionName).toBe('supervisor-dev-schedule-fire');
     const manage = statementFor('workflows', 'scheduler:CreateSchedule')!;
     expect(manage.Action).toEqual(
       expect.arrayContaining(['scheduler:CreateSchedule', 'scheduler:UpdateSchedule', 'scheduler:DeleteSchedule', 'scheduler:GetSchedule']),
@@ -229,9 +235,11 @@ describe('EventBridge Scheduler', () => {
     // health checks the group: the adapter needs the same variables, but may only read the group
     expect(env('health')).toMatchObject({ SCHEDULE_GROUP: 'supervisor-dev', SCHEDULER_ROLE_ARN: e.SCHEDULER_ROLE_ARN });
     expect(actionsOf('health')).toContain('scheduler:GetScheduleGroup');
-    for (const label of API_GROUPS.filter((g) => g !== 'workflows')) {
-      expect(actionsOf(label)).not.toContain('scheduler:CreateSchedule');
-      expect(actionsOf(label)).not.toContain('iam:PassRole');
+    // auth (deactivating a user) and schedule-fire (an owner who lost the right) pause schedules
+    for (const label of labels()) {
+      const manages = ['workflows', 'auth', 'schedule-fire'].includes(label);
+      expect(actionsOf(label).includes('scheduler:UpdateSchedule'), label).toBe(manages);
+      expect(actionsOf(label).includes('iam:PassRole'), label).toBe(manages);
     }
   });
 });
@@ -300,14 +308,17 @@ describe('WebSocket API', () => {
     });
   });
 
-  it('lets exactly the publishing functions post to connections, with the callback URL', () => {
-    const publishers: string[] = [...WS_PUBLISHERS];
-    for (const required of ['tasks', 'providers', 'workflows', 'worker', 'workflow-engine', 'monitoring']) {
+  it('lets exactly the functions that post to or close connections do so, with the callback URL', () => {
+    const publishers = labels().filter((label) => declares(label, 'connections'));
+    // auth closes the sockets of a session that ends or of a user whose rights change
+    for (const required of ['tasks', 'workflows', 'auth', 'worker', 'workflow-engine', 'dead-letter', 'sweeper', 'schedule-fire', 'ws-message']) {
       expect(publishers).toContain(required);
     }
-    for (const label of Object.values(functions).map((f) => (f.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME as string).slice(11))) {
+    expect(publishers).not.toContain('providers');
+    for (const label of labels()) {
       const can = actionsOf(label).includes('execute-api:ManageConnections');
       expect(can, label).toBe(publishers.includes(label));
+      expect('WS_MANAGEMENT_ENDPOINT' in env(label), label).toBe(can);
       if (can) {
         expect(JSON.stringify(env(label).WS_MANAGEMENT_ENDPOINT)).toMatch(/"https:\/\/".*\/dev"\]\]\}$/);
         expect(JSON.stringify(statementFor(label, 'execute-api:ManageConnections')!.Resource)).toContain('/dev/*/@connections/*');
@@ -317,18 +328,20 @@ describe('WebSocket API', () => {
 });
 
 describe('events, keys and secrets', () => {
-  it('has the stage event bus, and PutEvents only for plugins, monitoring, tasks, worker and health', () => {
+  it('has the stage event bus; nothing publishes to it, and only health describes it', () => {
     template.hasResourceProperties('AWS::Events::EventBus', { Name: 'supervisor-dev' });
-    const allowed = ['plugins', 'monitoring', 'tasks', 'worker', 'health'];
-    for (const label of [...API_GROUPS, 'worker', 'sweeper', 'workflow-engine']) {
-      expect(actionsOf(label).includes('events:PutEvents'), label).toBe(allowed.includes(label));
-      expect('EVENT_BUS_NAME' in env(label), label).toBe(allowed.includes(label));
+    for (const label of labels()) {
+      expect(actionsOf(label), label).not.toContain('events:PutEvents');
+      expect(actionsOf(label).includes('events:DescribeEventBus'), label).toBe(label === 'health');
+      expect('EVENT_BUS_NAME' in env(label), label).toBe(label === 'health');
     }
   });
 
-  it('has an ECC P-256 signing key: auth signs, every API function and the ws authorizer read the public key', () => {
+  it('has an ECC P-256 signing key: auth signs, every API function but docs and the ws authorizer read the public key', () => {
     template.hasResourceProperties('AWS::KMS::Key', { KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' });
-    for (const label of [...API_GROUPS, 'ws-authorizer']) {
+    expect(actionsOf('docs').some((a) => a.startsWith('kms:'))).toBe(false);
+    expect(env('docs')).not.toHaveProperty('SIGNING_KEY_ID');
+    for (const label of [...API_GROUPS.filter((g) => g !== 'docs'), 'ws-authorizer']) {
       expect(actionsOf(label), label).toContain('kms:GetPublicKey');
       expect(actionsOf(label).includes('kms:Sign'), label).toBe(label === 'auth');
       expect(env(label)).toHaveProperty('SIGNING_KEY_ID');
@@ -336,15 +349,38 @@ describe('events, keys and secrets', () => {
     expect(actionsOf('worker').some((a) => a.startsWith('kms:'))).toBe(false);
   });
 
-  it('lets every API function read the app secret', () => {
+  it('lets the API functions that page lists read the app secret; health and docs do not', () => {
     template.hasResourceProperties('AWS::SecretsManager::Secret', {
       Name: 'supervisor/dev/app',
       GenerateSecretString: Match.objectLike({ PasswordLength: 64 }),
     });
     for (const label of API_GROUPS) {
-      expect(statementFor(label, 'secretsmanager:GetSecretValue'), label).toBeDefined();
-      expect(env(label)).toHaveProperty('APP_SECRET_ARN');
+      const reads = !['health', 'docs'].includes(label);
+      expect(statementFor(label, 'secretsmanager:GetSecretValue') !== undefined, label).toBe(reads);
+      expect('APP_SECRET_ARN' in env(label), label).toBe(reads);
     }
+  });
+
+  it('lets the worker and providers invoke Bedrock models and inference profiles, and no other function', () => {
+    for (const label of labels()) {
+      const invoke = statementFor(label, 'bedrock:InvokeModel');
+      expect(invoke !== undefined, label).toBe(['worker', 'providers'].includes(label));
+      if (!invoke) continue;
+      expect(invoke.Action).toEqual(['bedrock:InvokeModel', 'bedrock:InvokeModelWithResponseStream']);
+      const resources = JSON.stringify(invoke.Resource);
+      expect(resources).toContain(':bedrock:*::foundation-model/*');
+      expect(resources).toContain(':bedrock:eu-west-1:123456789012:inference-profile/*');
+    }
+  });
+
+  it('narrows Bedrock to the ARNs of the bedrockModelArns setting', () => {
+    const arn = 'arn:aws:bedrock:eu-west-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0';
+    const narrowed = Template.fromStack(buildStack({ bedrockModelArns: [arn] }).stack);
+    const invoke = Object.values(narrowed.findResources('AWS::IAM::Policy'))
+      .flatMap((p) => (p as Resource).Properties.PolicyDocument.Statement as Array<{ Action: unknown; Resource: unknown }>)
+      .filter((st) => JSON.stringify(st.Action).includes('bedrock:InvokeModel'));
+    expect(invoke).toHaveLength(2);
+    for (const st of invoke) expect(st.Resource).toBe(arn);
   });
 
   it('scopes provider secrets to the stage prefix: providers manage them, the worker reads them', () => {
@@ -395,7 +431,9 @@ describe('functions', () => {
         LoggingConfig: { LogGroup: { Ref: expect.any(String) } },
       });
       expect(f.Properties.MemorySize).toBeGreaterThanOrEqual(512);
-      expect(f.Properties.Environment.Variables).toMatchObject({ STAGE: 'dev', TABLE_NAME: { Ref: expect.any(String) } });
+      // TABLE_NAME only where the table is declared (not docs)
+      const label = (f.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME as string).slice(11);
+      expect(f.Properties.Environment.Variables).toMatchObject({ STAGE: 'dev', ...(label === 'docs' ? {} : { TABLE_NAME: { Ref: expect.any(String) } }) });
       expect(f.Properties.Handler).toMatch(/^index\.(handler|authorizer|connect|disconnect|message)$/);
     }
   });
@@ -420,17 +458,21 @@ describe('functions', () => {
     expect(logs.Resource).toEqual({ 'Fn::GetAtt': [functions[fnId('tasks')].Properties.LoggingConfig.LogGroup.Ref, 'Arn'] });
   });
 
-  it('read and write the table (and its GSIs) without Scan; docs and the ws authorizer read only', () => {
+  it('read and write the table (and its GSIs) without Scan; health and the ws authorizer read only; docs has no table', () => {
     for (const label of ['tasks', 'worker', 'sweeper', 'ws-connect']) {
       const s = statementFor(label, 'dynamodb:PutItem')!;
       expect(JSON.stringify(s.Resource)).toContain('/index/gsi3');
     }
-    for (const label of ['docs', 'ws-authorizer']) {
+    for (const label of ['health', 'ws-authorizer']) {
       expect(actionsOf(label)).toContain('dynamodb:Query');
       expect(actionsOf(label)).not.toContain('dynamodb:PutItem');
     }
-    for (const label of Object.values(functions).map((f) => (f.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME as string).slice(11))) {
+    expect(actionsOf('docs').some((a) => a.startsWith('dynamodb:'))).toBe(false);
+    expect(env('docs')).not.toHaveProperty('TABLE_NAME');
+    for (const label of labels()) {
       expect(actionsOf(label)).not.toContain('dynamodb:Scan');
+      // its Deps hold only the ports FUNCTION_PORTS declares for this label
+      expect(env(label).SUPERVISOR_FUNCTION, label).toBe(label);
     }
   });
 });

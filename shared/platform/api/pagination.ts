@@ -1,5 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { invalidCursor } from './errors.js';
+import { appSecret } from '../use/app-secret.js';
 
 /**
  * Opaque, tamper-evident cursors: the store's position plus the scope of the query it belongs to,
@@ -62,7 +63,7 @@ export async function pageRequest(
   filter?: unknown,
 ): Promise<{ startKey: StartKey; respond<T>(page: { items: T[]; lastKey?: Record<string, unknown> }): PagedList<T> }> {
   const scope = filter === undefined ? name : `${name}:${typeof filter === 'string' ? filter : JSON.stringify(filter)}`;
-  const secret = await req.deps.appSecret();
+  const secret = await appSecret(req.deps);
   return {
     startKey: decodeCursor(req.query.cursor, scope, secret),
     respond: (page) => ({ items: page.items, next_cursor: encodeCursor(page.lastKey, scope, secret) }),

@@ -6,6 +6,7 @@
  * only gets the variables of the ports it may use).
  */
 import { ENV, type Config } from '../config.js';
+import { DEPS_PORTS, portsOf, type DepsPort } from '../infra.js';
 import type {
   Clock,
   Connections,
@@ -42,6 +43,44 @@ export class MissingEnvError extends Error {
     super(`${port} is not configured for this function: environment variable ${variable} is not set`);
     this.name = 'MissingEnvError';
   }
+}
+
+/** A port the function's entry in `FUNCTION_PORTS` does not declare: it has neither the grant nor the configuration. */
+export class UndeclaredPortError extends Error {
+  constructor(readonly port: string, readonly functionLabel: string) {
+    super(`function "${functionLabel}" does not declare the ${port} port (FUNCTION_PORTS in shared/platform/infra.ts), so it has no grant or configuration for it`);
+    this.name = 'UndeclaredPortError';
+  }
+}
+
+/**
+ * Replaces each port the function does not declare with one whose every call throws an
+ * `UndeclaredPortError` (a rejected promise for the async methods), so the mistake is reported at
+ * the call, with the port's and the function's names, instead of as an access-denied from AWS.
+ */
+export function restrictToDeclared(deps: Deps, functionLabel: string | undefined): Deps {
+  if (functionLabel === undefined) return deps;
+  const ports = portsOf(functionLabel);
+  const declared = (port: DepsPort): boolean => ports[port] !== undefined;
+  const restricted: Deps = { ...deps };
+  for (const port of DEPS_PORTS) {
+    if (declared(port)) continue;
+    const fail = () => Promise.reject(new UndeclaredPortError(port, functionLabel));
+    if (port === 'appSecret') restricted.appSecret = fail;
+    else {
+      (restricted as unknown as Record<string, unknown>)[port] = new Proxy(
+        {},
+        {
+          get: (_target, method) => {
+            if (method === 'then') return undefined;
+            if (port === 'signer' && method === 'algorithm') return deps.signer.algorithm;
+            return fail;
+          },
+        },
+      );
+    }
+  }
+  return restricted;
 }
 
 function need(value: string | undefined, variable: string, port: string): string {
@@ -117,7 +156,7 @@ export function createAwsDeps(config: Config, store: Store, clock: Clock): Deps 
     throw new Error(`app secret ${arn} has no value`);
   });
 
-  return {
+  return restrictToDeclared({
     config,
     store,
     queue: queuePort,
@@ -129,5 +168,5 @@ export function createAwsDeps(config: Config, store: Store, clock: Clock): Deps 
     signer: signerPort,
     clock,
     appSecret,
-  };
+  }, ports.functionLabel);
 }
