@@ -7,7 +7,8 @@ import type { Deps } from '../platform/runtime.js';
 import { DomainError, isClientError } from '../platform/errors.js';
 import { logger } from '../platform/logger.js';
 import type { WorkflowDefinition, StepDefinition } from './definition.js';
-import { FINISHED_EXECUTION, pendingStep, planAdvance, type StepState, type TaskObservation } from './engine.js';
+import { CALLBACK_SECONDS, ENGINE_ERROR } from './asl.js';
+import { callbackWatch, FINISHED_EXECUTION, pendingStep, planAdvance, type StepState, type TaskObservation } from './engine.js';
 import type { ExecutionRecord } from './repo.js';
 import { definitionOf, executions, publishExecution, stepView } from './reads.js';
 import { DEFAULT_MAX_ATTEMPTS, DEFAULT_PRIORITY, DEFAULT_TIMEOUT_SECONDS, MAX_TIMEOUT_SECONDS } from '../tasks/model.js';
@@ -24,6 +25,97 @@ export interface EngineOutput {
   done: boolean;
   status: string;
   wait_seconds: number;
+  /** How long the next Advance waits for a step callback before looking again (TimeoutSecondsPath). */
+  callback_seconds?: number;
+}
+
+/** The next callback wait: CALLBACK_SECONDS, never past the run's deadline. */
+export function callbackSeconds(execution: Pick<ExecutionRecord, 'timeout_at'> | undefined, now: Date): number {
+  if (!execution?.timeout_at) return CALLBACK_SECONDS;
+  return Math.min(CALLBACK_SECONDS, Math.max(1, Math.ceil((Date.parse(execution.timeout_at) - now.getTime()) / 1000)));
+}
+
+/**
+ * One `Advance` in callback mode (lambda:invoke.waitForTaskToken): advance the run, then either answer
+ * the token at once (the run is over, nothing is running, or a timer no task reports is due within
+ * this wait's window: the Wait state takes it), or store the token on the execution so that the first
+ * step task to end sends it (`stepTaskFinished`). A task that ended between the advance and the store
+ * is seen by the check after the store (the task writes its end before taking the token, the engine
+ * stores the token before reading the tasks: one of the two sees the other). An error answers the
+ * token with a failure (the state's Retry applies).
+ */
+export async function advanceWithCallback(deps: Deps, input: EngineInput & { callback_seconds?: number }, token: string): Promise<void> {
+  try {
+    const { output } = await advanceOnce(deps, input);
+    const repo = executions(deps);
+    const now = deps.clock.now();
+    const send = async (answer: EngineOutput, execution: ExecutionRecord | undefined) => {
+      await deps.workflows.sendTaskSuccess(token, { ...answer, callback_seconds: callbackSeconds(execution, now) });
+    };
+    if (output.done) return await send(output, undefined);
+    const { execution, steps } = await repo.load(input.execution_id);
+    const definition = execution ? await definitionOf(deps, execution.workflow_id, execution.workflow_version) : undefined;
+    if (!execution || !definition || execution.status !== 'running') return await send({ ...output, wait_seconds: 1 }, execution);
+    const watch = callbackWatch(definition, steps, execution, now);
+    const window = input.callback_seconds ?? CALLBACK_SECONDS;
+    if (watch.inFlight.length === 0 || (watch.timerSeconds !== null && watch.timerSeconds < window)) {
+      return await send(output, execution);
+    }
+    if (!(await repo.storeCallbackToken(execution.execution_id, token))) return await send({ ...output, wait_seconds: 1 }, execution);
+    const tasks = await Promise.all(watch.inFlight.map((id) => getTask(deps, id)));
+    if (tasks.some((t) => !t || FINISHED_TASK.includes(t.status))) {
+      const taken = await repo.takeCallbackToken(execution.execution_id);
+      if (taken) await deps.workflows.sendTaskSuccess(taken.token, { ...output, wait_seconds: 0, callback_seconds: callbackSeconds(taken.execution, now) });
+    }
+  } catch (err) {
+    logger.error('advance failed; the state machine retries it', { execution_id: input.execution_id, error: (err as Error).message });
+    await deps.workflows.sendTaskFailure(token, ENGINE_ERROR, ((err as Error).message || 'engine error').slice(0, 2000)).catch(() => false);
+  }
+}
+
+const FINISHED_TASK = ['completed', 'failed', 'cancelled'];
+
+/**
+ * A step's task reached a terminal state: the run's waiting Advance (if any) is answered so that it
+ * goes on at once. Never throws: a lost callback only delays the run until its wait times out.
+ */
+export async function stepTaskFinished(deps: Deps, executionId: string): Promise<void> {
+  try {
+    const taken = await executions(deps).takeCallbackToken(executionId);
+    if (!taken) return;
+    const { execution } = taken;
+    await deps.workflows.sendTaskSuccess(taken.token, {
+      execution_id: execution.execution_id,
+      workflow_id: execution.workflow_id,
+      done: false,
+      status: execution.status,
+      wait_seconds: 0,
+      callback_seconds: callbackSeconds(execution, deps.clock.now()),
+    });
+  } catch (err) {
+    logger.warn('workflow callback not sent; the run goes on when its wait times out', { execution_id: executionId, error: (err as Error).message });
+  }
+}
+
+/**
+ * The state machine's failure handler: the engine kept failing (its retries spent), so the run is
+ * marked failed with the cause, its running steps cancelled and pending ones skipped.
+ */
+export async function failRun(deps: Deps, input: EngineInput, failure: { Error?: string; Cause?: string }): Promise<EngineOutput> {
+  const repo = executions(deps);
+  const execution = await repo.get(input.execution_id);
+  const answer = (status: string): EngineOutput => ({ execution_id: input.execution_id, workflow_id: input.workflow_id, done: true, status, wait_seconds: 0 });
+  if (!execution) return answer('missing');
+  if (FINISHED_EXECUTION.includes(execution.status)) return answer(execution.status);
+  const cause = [failure.Error, failure.Cause].filter(Boolean).join(': ') || 'unknown error';
+  const error = { code: 'engine_failed', message: `the workflow engine failed: ${cause}`.slice(0, 2000) };
+  if (await repo.finish(execution, 'failed', { error, output: null }, deps.clock.now())) {
+    const failed = { ...execution, status: 'failed' as const, error, completed_at: deps.clock.now().toISOString() };
+    await publishExecution(deps, failed);
+    await settleSteps(deps, failed, error.message);
+    return answer('failed');
+  }
+  return answer((await repo.get(input.execution_id))?.status ?? 'missing');
 }
 
 function observe(task: TaskView): TaskObservation {

@@ -16,6 +16,7 @@ import { removeSchedulesOfWorkflow } from '../schedules/service.js';
 import { executions, readWorkflow, workflows, workflowSummary, workflowView, type WorkflowView } from './reads.js';
 import { cancelRun } from './runs.js';
 
+export { stepTaskFinished } from './advance.js';
 export { workflowSummary, executionSummary, executionReadable, type WorkflowView, type StepView, type ExecutionView } from './reads.js';
 export {
   cancelExecution,

@@ -87,6 +87,8 @@ export function createAwsDeps(config: Config, store: Store, clock: Clock): Deps 
     start: async (name, input) => workflows().start(name, input),
     stop: async (runId, cause) => workflows().stop(runId, cause),
     describe: async (runId) => workflows().describe(runId),
+    sendTaskSuccess: async (token, output) => workflows().sendTaskSuccess(token, output),
+    sendTaskFailure: async (token, error, cause) => workflows().sendTaskFailure(token, error, cause),
     check: async () => workflows().check(),
   };
   const connectionsPort: Connections = {
