@@ -100,6 +100,16 @@ export class Bindings {
     );
   }
 
+  /**
+   * Step callbacks: a function that ends a workflow step's task answers the run's waiting `Advance`
+   * (SendTaskSuccess/SendTaskFailure), which IAM scopes to the state machine.
+   */
+  stepCallbacks(fn: SupervisorFunction): void {
+    const { stateMachineArn } = this.r;
+    fn.addEnvironment(ENV.stateMachineArn, stateMachineArn);
+    fn.addToRolePolicy(new PolicyStatement({ actions: ['states:SendTaskSuccess', 'states:SendTaskFailure'], resources: [stateMachineArn] }));
+  }
+
   /** EventBridge Scheduler: `manage` schedules in the stack's group only; `check`: only read the group. */
   scheduler(fn: SupervisorFunction, mode: 'manage' | 'check'): void {
     const { scheduleGroupName, schedulerRole, scheduleTarget, scheduleDlq } = this.r;

@@ -109,17 +109,20 @@ export class SupervisorApis {
       if (f) use(f);
     };
     api('tasks', (f) => {
+      bind.stepCallbacks(f);
       bind.queue(f, 'send');
       bind.eventBus(f);
       // The agents routes (group `tasks`) store, replace and remove agents' API keys.
       bind.providerSecrets(f, 'manage');
     });
     api('workflows', (f) => {
+      bind.stepCallbacks(f);
       bind.stateMachine(f, 'manage');
       bind.scheduler(f, 'manage');
       bind.queue(f, 'send');
     });
     api('providers', (f) => {
+      bind.stepCallbacks(f);
       bind.providerSecrets(f, 'manage');
       bind.queue(f, 'send');
     });

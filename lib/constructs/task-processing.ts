@@ -123,13 +123,16 @@ export class TaskProcessing {
   /** What the worker, the dead-letter function and the sweeper may use. */
   bind(bind: Bindings): void {
     bind.table(this.worker, 'RW');
+    bind.stepCallbacks(this.worker);
     bind.queue(this.worker, 'send');
     bind.providerSecrets(this.worker, 'read');
     bind.eventBus(this.worker);
 
     bind.table(this.deadLetter, 'RW');
+    bind.stepCallbacks(this.deadLetter);
 
     bind.table(this.sweeper, 'RW');
+    bind.stepCallbacks(this.sweeper);
     bind.queue(this.sweeper, 'send');
   }
 }

@@ -120,10 +120,12 @@ export class WorkflowOrchestration {
   /** What the workflow engine and the schedule target may use. */
   bind(bind: Bindings): void {
     bind.table(this.engine, 'RW');
+    bind.stepCallbacks(this.engine);
     bind.stateMachine(this.engine, 'describe');
     bind.queue(this.engine, 'send');
 
     bind.table(this.scheduleFire, 'RW');
+    bind.stepCallbacks(this.scheduleFire);
     bind.stateMachine(this.scheduleFire, 'start');
     bind.queue(this.scheduleFire, 'send');
   }

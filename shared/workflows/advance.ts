@@ -49,8 +49,8 @@ export async function advanceWithCallback(deps: Deps, input: EngineInput & { cal
     const { output } = await advanceOnce(deps, input);
     const repo = executions(deps);
     const now = deps.clock.now();
-    const send = async (answer: EngineOutput, execution: ExecutionRecord | undefined) => {
-      await deps.workflows.sendTaskSuccess(token, { ...answer, callback_seconds: callbackSeconds(execution, now) });
+    const send = async (answer: EngineOutput, execution: ExecutionRecord | undefined, window?: number) => {
+      await deps.workflows.sendTaskSuccess(token, { ...answer, callback_seconds: window ?? callbackSeconds(execution, now) });
     };
     if (output.done) return await send(output, undefined);
     const { execution, steps } = await repo.load(input.execution_id);
@@ -58,9 +58,12 @@ export async function advanceWithCallback(deps: Deps, input: EngineInput & { cal
     if (!execution || !definition || execution.status !== 'running') return await send({ ...output, wait_seconds: 1 }, execution);
     const watch = callbackWatch(definition, steps, execution, now);
     const window = input.callback_seconds ?? CALLBACK_SECONDS;
-    if (watch.inFlight.length === 0 || (watch.timerSeconds !== null && watch.timerSeconds < window)) {
-      return await send(output, execution);
-    }
+    // Nothing to call back: the Wait state (wait_seconds) takes over.
+    if (watch.inFlight.length === 0) return await send(output, execution);
+    // A retry's backoff (or a lost claim) is due before this wait would end: wait for it instead.
+    if (watch.timerSeconds !== null && watch.timerSeconds + 2 < window) return await send({ ...output, wait_seconds: watch.timerSeconds }, execution);
+    // The run's deadline comes first: wait for callbacks again, but not past it.
+    if (watch.runDeadlineSeconds !== null && watch.runDeadlineSeconds + 2 < window) return await send({ ...output, wait_seconds: 0 }, execution, watch.runDeadlineSeconds);
     if (!(await repo.storeCallbackToken(execution.execution_id, token))) return await send({ ...output, wait_seconds: 1 }, execution);
     const tasks = await Promise.all(watch.inFlight.map((id) => getTask(deps, id)));
     if (tasks.some((t) => !t || FINISHED_TASK.includes(t.status))) {

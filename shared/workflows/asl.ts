@@ -77,7 +77,7 @@ export function buildWorkflowDefinition({ engineFunctionArn }: WorkflowAslOption
         ],
         Next: 'IsDone',
       },
-      CallbackTimedOut: { Type: 'Pass', Next: ENGINE_TASK_STATE },
+      CallbackTimedOut: { Type: 'Pass', Result: CALLBACK_SECONDS, ResultPath: '$.callback_seconds', Next: ENGINE_TASK_STATE },
       IsDone: {
         Type: 'Choice',
         Choices: [

@@ -381,7 +381,7 @@ function pollSeconds(age: number): number {
 
 /**
  * What a run waiting for step callbacks depends on: the tasks in flight (their end sends the callback),
- * the first timer no task will report (a retry's backoff, a lost claim, a step's deadline) and the
+ * the first timer no task will report (a retry's backoff, a lost claim) and the
  * run's own deadline, both in whole seconds from now (null: none).
  */
 export function callbackWatch(
@@ -396,10 +396,9 @@ export function callbackWatch(
     const state = steps.get(step.id);
     if (!state || state.status !== 'running') continue;
     if (state.retry_at) timers.push(Date.parse(state.retry_at));
-    else if (state.task_id) {
-      inFlight.push(state.task_id);
-      if (step.timeout_seconds !== undefined && state.attempt_started_at) timers.push(Date.parse(state.attempt_started_at) + step.timeout_seconds * 1000);
-    } else if (state.attempt_started_at) timers.push(Date.parse(state.attempt_started_at) + LOST_CLAIM_SECONDS * 1000);
+    // A step's own timeout is kept by its task (timeout_seconds), whose end sends the callback.
+    else if (state.task_id) inFlight.push(state.task_id);
+    else if (state.attempt_started_at) timers.push(Date.parse(state.attempt_started_at) + LOST_CLAIM_SECONDS * 1000);
   }
   const seconds = (at: number) => Math.max(1, Math.ceil((at - now.getTime()) / 1000));
   return {

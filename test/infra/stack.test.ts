@@ -162,8 +162,8 @@ describe('workflow state machine', () => {
 
   it('deploys the shared ASL document whose Advance task invokes the engine', () => {
     const definition = JSON.stringify(sm.Properties.DefinitionString);
-    expect(definition).toContain(`\\"StartAt\\":\\"${ENGINE_TASK_STATE}\\"`);
-    expect(definition).toContain('arn:aws:states:::lambda:invoke');
+    expect(definition).toContain(`\\"Next\\":\\"${ENGINE_TASK_STATE}\\"`);
+    expect(definition).toContain('arn:aws:states:::lambda:invoke.waitForTaskToken');
     expect(definition).toContain(fnId('workflow-engine'));
   });
 
@@ -188,7 +188,11 @@ describe('workflow state machine', () => {
     expect(actionsOf('schedule-fire')).toContain('states:StartExecution');
     expect(actionsOf('schedule-fire')).not.toContain('states:StopExecution');
     expect(actionsOf('health')).not.toContain('states:StartExecution');
-    expect(actionsOf('tasks').some((a) => a.startsWith('states:'))).toBe(false);
+    // Functions that end a step's task only answer the run's waiting Advance (step callbacks).
+    expect(actionsOf('tasks').filter((a) => a.startsWith('states:')).sort()).toEqual(['states:SendTaskFailure', 'states:SendTaskSuccess']);
+    for (const label of ['workflow-engine', 'worker', 'dead-letter', 'sweeper', 'tasks', 'workflows', 'providers']) {
+      expect(JSON.stringify(statementFor(label, 'states:SendTaskSuccess')!.Resource)).toContain(`:stateMachine:${name}`);
+    }
     expect(smId).toBeDefined();
   });
 });
