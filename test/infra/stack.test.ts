@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { ENGINE_TASK_STATE } from '../../shared/workflows/asl.js';
+import { BUNDLE_TARGET, LAMBDA_RUNTIME } from '../../lib/constructs/supervisor-function.js';
 import {
   TASK_MAX_RECEIVE_COUNT,
   VISIBILITY_FACTOR,
@@ -389,6 +390,11 @@ describe('docs function', () => {
 });
 
 describe('functions', () => {
+  it('bundle for the Lambda runtime they run on (esbuild target = runtime version)', () => {
+    expect(LAMBDA_RUNTIME.name).toBe('nodejs22.x');
+    expect(BUNDLE_TARGET).toBe('node22');
+  });
+
   it('are Node.js on arm64 with active tracing, explicit memory/timeout and their own log group', () => {
     expect(Object.keys(functions)).toHaveLength(API_GROUPS.length + 5 + 4);
     for (const f of Object.values(functions)) {
