@@ -71,6 +71,7 @@ export class Bindings {
     if (ports.table) this.table(fn, ports.table);
     if (ports.queue) this.queue(fn, ports.queue);
     if (ports.workflows) this.stateMachine(fn, ports.workflows);
+    if (ports.stepCallbacks) this.stepCallbacks(fn);
     if (ports.scheduler) this.scheduler(fn, ports.scheduler);
     if (ports.connections) this.connections(fn);
     if (ports.events) this.eventBus(fn, ports.events);
@@ -124,6 +125,16 @@ export class Bindings {
       executions,
       'Executions of the workflow state machine are named at run time; the grant is limited to executions of this one state machine.',
     );
+  }
+
+  /**
+   * Step callbacks: a function that ends a workflow step's task answers the run's waiting `Advance`
+   * (SendTaskSuccess/SendTaskFailure), which IAM scopes to the state machine.
+   */
+  stepCallbacks(fn: SupervisorFunction): void {
+    const { stateMachineArn } = this.r;
+    fn.addEnvironment(ENV.stateMachineArn, stateMachineArn);
+    fn.addToRolePolicy(new PolicyStatement({ actions: ['states:SendTaskSuccess', 'states:SendTaskFailure'], resources: [stateMachineArn] }));
   }
 
   /** EventBridge Scheduler: `manage` schedules in the stack's group only; `check`: only read the group. */

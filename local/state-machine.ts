@@ -5,6 +5,12 @@
  * `Parameters`) and answers `{ ExecutedVersion, Payload: <function result>, StatusCode }`, exactly like
  * the real integration, so `ResultSelector` paths like `$.Payload.done` behave the same.
  *
+ * `lambda:invoke.waitForTaskToken` tasks (which aws-local-stepfunctions does not know) are run here with
+ * Step Functions' semantics: the function gets its Payload with a fresh token in place of `$$.Task.Token`,
+ * its own result is ignored, and the state waits until `sendTaskSuccess` (its result) or
+ * `sendTaskFailure` (its error, subject to Retry/Catch) is called with that token, or until its
+ * `TimeoutSeconds(Path)` has passed (`States.Timeout`, caught but never retried, as on AWS).
+ *
  * Executions are named; the same name and input answer the same run (Step Functions' idempotent
  * StartExecution), the same name with another input is an `ExecutionAlreadyExists` error. Runs are kept
  * in memory (a local restart forgets them, like every local stand-in).
@@ -31,6 +37,7 @@ if (typeof (Promise as { withResolvers?: unknown }).withResolvers !== 'function'
   });
 }
 
+import { randomUUID } from 'node:crypto';
 import { StateMachine } from 'aws-local-stepfunctions';
 import type { RunDescription, RunnerStatus, WorkflowRunner } from '../shared/platform/ports.js';
 import { buildWorkflowDefinition } from '../shared/workflows/asl.js';
@@ -54,6 +61,16 @@ export const LOCAL_ENGINE_FUNCTION_ARN = 'arn:aws:lambda:local:000000000000:func
 const EXECUTION_ARN_PREFIX = `arn:aws:states:local:000000000000:execution:${LOCAL_STATE_MACHINE_NAME}:`;
 const LAMBDA_INVOKE = 'arn:aws:states:::lambda:invoke';
 const LOCAL_WAIT_RESOURCE = 'arn:aws:lambda:local:000000000000:function:local-wait';
+const WAIT_FOR_TOKEN = '.waitForTaskToken';
+/** What `$$.Task.Token` evaluates to in the document; replaced by a fresh token per task. */
+const TOKEN_PLACEHOLDER = 'local-task-token';
+/** Parameter added to callback tasks: the evaluated TimeoutSecondsPath (the runner keeps the time itself). */
+const LOCAL_TIMEOUT_PARAMETER = 'local_timeout_seconds';
+
+interface Waiter {
+  resolve: (output: Json) => void;
+  reject: (err: Error) => void;
+}
 
 interface Run {
   runId: string;
@@ -95,6 +112,8 @@ export class LocalStateMachineRunner implements WorkflowRunner {
   private readonly taskStates: string[];
   private readonly waitStates: string[];
   private readonly retryOverrides: Record<string, number[]>;
+  /** Callback tasks waiting for their token, by token. */
+  private readonly waiters = new Map<string, Waiter>();
   private closed = false;
 
   constructor(private readonly options: LocalStateMachineOptions) {
@@ -105,7 +124,7 @@ export class LocalStateMachineRunner implements WorkflowRunner {
     // Validate the document as written (what CDK deploys)…
     new StateMachine(definition as never);
     // …then run it, with the Wait states turned into scaled local waits when asked.
-    const runnable = this.waitScale === 1 ? definition : scaleWaits(definition);
+    const runnable = localCallbacks(this.waitScale === 1 ? definition : scaleWaits(definition));
     this.machine = new StateMachine(runnable as never, { validationOptions: { noValidate: true } });
     this.taskStates = collectStates(definition, (s) => s.Type === 'Task');
     this.waitStates = collectStates(definition, (s) => s.Type === 'Wait');
@@ -137,7 +156,7 @@ export class LocalStateMachineRunner implements WorkflowRunner {
         taskResourceLocalHandlers: this.handlers(controller.signal),
         retryIntervalOverrides: this.retryOverrides,
       },
-      context: { Execution: { Id: runId, Name: name, RoleArn: 'arn:aws:iam::000000000000:role/local' } },
+      context: { Execution: { Id: runId, Name: name, RoleArn: 'arn:aws:iam::000000000000:role/local' }, Task: { Token: TOKEN_PLACEHOLDER } },
     });
     const run: Run = {
       runId,
@@ -199,6 +218,27 @@ export class LocalStateMachineRunner implements WorkflowRunner {
     return description;
   }
 
+  async sendTaskSuccess(token: string, output: Record<string, unknown>): Promise<boolean> {
+    const waiter = this.waiters.get(token);
+    if (!waiter) return false;
+    this.waiters.delete(token);
+    waiter.resolve(toJson(output));
+    return true;
+  }
+
+  async sendTaskFailure(token: string, error: string, cause: string): Promise<boolean> {
+    const waiter = this.waiters.get(token);
+    if (!waiter) return false;
+    this.waiters.delete(token);
+    waiter.reject(Object.assign(new Error(cause), { name: error }));
+    return true;
+  }
+
+  /** Tokens waiting for an answer. */
+  waitingTokens(): string[] {
+    return [...this.waiters.keys()];
+  }
+
   async check(): Promise<void> {
     if (this.closed) throw new Error('state machine runner is closed');
   }
@@ -225,7 +265,7 @@ export class LocalStateMachineRunner implements WorkflowRunner {
   private handlers(signal: AbortSignal): Record<string, (input: Json) => Promise<Json>> {
     const handlers: Record<string, (input: Json) => Promise<Json>> = {};
     for (const stateName of this.taskStates) {
-      handlers[stateName] = async (input) => this.invoke(stateName, input);
+      handlers[stateName] = async (input) => this.invoke(stateName, input, signal);
     }
     if (this.waitScale !== 1) {
       for (const stateName of this.waitStates) {
@@ -238,9 +278,10 @@ export class LocalStateMachineRunner implements WorkflowRunner {
     return handlers;
   }
 
-  private async invoke(stateName: string, input: Json): Promise<Json> {
+  private async invoke(stateName: string, input: Json, signal: AbortSignal): Promise<Json> {
     const state = findState(this.definition, stateName);
     const resource = String(state?.Resource ?? '');
+    if (resource.endsWith(WAIT_FOR_TOKEN)) return this.invokeWithCallback(resource, input, signal);
     if (resource.startsWith(LAMBDA_INVOKE)) {
       // The optimised integration: Parameters gave { FunctionName, Payload }.
       const payload = input && typeof input === 'object' && !Array.isArray(input) ? (input as { Payload?: Json }).Payload : undefined;
@@ -249,6 +290,60 @@ export class LocalStateMachineRunner implements WorkflowRunner {
     }
     // A Lambda ARN as the resource: the function's result is the task result.
     return toJson(await this.options.engine(input));
+  }
+
+  /**
+   * A callback task: the function runs with a fresh token, then the state waits for that token (or its
+   * timeout, scaled like Wait states; or the run's abort).
+   */
+  private async invokeWithCallback(resource: string, input: Json, signal: AbortSignal): Promise<Json> {
+    const args = (input && typeof input === 'object' && !Array.isArray(input) ? input : {}) as { [k: string]: Json };
+    const token = randomUUID();
+    const timeoutSeconds = typeof args[LOCAL_TIMEOUT_PARAMETER] === 'number' ? args[LOCAL_TIMEOUT_PARAMETER] : 60;
+    if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 1) {
+      throw Object.assign(new Error(`TimeoutSecondsPath must give a positive integer, got ${JSON.stringify(timeoutSeconds)}`), { name: 'States.Runtime', isRetryable: false, isCatchable: false });
+    }
+    const answered = new Promise<Json>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters.delete(token);
+        // States.Timeout is caught but never retried (Step Functions' States.TaskFailed excludes it).
+        reject(Object.assign(new Error('States.Timeout'), { name: 'States.Timeout', isRetryable: false }));
+      }, Math.min(timeoutSeconds * 1000 * this.waitScale, 2_000_000_000));
+      const onAbort = () => {
+        this.waiters.delete(token);
+        clearTimeout(timer);
+        reject(Object.assign(new Error('execution aborted'), { name: 'States.Aborted', isRetryable: false, isCatchable: false }));
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      const settle = () => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+      };
+      this.waiters.set(token, {
+        resolve: (output) => {
+          settle();
+          resolve(output);
+        },
+        reject: (err) => {
+          settle();
+          reject(err);
+        },
+      });
+    });
+    answered.catch(() => undefined);
+    const withToken = replaceToken(args, token);
+    delete (withToken as Record<string, Json>)[LOCAL_TIMEOUT_PARAMETER];
+    try {
+      if (resource.startsWith(LAMBDA_INVOKE)) await this.options.engine((withToken as { Payload?: Json }).Payload ?? null);
+      else await this.options.engine(withToken);
+    } catch (err) {
+      // The function failed: the task fails with its error (Retry and Catch apply).
+      const waiter = this.waiters.get(token);
+      this.waiters.delete(token);
+      waiter?.reject(err as Error);
+      throw err;
+    }
+    return answered;
   }
 
   private forgetOldRuns(): void {
@@ -305,6 +400,34 @@ function collectStates(definition: Record<string, unknown>, test: (s: AslState) 
 function findState(definition: Record<string, unknown>, name: string): AslState | undefined {
   for (const [n, s] of walk(definition)) if (n === name) return s;
   return undefined;
+}
+
+/** A copy of `value` with every TOKEN_PLACEHOLDER string replaced by `token`. */
+function replaceToken(value: Json, token: string): Json {
+  if (value === TOKEN_PLACEHOLDER) return token;
+  if (Array.isArray(value)) return value.map((v) => replaceToken(v, token));
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, replaceToken(v, token)]));
+  return value;
+}
+
+/**
+ * Copy of the definition where each callback task keeps its own time: its timeout is handed to the
+ * runner as a parameter (TimeoutSecondsPath evaluated by the library), and the library's own timer is
+ * pushed out of the way.
+ */
+function localCallbacks(definition: Record<string, unknown>): Record<string, unknown> {
+  const copy = structuredClone(definition);
+  for (const [, state] of walk(copy)) {
+    if (state.Type !== 'Task' || !String(state.Resource ?? '').endsWith(WAIT_FOR_TOKEN)) continue;
+    const parameters = { ...((state.Parameters as Record<string, unknown> | undefined) ?? {}) };
+    if (typeof state.TimeoutSecondsPath === 'string') parameters[`${LOCAL_TIMEOUT_PARAMETER}.$`] = state.TimeoutSecondsPath;
+    else if (typeof state.TimeoutSeconds === 'number') parameters[LOCAL_TIMEOUT_PARAMETER] = state.TimeoutSeconds;
+    else parameters[LOCAL_TIMEOUT_PARAMETER] = 99_999_999; // Step Functions' default: no timeout
+    state.Parameters = parameters;
+    delete state.TimeoutSecondsPath;
+    state.TimeoutSeconds = 2_000_000;
+  }
+  return copy;
 }
 
 /**

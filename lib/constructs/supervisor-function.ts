@@ -13,8 +13,8 @@ import { stageLogGroup } from './observability.js';
 
 /** The Lambda runtime of every function (one place to upgrade). */
 export const LAMBDA_RUNTIME = Runtime.NODEJS_22_X;
-/** esbuild target: the language level the code is written and tested for (local runtime: Node 20). */
-export const BUNDLE_TARGET = 'node20';
+/** esbuild target: the Lambda runtime's Node version (nodejs22.x → node22), derived so that the two move together. */
+export const BUNDLE_TARGET = LAMBDA_RUNTIME.name.replace(/^nodejs(\d+)\.x$/, 'node$1');
 
 const RUNTIME_REASON =
   `The runtime is pinned to ${LAMBDA_RUNTIME.name}, the LTS the code is built and tested for (bundles target ${BUNDLE_TARGET}); ` +

@@ -124,6 +124,8 @@ export interface FunctionPorts {
   readonly queue?: 'send' | 'check';
   /** The workflow state machine: `describe` it, `start` runs, `manage` (start and stop) them. */
   readonly workflows?: 'describe' | 'start' | 'manage';
+  /** Answer a run's waiting step (SendTaskSuccess/SendTaskFailure): every function that ends a step's task. */
+  readonly stepCallbacks?: true;
   /** EventBridge Scheduler: `check` the group, `manage` schedules in it. */
   readonly scheduler?: 'check' | 'manage';
   /** Post to and close WebSocket connections (`@connections`). */
@@ -152,10 +154,11 @@ const API_BASELINE: FunctionPorts = { table: 'read-write', signer: 'verify', app
  * WebSocket handlers (`ws-<handler>`). Checked against each bundle by the infra test, in both directions.
  */
 export const FUNCTION_PORTS = {
-  tasks: { table: 'read-write', queue: 'send', connections: true, secrets: 'manage', signer: 'verify', appSecret: true },
+  tasks: { table: 'read-write', queue: 'send', connections: true, secrets: 'manage', signer: 'verify', appSecret: true, stepCallbacks: true },
   analytics: API_BASELINE,
   'analytics-advanced': API_BASELINE,
-  workflows: { table: 'read-write', queue: 'send', connections: true, scheduler: 'manage', workflows: 'manage', signer: 'verify', appSecret: true },
+  // Every function that ends a task answers the waiting step of its workflow run (stepCallbacks).
+  workflows: { table: 'read-write', queue: 'send', connections: true, scheduler: 'manage', workflows: 'manage', signer: 'verify', appSecret: true, stepCallbacks: true },
   resources: API_BASELINE,
   providers: { table: 'read-write', secrets: 'manage', signer: 'verify', appSecret: true, bedrock: true },
   plugins: API_BASELINE,
@@ -164,12 +167,12 @@ export const FUNCTION_PORTS = {
   auth: { table: 'read-write', connections: true, scheduler: 'manage', signer: 'sign', appSecret: true },
   health: { table: 'read', queue: 'check', workflows: 'describe', scheduler: 'check', events: 'check', signer: 'verify' },
   docs: {},
-  worker: { table: 'read-write', queue: 'send', connections: true, secrets: 'read', bedrock: true },
-  'dead-letter': { table: 'read-write', queue: 'send', connections: true },
-  sweeper: { table: 'read-write', queue: 'send', connections: true },
-  'workflow-engine': { table: 'read-write', queue: 'send', connections: true },
+  worker: { table: 'read-write', queue: 'send', connections: true, secrets: 'read', bedrock: true, stepCallbacks: true },
+  'dead-letter': { table: 'read-write', queue: 'send', connections: true, stepCallbacks: true },
+  sweeper: { table: 'read-write', queue: 'send', connections: true, stepCallbacks: true },
+  'workflow-engine': { table: 'read-write', queue: 'send', connections: true, stepCallbacks: true },
   // A firing whose owner lost the right pauses its schedule.
-  'schedule-fire': { table: 'read-write', queue: 'send', connections: true, workflows: 'start', scheduler: 'manage' },
+  'schedule-fire': { table: 'read-write', queue: 'send', connections: true, workflows: 'start', scheduler: 'manage', stepCallbacks: true },
   'ws-authorizer': { table: 'read', signer: 'verify' },
   'ws-connect': { table: 'read-write' },
   'ws-disconnect': { table: 'read-write' },

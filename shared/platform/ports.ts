@@ -48,6 +48,13 @@ export interface WorkflowRunner extends Checkable {
   start(name: string, input: Record<string, unknown>): Promise<string>;
   stop(runId: string, cause: string): Promise<void>;
   describe(runId: string): Promise<RunDescription>;
+  /**
+   * Completes a task state waiting on `token` (`.waitForTaskToken`) with `output`. Answers false when
+   * the token no longer waits (already answered, timed out, its run stopped, unknown).
+   */
+  sendTaskSuccess(token: string, output: Record<string, unknown>): Promise<boolean>;
+  /** Fails the task state waiting on `token` with `error` (its Retry/Catch apply). False as above. */
+  sendTaskFailure(token: string, error: string, cause: string): Promise<boolean>;
 }
 
 export class ConnectionGoneError extends Error {

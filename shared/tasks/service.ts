@@ -1,4 +1,5 @@
 import { ulid } from 'ulid';
+import { stepTaskFinished } from '../workflows/callbacks.js';
 import * as z from 'zod';
 import { ulidSchema } from '../platform/api/schemas.js';
 import type { Deps } from '../platform/runtime.js';
@@ -64,9 +65,15 @@ export async function publishTask(deps: Deps, type: 'task.created' | 'task.updat
   await publish(deps, taskChannels(view.task_id), type, view, { permission: 'tasks:read_all', ownerId: view.created_by });
 }
 
+const ENDED: readonly TaskStatus[] = ['completed', 'failed', 'cancelled'];
+
 /** What follows a change's write: its events, then its run message. Answers whether a message was sent. */
 export async function announce(deps: Deps, after: TaskRecord, change: Change): Promise<boolean> {
   for (const type of change.events) await publishTask(deps, type, after);
+  if (after.workflow_execution_id && ENDED.includes(after.status) && change.from.some((s) => !ENDED.includes(s))) {
+    // A workflow step's task ended: the run's waiting Advance goes on now.
+    await stepTaskFinished(deps, after.workflow_execution_id);
+  }
   return change.send ? sendRun(deps, after.task_id, change.send.token, change.send.delaySeconds) : false;
 }
 

@@ -6,8 +6,11 @@
 import type { Deps } from '../platform/runtime.js';
 import { DomainError, isClientError } from '../platform/errors.js';
 import { logger } from '../platform/logger.js';
+import { stepCallbacks } from '../platform/use/step-callbacks.js';
 import type { WorkflowDefinition, StepDefinition } from './definition.js';
-import { FINISHED_EXECUTION, pendingStep, planAdvance, type StepState, type TaskObservation } from './engine.js';
+import { CALLBACK_SECONDS, ENGINE_ERROR } from './asl.js';
+import { callbackSeconds } from './callbacks.js';
+import { callbackWatch, FINISHED_EXECUTION, pendingStep, planAdvance, type StepState, type TaskObservation } from './engine.js';
 import type { ExecutionRecord } from './repo.js';
 import { definitionOf, executions, publishExecution, stepView } from './reads.js';
 import { DEFAULT_MAX_ATTEMPTS, DEFAULT_PRIORITY, DEFAULT_TIMEOUT_SECONDS, MAX_TIMEOUT_SECONDS } from '../tasks/model.js';
@@ -24,6 +27,72 @@ export interface EngineOutput {
   done: boolean;
   status: string;
   wait_seconds: number;
+  /** How long the next Advance waits for a step callback before looking again (TimeoutSecondsPath). */
+  callback_seconds?: number;
+}
+
+/**
+ * One `Advance` in callback mode (lambda:invoke.waitForTaskToken): advance the run, then either answer
+ * the token at once (the run is over, nothing is running, or a timer no task reports is due within
+ * this wait's window: the Wait state takes it), or store the token on the execution so that the first
+ * step task to end sends it (`stepTaskFinished`). A task that ended between the advance and the store
+ * is seen by the check after the store (the task writes its end before taking the token, the engine
+ * stores the token before reading the tasks: one of the two sees the other). An error answers the
+ * token with a failure (the state's Retry applies).
+ */
+export async function advanceWithCallback(deps: Deps, input: EngineInput & { callback_seconds?: number }, token: string): Promise<void> {
+  try {
+    const { output } = await advanceOnce(deps, input);
+    const repo = executions(deps);
+    const now = deps.clock.now();
+    const send = async (answer: EngineOutput, execution: ExecutionRecord | undefined, window?: number) => {
+      await stepCallbacks(deps).sendTaskSuccess(token, { ...answer, callback_seconds: window ?? callbackSeconds(execution, now) });
+    };
+    if (output.done) return await send(output, undefined);
+    const { execution, steps } = await repo.load(input.execution_id);
+    const definition = execution ? await definitionOf(deps, execution.workflow_id, execution.workflow_version) : undefined;
+    if (!execution || !definition || execution.status !== 'running') return await send({ ...output, wait_seconds: 1 }, execution);
+    const watch = callbackWatch(definition, steps, execution, now);
+    const window = input.callback_seconds ?? CALLBACK_SECONDS;
+    // Nothing to call back: the Wait state (wait_seconds) takes over.
+    if (watch.inFlight.length === 0) return await send(output, execution);
+    // A retry's backoff (or a lost claim) is due before this wait would end: wait for it instead.
+    if (watch.timerSeconds !== null && watch.timerSeconds + 2 < window) return await send({ ...output, wait_seconds: watch.timerSeconds }, execution);
+    // The run's deadline comes first: wait for callbacks again, but not past it.
+    if (watch.runDeadlineSeconds !== null && watch.runDeadlineSeconds + 2 < window) return await send({ ...output, wait_seconds: 0 }, execution, watch.runDeadlineSeconds);
+    if (!(await repo.storeCallbackToken(execution.execution_id, token))) return await send({ ...output, wait_seconds: 1 }, execution);
+    const tasks = await Promise.all(watch.inFlight.map((id) => getTask(deps, id)));
+    if (tasks.some((t) => !t || FINISHED_TASK.includes(t.status))) {
+      const taken = await repo.takeCallbackToken(execution.execution_id);
+      if (taken) await stepCallbacks(deps).sendTaskSuccess(taken.token, { ...output, wait_seconds: 0, callback_seconds: callbackSeconds(taken.execution, now) });
+    }
+  } catch (err) {
+    logger.error('advance failed; the state machine retries it', { execution_id: input.execution_id, error: (err as Error).message });
+    await stepCallbacks(deps).sendTaskFailure(token, ENGINE_ERROR, ((err as Error).message || 'engine error').slice(0, 2000)).catch(() => false);
+  }
+}
+
+const FINISHED_TASK = ['completed', 'failed', 'cancelled'];
+
+/**
+ * The state machine's failure handler: the engine kept failing (its retries spent), so the run is
+ * marked failed with the cause, its running steps cancelled and pending ones skipped.
+ */
+export async function failRun(deps: Deps, input: EngineInput, failure: { Error?: string; Cause?: string }): Promise<EngineOutput> {
+  const repo = executions(deps);
+  const execution = await repo.get(input.execution_id);
+  const answer = (status: string): EngineOutput => ({ execution_id: input.execution_id, workflow_id: input.workflow_id, done: true, status, wait_seconds: 0 });
+  if (!execution) return answer('missing');
+  if (FINISHED_EXECUTION.includes(execution.status)) return answer(execution.status);
+  const cause = [failure.Error, failure.Cause].filter(Boolean).join(': ') || 'unknown error';
+  const error = { code: 'engine_failed', message: `the workflow engine failed: ${cause}`.slice(0, 2000) };
+  if (await repo.finish(execution, 'failed', { error, output: null }, deps.clock.now())) {
+    const failed = { ...execution, status: 'failed' as const, error, completed_at: deps.clock.now().toISOString() };
+    await publishExecution(deps, failed);
+    await settleSteps(deps, failed, error.message);
+    return answer('failed');
+  }
+  return answer((await repo.get(input.execution_id))?.status ?? 'missing');
 }
 
 function observe(task: TaskView): TaskObservation {

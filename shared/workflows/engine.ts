@@ -378,3 +378,32 @@ function pollSeconds(age: number): number {
   if (age < 900) return 15;
   return MAX_POLL_SECONDS;
 }
+
+/**
+ * What a run waiting for step callbacks depends on: the tasks in flight (their end sends the callback),
+ * the first timer no task will report (a retry's backoff, a lost claim) and the
+ * run's own deadline, both in whole seconds from now (null: none).
+ */
+export function callbackWatch(
+  definition: WorkflowDefinition,
+  steps: ReadonlyMap<string, StepState>,
+  execution: Pick<ExecutionSnapshot, 'timeout_at'>,
+  now: Date,
+): { inFlight: string[]; timerSeconds: number | null; runDeadlineSeconds: number | null } {
+  const inFlight: string[] = [];
+  const timers: number[] = [];
+  for (const step of definition.steps) {
+    const state = steps.get(step.id);
+    if (!state || state.status !== 'running') continue;
+    if (state.retry_at) timers.push(Date.parse(state.retry_at));
+    // A step's own timeout is kept by its task (timeout_seconds), whose end sends the callback.
+    else if (state.task_id) inFlight.push(state.task_id);
+    else if (state.attempt_started_at) timers.push(Date.parse(state.attempt_started_at) + LOST_CLAIM_SECONDS * 1000);
+  }
+  const seconds = (at: number) => Math.max(1, Math.ceil((at - now.getTime()) / 1000));
+  return {
+    inFlight,
+    timerSeconds: timers.length ? seconds(Math.min(...timers)) : null,
+    runDeadlineSeconds: execution.timeout_at ? seconds(Date.parse(execution.timeout_at)) : null,
+  };
+}

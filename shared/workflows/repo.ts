@@ -309,6 +309,49 @@ export class ExecutionRepository {
     );
   }
 
+  /**
+   * Keeps the task token of the engine's Advance waiting for step callbacks (replacing an older one);
+   * false when the run is not running any more.
+   */
+  async storeCallbackToken(executionId: string, token: string): Promise<boolean> {
+    try {
+      await this.store.doc.send(
+        new UpdateCommand({
+          TableName: this.store.table,
+          Key: executionKey(executionId),
+          UpdateExpression: 'SET callback_token = :token',
+          ConditionExpression: '#s = :running',
+          ExpressionAttributeNames: { '#s': 'status' },
+          ExpressionAttributeValues: { ':token': token, ':running': 'running' },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (isConditionFailure(err)) return false;
+      throw err;
+    }
+  }
+
+  /** Takes (removes and answers) the waiting task token, with the run as it was; undefined when none waits. */
+  async takeCallbackToken(executionId: string): Promise<{ token: string; execution: ExecutionRecord } | undefined> {
+    try {
+      const out = await this.store.doc.send(
+        new UpdateCommand({
+          TableName: this.store.table,
+          Key: executionKey(executionId),
+          UpdateExpression: 'REMOVE callback_token',
+          ConditionExpression: 'attribute_exists(callback_token)',
+          ReturnValues: 'ALL_OLD',
+        }),
+      );
+      const old = out.Attributes as (ExecutionRecord & { callback_token?: string }) | undefined;
+      return old?.callback_token ? { token: old.callback_token, execution: old } : undefined;
+    } catch (err) {
+      if (isConditionFailure(err)) return undefined;
+      throw err;
+    }
+  }
+
   /** pending → running; false when the run was not pending any more. */
   async markRunning(execution: ExecutionRecord, now: string): Promise<boolean> {
     try {

@@ -1,6 +1,8 @@
 import {
   DescribeExecutionCommand,
   DescribeStateMachineCommand,
+  SendTaskFailureCommand,
+  SendTaskSuccessCommand,
   SFNClient,
   StartExecutionCommand,
   StopExecutionCommand,
@@ -71,15 +73,13 @@ const implementations: Array<[string, () => RunnerSubject]> = [
     () => {
       // A tiny engine: the run goes round the Advance → Wait loop until its gate is opened.
       const gates = new Map<string, { open: boolean }>();
-      const runner = new LocalStateMachineRunner({
+      const runner: LocalStateMachineRunner = new LocalStateMachineRunner({
         waitScale: 0.01,
-        engine: async (payload) => {
-          const state = payload as { execution_id: string; workflow_id: string; rounds?: number };
+        engine: answering(() => runner, async (state) => {
           const gate = gates.get(state.execution_id) ?? { open: false };
           gates.set(state.execution_id, gate);
-          const rounds = (state.rounds ?? 0) + 1;
-          return { ...state, rounds, done: gate.open, status: gate.open ? 'completed' : 'running', wait_seconds: 1 };
-        },
+          return { ...state, done: gate.open, status: gate.open ? 'completed' : 'running', wait_seconds: 1 };
+        }),
       });
       return {
         runner,
@@ -112,6 +112,26 @@ const implementations: Array<[string, () => RunnerSubject]> = [
 ];
 
 afterEach(() => sfn.reset());
+
+interface EnginePayload {
+  execution_id: string;
+  workflow_id: string;
+  callback_seconds?: number;
+  task_token?: string;
+  failure?: { Error: string; Cause: string };
+}
+
+/** An engine in callback mode: its answer for the Advance goes back through SendTaskSuccess, as the real one does. */
+function answering(runner: () => WorkflowRunner, answer: (payload: EnginePayload) => Promise<Record<string, unknown> | undefined>) {
+  return async (payload: unknown) => {
+    const p = payload as EnginePayload;
+    const output = await answer(p);
+    if (p.task_token && output) await runner().sendTaskSuccess(p.task_token, { callback_seconds: 600, ...output });
+    return null;
+  };
+}
+
+const ids = { execution_id: 'e', workflow_id: 'w' };
 
 /** Execution names are the execution ids, so the engine's state carries the same id. */
 const input = (id: string) => ({ execution_id: id, workflow_id: 'wf-1' });
@@ -214,6 +234,22 @@ describe('StepFunctionsRunner commands', () => {
     expect(await runner.describe('a')).toEqual({ runId: 'a', status: 'SUCCEEDED', output: 'not json' });
   });
 
+  it('SendTaskSuccess/Failure carry the token; a token that no longer waits answers false, other errors throw', async () => {
+    const runner = new StepFunctionsRunner(STATE_MACHINE_ARN);
+    sfn.on(SendTaskSuccessCommand).resolves({});
+    sfn.on(SendTaskFailureCommand).resolves({});
+    expect(await runner.sendTaskSuccess('tok', { done: false })).toBe(true);
+    expect(await runner.sendTaskFailure('tok', 'Engine.Error', 'boom')).toBe(true);
+    expect(sfn.commandCalls(SendTaskSuccessCommand)[0].args[0].input).toEqual({ taskToken: 'tok', output: '{"done":false}' });
+    expect(sfn.commandCalls(SendTaskFailureCommand)[0].args[0].input).toEqual({ taskToken: 'tok', error: 'Engine.Error', cause: 'boom' });
+    for (const name of ['TaskTimedOut', 'TaskDoesNotExist', 'InvalidToken']) {
+      sfn.on(SendTaskSuccessCommand).rejects(serviceError(name));
+      expect(await runner.sendTaskSuccess('tok', {})).toBe(false);
+    }
+    sfn.on(SendTaskSuccessCommand).rejects(serviceError('ThrottlingException'));
+    await expect(runner.sendTaskSuccess('tok', {})).rejects.toThrow('ThrottlingException');
+  });
+
   it('a failed StopExecution on a still-running execution propagates', async () => {
     sfn.on(StopExecutionCommand).rejects(serviceError('ThrottlingException'));
     sfn.on(DescribeExecutionCommand).resolves({ executionArn: 'a', status: 'RUNNING' });
@@ -222,73 +258,130 @@ describe('StepFunctionsRunner commands', () => {
 });
 
 describe('LocalStateMachineRunner runs the deployed ASL', () => {
-  it('binds Advance as lambda:invoke: the engine gets the state as Payload, the ASL sees { Payload: result }', async () => {
-    const payloads: unknown[] = [];
-    const runner = new LocalStateMachineRunner({
+  it('binds Advance as lambda:invoke.waitForTaskToken: the engine gets the ids and a fresh token, the state gets what SendTaskSuccess sent', async () => {
+    const payloads: EnginePayload[] = [];
+    const runner: LocalStateMachineRunner = new LocalStateMachineRunner({
       waitScale: 0.01,
       engine: async (payload) => {
-        payloads.push(payload);
+        payloads.push(payload as EnginePayload);
         const n = payloads.length;
-        return { execution_id: 'e1', workflow_id: 'w1', done: n === 3, status: n === 3 ? 'completed' : 'running', wait_seconds: 2, ignored: 'x' };
+        // The function's own result is ignored, as on AWS.
+        setTimeout(() => void runner.sendTaskSuccess((payload as EnginePayload).task_token!, { execution_id: 'e1', workflow_id: 'w1', done: n === 3, status: n === 3 ? 'completed' : 'running', wait_seconds: n === 1 ? 2 : 0, callback_seconds: 30, ignored: 'x' }), 5);
+        return { done: true };
       },
     });
     const runId = await runner.start('e1', { execution_id: 'e1', workflow_id: 'w1' });
     const d = await runner.waitFor(runId);
     expect(d.status).toBe('SUCCEEDED');
-    // ResultSelector keeps only its fields: proof the result was read from $.Payload.
-    expect(d.output).toEqual({ execution_id: 'e1', workflow_id: 'w1', done: true, status: 'completed', wait_seconds: 2 });
-    expect(payloads[0]).toEqual({ execution_id: 'e1', workflow_id: 'w1' });
-    expect(payloads[1]).toEqual({ execution_id: 'e1', workflow_id: 'w1', done: false, status: 'running', wait_seconds: 2 });
+    // ResultSelector keeps only its fields.
+    expect(d.output).toEqual({ execution_id: 'e1', workflow_id: 'w1', done: true, status: 'completed', wait_seconds: 0, callback_seconds: 30 });
+    expect(payloads[0]).toEqual({ execution_id: 'e1', workflow_id: 'w1', callback_seconds: 600, task_token: expect.any(String) });
+    expect(payloads[1]).toEqual({ execution_id: 'e1', workflow_id: 'w1', callback_seconds: 30, task_token: expect.any(String) });
+    expect(new Set(payloads.map((p) => p.task_token)).size).toBe(3);
+    // A token answers once.
+    expect(await runner.sendTaskSuccess(payloads[0].task_token!, {})).toBe(false);
+    expect(runner.waitingTokens()).toEqual([]);
+  });
+
+  it('a callback that never comes times out after callback_seconds and Advance runs again', async () => {
+    const payloads: EnginePayload[] = [];
+    const runner: LocalStateMachineRunner = new LocalStateMachineRunner({
+      waitScale: 0.001, // 600 s → 600 ms
+      engine: async (payload) => {
+        payloads.push(payload as EnginePayload);
+        if (payloads.length === 2) await runner.sendTaskSuccess((payload as EnginePayload).task_token!, { ...ids, done: true, status: 'completed', wait_seconds: 0, callback_seconds: 600 });
+        return null;
+      },
+    });
+    const started = Date.now();
+    const d = await runner.waitFor(await runner.start('lost-callback', ids));
+    expect(d.status).toBe('SUCCEEDED');
+    expect(payloads).toHaveLength(2);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(550);
+  });
+
+  it('SendTaskFailure with the engine error is retried like a Lambda error', async () => {
+    let n = 0;
+    const runner: LocalStateMachineRunner = new LocalStateMachineRunner({
+      waitScale: 0.001,
+      engine: async (payload) => {
+        const token = (payload as EnginePayload).task_token!;
+        if (++n < 3) await runner.sendTaskFailure(token, 'Engine.Error', 'table busy');
+        else await runner.sendTaskSuccess(token, { ...ids, done: true, status: 'completed', wait_seconds: 0, callback_seconds: 600 });
+        return null;
+      },
+    });
+    expect((await runner.waitFor(await runner.start('flaky', ids))).status).toBe('SUCCEEDED');
+    expect(n).toBe(3);
   });
 
   it('waitScale shortens the Wait state (2 s × 0.05 = 100 ms)', async () => {
     let n = 0;
-    const runner = new LocalStateMachineRunner({
+    const runner: LocalStateMachineRunner = new LocalStateMachineRunner({
       waitScale: 0.05,
-      engine: async () => ({ execution_id: 'e', workflow_id: 'w', done: ++n === 2, status: 'x', wait_seconds: 2 }),
+      engine: answering(() => runner, async () => ({ ...ids, done: ++n === 2, status: 'x', wait_seconds: 2 })),
     });
     const started = Date.now();
-    const d = await runner.waitFor(await runner.start('timed', {}));
+    const d = await runner.waitFor(await runner.start('timed', ids));
     expect(d.status).toBe('SUCCEEDED');
     const took = Date.now() - started;
     expect(took).toBeGreaterThanOrEqual(90);
     expect(took).toBeLessThan(1500);
   });
 
-  it('an engine that keeps failing fails the run after the ASL retries', async () => {
+  it('an engine that keeps failing: after the ASL retries, RecordFailure gets the cause and the run fails', async () => {
     let calls = 0;
+    const failures: EnginePayload[] = [];
     const runner = new LocalStateMachineRunner({
       waitScale: 0.001,
-      engine: async () => {
+      engine: async (payload) => {
+        const p = payload as EnginePayload;
+        if (p.failure) {
+          failures.push(p);
+          return { ...ids, done: true, status: 'failed', wait_seconds: 0 };
+        }
         calls++;
         throw new Error('table unreachable');
       },
     });
-    const d = await runner.waitFor(await runner.start('failing', {}));
+    const d = await runner.waitFor(await runner.start('failing', ids));
     expect(d.status).toBe('FAILED');
-    expect(d.error).toContain('table unreachable');
+    expect(d.error).toContain('EngineFailed');
     expect(calls).toBe(6); // first attempt + MaxAttempts 5
+    expect(failures).toEqual([{ ...ids, failure: { Error: 'Error', Cause: expect.stringContaining('table unreachable') } }]);
+    expect(runner.waitingTokens()).toEqual([]);
   });
 
   it('a wait_seconds the Wait state cannot take fails the run, as on AWS', async () => {
-    const runner = new LocalStateMachineRunner({
+    const runner: LocalStateMachineRunner = new LocalStateMachineRunner({
       waitScale: 0.01,
-      engine: async () => ({ execution_id: 'e', workflow_id: 'w', done: false, status: 'x', wait_seconds: -1 }),
+      engine: answering(() => runner, async () => ({ ...ids, done: false, status: 'x', wait_seconds: 1.5 })),
     });
-    const d = await runner.waitFor(await runner.start('bad-wait', {}));
+    const d = await runner.waitFor(await runner.start('bad-wait', ids));
     expect(d.status).toBe('FAILED');
   });
 
   it('stop interrupts a long Wait at once', async () => {
-    const runner = new LocalStateMachineRunner({
-      engine: async () => ({ execution_id: 'e', workflow_id: 'w', done: false, status: 'x', wait_seconds: 3600 }),
+    const runner: LocalStateMachineRunner = new LocalStateMachineRunner({
+      engine: answering(() => runner, async () => ({ ...ids, done: false, status: 'x', wait_seconds: 3600 })),
     });
-    const runId = await runner.start('long', {});
+    const runId = await runner.start('long', ids);
     await sleep(50);
     const started = Date.now();
     await runner.stop(runId, 'shutdown');
     expect(Date.now() - started).toBeLessThan(500);
     expect(await runner.describe(runId)).toEqual({ runId, status: 'ABORTED', error: 'shutdown' });
+  });
+
+  it('stop ends a run waiting for a callback, and its token stops waiting', async () => {
+    const runner = new LocalStateMachineRunner({ engine: async () => null });
+    const runId = await runner.start('waiting', ids);
+    await sleep(50);
+    expect(runner.waitingTokens()).toHaveLength(1);
+    const [token] = runner.waitingTokens();
+    await runner.stop(runId, 'cancelled');
+    expect(runner.waitingTokens()).toEqual([]);
+    expect(await runner.sendTaskSuccess(token, {})).toBe(false);
   });
 
   it('validates the document it is given', () => {

@@ -15,6 +15,7 @@ const ACCESSORS: Record<Exclude<keyof FunctionPorts, 'table'>, string> = {
   queue: 'taskQueue',
   scheduler: 'scheduleService',
   workflows: 'workflowRunner',
+  stepCallbacks: 'stepCallbacks',
   connections: 'connectionsOf',
   events: 'eventBus',
   secrets: 'secretStore',
@@ -70,7 +71,8 @@ describe('FUNCTION_PORTS: every function declares exactly the ports its code use
 
   it.each(labels)('%s: the ports its bundle reaches are the ports it declares (none used without a grant, no grant unused)', async (label) => {
     const used = await portsInBundle(label);
-    expect(used, `${label}: ports in the bundle vs FUNCTION_PORTS["${label}"]`).toEqual(declared(FUNCTION_PORTS[label as keyof typeof FUNCTION_PORTS]));
+    const wanted = declared(FUNCTION_PORTS[label as keyof typeof FUNCTION_PORTS]);
+    expect(used, `${label}: ports in the bundle ${JSON.stringify(used)} vs FUNCTION_PORTS["${label}"] ${JSON.stringify(wanted)}`).toEqual(wanted);
   });
 
   it('the table is declared by every function but docs, which serves public files only', () => {

@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { ENGINE_TASK_STATE } from '../../shared/workflows/asl.js';
+import { BUNDLE_TARGET, LAMBDA_RUNTIME } from '../../lib/constructs/supervisor-function.js';
 import {
   TASK_MAX_RECEIVE_COUNT,
   VISIBILITY_FACTOR,
@@ -165,8 +166,8 @@ describe('workflow state machine', () => {
 
   it('deploys the shared ASL document whose Advance task invokes the engine', () => {
     const definition = JSON.stringify(sm.Properties.DefinitionString);
-    expect(definition).toContain(`\\"StartAt\\":\\"${ENGINE_TASK_STATE}\\"`);
-    expect(definition).toContain('arn:aws:states:::lambda:invoke');
+    expect(definition).toContain(`\\"Next\\":\\"${ENGINE_TASK_STATE}\\"`);
+    expect(definition).toContain('arn:aws:states:::lambda:invoke.waitForTaskToken');
     expect(definition).toContain(fnId('workflow-engine'));
   });
 
@@ -181,10 +182,9 @@ describe('workflow state machine', () => {
     ]);
   });
 
-  it('gives STATE_MACHINE_ARN and scoped grants to workflows, schedule-fire and health (the engine calls none)', () => {
+  it('gives STATE_MACHINE_ARN and scoped grants to workflows, schedule-fire and health (the engine only answers callbacks)', () => {
     const name = sm.Properties.StateMachineName as string;
-    expect(actionsOf('workflow-engine').some((a) => a.startsWith('states:'))).toBe(false);
-    expect(env('workflow-engine')).not.toHaveProperty('STATE_MACHINE_ARN');
+    expect(actionsOf('workflow-engine').filter((a) => a.startsWith('states:')).sort()).toEqual(['states:SendTaskFailure', 'states:SendTaskSuccess']);
     for (const label of ['workflows', 'schedule-fire', 'health']) {
       expect(JSON.stringify(env(label).STATE_MACHINE_ARN)).toContain(`:stateMachine:${name}`);
       expect(JSON.stringify(statementFor(label, 'states:DescribeExecution')!.Resource)).toContain(`:execution:${name}:*`);
@@ -193,7 +193,11 @@ describe('workflow state machine', () => {
     expect(actionsOf('schedule-fire')).toContain('states:StartExecution');
     expect(actionsOf('schedule-fire')).not.toContain('states:StopExecution');
     expect(actionsOf('health')).not.toContain('states:StartExecution');
-    expect(actionsOf('tasks').some((a) => a.startsWith('states:'))).toBe(false);
+    // Functions that end a step's task only answer the run's waiting Advance (step callbacks).
+    expect(actionsOf('tasks').filter((a) => a.startsWith('states:')).sort()).toEqual(['states:SendTaskFailure', 'states:SendTaskSuccess']);
+    for (const label of ['workflow-engine', 'worker', 'dead-letter', 'sweeper', 'tasks', 'workflows', 'schedule-fire']) {
+      expect(JSON.stringify(statementFor(label, 'states:SendTaskSuccess')!.Resource)).toContain(`:stateMachine:${name}`);
+    }
     expect(smId).toBeDefined();
   });
 });
@@ -421,6 +425,11 @@ describe('docs function', () => {
 });
 
 describe('functions', () => {
+  it('bundle for the Lambda runtime they run on (esbuild target = runtime version)', () => {
+    expect(LAMBDA_RUNTIME.name).toBe('nodejs22.x');
+    expect(BUNDLE_TARGET).toBe('node22');
+  });
+
   it('are Node.js on arm64 with active tracing, explicit memory/timeout and their own log group', () => {
     expect(Object.keys(functions)).toHaveLength(API_GROUPS.length + 5 + 4);
     for (const f of Object.values(functions)) {

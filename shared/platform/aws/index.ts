@@ -6,7 +6,7 @@
  * only gets the variables of the ports it may use).
  */
 import { ENV, type Config } from '../config.js';
-import { DEPS_PORTS, portsOf, type DepsPort } from '../infra.js';
+import { DEPS_PORTS, portsOf, type DepsPort, type FunctionPorts } from '../infra.js';
 import type {
   Clock,
   Connections,
@@ -64,6 +64,10 @@ export function restrictToDeclared(deps: Deps, functionLabel: string | undefined
   const declared = (port: DepsPort): boolean => ports[port] !== undefined;
   const restricted: Deps = { ...deps };
   for (const port of DEPS_PORTS) {
+    if (port === 'workflows') {
+      restricted.workflows = restrictWorkflows(deps.workflows, ports, functionLabel);
+      continue;
+    }
     if (declared(port)) continue;
     const fail = () => Promise.reject(new UndeclaredPortError(port, functionLabel));
     if (port === 'appSecret') restricted.appSecret = fail;
@@ -81,6 +85,21 @@ export function restrictToDeclared(deps: Deps, functionLabel: string | undefined
     }
   }
   return restricted;
+}
+
+const STEP_CALLBACKS = new Set<string | symbol>(['sendTaskSuccess', 'sendTaskFailure']);
+
+/** The state machine port serves two declarations: `workflows` (describe, start, stop) and `stepCallbacks`. */
+function restrictWorkflows(runner: WorkflowRunner, ports: FunctionPorts, functionLabel: string): WorkflowRunner {
+  if (ports.workflows !== undefined && ports.stepCallbacks !== undefined) return runner;
+  return new Proxy(runner, {
+    get: (target, method, receiver) => {
+      if (method === 'then') return undefined;
+      const callback = STEP_CALLBACKS.has(method);
+      if (callback ? ports.stepCallbacks !== undefined : ports.workflows !== undefined) return Reflect.get(target, method, receiver) as unknown;
+      return () => Promise.reject(new UndeclaredPortError(callback ? 'stepCallbacks' : 'workflows', functionLabel));
+    },
+  });
 }
 
 function need(value: string | undefined, variable: string, port: string): string {
@@ -126,6 +145,8 @@ export function createAwsDeps(config: Config, store: Store, clock: Clock): Deps 
     start: async (name, input) => workflows().start(name, input),
     stop: async (runId, cause) => workflows().stop(runId, cause),
     describe: async (runId) => workflows().describe(runId),
+    sendTaskSuccess: async (token, output) => workflows().sendTaskSuccess(token, output),
+    sendTaskFailure: async (token, error, cause) => workflows().sendTaskFailure(token, error, cause),
     check: async () => workflows().check(),
   };
   const connectionsPort: Connections = {

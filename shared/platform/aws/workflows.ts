@@ -69,9 +69,30 @@ export class StepFunctionsRunner implements WorkflowRunner {
     return description;
   }
 
+  async sendTaskSuccess(token: string, output: Record<string, unknown>): Promise<boolean> {
+    const { mod, client } = await this.sdk();
+    return answered(() => client.send(new mod.SendTaskSuccessCommand({ taskToken: token, output: JSON.stringify(output) })));
+  }
+
+  async sendTaskFailure(token: string, error: string, cause: string): Promise<boolean> {
+    const { mod, client } = await this.sdk();
+    return answered(() => client.send(new mod.SendTaskFailureCommand({ taskToken: token, error: error.slice(0, 256), cause: cause.slice(0, 32768) })));
+  }
+
   async check(): Promise<void> {
     const { mod, client } = await this.sdk();
     await client.send(new mod.DescribeStateMachineCommand({ stateMachineArn: this.stateMachineArn }));
+  }
+}
+
+/** Tokens that no longer wait (answered, timed out, run closed, malformed) answer false; other errors throw. */
+async function answered(send: () => Promise<unknown>): Promise<boolean> {
+  try {
+    await send();
+    return true;
+  } catch (err) {
+    if (['TaskDoesNotExist', 'TaskTimedOut', 'InvalidToken'].includes(errorName(err))) return false;
+    throw err;
   }
 }
 
