@@ -39,7 +39,7 @@ describe('closing a user\'s sockets when the @connections port fails', () => {
       const closed = await disconnectUser(depsClosingWith(() => Promise.reject(failure)), userId, { close: { code: 4001, reason: 'session ended' } });
       expect(closed).toBe(0);
       expect(await new ConnectionRepository(store).get(id)).toBeDefined();
-      expect(error).toHaveBeenCalledWith(expect.stringContaining('closing a connection failed'), expect.objectContaining({ connection_id: id, error: failure }));
+      expect(error).toHaveBeenCalledWith(expect.stringContaining('its record is kept'), expect.objectContaining({ connection_id: id, error: failure }));
     } finally {
       error.mockRestore();
     }
