@@ -10,11 +10,18 @@ const { values } = parseArgs({
     'in-memory': { type: 'boolean', default: false },
     port: { type: 'string' },
     host: { type: 'string' },
+    // How long SIGTERM/SIGINT wait for running tasks before handing them back to the queue (default 20).
+    'drain-seconds': { type: 'string' },
   },
   allowPositionals: false,
 });
 
 const port = Number(values.port ?? process.env.PORT ?? 3000);
+const drainSeconds = values['drain-seconds'] === undefined ? undefined : Number(values['drain-seconds']);
+if (drainSeconds !== undefined && !(Number.isFinite(drainSeconds) && drainSeconds >= 0 && drainSeconds <= 25)) {
+  console.error('--drain-seconds must be a number of seconds from 0 to 25');
+  process.exit(2);
+}
 const dataDir = values['in-memory'] ? null : path.resolve(process.env.DATA_DIR ?? '.data');
 
 try {
@@ -23,6 +30,7 @@ try {
     host: values.host ?? process.env.HOST ?? '127.0.0.1',
     dataDir,
     dynamodbEndpoint: process.env.DYNAMODB_ENDPOINT,
+    ...(drainSeconds !== undefined ? { drainMs: drainSeconds * 1000 } : {}),
     // Local development talks to model servers on this machine (Ollama, LM Studio…): outbound requests
     // may reach loopback and private addresses unless the environment says otherwise.
     env: { OUTBOUND_ALLOW_PRIVATE: process.env.OUTBOUND_ALLOW_PRIVATE || 'true' },
@@ -30,7 +38,7 @@ try {
   const stateFile = dataDir ? path.join(dataDir, 'runtime.json') : undefined;
   if (stateFile && runtime.dynamodb) {
     mkdirSync(dataDir!, { recursive: true });
-    writeFileSync(stateFile, JSON.stringify({ pid: process.pid, url: runtime.url, dynamodb_endpoint: runtime.dynamodb.endpoint }));
+    writeFileSync(stateFile, JSON.stringify({ pid: process.pid, url: runtime.url, dynamodb_endpoint: runtime.dynamodb.endpoint, dynamodb_pid: runtime.dynamodb.process.pid }));
   }
   console.log(
     [

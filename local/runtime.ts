@@ -55,6 +55,8 @@ export interface LocalRuntimeOptions {
   env?: Record<string, string>;
   /** Scales Wait states of the workflow state machine (1 = as written). */
   workflowWaitScale?: number;
+  /** How long a stop waits for the tasks running before it hands them back (default STOP_DRAIN_MS). */
+  drainMs?: number;
   /** Restart the DynamoDB Local child when it exits (default true; tests of a lasting outage turn it off). */
   restartDynamoDb?: boolean;
 }
@@ -232,7 +234,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
         await workflows.close();
         if (sweepTimer) clearInterval(sweepTimer);
         const inFlight = queue.busy();
-        await queue.stop({ drain: true, timeoutMs: STOP_DRAIN_MS });
+        await queue.stop({ drain: true, timeoutMs: options.drainMs ?? STOP_DRAIN_MS });
         const unfinished = queue.busy();
         if (unfinished > 0) {
           // Past the drain: abort the attempts still running; each goes back to the queue as interrupted
