@@ -11,11 +11,18 @@ const { values } = parseArgs({
     'in-memory': { type: 'boolean', default: false },
     port: { type: 'string' },
     host: { type: 'string' },
+    // How long SIGTERM/SIGINT wait for running tasks before handing them back to the queue (default 20).
+    'drain-seconds': { type: 'string' },
   },
   allowPositionals: false,
 });
 
 const port = Number(values.port ?? process.env.PORT ?? 3000);
+const drainSeconds = values['drain-seconds'] === undefined ? undefined : Number(values['drain-seconds']);
+if (drainSeconds !== undefined && !(Number.isFinite(drainSeconds) && drainSeconds >= 0 && drainSeconds <= 25)) {
+  console.error('--drain-seconds must be a number of seconds from 0 to 25');
+  process.exit(2);
+}
 const dataDir = values['in-memory'] ? null : path.resolve(process.env.DATA_DIR ?? '.data');
 
 try {
@@ -24,6 +31,7 @@ try {
     host: values.host ?? process.env.HOST ?? '127.0.0.1',
     dataDir,
     dynamodbEndpoint: process.env.DYNAMODB_ENDPOINT,
+    ...(drainSeconds !== undefined ? { drainMs: drainSeconds * 1000 } : {}),
     // Local development talks to model servers on this machine (Ollama, LM Studio…): outbound requests
     // may reach loopback and private addresses unless the environment says otherwise.
     env: { OUTBOUND_ALLOW_PRIVATE: process.env.OUTBOUND_ALLOW_PRIVATE || 'true' },
@@ -31,7 +39,7 @@ try {
   const stateFile = dataDir ? path.join(dataDir, 'runtime.json') : undefined;
   if (stateFile && runtime.dynamodb) {
     // The endpoint carries DynamoDB Local's access key id (for admin:create): this user's eyes only.
-    writeFileSync(stateFile, JSON.stringify({ pid: process.pid, url: runtime.url, dynamodb_endpoint: runtime.dynamodb.endpoint }), { mode: 0o600 });
+    writeFileSync(stateFile, JSON.stringify({ pid: process.pid, url: runtime.url, dynamodb_endpoint: runtime.dynamodb.endpoint, dynamodb_pid: runtime.dynamodb.process.pid }), { mode: 0o600 });
     chmodSync(stateFile, 0o600);
   }
   console.log(

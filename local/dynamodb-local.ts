@@ -83,6 +83,8 @@ export function dataDirAccessKey(dataDir: string): string {
   return key;
 }
 
+export type DynamoDbLocalState = 'up' | 'down' | 'restarting' | 'stopped';
+
 export interface DynamoDbLocal {
   /**
    * The URL the runtime's clients use, with the instance's access key id as user name: DynamoDB Local
@@ -94,17 +96,37 @@ export interface DynamoDbLocal {
   accessKeyId: string;
   port: number;
   stop(): Promise<void>;
-  /** Kills the process without waiting (tests of "the store is down"). */
+  /** Kills the current process without waiting (tests of "the store is down"); a supervised one is restarted. */
   kill(): void;
-  process: ChildProcess;
+  /** The current Java process (a new one after each restart). */
+  readonly process: ChildProcess;
+  /** up: answering; down: exited, a restart is due; restarting: a new process is starting; stopped: by stop(). */
+  state(): DynamoDbLocalState;
+  /** Restarts since the first start. */
+  readonly restarts: number;
 }
+
+export interface DynamoDbLocalOptions {
+  dataDir?: string;
+  port?: number;
+  /**
+   * Restart the process when it exits (on the same port and data directory), after a backoff of
+   * `initialDelayMs` doubling up to `maxDelayMs` while restarts keep failing; an exit is logged with
+   * its code either way. Off unless given (`restart: false` only logs).
+   */
+  supervise?: { restart?: boolean; initialDelayMs?: number; maxDelayMs?: number; log?: (line: string) => void; onRestart?: (endpoint: string) => Promise<void> };
+}
+
+/** First restart delay and its ceiling for a supervised DynamoDB Local. */
+export const RESTART_INITIAL_DELAY_MS = 500;
+export const RESTART_MAX_DELAY_MS = 10_000;
 
 /**
  * Starts Amazon's DynamoDB Local jar as a child process and waits until it answers. It listens on every
  * interface (it has no bind option) and checks no signature, so its database is keyed by a secret
  * access key id: one per data directory (see `dataDirAccessKey`), a random one in memory.
  */
-export async function startDynamoDbLocal(options: { dataDir?: string; port?: number }): Promise<DynamoDbLocal> {
+export async function startDynamoDbLocal(options: DynamoDbLocalOptions): Promise<DynamoDbLocal> {
   if (!javaAvailable()) throw new JavaMissingError();
   const port = options.port ?? (await freePort());
   const dir = emulatorDir();
@@ -117,48 +139,107 @@ export async function startDynamoDbLocal(options: { dataDir?: string; port?: num
     accessKeyId = newAccessKeyId();
     args.push('-inMemory');
   }
-  const child = spawn('java', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout?.on('data', (d) => (output += d));
-  child.stderr?.on('data', (d) => (output += d));
   const url = `http://127.0.0.1:${port}`;
+  // The access key id travels as the endpoint's user name (see `localEndpoint`).
   const endpoint = `http://${accessKeyId}@127.0.0.1:${port}`;
-  const client = localClient(endpoint);
-  const deadline = Date.now() + 60_000;
-  try {
-    for (;;) {
-      if (child.exitCode !== null) throw new Error(`DynamoDB Local exited with code ${child.exitCode}:\n${output}`);
-      try {
-        await client.send(new ListTablesCommand({}));
-        break;
-      } catch {
-        if (Date.now() > deadline) throw new Error(`DynamoDB Local did not answer within 60 s:\n${output}`);
-        await new Promise((r) => setTimeout(r, 150));
+  let child = await launch(args, endpoint);
+  let state: DynamoDbLocalState = 'up';
+  let restarts = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const supervise = options.supervise;
+  const log = supervise?.log ?? (() => undefined);
+
+  const watch = (proc: ChildProcess) => {
+    proc.once('exit', (code, signal) => {
+      if (state === 'stopped') return;
+      state = 'down';
+      const restart = supervise && supervise.restart !== false;
+      log(`DynamoDB Local exited (code ${code ?? 'none'}${signal ? `, signal ${signal}` : ''})${restart ? `; restarting it on port ${port}` : ''}`);
+      if (restart) schedule(supervise.initialDelayMs ?? RESTART_INITIAL_DELAY_MS);
+    });
+  };
+  const schedule = (delayMs: number) => {
+    timer = setTimeout(() => void restart(delayMs), delayMs);
+  };
+  const restart = async (delayMs: number) => {
+    if (state === 'stopped') return;
+    state = 'restarting';
+    const started = Date.now();
+    try {
+      const next = await launch(args, endpoint);
+      if ((state as DynamoDbLocalState) === 'stopped') {
+        next.kill('SIGKILL');
+        return;
       }
+      child = next;
+      restarts++;
+      watch(child);
+      await supervise?.onRestart?.(endpoint);
+      state = 'up';
+      log(`DynamoDB Local restarted (restart ${restarts}, up after ${Date.now() - started} ms)`);
+    } catch (err) {
+      if ((state as DynamoDbLocalState) === 'stopped') return;
+      state = 'down';
+      const next = Math.min(delayMs * 2, supervise?.maxDelayMs ?? RESTART_MAX_DELAY_MS);
+      log(`DynamoDB Local restart failed: ${(err as Error).message.split('\n')[0]}; next try in ${next} ms`);
+      schedule(next);
     }
-  } catch (err) {
-    child.kill('SIGKILL');
-    throw err;
-  } finally {
-    client.destroy();
-  }
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  };
+  watch(child);
+
   return {
     endpoint,
     url,
     accessKeyId,
     port,
-    process: child,
+    get process() {
+      return child;
+    },
+    get restarts() {
+      return restarts;
+    },
+    state: () => state,
     kill: () => child.kill('SIGKILL'),
     stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      state = 'stopped';
+      if (timer) clearTimeout(timer);
+      const proc = child;
+      if (proc.exitCode === null && proc.signalCode === null) {
+        const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+        proc.kill('SIGTERM');
+        const kill = setTimeout(() => proc.kill('SIGKILL'), 5000);
         await exited;
-        clearTimeout(timer);
+        clearTimeout(kill);
       }
     },
   };
+}
+
+/** Spawns the jar and waits until it answers (60 s at most). */
+async function launch(args: string[], endpoint: string): Promise<ChildProcess> {
+  const child = spawn('java', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout?.on('data', (d) => (output = (output + d).slice(-20_000)));
+  child.stderr?.on('data', (d) => (output = (output + d).slice(-20_000)));
+  const client = localClient(endpoint);
+  const deadline = Date.now() + 60_000;
+  try {
+    for (;;) {
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`DynamoDB Local exited with code ${child.exitCode}:\n${output}`);
+      try {
+        await client.send(new ListTablesCommand({}));
+        return child;
+      } catch {
+        if (Date.now() > deadline) {
+          child.kill('SIGKILL');
+          throw new Error(`DynamoDB Local did not answer within 60 s:\n${output}`);
+        }
+        await new Promise((r) => setTimeout(r, 150));
+      }
+    }
+  } finally {
+    client.destroy();
+  }
 }
 
 /** A client of DynamoDB Local; `endpoint` carries the access key id as user name (see `DynamoDbLocal.endpoint`). */

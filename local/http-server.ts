@@ -126,13 +126,15 @@ export function createHttpServer(options: HttpServerOptions) {
 
   return {
     server,
-    /** Stop accepting, then wait for in-flight requests. */
-    async close(): Promise<void> {
+    /** Stop accepting, then wait for in-flight requests; answers how many there were. */
+    async close(): Promise<number> {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
+      const waitedFor = inFlight;
       if (inFlight > 0) await new Promise<void>((resolve) => (drained = resolve));
       server.closeAllConnections();
       await closed;
+      return waitedFor;
     },
   };
 }

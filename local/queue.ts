@@ -142,15 +142,24 @@ export class LocalQueue implements TaskQueue {
     }
   }
 
-  /** Stops receiving and refuses new messages; by default waits for the batches in flight. */
+  /** Stops receiving and refuses new messages; by default waits for the batches in flight (see `busy`). */
   async stop(options: StopOptions = {}): Promise<void> {
     this.state = 'stopped';
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     if (options.drain === false) return;
+    await this.settle(options.timeoutMs ?? this.options.visibilityTimeoutSeconds * 1000);
+  }
+
+  /** Messages in the batches being processed (a stop's drain waits for them). */
+  busy(): number {
+    return [...this.batches].filter((b) => !b.abandoned).reduce((n, b) => n + b.handles.size, 0);
+  }
+
+  /** Waits (at most `timeoutMs`) for the batches still being processed. */
+  async settle(timeoutMs: number): Promise<void> {
     const pending = [...this.batches].filter((b) => !b.abandoned).map((b) => b.done);
     if (pending.length === 0) return;
-    const timeoutMs = options.timeoutMs ?? this.options.visibilityTimeoutSeconds * 1000;
     let timeout: NodeJS.Timeout | undefined;
     await Promise.race([
       Promise.allSettled(pending),

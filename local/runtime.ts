@@ -17,6 +17,7 @@ import { LocalQueue } from './queue.js';
 import { LocalEventBus } from './event-bus.js';
 import { LocalScheduler } from './scheduler.js';
 import { LocalStateMachineRunner } from './state-machine.js';
+import { StoreExecutionJournal } from './execution-journal.js';
 import { HTTP_FUNCTIONS, WS_FUNCTIONS } from './functions.js';
 import { handler as workflowEngine } from '../functions/workflow-engine/handler.js';
 import { handler as scheduleFire } from '../functions/schedule-fire/handler.js';
@@ -27,9 +28,15 @@ import { handler as taskSweeper } from '../functions/sweeper/handler.js';
 import { ensureLocalProvider } from '../shared/providers/service.js';
 import { ensureDefaultAgent } from '../shared/agents/service.js';
 import { isManualClock } from '../shared/platform/local/clock.js';
+import { ulid } from 'ulid';
+import { recoverAtStart } from '../shared/tasks/sweeper.js';
+import { forgetInstance, registerInstance } from './instances.js';
 
 /** How often the local runtime runs the task sweeper (on AWS every SWEEPER_INTERVAL_MINUTES of shared/platform/infra.ts). */
 export const LOCAL_SWEEP_INTERVAL_MS = 30_000;
+/** How long a stop waits for the tasks running; then they are handed back (within STOP_HANDBACK_MS). */
+export const STOP_DRAIN_MS = 20_000;
+export const STOP_HANDBACK_MS = 5_000;
 
 export interface LocalRuntimeOptions {
   /** 0 picks a free port. */
@@ -49,6 +56,10 @@ export interface LocalRuntimeOptions {
   env?: Record<string, string>;
   /** Scales Wait states of the workflow state machine (1 = as written). */
   workflowWaitScale?: number;
+  /** How long a stop waits for the tasks running before it hands them back (default STOP_DRAIN_MS). */
+  drainMs?: number;
+  /** Restart the DynamoDB Local child when it exits (default true; tests of a lasting outage turn it off). */
+  restartDynamoDb?: boolean;
 }
 
 export interface LocalRuntime {
@@ -110,12 +121,18 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   try {
     let endpoint = options.dynamodbEndpoint;
     if (!endpoint) {
-      dynamodb = await startDynamoDbLocal({ dataDir: dataDir ? path.join(dataDir, 'dynamodb') : undefined });
+      dynamodb = await startDynamoDbLocal({
+        dataDir: dataDir ? path.join(dataDir, 'dynamodb') : undefined,
+        // Supervised: an exit is logged with its code and the process restarted on the same port and data
+        // directory (in memory, the table is created again, empty).
+        supervise: { restart: options.restartDynamoDb !== false, log, onRestart: (restarted) => ensureTable(restarted, tableName) },
+      });
       endpoint = dynamodb.endpoint;
     }
     await ensureTable(endpoint, tableName);
     config.dynamodbEndpoint = endpoint;
     store = new Store({ tableName, endpoint });
+    const table = store;
 
     // The task queue and its DLQ as deployed (shared/platform/infra.ts); one dead-letter batch at a time.
     const deadLetterQueue = new LocalQueue({
@@ -147,12 +164,25 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       },
       onDeadLetter: (entry) => log(`schedule ${entry.name} firing dead-lettered: ${entry.error}`),
     });
-    const workflows = new LocalStateMachineRunner({ engine: (payload) => workflowEngine(payload), waitScale: options.workflowWaitScale ?? 1 });
+    const workflows = new LocalStateMachineRunner({
+      engine: (payload) => workflowEngine(payload),
+      waitScale: options.workflowWaitScale ?? 1,
+      // Executions are recorded in the table, so that a restart resumes the ones in flight.
+      journal: new StoreExecutionJournal(table),
+      onJournalError: (err) => log(`workflow execution not recorded: ${(err as Error).message}`),
+    });
 
     const connectionsKey = newAccessKeyId();
     const connectionsPort = await freePort();
     const connectionsUrl = `http://${connectionsKey}@127.0.0.1:${connectionsPort}`;
+    // This runtime's instance id: the prefix of the task leases it takes (see local/instances.ts).
+    const instanceId = `local-${ulid()}`;
+    const stopping = new AbortController();
+    const supervised = dynamodb;
     const deps: Deps = {
+      instanceId,
+      stopping: stopping.signal,
+      ...(supervised ? { storeProcessState: () => `DynamoDB Local ${supervised.state()}` } : {}),
       config,
       store,
       queue,
@@ -180,6 +210,15 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     await ensureDefaultAgent(deps);
     // The local scheduler keeps schedules in memory: register the stored ones again.
     await restoreSchedules(deps);
+    // A previous runtime on this table that crashed: its tasks go back to the queue now, not when their
+    // leases run out; the queue lost its messages with the process, so queued tasks are sent again.
+    const { dead, live } = await registerInstance(table, instanceId);
+    const recovered = await recoverAtStart(deps, { deadInstances: dead.map((d) => d.instance_id), resendQueued: live.length === 0 });
+    for (const d of dead) await forgetInstance(table, d.instance_id);
+    if (recovered.interrupted) log(`recovered ${recovered.interrupted} task(s) left running by a stopped runtime`);
+    // (Not while another runtime shares the table: the executions recorded RUNNING may be its own.)
+    const resumed = live.length === 0 ? await workflows.resume() : 0;
+    if (resumed) log(`resumed ${resumed} workflow execution(s) left running by a stopped runtime`);
     queue.start();
     deadLetterQueue.start();
     // With a manual clock nothing runs on real timers: a test calls the sweeper handler itself.
@@ -209,15 +248,25 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       events,
       stop() {
         stopped ??= (async () => {
-          await httpServer!.close();
+          const requests = await httpServer!.close();
           await new Promise<void>((resolve) => connectionsServer!.close(() => resolve()));
           await gateway.close();
           scheduler.stop();
           await workflows.close();
           if (sweepTimer) clearInterval(sweepTimer);
-          await queue.stop({ drain: true, timeoutMs: 20_000 });
+          const inFlight = queue.busy();
+          await queue.stop({ drain: true, timeoutMs: options.drainMs ?? STOP_DRAIN_MS });
+          const unfinished = queue.busy();
+          if (unfinished > 0) {
+            // Past the drain: abort the attempts still running; each goes back to the queue as interrupted
+            // (its message is sent by the next start, which finds the task queued).
+            stopping.abort();
+            await queue.settle(STOP_HANDBACK_MS);
+          }
           await deadLetterQueue.stop({ drain: true, timeoutMs: 5_000 });
-          store!.raw.destroy();
+          log(`drained ${requests} request(s) and ${inFlight - unfinished} task(s); handed ${unfinished} task(s) back to the queue`);
+          await forgetInstance(table, instanceId).catch(() => undefined);
+          table.raw.destroy();
           await dynamodb?.stop();
           unlock();
         })();

@@ -12,8 +12,11 @@
  * `TimeoutSeconds(Path)` has passed (`States.Timeout`, caught but never retried, as on AWS).
  *
  * Executions are named; the same name and input answer the same run (Step Functions' idempotent
- * StartExecution), the same name with another input is an `ExecutionAlreadyExists` error. Runs are kept
- * in memory (a local restart forgets them, like every local stand-in).
+ * StartExecution), the same name with another input is an `ExecutionAlreadyExists` error. With a
+ * `journal` (the local runtime's, in the table) executions outlive the process as Step Functions' do:
+ * each is recorded (name, input, status) as it starts and ends, and `resume` runs again, from the start
+ * and with the same input, the ones a stopped process left RUNNING (the engine's steps are idempotent).
+ * Without one, runs are kept in memory only.
  *
  * `waitScale` multiplies the time spent in Wait states and Retry intervals (0.05 makes a local run
  * 20× faster). With a scale other than 1 each Wait state is run as a local task that sleeps the scaled
@@ -42,6 +45,7 @@ import { StateMachine } from 'aws-local-stepfunctions';
 import type { RunDescription, RunnerStatus, WorkflowRunner } from '../shared/platform/ports.js';
 import { buildWorkflowDefinition } from '../shared/workflows/asl.js';
 import { assertExecutionName, MAX_EXECUTION_INPUT_BYTES } from '../shared/platform/service-rules.js';
+import type { ExecutionJournal, JournalEntry } from './execution-journal.js';
 
 export type EngineFn = (payload: unknown) => Promise<unknown>;
 
@@ -52,8 +56,12 @@ export interface LocalStateMachineOptions {
   waitScale?: number;
   /** The ASL document (default: `buildWorkflowDefinition` with a local function ARN). */
   definition?: Record<string, unknown>;
-  /** Finished runs kept for `describe` (default 10 000; the oldest finished ones are forgotten). */
+  /** Finished runs kept in memory for `describe` (default 10 000; the oldest finished ones are forgotten). */
   keepFinished?: number;
+  /** Where executions are recorded so that they survive a restart (see `resume`). */
+  journal?: ExecutionJournal;
+  /** Told about a failed journal write (the run goes on). */
+  onJournalError?: (err: unknown) => void;
 }
 
 export const LOCAL_STATE_MACHINE_NAME = 'supervisor-workflows';
@@ -145,11 +153,43 @@ export class LocalStateMachineRunner implements WorkflowRunner {
     const text = JSON.stringify(input);
     if (Buffer.byteLength(text) > MAX_EXECUTION_INPUT_BYTES) throw new Error('execution input exceeds 256 KiB');
     const runId = EXECUTION_ARN_PREFIX + name;
-    const existing = this.runs.get(runId);
+    const existing = this.runs.get(runId) ?? (await this.options.journal?.get(name));
     if (existing) {
       if (sameJson(existing.input, text)) return runId;
       throw new ExecutionAlreadyExistsError(name);
     }
+    // Recorded before it runs: a crash from here on leaves it RUNNING in the journal, to be resumed.
+    await this.options.journal?.save({ name, input: text, status: 'RUNNING' });
+    this.launch(runId, name, text);
+    return runId;
+  }
+
+  /**
+   * Runs again, from the start and with the same input, the executions the journal holds as RUNNING
+   * (a previous process stopped in the middle of them). Answers how many.
+   */
+  async resume(): Promise<number> {
+    if (!this.options.journal) return 0;
+    let resumed = 0;
+    for (const entry of await this.options.journal.unfinished()) {
+      const runId = EXECUTION_ARN_PREFIX + entry.name;
+      if (this.runs.has(runId)) continue;
+      this.launch(runId, entry.name, entry.input);
+      resumed++;
+    }
+    return resumed;
+  }
+
+  private record(run: Run): void {
+    // A run aborted because this process is closing stays RUNNING in the journal: the next start resumes it.
+    if (!this.options.journal || this.closed) return;
+    const entry: JournalEntry = { name: run.name, input: run.input, status: run.status };
+    if (run.output !== undefined) entry.output = run.output;
+    if (run.error !== undefined) entry.error = run.error;
+    this.options.journal.save(entry).catch((err) => this.options.onJournalError?.(err));
+  }
+
+  private launch(runId: string, name: string, text: string): void {
     const controller = new AbortController();
     const execution = this.machine.run(JSON.parse(text) as Json, {
       overrides: {
@@ -174,6 +214,7 @@ export class LocalStateMachineRunner implements WorkflowRunner {
         run.status = 'SUCCEEDED';
         run.output = output;
         run.stoppedAt = new Date();
+        this.record(run);
       },
       (err: unknown) => {
         if (run.status !== 'RUNNING') return;
@@ -181,6 +222,7 @@ export class LocalStateMachineRunner implements WorkflowRunner {
         run.status = e?.name === 'ExecutionAbortedError' ? 'ABORTED' : e?.name === 'ExecutionTimeoutError' ? 'TIMED_OUT' : 'FAILED';
         run.error = describeError(e);
         run.stoppedAt = new Date();
+        this.record(run);
       },
     );
     // Drain the event log so it does not buffer every event of a long run.
@@ -193,17 +235,22 @@ export class LocalStateMachineRunner implements WorkflowRunner {
     })();
     this.runs.set(runId, run);
     this.forgetOldRuns();
-    return runId;
   }
 
   /** Stopping a run that has already finished is not an error. */
   async stop(runId: string, cause: string): Promise<void> {
     const run = this.runs.get(runId);
-    if (!run) throw new ExecutionDoesNotExistError(runId);
+    if (!run) {
+      const recorded = await this.fromJournal(runId);
+      if (!recorded) throw new ExecutionDoesNotExistError(runId);
+      if (recorded.status === 'RUNNING') await this.options.journal!.save({ ...recorded, status: 'ABORTED', error: cause });
+      return;
+    }
     if (run.status !== 'RUNNING') return;
     run.status = 'ABORTED';
     run.error = cause;
     run.stoppedAt = new Date();
+    this.record(run);
     run.controller.abort();
     run.abort();
     await run.finished;
@@ -211,7 +258,14 @@ export class LocalStateMachineRunner implements WorkflowRunner {
 
   async describe(runId: string): Promise<RunDescription> {
     const run = this.runs.get(runId);
-    if (!run) throw new ExecutionDoesNotExistError(runId);
+    if (!run) {
+      const recorded = await this.fromJournal(runId);
+      if (!recorded) throw new ExecutionDoesNotExistError(runId);
+      const description: RunDescription = { runId, status: recorded.status };
+      if (recorded.output !== undefined) description.output = recorded.output;
+      if (recorded.error !== undefined) description.error = recorded.error;
+      return description;
+    }
     const description: RunDescription = { runId, status: run.status };
     if (run.output !== undefined) description.output = structuredClone(run.output);
     if (run.error !== undefined) description.error = run.error;
@@ -260,6 +314,11 @@ export class LocalStateMachineRunner implements WorkflowRunner {
   async close(cause = 'local runtime stopping'): Promise<void> {
     this.closed = true;
     await Promise.all(this.running().map((runId) => this.stop(runId, cause)));
+  }
+
+  private async fromJournal(runId: string): Promise<JournalEntry | undefined> {
+    if (!this.options.journal || !runId.startsWith(EXECUTION_ARN_PREFIX)) return undefined;
+    return this.options.journal.get(runId.slice(EXECUTION_ARN_PREFIX.length));
   }
 
   private handlers(signal: AbortSignal): Record<string, (input: Json) => Promise<Json>> {

@@ -2,7 +2,7 @@ import { buildHttpHandler } from './platform/api/http-handler.js';
 import type { HttpServices } from './platform/api/http-services.js';
 import type { FunctionGroup, RouteSpec } from './platform/api/route.js';
 import type { Operation } from './platform/api/types.js';
-import { identify } from './auth/identity.js';
+import { identify, identifyByToken } from './auth/identity.js';
 import { recordAudit } from './audit/service.js';
 
 /**
@@ -10,7 +10,7 @@ import { recordAudit } from './audit/service.js';
  * from their areas. `functions/<group>/handler.ts` is one call of this.
  */
 export function createHttpHandler(group: FunctionGroup, routeLists: readonly (readonly RouteSpec[])[], operations: Record<string, Operation<never>>) {
-  return buildHttpHandler(group, routeLists, operations, { identify, audit: recordAudit });
+  return buildHttpHandler(group, routeLists, operations, { identify, verifyToken: identifyByToken, audit: recordAudit });
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { Deps } from '../platform/runtime.js';
 import type { Identity } from '../platform/api/http-services.js';
 import { dependencyUnavailable, unauthorized } from '../platform/errors.js';
-import { permissionsOf, type Role } from '../platform/permissions.js';
+import { permissionsOf, ROLES, type Role } from '../platform/permissions.js';
 import { epochSeconds } from '../platform/store/client.js';
 import { logger } from '../platform/logger.js';
 import { SignerUnavailableError, verifyAccessToken } from './tokens.js';
@@ -31,4 +31,21 @@ export async function identify(deps: Deps, token: string): Promise<Identity> {
     principal: { userId: user.user_id, username: user.username, roles, permissions: permissionsOf(roles), sessionId: session.session_id },
     account: user,
   };
+}
+
+/**
+ * Who a bearer token speaks for, from its signature, expiry and claims alone: no session read, so a
+ * token ended by logout still passes until it expires. Only for the routes marked
+ * `authWhenStoreDown: 'token-only'` while the table cannot be reached (see the authenticate middleware).
+ */
+export async function identifyByToken(deps: Deps, token: string): Promise<Identity> {
+  let claims;
+  try {
+    claims = await verifyAccessToken(deps, token);
+  } catch (err) {
+    if (err instanceof SignerUnavailableError) throw dependencyUnavailable('The token signer');
+    throw unauthorized('Invalid or expired token');
+  }
+  const roles = claims.roles.filter((r): r is Role => (ROLES as readonly string[]).includes(r));
+  return { principal: { userId: claims.sub, username: claims.username, roles, permissions: permissionsOf(roles), sessionId: claims.sid } };
 }

@@ -35,6 +35,8 @@ export const ENV = {
   logLevel: 'LOG_LEVEL',
   docsAssetsDir: 'DOCS_ASSETS_DIR',
   version: 'SUPERVISOR_VERSION',
+  /** Set by Lambda: one per execution environment, the instance id task leases carry on AWS. */
+  lambdaInstance: 'AWS_LAMBDA_LOG_STREAM_NAME',
 } as const;
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -69,6 +71,7 @@ const envSchema = z.object({
   [ENV.cliEnvAllowCredentials]: text.default(''),
   [ENV.outboundAllowPrivate]: flag.default('false'),
   [ENV.logLevel]: logLevel.default('INFO'),
+  [ENV.lambdaInstance]: text.optional(),
   [ENV.docsAssetsDir]: text.optional(),
   [ENV.version]: text.default('0.1.0'),
   [ENV.taskQueueUrl]: text.optional(),
@@ -134,6 +137,8 @@ export interface Config {
   /** Where the docs function finds the Swagger UI files (copied into its bundle on AWS). */
   docsAssetsDir?: string;
   version: string;
+  /** The Lambda execution environment (its log stream), when running on Lambda. */
+  lambdaInstance?: string;
   aws: AwsPortsConfig;
 }
 
@@ -179,6 +184,7 @@ export function parseConfig(env: Env): Config {
     logLevel: v[ENV.logLevel],
     docsAssetsDir: v[ENV.docsAssetsDir],
     version: v[ENV.version],
+    ...(v[ENV.lambdaInstance] ? { lambdaInstance: v[ENV.lambdaInstance] } : {}),
     aws: {
       taskQueueUrl: v[ENV.taskQueueUrl],
       stateMachineArn: v[ENV.stateMachineArn],

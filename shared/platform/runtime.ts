@@ -30,6 +30,15 @@ export interface Deps {
   clock: Clock;
   /** Key for HMAC-signed cursors and other server-side MACs. */
   appSecret(): Promise<Buffer>;
+  /**
+   * This process's instance id, the prefix of the task leases it takes (`<instance>/<ulid>`): the local
+   * runtime's own (`local-<ulid>`), on AWS the Lambda execution environment's log stream.
+   */
+  instanceId?: string;
+  /** Aborted when the process is stopping and the work still running must be handed back (local SIGTERM). */
+  stopping?: AbortSignal;
+  /** The state of a store process this runtime supervises (local DynamoDB Local: up, down, restarting…). */
+  storeProcessState?: () => string;
 }
 
 let current: Deps | undefined;

@@ -176,7 +176,7 @@ export const sessionView = z.object({
   latency_ms: z.number().int(),
   started_at: isoDate,
   finished_at: isoDate,
-  outcome: z.enum(['completed', 'failed', 'retrying', 'cancelled', 'lost']),
+  outcome: z.enum(['completed', 'failed', 'retrying', 'cancelled', 'lost', 'interrupted']),
   error: taskErrorView.nullable(),
 });
 export type SessionView = z.infer<typeof sessionView>;

@@ -39,6 +39,8 @@ export interface CallOutcome {
   requestMade: boolean;
   /** Aborted because the task stopped running (cancelled, or another worker holds it now). */
   cancelled: boolean;
+  /** Aborted because this process is stopping (`deps.stopping`): the attempt is handed back. */
+  interrupted: boolean;
   /** The model asked for. */
   model: string;
   usage: AttemptUsage;
@@ -75,6 +77,9 @@ export async function callProvider(deps: Deps, task: TaskRecord, pick: Pick, pro
   const timeoutMs = Math.max(1000, Math.min(task.timeout_seconds * 1000, lambdaBudgetMs));
   const timer = setTimeout(() => controller.abort(new DOMException(`no answer within ${Math.round(timeoutMs / 1000)} s`, 'TimeoutError')), timeoutMs);
   const stopWatch = watchCancellation(deps, task.task_id, task.lease_owner, controller);
+  const onStopping = () => controller.abort(new DOMException('the runtime is stopping', 'InterruptedError'));
+  if (deps.stopping?.aborted) onStopping();
+  deps.stopping?.addEventListener('abort', onStopping, { once: true });
   const output = new OutputForwarder(deps, task.task_id, task.attempts, task.created_by);
   let costExceeded = false;
   const onChunk = (text: string) => {
@@ -109,6 +114,7 @@ export async function callProvider(deps: Deps, task: TaskRecord, pick: Pick, pro
   } finally {
     clearTimeout(timer);
     stopWatch();
+    deps.stopping?.removeEventListener('abort', onStopping);
     await output.close();
   }
   const latencyMs = Math.round(performance.now() - started);
@@ -116,6 +122,7 @@ export async function callProvider(deps: Deps, task: TaskRecord, pick: Pick, pro
   const tokensOut = result?.tokensOut ?? 0;
   const cost = costUsd(provider.pricing, tokensIn, tokensOut);
   const cancelled = controller.signal.aborted && (controller.signal.reason as DOMException | undefined)?.name === 'AbortError' && !costExceeded;
+  const interrupted = !result && controller.signal.aborted && (controller.signal.reason as DOMException | undefined)?.name === 'InterruptedError';
 
   if (costExceeded) {
     fault = failure(TASK_ERRORS.costLimit, `the output reached max_cost_usd $${task.max_cost_usd} before it ended, so the call was stopped`, false);
@@ -123,7 +130,7 @@ export async function callProvider(deps: Deps, task: TaskRecord, pick: Pick, pro
     fault = failure(TASK_ERRORS.costLimit, `the attempt cost $${cost}, over max_cost_usd $${task.max_cost_usd}; its output is kept in the session only`, false);
   }
 
-  if (requestMade && !cancelled) {
+  if (requestMade && !cancelled && !interrupted) {
     await recordProviderCall(deps, {
       providerId: provider.provider_id,
       ok: fault === undefined,
@@ -134,7 +141,7 @@ export async function callProvider(deps: Deps, task: TaskRecord, pick: Pick, pro
       ...(fault ? { errorCode: fault.code, retryable: fault.retryable } : {}),
     }).catch((err) => logger.error('provider call not recorded', { provider_id: provider.provider_id, error: err as Error }));
   }
-  return { result, fault, requestMade, cancelled, model, usage: { tokensIn, tokensOut, costUsd: cost }, startedAt, latencyMs };
+  return { result, fault, requestMade, cancelled, interrupted, model, usage: { tokensIn, tokensOut, costUsd: cost }, startedAt, latencyMs };
 }
 
 /** Streamed output, forwarded as `task.output` in order, a piece at most every OUTPUT_FLUSH_MS. */

@@ -388,6 +388,11 @@ export class TaskRepository {
     return this.statusPage('running', { expr: 'lease_until < :now', values: { ':now': now.toISOString() } }, limit, startKey);
   }
 
+  /** `running` tasks whose lease the instance holds (lease owners `<instance>/…`, see `leaseOwner`). */
+  async leasesOf(instanceId: string, limit: number, startKey?: Record<string, unknown>) {
+    return this.statusPage('running', { expr: 'begins_with(lease_owner, :owner)', values: { ':owner': `${instanceId}/` } }, limit, startKey);
+  }
+
   private async statusPage(status: TaskStatus, filter: { expr: string; values: Record<string, unknown> }, limit: number, startKey?: Record<string, unknown>) {
     const page = await queryPage<Record<string, unknown>>(this.store, {
       index: 'gsi2',

@@ -12,6 +12,11 @@ import { callProvider, LEASE_GRACE_SECONDS, type CallOutcome, type RunOptions } 
 import { announce, commit, type RunMessage } from './service.js';
 import { retryOnConflict, VersionConflictError } from '../platform/store/conflicts.js';
 
+/** The instance this process's leases name: the local runtime's id, or the Lambda execution environment. */
+export function instanceOf(deps: Deps): string | undefined {
+  return deps.instanceId ?? deps.config.lambdaInstance;
+}
+
 /** A message that arrives this much before the task's next_attempt_at still runs it. */
 const EARLY_TOLERANCE_MS = 1000;
 
@@ -83,7 +88,7 @@ async function notDue(deps: Deps, task: TaskRecord, now: Date): Promise<boolean>
 /** Claims the task for the picked agent and provider; a lost race gives back what the pick held. */
 async function claimAttempt(deps: Deps, task: TaskRecord, pick: Pick, leaseUntil: Date): Promise<TaskRecord> {
   const { agent, provider } = pick.candidate;
-  const change = claim(task, { now: deps.clock.now(), leaseUntil, agentId: agent?.agent_id ?? null, providerId: provider.provider_id, model: agent?.model ?? provider.model });
+  const change = claim(task, { now: deps.clock.now(), leaseUntil, agentId: agent?.agent_id ?? null, providerId: provider.provider_id, model: agent?.model ?? provider.model, instanceId: instanceOf(deps) });
   let running: TaskRecord;
   try {
     running = await tasksRepo(deps).apply(task, change);
@@ -122,7 +127,16 @@ async function execute(deps: Deps, task: TaskRecord, pick: Pick, prompt: TaskPro
  * provider was working keeps its status: the attempt still happened, so its usage and session are recorded.
  */
 async function settle(deps: Deps, task: TaskRecord, call: CallOutcome, session: SessionRecord, now: Date): Promise<void> {
-  if (!call.cancelled) {
+  if (call.interrupted) {
+    // The runtime is stopping: the attempt goes back to the queue at once, recorded as interrupted.
+    try {
+      await commit(deps, task, interrupt(task, now, 'shutdown'));
+      return;
+    } catch (err) {
+      if (!(err instanceof VersionConflictError)) throw err;
+    }
+  }
+  if (!call.cancelled && !call.interrupted) {
     const { result, usage } = call;
     const change: Change =
       result && !call.fault

@@ -2,9 +2,9 @@ import type { Deps } from '../platform/runtime.js';
 import { logger } from '../platform/logger.js';
 import { VersionConflictError } from '../platform/store/conflicts.js';
 import { TaskRepository, type TaskRecord } from './repo.js';
-import { commit, enqueue } from './service.js';
+import { commit, enqueue, sendRun } from './service.js';
 import { recoverExpiredLease } from './runner.js';
-import { resend } from './transitions.js';
+import { interrupt, queueDelay, resend } from './transitions.js';
 
 /**
  * The write of a task and the send of its message are not atomic, and workers die. The sweeper (every
@@ -57,7 +57,52 @@ export async function sweepTasks(deps: Deps): Promise<SweepReport> {
   return report;
 }
 
-async function eachTask(status: TaskRecord['status'], page: (startKey?: Record<string, unknown>) => Promise<Page>, fn: (task: TaskRecord) => Promise<void>): Promise<void> {
+export interface RestartReport {
+  interrupted: number;
+  pending_enqueued: number;
+  queued_resent: number;
+}
+
+/**
+ * What a local runtime does as it starts, instead of waiting for leases and the sweeper:
+ * - the running tasks whose lease a dead instance (a previous runtime on this table) holds go back to
+ *   the queue at once, the attempt recorded as `interrupted`;
+ * - with `resendQueued` (the queue lost its messages with the process, and no other runtime shares the
+ *   table), every queued task's message is sent again with its token, delayed until its
+ *   next_attempt_at, and pending tasks are enqueued.
+ */
+export async function recoverAtStart(deps: Deps, options: { deadInstances: string[]; resendQueued: boolean }): Promise<RestartReport> {
+  const repo = new TaskRepository(deps.store);
+  const report: RestartReport = { interrupted: 0, pending_enqueued: 0, queued_resent: 0 };
+  for (const instance of options.deadInstances) {
+    await eachTask('running', (startKey) => repo.leasesOf(instance, PAGE, startKey), async (task) => {
+      try {
+        await commit(deps, task, interrupt(task, deps.clock.now(), 'instance_gone'));
+        report.interrupted++;
+      } catch (err) {
+        if (!(err instanceof VersionConflictError)) throw err;
+      }
+    }, Infinity);
+  }
+  if (options.resendQueued) {
+    const everything = new Date('9999-12-31T23:59:59.999Z');
+    await eachTask('pending', (startKey) => repo.stuckTasks('pending', everything, PAGE, startKey), async (task) => {
+      if (await enqueue(deps, task)) report.pending_enqueued++;
+    }, Infinity);
+    await eachTask('queued', (startKey) => repo.stuckTasks('queued', everything, PAGE, startKey), async (task) => {
+      if (!task.run_token) {
+        if ((await commit(deps, task, resend(task, deps.clock.now()))).sent) report.queued_resent++;
+        return;
+      }
+      const wait = task.next_attempt_at ? (Date.parse(task.next_attempt_at) - deps.clock.now().getTime()) / 1000 : 0;
+      if (await sendRun(deps, task.task_id, task.run_token, queueDelay(wait))) report.queued_resent++;
+    }, Infinity);
+  }
+  if (report.interrupted || report.pending_enqueued || report.queued_resent) logger.info('tasks recovered at start', { ...report });
+  return report;
+}
+
+async function eachTask(status: TaskRecord['status'], page: (startKey?: Record<string, unknown>) => Promise<Page>, fn: (task: TaskRecord) => Promise<void>, max = MAX_PER_STATUS): Promise<void> {
   let startKey: Record<string, unknown> | undefined;
   let seen = 0;
   do {
@@ -71,7 +116,7 @@ async function eachTask(status: TaskRecord['status'], page: (startKey?: Record<s
     }
     seen += items.length;
     startKey = lastKey;
-  } while (startKey && seen < MAX_PER_STATUS);
+  } while (startKey && seen < max);
 }
 
 function ago(now: Date, seconds: number): Date {

@@ -49,6 +49,7 @@ export const TASK_ERRORS = {
   agentDisabled: 'agent_disabled',
   providerUnavailable: 'provider_unavailable',
   workerLost: 'worker_lost',
+  interrupted: 'interrupted',
   deadLettered: 'dead_lettered',
   cancelled: 'cancelled',
   internal: 'internal_error',
@@ -130,6 +131,20 @@ export function leaseLive(task: TaskRecord, now: Date): boolean {
   return Boolean(task.lease_until && task.lease_until > now.toISOString());
 }
 
+/**
+ * A lease's owner: the instance that holds it, then a fresh id for this claim (`<instance>/<ulid>`), so
+ * that a restarted local runtime can tell the leases of its dead predecessor from live ones.
+ */
+export function leaseOwner(instanceId: string | undefined): string {
+  return instanceId ? `${instanceId}/${ulid()}` : ulid();
+}
+
+/** The instance a lease owner names (undefined for an owner without one). */
+export function leaseInstance(owner: string | undefined): string | undefined {
+  const at = owner?.lastIndexOf('/') ?? -1;
+  return at > 0 ? owner!.slice(0, at) : undefined;
+}
+
 /** Milliseconds since the task first started, or null when it never did. */
 function sinceStart(task: TaskRecord, now: Date, fallback?: string): number | null {
   const started = task.started_at ?? fallback;
@@ -167,7 +182,7 @@ export function resend(task: TaskRecord, now: Date): Change {
  * pending/queued (or running with an expired lease: the caller checks it) → running, under a new lease, as one more attempt
  * on the chosen agent and provider. A takeover records the lost attempt of the previous worker.
  */
-export function claim(task: TaskRecord, input: { now: Date; leaseUntil: Date; agentId: string | null; providerId: string; model: string | null }): Change {
+export function claim(task: TaskRecord, input: { now: Date; leaseUntil: Date; agentId: string | null; providerId: string; model: string | null; instanceId?: string }): Change {
   const nowIso = input.now.toISOString();
   const takeover = task.status === 'running';
   return {
@@ -175,7 +190,7 @@ export function claim(task: TaskRecord, input: { now: Date; leaseUntil: Date; ag
     set: {
       status: 'running',
       attempts: task.attempts + 1,
-      lease_owner: ulid(),
+      lease_owner: leaseOwner(input.instanceId),
       lease_until: input.leaseUntil.toISOString(),
       agent_id: input.agentId,
       provider_id: input.providerId,
@@ -269,7 +284,7 @@ export function retryOrFail(task: TaskRecord, input: { now: Date; failure: Attem
   const session = (outcome: 'retrying' | 'failed'): SessionRecord => (base ? { ...base, outcome } : lostSession(task, nowIso));
   const common = { attempts: attempt, error, ...(how.kind === 'called' ? addUsage(task, how.usage) : {}), updated_at: nowIso };
   if (retry) {
-    const delay = how.kind !== 'called' && f.code === TASK_ERRORS.workerLost ? 0 : backoffSeconds(attempt, input.random, f.retryAfterSeconds);
+    const delay = how.kind !== 'called' && (f.code === TASK_ERRORS.workerLost || f.code === TASK_ERRORS.interrupted) ? 0 : backoffSeconds(attempt, input.random, f.retryAfterSeconds);
     const token = ulid();
     return {
       from,
@@ -308,12 +323,23 @@ export function retryOrFail(task: TaskRecord, input: { now: Date; failure: Attem
 /**
  * A running task whose lease expired: its worker died (or lost its connection to the table). The lost
  * attempt is recorded; the task goes back to the queue at once while attempts remain, and fails otherwise.
+ * `shutdown` (the runtime stopping handed the attempt back) and `instance_gone` (a restarted local
+ * runtime found its predecessor's lease) record the attempt as `interrupted` instead of `lost`.
  */
-export function interrupt(task: TaskRecord, now: Date): Change {
-  const message = `the worker running attempt ${task.attempts} stopped answering before its lease expired`;
+export function interrupt(task: TaskRecord, now: Date, how: 'lease_expired' | 'instance_gone' | 'shutdown' = 'lease_expired'): Change {
+  const message =
+    how === 'shutdown'
+      ? `attempt ${task.attempts} was interrupted: the runtime running it was stopping and handed it back`
+      : how === 'instance_gone'
+        ? `attempt ${task.attempts} was interrupted: the runtime running it stopped (found at the next start)`
+        : `the worker running attempt ${task.attempts} stopped answering before its lease expired`;
   const left = task.attempts < task.max_attempts;
-  const reason = failure(TASK_ERRORS.workerLost, left ? message : `${message}; no attempts are left`, left);
-  return retryOrFail(task, { now, failure: reason, attempt: { kind: 'lost' } });
+  const code = how === 'lease_expired' ? TASK_ERRORS.workerLost : TASK_ERRORS.interrupted;
+  const reason = failure(code, left ? message : `${message}; no attempts are left`, left);
+  const change = retryOrFail(task, { now, failure: reason, attempt: { kind: 'lost' } });
+  // Handed back (or found dead at a restart) rather than timed out: the attempt is recorded as interrupted.
+  if (how !== 'lease_expired' && change.session) change.session = { ...change.session, outcome: 'interrupted', latency_ms: 0, error: toTaskError(reason) };
+  return change;
 }
 
 /** A task whose queue message went to the dead-letter queue: the worker could not process it, so it fails. */

@@ -14,6 +14,11 @@ export interface Identity {
 export interface HttpServices {
   /** Resolves a bearer token; throws `unauthorized` for a bad or ended one, `unavailable` when it cannot tell. */
   identify(deps: Deps, token: string): Promise<Identity>;
+  /**
+   * Resolves a bearer token from its signature and claims alone (no session read): for routes marked
+   * `authWhenStoreDown: 'token-only'` while the table is unreachable. Throws `unauthorized` for a bad token.
+   */
+  verifyToken?(deps: Deps, token: string): Promise<Identity>;
   /** Records one audit entry; throws when it could not. */
   audit(deps: Deps, entry: AuditEntry): Promise<void>;
 }

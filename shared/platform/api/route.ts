@@ -66,6 +66,12 @@ export interface RouteSpec {
   resourceType?: string;
   /** Name of the path parameter holding the resource id (for audit records). */
   resourceIdParam?: string;
+  /**
+   * `token-only`: when the table cannot be reached to read the token's session, the token's signature
+   * and expiry (and the roles it carries) are enough. Only for read-only routes an operator needs during
+   * an outage (the detailed health checks).
+   */
+  authWhenStoreDown?: 'token-only';
 }
 
 export function defineRoutes<const T extends readonly RouteSpec[]>(routes: T): T {
