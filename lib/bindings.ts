@@ -18,6 +18,8 @@ export interface BindableResources {
   /** GSI names of the table (Query on an index needs the index ARN). */
   readonly tableIndexes: readonly string[];
   readonly taskQueue: IQueue;
+  /** Audit entries whose write failed (sent by the API functions, consumed by audit-retry). */
+  readonly auditQueue: IQueue;
   readonly stateMachineName: string;
   readonly stateMachineArn: string;
   readonly scheduleGroupName: string;
@@ -70,6 +72,7 @@ export class Bindings {
     fn.addEnvironment(ENV.functionLabel, fn.functionLabel);
     if (ports.table) this.table(fn, ports.table);
     if (ports.queue) this.queue(fn, ports.queue);
+    if (ports.auditQueue) this.auditQueue(fn);
     if (ports.workflows) this.stateMachine(fn, ports.workflows);
     if (ports.stepCallbacks) this.stepCallbacks(fn);
     if (ports.scheduler) this.scheduler(fn, ports.scheduler);
@@ -91,6 +94,13 @@ export class Bindings {
         resources: [table.tableArn, ...tableIndexes.map((index) => `${table.tableArn}/index/${index}`)],
       }),
     );
+  }
+
+  /** Send audit entries whose write failed to the audit retry queue (`AUDIT_QUEUE_URL`). */
+  auditQueue(fn: SupervisorFunction): void {
+    const { auditQueue } = this.r;
+    fn.addEnvironment(ENV.auditQueueUrl, auditQueue.queueUrl);
+    auditQueue.grantSendMessages(fn);
   }
 
   /** `send`: enqueue tasks; `check`: only the health probe (queue attributes). */

@@ -14,6 +14,7 @@ import { SupervisorData } from './constructs/data.js';
 import type { SupervisorHttpApi } from './constructs/http-api.js';
 import { SupervisorObservability } from './constructs/observability.js';
 import { SupervisorFunctions, type SupervisorFunction } from './constructs/supervisor-function.js';
+import { AuditRetry } from './constructs/audit-retry.js';
 import { TaskProcessing } from './constructs/task-processing.js';
 import type { SupervisorWebSocketApi } from './constructs/websocket-api.js';
 import { WorkflowOrchestration } from './constructs/workflows.js';
@@ -30,7 +31,7 @@ export const WORKER_MAX_CONCURRENCY = TASK_QUEUE.maxConcurrency;
 export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 /** Entries besides the API groups': `functions/<name>/handler.ts`. */
-export const BACKGROUND_ENTRIES = ['worker', 'dead-letter', 'sweeper', 'workflow-engine', 'schedule-fire', 'ws'] as const;
+export const BACKGROUND_ENTRIES = ['worker', 'dead-letter', 'sweeper', 'workflow-engine', 'schedule-fire', 'audit-retry', 'ws'] as const;
 
 export interface SupervisorStackProps extends StackProps {
   readonly stageConfig: StageConfig;
@@ -82,6 +83,7 @@ export class SupervisorStack extends Stack {
       createApiGatewayAccountRole: props.createApiGatewayAccountRole ?? true,
     });
     const tasks = new TaskProcessing(this, { stageConfig, functions });
+    const audits = new AuditRetry(this, { stageConfig, functions });
     const workflows = new WorkflowOrchestration(this, {
       stageConfig,
       functions,
@@ -93,6 +95,7 @@ export class SupervisorStack extends Stack {
       table: data.table,
       tableIndexes: TABLE_INDEX_NAMES,
       taskQueue: tasks.taskQueue,
+      auditQueue: audits.queue,
       stateMachineName: workflows.stateMachineName,
       stateMachineArn: workflows.stateMachineArn,
       scheduleGroupName: workflows.scheduleGroupName,

@@ -25,6 +25,8 @@ import { restoreSchedules } from '../shared/schedules/service.js';
 import { handler as taskWorker } from '../functions/worker/handler.js';
 import { handler as taskDeadLetter } from '../functions/dead-letter/handler.js';
 import { handler as taskSweeper } from '../functions/sweeper/handler.js';
+import { handler as auditRetry } from '../functions/audit-retry/handler.js';
+import { LocalAuditQueue } from './audit-queue.js';
 import { ensureLocalProvider } from '../shared/providers/service.js';
 import { ensureDefaultAgent } from '../shared/agents/service.js';
 import { isManualClock } from '../shared/platform/local/clock.js';
@@ -156,6 +158,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       consumer: (event) => taskWorker(event),
       onConsumerError: (err) => log(`worker batch failed: ${(err as Error).stack ?? err}`),
     });
+    const auditQueue = new LocalAuditQueue({ dataDir, clock, log, consumer: (event) => auditRetry(event) });
     const events = new LocalEventBus();
     const scheduler = new LocalScheduler({
       clock,
@@ -186,6 +189,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       config,
       store,
       queue,
+      auditQueue,
       scheduler,
       workflows,
       connections: new ApiGatewayConnections(connectionsUrl),
@@ -221,6 +225,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     if (resumed) log(`resumed ${resumed} workflow execution(s) left running by a stopped runtime`);
     queue.start();
     deadLetterQueue.start();
+    const deferredAudits = await auditQueue.start();
+    if (deferredAudits) log(`sent ${deferredAudits} deferred audit entr${deferredAudits === 1 ? 'y' : 'ies'} to be written again`);
     // With a manual clock nothing runs on real timers: a test calls the sweeper handler itself.
     let sweeping = false;
     const sweepTimer = isManualClock(clock)
@@ -264,6 +270,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
             await queue.settle(STOP_HANDBACK_MS);
           }
           await deadLetterQueue.stop({ drain: true, timeoutMs: 5_000 });
+          await auditQueue.stop();
           log(`drained ${requests} request(s) and ${inFlight - unfinished} task(s); handed ${unfinished} task(s) back to the queue`);
           await forgetInstance(table, instanceId).catch(() => undefined);
           table.raw.destroy();

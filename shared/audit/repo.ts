@@ -2,6 +2,7 @@ import { PutCommand, UpdateCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { ulid } from 'ulid';
 import type { Store } from '../platform/store/client.js';
 import { queryPage } from '../platform/store/query.js';
+import { isConditionFailure } from '../platform/store/conflicts.js';
 import type { AuditEntry } from '../platform/api/http-services.js';
 
 /** An audit entry as stored: the HTTP stack's entry plus its id. */
@@ -51,13 +52,18 @@ export class AuditRepository {
   private ensuredMonths = new Set<string>();
   constructor(private readonly store: Store) {}
 
+  /**
+   * Writes the entry once: its id is chosen by the caller, so a retry (the same request's, or the audit
+   * retry queue's redelivery) finds it written and stores nothing more.
+   */
   async append(entry: AuditEntry, at: Date): Promise<AuditRecord> {
-    const id = ulid(at.getTime());
-    const record: AuditRecord = { audit_id: id, ...entry };
+    const id = entry.audit_id;
+    const record: AuditRecord = { ...entry, audit_id: id };
     const month = monthOf(at);
-    await this.store.doc.send(
+    const written = await this.store.doc.send(
       new PutCommand({
         TableName: this.store.table,
+        ConditionExpression: 'attribute_not_exists(pk)',
         Item: {
           pk: `AUDIT#${month}`,
           sk: id,
@@ -69,7 +75,14 @@ export class AuditRepository {
           ...record,
         },
       }),
+    ).then(
+      () => true,
+      (err: unknown) => {
+        if (isConditionFailure(err)) return false;
+        throw err;
+      },
     );
+    if (!written) return record;
     if (!this.ensuredMonths.has(month)) {
       await this.store.doc.send(
         new UpdateCommand({

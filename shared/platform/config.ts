@@ -12,6 +12,7 @@ export const ENV = {
   tableName: 'TABLE_NAME',
   dynamodbEndpoint: 'DYNAMODB_ENDPOINT',
   taskQueueUrl: 'TASK_QUEUE_URL',
+  auditQueueUrl: 'AUDIT_QUEUE_URL',
   stateMachineArn: 'STATE_MACHINE_ARN',
   scheduleGroup: 'SCHEDULE_GROUP',
   schedulerRoleArn: 'SCHEDULER_ROLE_ARN',
@@ -75,6 +76,7 @@ const envSchema = z.object({
   [ENV.docsAssetsDir]: text.optional(),
   [ENV.version]: text.default('0.1.0'),
   [ENV.taskQueueUrl]: text.optional(),
+  [ENV.auditQueueUrl]: text.optional(),
   [ENV.stateMachineArn]: text.optional(),
   [ENV.scheduleGroup]: text.optional(),
   [ENV.schedulerRoleArn]: text.optional(),
@@ -94,6 +96,7 @@ const envSchema = z.object({
  */
 export interface AwsPortsConfig {
   taskQueueUrl?: string;
+  auditQueueUrl?: string;
   stateMachineArn?: string;
   scheduleGroup?: string;
   schedulerRoleArn?: string;
@@ -187,6 +190,7 @@ export function parseConfig(env: Env): Config {
     ...(v[ENV.lambdaInstance] ? { lambdaInstance: v[ENV.lambdaInstance] } : {}),
     aws: {
       taskQueueUrl: v[ENV.taskQueueUrl],
+      auditQueueUrl: v[ENV.auditQueueUrl],
       stateMachineArn: v[ENV.stateMachineArn],
       scheduleGroup: v[ENV.scheduleGroup],
       schedulerRoleArn: v[ENV.schedulerRoleArn],

@@ -100,6 +100,17 @@ export const TASK_DEAD_LETTER_QUEUE = {
   batchSize: 10,
 } as const;
 
+/**
+ * Audit entries whose write failed during their request, written later by the audit-retry function.
+ * After `maxReceiveCount` failed writes an entry moves to the audit dead-letter queue, which alarms.
+ */
+export const AUDIT_QUEUE = {
+  visibilityTimeoutSeconds: visibilityTimeoutFor(FUNCTIONS.background.timeoutSeconds),
+  maxReceiveCount: 10,
+  retentionDays: 14,
+  batchSize: 10,
+} as const;
+
 /** Retention of the queues that only collect failures (failed asynchronous invocations, schedule DLQ). */
 export const FAILURE_QUEUE_RETENTION_DAYS = 14;
 
@@ -120,6 +131,8 @@ export const SWEEPER_INTERVAL_MINUTES = 1;
 export interface FunctionPorts {
   /** The DynamoDB table and its indexes (`TABLE_NAME`). */
   readonly table?: 'read' | 'read-write';
+  /** Send audit entries whose write failed to the audit retry queue (`AUDIT_QUEUE_URL`): every audited API function. */
+  readonly auditQueue?: true;
   /** `send`: enqueue tasks; `check`: queue attributes only (`TASK_QUEUE_URL`). */
   readonly queue?: 'send' | 'check';
   /** The workflow state machine: `describe` it, `start` runs, `manage` (start and stop) them. */
@@ -143,29 +156,29 @@ export interface FunctionPorts {
 }
 
 /** The ports of `Deps` a function can be denied (the table, the clock and the configuration are always there). */
-export const DEPS_PORTS = ['queue', 'scheduler', 'workflows', 'connections', 'events', 'secrets', 'signer', 'appSecret'] as const;
+export const DEPS_PORTS = ['queue', 'auditQueue', 'scheduler', 'workflows', 'connections', 'events', 'secrets', 'signer', 'appSecret'] as const;
 export type DepsPort = (typeof DEPS_PORTS)[number];
 
-/** An API group's function when the group has no handler yet: read-write table, tokens verified, cursors signed. */
-const API_BASELINE: FunctionPorts = { table: 'read-write', signer: 'verify', appSecret: true };
+/** An API group's function when the group has no handler yet: read-write table, tokens verified, cursors signed, audit retries. */
+const API_BASELINE: FunctionPorts = { table: 'read-write', signer: 'verify', appSecret: true, auditQueue: true };
 
 /**
  * Each function's ports, by label: the API groups (`FUNCTION_GROUPS`), the background functions and the
  * WebSocket handlers (`ws-<handler>`). Checked against each bundle by the infra test, in both directions.
  */
 export const FUNCTION_PORTS = {
-  tasks: { table: 'read-write', queue: 'send', connections: true, secrets: 'manage', signer: 'verify', appSecret: true, stepCallbacks: true },
+  tasks: { table: 'read-write', queue: 'send', connections: true, secrets: 'manage', signer: 'verify', appSecret: true, stepCallbacks: true, auditQueue: true },
   analytics: API_BASELINE,
   'analytics-advanced': API_BASELINE,
   // Every function that ends a task answers the waiting step of its workflow run (stepCallbacks).
-  workflows: { table: 'read-write', queue: 'send', connections: true, scheduler: 'manage', workflows: 'manage', signer: 'verify', appSecret: true, stepCallbacks: true },
+  workflows: { table: 'read-write', queue: 'send', connections: true, scheduler: 'manage', workflows: 'manage', signer: 'verify', appSecret: true, stepCallbacks: true, auditQueue: true },
   resources: API_BASELINE,
-  providers: { table: 'read-write', secrets: 'manage', signer: 'verify', appSecret: true, bedrock: true },
+  providers: { table: 'read-write', secrets: 'manage', signer: 'verify', appSecret: true, bedrock: true, auditQueue: true },
   plugins: API_BASELINE,
   monitoring: API_BASELINE,
   // Logout and rights changes close the user's sockets; deactivation pauses the user's schedules.
-  auth: { table: 'read-write', connections: true, scheduler: 'manage', signer: 'sign', appSecret: true },
-  health: { table: 'read', queue: 'check', workflows: 'describe', scheduler: 'check', events: 'check', signer: 'verify' },
+  auth: { table: 'read-write', connections: true, scheduler: 'manage', signer: 'sign', appSecret: true, auditQueue: true },
+  health: { table: 'read', queue: 'check', workflows: 'describe', scheduler: 'check', events: 'check', signer: 'verify', auditQueue: true },
   docs: {},
   worker: { table: 'read-write', queue: 'send', connections: true, secrets: 'read', bedrock: true, stepCallbacks: true },
   'dead-letter': { table: 'read-write', queue: 'send', connections: true, stepCallbacks: true },
@@ -173,6 +186,8 @@ export const FUNCTION_PORTS = {
   'workflow-engine': { table: 'read-write', queue: 'send', connections: true, stepCallbacks: true },
   // A firing whose owner lost the right pauses its schedule.
   'schedule-fire': { table: 'read-write', queue: 'send', connections: true, workflows: 'start', scheduler: 'manage', stepCallbacks: true },
+  // Writes the audit entries that could not be written during their request.
+  'audit-retry': { table: 'read-write' },
   'ws-authorizer': { table: 'read', signer: 'verify' },
   'ws-connect': { table: 'read-write' },
   'ws-disconnect': { table: 'read-write' },

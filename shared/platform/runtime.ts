@@ -21,6 +21,8 @@ export interface Deps {
   config: Config;
   store: Store;
   queue: TaskQueue;
+  /** Audit entries whose write failed, written later by the audit-retry function (SQS on AWS). */
+  auditQueue: TaskQueue;
   scheduler: ScheduleService;
   workflows: WorkflowRunner;
   connections: Connections;

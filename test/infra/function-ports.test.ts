@@ -13,6 +13,7 @@ import { BACKGROUND_ENTRIES, PROJECT_ROOT } from '../../lib/supervisor-stack.js'
  */
 const ACCESSORS: Record<Exclude<keyof FunctionPorts, 'table'>, string> = {
   queue: 'taskQueue',
+  auditQueue: 'auditQueue',
   scheduler: 'scheduleService',
   workflows: 'workflowRunner',
   stepCallbacks: 'stepCallbacks',

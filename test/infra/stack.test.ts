@@ -6,6 +6,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { ENGINE_TASK_STATE } from '../../shared/workflows/asl.js';
 import { BUNDLE_TARGET, LAMBDA_RUNTIME } from '../../lib/constructs/supervisor-function.js';
 import {
+  BACKGROUND_ENTRIES,
   TASK_MAX_RECEIVE_COUNT,
   VISIBILITY_FACTOR,
   WORKER_BATCH_SIZE,
@@ -431,7 +432,7 @@ describe('functions', () => {
   });
 
   it('are Node.js on arm64 with active tracing, explicit memory/timeout and their own log group', () => {
-    expect(Object.keys(functions)).toHaveLength(API_GROUPS.length + 5 + 4);
+    expect(Object.keys(functions)).toHaveLength(API_GROUPS.length + BACKGROUND_ENTRIES.length - 1 + 4);
     for (const f of Object.values(functions)) {
       expect(f.Properties).toMatchObject({
         Architectures: ['arm64'],
@@ -529,5 +530,26 @@ describe('outputs', () => {
     for (const name of ['HttpApiUrl', 'WebSocketUrl', 'TableName', 'TaskQueueUrl', 'StateMachineArn']) {
       template.hasOutput(name, {});
     }
+  });
+});
+
+describe('audit retry', () => {
+  it('gives every audited API function AUDIT_QUEUE_URL and SendMessage on the audit retry queue, consumed by audit-retry; its DLQ alarms', () => {
+    const queues = resources('AWS::SQS::Queue');
+    const retryId = Object.keys(queues).find((id) => id.startsWith('AuditRetryQueue'))!;
+    const dlqId = Object.keys(queues).find((id) => id.startsWith('AuditDeadLetterQueue'))!;
+    expect(retryId).toBeDefined();
+    expect(queues[retryId].Properties.RedrivePolicy.deadLetterTargetArn['Fn::GetAtt'][0]).toBe(dlqId);
+    for (const label of ['tasks', 'workflows', 'providers', 'auth']) {
+      expect(JSON.stringify(env(label).AUDIT_QUEUE_URL), label).toContain(retryId);
+      expect(actionsOf(label), label).toContain('sqs:SendMessage');
+    }
+    expect(env('worker')).not.toHaveProperty('AUDIT_QUEUE_URL');
+    const mappings = Object.values(resources('AWS::Lambda::EventSourceMapping')).filter((m) => JSON.stringify(m.Properties.EventSourceArn).includes(retryId));
+    expect(mappings).toHaveLength(1);
+    expect(mappings[0].Properties.FunctionResponseTypes).toEqual(['ReportBatchItemFailures']);
+    const alarms = Object.values(resources('AWS::CloudWatch::Alarm')).filter((a) => JSON.stringify(a.Properties.Dimensions ?? []).includes(dlqId));
+    expect(alarms).toHaveLength(1);
+    expect(alarms[0].Properties).toMatchObject({ Threshold: 0, ComparisonOperator: 'GreaterThanThreshold', MetricName: 'ApproximateNumberOfMessagesVisible' });
   });
 });

@@ -19,11 +19,18 @@ export interface HttpServices {
    * `authWhenStoreDown: 'token-only'` while the table is unreachable. Throws `unauthorized` for a bad token.
    */
   verifyToken?(deps: Deps, token: string): Promise<Identity>;
-  /** Records one audit entry; throws when it could not. */
+  /** Records one audit entry (again, harmlessly, for an id already written); throws when it could not. */
   audit(deps: Deps, entry: AuditEntry): Promise<void>;
+  /**
+   * Hands an entry whose write kept failing to the audit retry queue, which writes it later (and
+   * alarms when it cannot); throws when even that failed.
+   */
+  deferAudit?(deps: Deps, entry: AuditEntry): Promise<void>;
 }
 
 export interface AuditEntry {
+  /** Chosen once per request (a ULID of `timestamp`), so that a retried write stores one record. */
+  audit_id: string;
   timestamp: string;
   actor_id: string | null;
   actor_username: string | null;

@@ -1,4 +1,5 @@
 import type { MiddlewareObj, Request } from '@middy/core';
+import { ulid } from 'ulid';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { createHash } from 'node:crypto';
 import * as z from 'zod';
@@ -368,11 +369,11 @@ export function idempotency(): Middleware {
   };
 }
 
-/** Tries of an audit write before it is given up (logged as an error). */
+/** Tries of an audit write before the entry goes to the audit retry queue. */
 export const AUDIT_WRITE_ATTEMPTS = 3;
 
 /** One audit record for every mutating request, denied and failed attempts included. */
-export function audit(services: Pick<HttpServices, 'audit'>): Middleware {
+export function audit(services: Pick<HttpServices, 'audit' | 'deferAudit'>): Middleware {
   const record = async (request: HttpRequest) => {
     const state = request.context.api;
     if (!state || !request.response) return;
@@ -383,8 +384,10 @@ export function audit(services: Pick<HttpServices, 'audit'>): Middleware {
     // Keys are built from the resource id: an id longer than any real one (refused by `validate`) is not one.
     const rawId = req.audit.resourceId ?? (route.resourceIdParam ? String((req.params as Record<string, unknown>)?.[route.resourceIdParam] ?? request.event.pathParameters?.[route.resourceIdParam] ?? '') || null : null);
     const resourceId = rawId && rawId.length <= MAX_PATH_PARAM_LENGTH ? rawId : null;
+    const now = req.deps.clock.now();
     const entry = {
-          timestamp: req.deps.clock.now().toISOString(),
+          audit_id: ulid(now.getTime()),
+          timestamp: now.toISOString(),
           actor_id: req.principal?.userId ?? null,
           actor_username: req.principal?.username ?? null,
           action: route.operationId,
@@ -399,17 +402,29 @@ export function audit(services: Pick<HttpServices, 'audit'>): Middleware {
           path: (request.event.rawPath ?? '').slice(0, 2048),
           ...(req.audit.details ? { details: req.audit.details } : {}),
     };
-    // A failed write is tried again (a throttle, a lost connection), then logged as an error.
+    // A failed write is tried again (a throttle, a lost connection), then handed to the audit retry
+    // queue, whose consumer writes it later; only if that fails too is the entry lost, loudly.
     for (let attempt = 1; ; attempt++) {
       try {
         await services.audit(req.deps, entry);
         return;
       } catch (err) {
-        if (attempt >= AUDIT_WRITE_ATTEMPTS) {
-          state.logger.error('audit write failed', { error: err as Error, attempts: attempt, audit: { action: entry.action, request_id: entry.request_id } });
+        if (attempt < AUDIT_WRITE_ATTEMPTS) {
+          await new Promise((r) => setTimeout(r, 50 * 2 ** (attempt - 1)));
+          continue;
+        }
+        const audit = { audit_id: entry.audit_id, action: entry.action, request_id: entry.request_id };
+        if (!services.deferAudit) {
+          state.logger.error('audit write failed', { error: err as Error, attempts: attempt, audit });
           return;
         }
-        await new Promise((r) => setTimeout(r, 50 * 2 ** (attempt - 1)));
+        try {
+          await services.deferAudit(req.deps, entry);
+          state.logger.warn('audit write failed; the entry went to the audit retry queue', { error: err as Error, attempts: attempt, audit });
+        } catch (deferErr) {
+          state.logger.error('audit entry lost: its write and the audit retry queue both failed', { error: err as Error, queue_error: deferErr as Error, audit, entry });
+        }
+        return;
       }
     }
   };

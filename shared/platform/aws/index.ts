@@ -117,6 +117,7 @@ export function createAwsDeps(config: Config, store: Store, clock: Clock): Deps 
   const ports = config.aws;
 
   const queue = once(() => new SqsTaskQueue(need(ports.taskQueueUrl, ENV.taskQueueUrl, 'TaskQueue')));
+  const audits = once(() => new SqsTaskQueue(need(ports.auditQueueUrl, ENV.auditQueueUrl, 'AuditQueue')));
   const scheduler = once(
     () =>
       new SchedulerService({
@@ -135,6 +136,10 @@ export function createAwsDeps(config: Config, store: Store, clock: Clock): Deps 
   const queuePort: TaskQueue = {
     send: async (body, options) => queue().send(body, options),
     check: async () => queue().check(),
+  };
+  const auditQueuePort: TaskQueue = {
+    send: async (body, options) => audits().send(body, options),
+    check: async () => audits().check(),
   };
   const schedulerPort: ScheduleService = {
     upsert: async (schedule) => scheduler().upsert(schedule),
@@ -181,6 +186,7 @@ export function createAwsDeps(config: Config, store: Store, clock: Clock): Deps 
     config,
     store,
     queue: queuePort,
+    auditQueue: auditQueuePort,
     scheduler: schedulerPort,
     workflows: workflowsPort,
     connections: connectionsPort,

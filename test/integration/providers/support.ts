@@ -22,6 +22,7 @@ export function testDeps(options: { clock?: Clock; secrets?: LocalSecretStore; t
     config: getConfig(),
     store,
     queue: unused('queue'),
+    auditQueue: unused('auditQueue'),
     scheduler: unused('scheduler'),
     workflows: unused('workflows'),
     events: unused('events'),
