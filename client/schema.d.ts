@@ -13,7 +13,7 @@ export interface paths {
         };
         /**
          * Liveness: the function answers (no dependency is called)
-         * @description Liveness: the function answers (no dependency is called)
+         * @description Liveness: the function answers (no dependency is called). HEAD answers the same without a body.
          *
          *     Public: no token needed.
          */
