@@ -23,7 +23,7 @@ const RULE_FILES = [
 ];
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'cdk.out/', '.data/', '.bench/', 'coverage/'] },
+  { ignores: ['node_modules/', 'cdk.out/', '.data/', '.bench/', 'coverage/', 'client/schema.d.ts'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

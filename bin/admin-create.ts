@@ -3,11 +3,12 @@ import '../local/quiet-sdk.js';
  * Bootstrap the first admin (never a default password):
  *   npm run admin:create -- --username admin --password '…' [--email a@b.c]          (local)
  *   TABLE_NAME=<table> AWS_REGION=<region> npm run admin:create -- --username … --password … --aws
- * Locally it works whether or not `npm start` is running: it uses the running DynamoDB Local when
- * there is one, and otherwise starts one on the same data directory for the moment it needs.
+ * Locally it works whether or not `npm start` is running: it writes to the database of the runtime
+ * running on the data directory (runtime.json), else to that of a running `npm start -- --in-memory`
+ * (runtime-memory.json; `--in-memory` picks it even when both run), else it starts DynamoDB Local on
+ * the data directory for the moment it needs. It says which database it wrote to.
  */
 import { parseArgs } from 'node:util';
-import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { Store } from '../shared/platform/store/client.js';
@@ -21,6 +22,7 @@ import { systemClock } from '../shared/platform/ports.js';
 import type { Deps } from '../shared/platform/runtime.js';
 import { ensureTable, localClient, startDynamoDbLocal, JavaMissingError, type DynamoDbLocal } from '../local/dynamodb-local.js';
 import { DataDirLockedError, lockDataDir } from '../local/data-dir.js';
+import { readRuntimeState, runtimeStateFile, type RuntimeState } from '../local/runtime-state.js';
 
 const { values } = parseArgs({
   options: {
@@ -28,6 +30,7 @@ const { values } = parseArgs({
     password: { type: 'string' },
     email: { type: 'string' },
     aws: { type: 'boolean', default: false },
+    'in-memory': { type: 'boolean', default: false },
     'data-dir': { type: 'string' },
   },
 });
@@ -35,7 +38,7 @@ const { values } = parseArgs({
 const input = registerBody.safeParse({ username: values.username, password: values.password, ...(values.email ? { email: values.email } : {}) });
 if (!input.success) {
   for (const issue of input.error.issues) console.error(`--${issue.path.join('.')}: ${issue.message}`);
-  console.error("usage: npm run admin:create -- --username NAME --password 'PASSWORD' [--email EMAIL] [--aws]");
+  console.error("usage: npm run admin:create -- --username NAME --password 'PASSWORD' [--email EMAIL] [--in-memory | --aws]");
   process.exit(2);
 }
 
@@ -51,27 +54,62 @@ async function reachable(endpoint: string): Promise<boolean> {
   }
 }
 
+/** The endpoint without its access key id. */
+function shown(endpoint: string): string {
+  const url = new URL(endpoint);
+  url.username = '';
+  return url.origin;
+}
+
+/** The runtime a state file names, when its DynamoDB Local answers. */
+async function running(file: string): Promise<RuntimeState | undefined> {
+  const state = readRuntimeState(file);
+  return state && (await reachable(state.dynamodb_endpoint)) ? state : undefined;
+}
+
 let started: DynamoDbLocal | undefined;
 let unlock = (): void => undefined;
 let store: Store;
+/** Which database the admin was written to, in words. */
+let target: string;
 try {
   if (values.aws) {
     if (!process.env.TABLE_NAME) throw new Error('TABLE_NAME must name the deployed table (see the stack outputs)');
     store = new Store({ tableName: process.env.TABLE_NAME });
+    target = `DynamoDB table ${process.env.TABLE_NAME} (AWS, region ${process.env.AWS_REGION ?? 'from the AWS profile'})`;
   } else {
     const dataDir = path.resolve(values['data-dir'] ?? process.env.DATA_DIR ?? '.data');
     const tableName = process.env.TABLE_NAME ?? TABLE.defaultName;
-    const stateFile = path.join(dataDir, 'runtime.json');
     let endpoint = process.env.DYNAMODB_ENDPOINT;
-    if (!endpoint && existsSync(stateFile)) {
-      const candidate = JSON.parse(readFileSync(stateFile, 'utf8')).dynamodb_endpoint as string | undefined;
-      if (candidate && (await reachable(candidate))) endpoint = candidate;
+    target = `DYNAMODB_ENDPOINT ${endpoint ? shown(endpoint) : ''}, table ${tableName}`;
+    if (!endpoint) {
+      const persistent = values['in-memory'] ? undefined : await running(runtimeStateFile(dataDir, false));
+      const memory = persistent ? undefined : await running(runtimeStateFile(dataDir, true));
+      if (persistent) {
+        endpoint = persistent.dynamodb_endpoint;
+        target = `the database of the server running at ${persistent.url} (pid ${persistent.pid}), data in ${dataDir}`;
+      } else if (memory) {
+        endpoint = memory.dynamodb_endpoint;
+        target = `the in-memory database of the server running at ${memory.url} (pid ${memory.pid}); it is gone when that server stops`;
+      } else if (values['in-memory']) {
+        throw new Error(`no in-memory server is running (none published in ${runtimeStateFile(dataDir, true)}): start one with \`npm start -- --in-memory\``);
+      }
     }
     if (!endpoint) {
       // No runtime is serving this data directory: hold it as one would for the moment it takes.
       unlock = lockDataDir(dataDir);
-      started = await startDynamoDbLocal({ dataDir: path.join(dataDir, 'dynamodb') });
+      const dbDir = path.join(dataDir, 'dynamodb');
+      console.log(`No server is running on ${dataDir}: starting DynamoDB Local on ${dbDir} (Java; usually 10-30 s)…`);
+      const since = Date.now();
+      const progress = setInterval(() => console.log(`  still starting DynamoDB Local… ${Math.round((Date.now() - since) / 1000)} s`), 3000);
+      try {
+        started = await startDynamoDbLocal({ dataDir: dbDir });
+      } finally {
+        clearInterval(progress);
+      }
+      console.log(`DynamoDB Local ready after ${((Date.now() - since) / 1000).toFixed(1)} s`);
       endpoint = started.endpoint;
+      target = `${dbDir} (table ${tableName}; DynamoDB Local was started for this and is stopped again)`;
     }
     await ensureTable(endpoint, tableName);
     store = new Store({ tableName, endpoint });
@@ -84,6 +122,7 @@ try {
   });
   const user = await service.createUser({ ...input.data, roles: ['admin'] });
   console.log(`admin created: ${user.username} (${user.user_id})`);
+  console.log(`  written to ${target}`);
   await started?.stop();
   unlock();
   process.exit(0);

@@ -1,10 +1,10 @@
 import '../local/quiet-sdk.js';
 import { parseArgs } from 'node:util';
-import { chmodSync, writeFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { startLocalRuntime } from '../local/runtime.js';
 import { JavaMissingError } from '../local/dynamodb-local.js';
 import { DataDirLockedError } from '../local/data-dir.js';
+import { publishRuntimeState, runtimeStateFile } from '../local/runtime-state.js';
 
 const { values } = parseArgs({
   options: {
@@ -23,7 +23,9 @@ if (drainSeconds !== undefined && !(Number.isFinite(drainSeconds) && drainSecond
   console.error('--drain-seconds must be a number of seconds from 0 to 25');
   process.exit(2);
 }
-const dataDir = values['in-memory'] ? null : path.resolve(process.env.DATA_DIR ?? '.data');
+const inMemory = values['in-memory'] ?? false;
+const dataDirOption = path.resolve(process.env.DATA_DIR ?? '.data');
+const dataDir = inMemory ? null : dataDirOption;
 
 try {
   const runtime = await startLocalRuntime({
@@ -36,12 +38,12 @@ try {
     // may reach loopback and private addresses unless the environment says otherwise.
     env: { OUTBOUND_ALLOW_PRIVATE: process.env.OUTBOUND_ALLOW_PRIVATE || 'true' },
   });
-  const stateFile = dataDir ? path.join(dataDir, 'runtime.json') : undefined;
-  if (stateFile && runtime.dynamodb) {
-    // The endpoint carries DynamoDB Local's access key id (for admin:create): this user's eyes only.
-    writeFileSync(stateFile, JSON.stringify({ pid: process.pid, url: runtime.url, dynamodb_endpoint: runtime.dynamodb.endpoint, dynamodb_pid: runtime.dynamodb.process.pid }), { mode: 0o600 });
-    chmodSync(stateFile, 0o600);
-  }
+  // Where this runtime's database is, for admin:create (an in-memory one too: only this pointer is
+  // written). The endpoint carries DynamoDB Local's access key id: mode 0600, this user's eyes only.
+  const stateFile = runtimeStateFile(dataDirOption, inMemory);
+  const unpublish = runtime.dynamodb
+    ? publishRuntimeState(stateFile, { pid: process.pid, url: runtime.url, dynamodb_endpoint: runtime.dynamodb.endpoint, dynamodb_pid: runtime.dynamodb.process.pid, data_dir: dataDir })
+    : () => undefined;
   console.log(
     [
       '',
@@ -50,6 +52,7 @@ try {
       `  WebSocket   ${runtime.wsUrl}/ws?token=<access token>`,
       `  API docs    ${runtime.url}/docs`,
       `  DynamoDB    ${runtime.dynamodb ? `${runtime.dynamodb.url} (access key id in ${dataDir ? path.join(dataDir, 'dynamodb', 'access-key-id') : 'memory only'})` : process.env.DYNAMODB_ENDPOINT}`,
+      ...(runtime.dynamodb ? [`  First admin npm run admin:create -- --username admin --password '…' (writes to this ${inMemory ? 'in-memory ' : ''}database)`] : []),
       '',
     ].join('\n'),
   );
@@ -64,7 +67,7 @@ try {
     }, 30_000);
     await runtime.stop();
     clearTimeout(force);
-    if (stateFile) rmSync(stateFile, { force: true });
+    unpublish();
     console.log('stopped');
     process.exit(0);
   };

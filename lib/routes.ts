@@ -2,7 +2,8 @@ import { FUNCTION_GROUPS, routeKeyOf, type FunctionGroup, type HttpMethod, type 
 
 /** One API Gateway route: a (method, path) pair and the group whose Lambda serves it. */
 export interface ApiRoute {
-  method: HttpMethod;
+  /** HEAD for the GET routes the table marks `head`. */
+  method: HttpMethod | 'HEAD';
   path: string;
   /** `GET /api/v1/tasks` */
   routeKey: string;
@@ -26,8 +27,8 @@ export const DOCS_ROUTES: ReadonlyArray<{ method: HttpMethod; path: string }> = 
  */
 export function apiRoutes(routes: readonly RouteSpec[]): ApiRoute[] {
   const byKey = new Map<string, ApiRoute>();
-  const add = (method: HttpMethod, path: string, group: FunctionGroup): void => {
-    const routeKey = routeKeyOf(method, path);
+  const add = (method: HttpMethod | 'HEAD', path: string, group: FunctionGroup): void => {
+    const routeKey = method === 'HEAD' ? `HEAD ${path}` : routeKeyOf(method, path);
     const existing = byKey.get(routeKey);
     if (existing) {
       if (existing.group !== group) {
@@ -44,6 +45,7 @@ export function apiRoutes(routes: readonly RouteSpec[]): ApiRoute[] {
   for (const route of routes) {
     add(route.method, route.path, route.group);
     for (const alias of route.aliases ?? []) add(route.method, alias, route.group);
+    if (route.head && route.method === 'GET') for (const path of [route.path, ...(route.aliases ?? [])]) add('HEAD', path, route.group);
   }
   for (const { method, path } of DOCS_ROUTES) add(method, path, 'docs');
   return [...byKey.values()];

@@ -32,6 +32,11 @@ export class Router {
   }
 
   match(method: string, rawPath: string): RouteMatch | undefined {
+    // HEAD reaches the GET routes marked `head`, under a route key of its own as on API Gateway.
+    if (method === 'HEAD') {
+      const get = this.match('GET', rawPath);
+      return get?.route.head ? { ...get, routeKey: get.routeKey.replace(/^GET /, 'HEAD ') } : undefined;
+    }
     const parts = rawPath.split('/').filter(Boolean);
     for (const c of this.byMethod.get(method) ?? []) {
       const params = matchSegments(c.segments, parts);
@@ -45,6 +50,7 @@ export class Router {
     const parts = rawPath.split('/').filter(Boolean);
     const out: string[] = [];
     for (const [method, list] of this.byMethod) if (list.some((c) => matchSegments(c.segments, parts))) out.push(method);
+    if (this.match('HEAD', rawPath)) out.push('HEAD');
     return out;
   }
 }

@@ -113,8 +113,11 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   let store: Store | undefined;
   let httpServer: ReturnType<typeof createHttpServer> | undefined;
   let connectionsServer: http.Server | undefined;
+  /** Stops what runs before the public port listens (queues, sweeper, scheduler, state machine). */
+  let stopWork: (() => Promise<void>) | undefined;
   const cleanUp = async () => {
     if (httpServer?.server.listening) await httpServer.close().catch(() => undefined);
+    await stopWork?.().catch(() => undefined);
     if (connectionsServer?.listening) await new Promise<void>((resolve) => connectionsServer!.close(() => resolve()));
     store?.raw.destroy();
     await dynamodb?.stop().catch(() => undefined);
@@ -209,7 +212,6 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     await listen(connectionsServer, connectionsPort, '127.0.0.1');
     httpServer = createHttpServer({ router: new Router(ROUTES), functions: HTTP_FUNCTIONS, log, corsOrigins: config.corsOrigins });
     httpServer.server.on('upgrade', (req, socket, head) => gateway.handleUpgrade(req, socket, head));
-    await listen(httpServer.server, port, host);
     await ensureLocalProvider(deps);
     await ensureDefaultAgent(deps);
     // The local scheduler keeps schedules in memory: register the stored ones again.
@@ -239,6 +241,17 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
             .finally(() => (sweeping = false));
         }, LOCAL_SWEEP_INTERVAL_MS);
     sweepTimer?.unref();
+    stopWork = async () => {
+      scheduler.stop();
+      await workflows.close();
+      if (sweepTimer) clearInterval(sweepTimer);
+      await queue.stop({ drain: false, timeoutMs: 1_000 });
+      await deadLetterQueue.stop({ drain: false, timeoutMs: 1_000 });
+      await gateway.close();
+    };
+    // The public port listens last, once everything behind it is ready, and nothing is awaited after
+    // it: the caller's start banner is printed before the first request can be served and logged.
+    await listen(httpServer.server, port, host);
 
     let stopped: Promise<void> | undefined;
     return {

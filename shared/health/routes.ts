@@ -37,7 +37,9 @@ export const healthRoutes = defineRoutes([
     group: 'health',
     permission: null,
     summary: 'Liveness: the function answers (no dependency is called)',
+    description: 'Liveness: the function answers (no dependency is called). HEAD answers the same without a body.',
     tags,
+    head: true,
     response: z.object({ status: z.literal('ok'), version: z.string(), stage: z.string(), timestamp: isoDate }),
   },
   {

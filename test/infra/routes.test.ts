@@ -50,6 +50,12 @@ describe('stack built from the real ROUTES', () => {
     expect(new Set(routeKeys).size).toBe(routeKeys.length);
   });
 
+  it('has a HEAD route for each path of a GET route marked `head`, and for no other', () => {
+    const expected = ROUTES.filter((r) => r.head && r.method === 'GET').flatMap((r) => [r.path, ...(r.aliases ?? [])].map((p) => `HEAD ${p}`));
+    expect(expected).toContain('HEAD /api/v1/health');
+    expect(routeKeys.filter((k) => k.startsWith('HEAD ')).sort()).toEqual(expected.sort());
+  });
+
   it('integrates every route with the Lambda of its group', () => {
     const integrations = template.findResources('AWS::ApiGatewayV2::Integration');
     const functions = template.findResources('AWS::Lambda::Function');

@@ -1,7 +1,7 @@
 import middy, { type MiddlewareObj } from '@middy/core';
 import httpCors from '@middy/http-cors';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { routeKeyOf, type FunctionGroup, type RouteSpec } from './route.js';
 import { successBody } from './envelope.js';
 import type { ApiRequest, ApiResult, Operation } from './types.js';
@@ -22,9 +22,12 @@ import { getConfig } from '../config.js';
 import { logger } from '../logger.js';
 import type { HttpServices } from './http-services.js';
 
-/** Every route key a route answers to (its path and its aliases). */
+/** Every route key a route answers to (its path and its aliases; `HEAD …` too for a GET route marked `head`). */
 export function routeKeysOf(route: RouteSpec): string[] {
-  return [route.path, ...(route.aliases ?? [])].map((p) => routeKeyOf(route.method, p));
+  const paths = [route.path, ...(route.aliases ?? [])];
+  const keys = paths.map((p) => routeKeyOf(route.method, p));
+  if (route.head && route.method === 'GET') keys.push(...paths.map((p) => `HEAD ${p}`));
+  return keys;
 }
 
 const DEFAULT_MESSAGES: Record<string, string> = { GET: 'OK', POST: 'Created', PUT: 'Updated', PATCH: 'Updated', DELETE: 'Deleted' };
@@ -77,7 +80,7 @@ export function buildHttpHandler(
     };
   };
 
-  return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Error, HttpContext>()
+  const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Error, HttpContext>()
     // The Lambda context on every log line; `resetKeys` drops the request's keys when it ends.
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use(requestContext(routesByKey))
@@ -101,6 +104,13 @@ export function buildHttpHandler(
     .use(rateLimit())
     .use(idempotency())
     .handler(dispatch);
+  // HEAD (routes marked `head`): everything GET does, then the answer without its body.
+  return async (event: APIGatewayProxyEventV2, context: Context): Promise<APIGatewayProxyStructuredResultV2> => {
+    const result = await handler(event, context as HttpContext);
+    if (event.requestContext?.http?.method !== 'HEAD') return result;
+    const { body: _body, isBase64Encoded: _encoded, ...rest } = result;
+    return rest;
+  };
 }
 
 export { stateOf };

@@ -62,6 +62,11 @@ export interface RouteSpec {
   rateLimits?: RateLimitRule[];
   /** Written to the audit log even though the method is GET (never for GET by default). */
   audit?: boolean;
+  /**
+   * A GET route that also answers HEAD: the same status and headers, no body (API Gateway gets a
+   * `HEAD` route for each of its paths; uptime checkers and load balancers probe with HEAD).
+   */
+  head?: boolean;
   /** Resource type recorded in audit entries. */
   resourceType?: string;
   /** Name of the path parameter holding the resource id (for audit records). */

@@ -25,6 +25,20 @@ describe('on the shared runtime', () => {
     expect(Date.parse(res.body.data.timestamp)).not.toBeNaN();
   });
 
+  it('HEAD /api/v1/health answers as GET does, without a body; HEAD elsewhere stays a 404', async () => {
+    const get = await client.call('GET', '/api/v1/health');
+    const head = await client.call('HEAD', '/api/v1/health');
+    expect(head.status).toBe(200);
+    expect(head.text).toBe('');
+    expect(head.headers['content-type']).toBe(get.headers['content-type']);
+    expect(head.headers['x-request-id']).toBeTruthy();
+    expect(head.headers['x-content-type-options']).toBe('nosniff');
+    const preflight = await client.call('OPTIONS', '/api/v1/health');
+    expect(preflight.headers['access-control-allow-methods']?.split(',')).toContain('HEAD');
+    // Only routes marked `head` answer HEAD (API Gateway gets a HEAD route for those alone).
+    expect((await client.call('HEAD', '/api/v1/health/detailed')).status).toBe(404);
+  });
+
   it.each(['/api/v1/health/detailed', '/api/v1/health/dependencies'])('%s checks every dependency with its latency', async (path) => {
     const res = await client.call('GET', path, { token: viewer.token });
     expect(res.status, res.text).toBe(200);

@@ -86,6 +86,10 @@ describe('bootstrap, persistence and graceful shutdown', () => {
     const offline = run('bin/admin-create.ts', ['--username', 'first-admin', '--password', PASSWORD, '--email', 'first@example.com'], env);
     expect(await offline.exited, offline.output()).toBe(0);
     expect(offline.output()).toMatch(/admin created: first-admin \([0-9A-Z]{26}\)/);
+    // It says what it starts and where it wrote.
+    expect(offline.output()).toContain(`starting DynamoDB Local on ${path.join(dataDir, 'dynamodb')}`);
+    expect(offline.output()).toMatch(/DynamoDB Local ready after \d+\.\d s/);
+    expect(offline.output()).toContain(`written to ${path.join(dataDir, 'dynamodb')}`);
 
     // 2. The runtime on the same data directory finds that admin.
     const port = await freePort();
@@ -101,6 +105,8 @@ describe('bootstrap, persistence and graceful shutdown', () => {
     // 3. With the runtime running, admin:create uses its DynamoDB Local.
     const online = run('bin/admin-create.ts', ['--username', 'second-admin', '--password', PASSWORD], env);
     expect(await online.exited, online.output()).toBe(0);
+    expect(online.output()).toContain(`written to the database of the server running at ${baseUrl}`);
+    expect(online.output()).not.toContain('starting DynamoDB Local');
     expect((await request('POST', '/auth/login', { baseUrl, body: { username: 'second-admin', password: PASSWORD } })).status).toBe(200);
     const again = run('bin/admin-create.ts', ['--username', 'second-admin', '--password', PASSWORD], env);
     expect(await again.exited).toBe(1);
@@ -142,16 +148,48 @@ describe('bootstrap, persistence and graceful shutdown', () => {
     expect(existsSync(path.join(dataDir, 'runtime.json'))).toBe(false);
   });
 
-  it('stops on SIGINT too, in memory, leaving no DynamoDB Local behind', { timeout: 120_000 }, async () => {
+  it('in memory: the banner comes before the first request, admin:create writes to its database; SIGINT leaves nothing behind', { timeout: 180_000 }, async () => {
+    const dataDir = tempDir();
     const port = await freePort();
-    const runtime = run('bin/local.ts', ['--in-memory', '--port', String(port)], {});
-    await runtime.waitFor('Supervisor is running');
-    expect(runtime.output()).toContain('in memory');
-    const dynamoPort = Number(/DynamoDB\s+http:\/\/127\.0\.0\.1:(\d+)/.exec(runtime.output())![1]);
-    expect((await request('GET', '/api/v1/health', { baseUrl: `http://127.0.0.1:${port}` })).status).toBe(200);
+    const baseUrl = `http://127.0.0.1:${port}`;
+    const runtime = run('bin/local.ts', ['--in-memory', '--port', String(port)], { DATA_DIR: dataDir });
+    // Knock from the start: the first request answered must be logged after the banner.
+    let first: number | undefined;
+    while (first === undefined) {
+      if (runtime.child.exitCode !== null) throw new Error(runtime.output());
+      first = await request('GET', '/api/v1/health', { baseUrl }).then(
+        (res) => res.status,
+        () => undefined,
+      );
+      if (first === undefined) await new Promise((r) => setTimeout(r, 25));
+    }
+    expect(first).toBe(200);
+    await runtime.waitFor(/ GET \/api\/v1\/health 200 /);
+    const out = runtime.output();
+    expect(out.indexOf('Supervisor is running')).toBeGreaterThanOrEqual(0);
+    expect(out.indexOf('Supervisor is running')).toBeLessThan(out.search(/ GET \/api\/v1\/health 200 /));
+    expect(out).toContain('in memory');
+    const dynamoPort = Number(/DynamoDB\s+http:\/\/127\.0\.0\.1:(\d+)/.exec(out)![1]);
+
+    // admin:create finds the in-memory database through the pointer the runtime publishes.
+    expect(existsSync(path.join(dataDir, 'runtime-memory.json'))).toBe(true);
+    const create = run('bin/admin-create.ts', ['--username', 'memory-admin', '--password', PASSWORD], { DATA_DIR: dataDir });
+    expect(await create.exited, create.output()).toBe(0);
+    expect(create.output()).toContain(`written to the in-memory database of the server running at ${baseUrl}`);
+    expect(create.output()).not.toContain('starting DynamoDB Local');
+    const login = await request('POST', '/auth/login', { baseUrl, body: { username: 'memory-admin', password: PASSWORD } });
+    expect(login.status, login.text).toBe(200);
+    // Nothing but the pointer went to disk: no database files in the data directory.
+    expect(existsSync(path.join(dataDir, 'dynamodb'))).toBe(false);
+
     runtime.child.kill('SIGINT');
     expect(await runtime.exited, runtime.output()).toBe(0);
     expect(await portAnswers(dynamoPort)).toBe(false);
+    expect(existsSync(path.join(dataDir, 'runtime-memory.json'))).toBe(false);
+    // With no in-memory server left, --in-memory says so instead of writing anywhere else.
+    const none = run('bin/admin-create.ts', ['--username', 'late-admin', '--password', PASSWORD, '--in-memory'], { DATA_DIR: dataDir });
+    expect(await none.exited).toBe(1);
+    expect(none.output()).toContain('no in-memory server is running');
   });
 });
 
