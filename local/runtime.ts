@@ -1,4 +1,6 @@
+import fs from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
 import path from 'node:path';
 import { ENV, parseConfig, type Config } from '../shared/platform/config.js';
 import { TABLE, TASK_DEAD_LETTER_QUEUE, TASK_QUEUE } from '../shared/platform/infra.js';
@@ -7,7 +9,7 @@ import { Store } from '../shared/platform/store/client.js';
 import { systemClock, type Clock } from '../shared/platform/ports.js';
 import { ROUTES } from '../shared/routes.js';
 import { ApiGatewayConnections } from '../shared/platform/aws/connections.js';
-import { LocalSecretStore, LocalTokenSigner, loadOrCreateAppSecret } from '../shared/platform/local/index.js';
+import { LocalMailSender, LocalSecretStore, LocalTokenSigner, loadOrCreateAppSecret } from '../shared/platform/local/index.js';
 import { ensureTable, freePort, newAccessKeyId, startDynamoDbLocal, type DynamoDbLocal } from './dynamodb-local.js';
 import { lockDataDir } from './data-dir.js';
 import { createHttpServer } from './http-server.js';
@@ -24,12 +26,15 @@ import { restoreSchedules } from '../shared/schedules/service.js';
 import { handler as taskWorker } from '../functions/worker/handler.js';
 import { handler as taskDeadLetter } from '../functions/dead-letter/handler.js';
 import { handler as taskSweeper } from '../functions/sweeper/handler.js';
+import { handler as pluginDelivery } from '../functions/plugin-delivery/handler.js';
 import { ensureLocalProvider } from '../shared/providers/service.js';
 import { ensureDefaultAgent } from '../shared/agents/service.js';
 import { isManualClock } from '../shared/platform/local/clock.js';
 
 /** How often the local runtime runs the task sweeper (on AWS every SWEEPER_INTERVAL_MINUTES of shared/platform/infra.ts). */
 export const LOCAL_SWEEP_INTERVAL_MS = 30_000;
+/** How often the local runtime runs due plugin delivery retries (on AWS a one-minute schedule). */
+export const LOCAL_PLUGIN_RETRY_INTERVAL_MS = 500;
 
 export interface LocalRuntimeOptions {
   /** 0 picks a free port. */
@@ -66,6 +71,8 @@ export interface LocalRuntime {
   deadLetterQueue: LocalQueue;
   scheduler: LocalScheduler;
   events: LocalEventBus;
+  /** Where the email plugin's `.eml` files go (`<dataDir>/mail`, or a temporary directory without one). */
+  mailDir: string;
   stop(): Promise<void>;
 }
 
@@ -139,7 +146,12 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       consumer: (event) => taskWorker(event),
       onConsumerError: (err) => log(`worker batch failed: ${(err as Error).stack ?? err}`),
     });
-    const events = new LocalEventBus();
+    // The bus rule of the stack: every event goes to the plugin delivery function, as EventBridge hands it.
+    const events = new LocalEventBus({ onListenerError: (err, event) => log(`plugin delivery of ${event.detailType} failed: ${(err as Error).stack ?? err}`) });
+    events.subscribe(async (event) => {
+      await pluginDelivery({ id: event.id, source: event.source, 'detail-type': event.detailType, time: event.time, detail: event.detail });
+    });
+    const mailDir = dataDir ? path.join(dataDir, 'mail') : fs.mkdtempSync(path.join(os.tmpdir(), 'supervisor-mail-'));
     const scheduler = new LocalScheduler({
       clock,
       fire: async (payload) => {
@@ -161,6 +173,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       connections: new ApiGatewayConnections(connectionsUrl),
       events,
       secrets: new LocalSecretStore(dataDir),
+      mail: new LocalMailSender(mailDir),
       signer: await LocalTokenSigner.create(dataDir, config.issuer),
       clock,
       appSecret: (() => {
@@ -194,6 +207,17 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
             .finally(() => (sweeping = false));
         }, LOCAL_SWEEP_INTERVAL_MS);
     sweepTimer?.unref();
+    let retrying = false;
+    const retryTimer = isManualClock(clock)
+      ? undefined
+      : setInterval(() => {
+          if (retrying) return;
+          retrying = true;
+          pluginDelivery({ source: 'aws.events', 'detail-type': 'Scheduled Event' })
+            .catch((err) => log(`plugin retries failed: ${(err as Error).stack ?? err}`))
+            .finally(() => (retrying = false));
+        }, LOCAL_PLUGIN_RETRY_INTERVAL_MS);
+    retryTimer?.unref();
 
     let stopped: Promise<void> | undefined;
     return {
@@ -207,6 +231,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       deadLetterQueue,
       scheduler,
       events,
+      mailDir,
       stop() {
         stopped ??= (async () => {
           await httpServer!.close();
@@ -215,6 +240,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
           scheduler.stop();
           await workflows.close();
           if (sweepTimer) clearInterval(sweepTimer);
+          if (retryTimer) clearInterval(retryTimer);
           await queue.stop({ drain: true, timeoutMs: 20_000 });
           await deadLetterQueue.stop({ drain: true, timeoutMs: 5_000 });
           store!.raw.destroy();

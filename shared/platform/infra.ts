@@ -134,6 +134,8 @@ export interface FunctionPorts {
   readonly events?: 'check' | 'publish';
   /** Provider and agent credentials: `read` them, `manage` (create, replace, delete) them. */
   readonly secrets?: 'read' | 'manage';
+  /** Send email through SES v2 (the email plugin). */
+  readonly mail?: true;
   /** The KMS signing key: `verify` access tokens (public key), `sign` them. */
   readonly signer?: 'verify' | 'sign';
   /** The generated application secret (signed cursors). */
@@ -143,7 +145,7 @@ export interface FunctionPorts {
 }
 
 /** The ports of `Deps` a function can be denied (the table, the clock and the configuration are always there). */
-export const DEPS_PORTS = ['queue', 'scheduler', 'workflows', 'connections', 'events', 'secrets', 'signer', 'appSecret'] as const;
+export const DEPS_PORTS = ['queue', 'scheduler', 'workflows', 'connections', 'events', 'secrets', 'mail', 'signer', 'appSecret'] as const;
 export type DepsPort = (typeof DEPS_PORTS)[number];
 
 /** An API group's function when the group has no handler yet: read-write table, tokens verified, cursors signed. */
@@ -161,7 +163,8 @@ export const FUNCTION_PORTS = {
   workflows: { table: 'read-write', queue: 'send', connections: true, scheduler: 'manage', workflows: 'manage', signer: 'verify', appSecret: true, stepCallbacks: true },
   resources: API_BASELINE,
   providers: { table: 'read-write', secrets: 'manage', signer: 'verify', appSecret: true, bedrock: true },
-  plugins: API_BASELINE,
+  // Configuration secrets, custom events, notifications and redeliveries (which deliver synchronously).
+  plugins: { table: 'read-write', secrets: 'manage', events: 'publish', mail: true, signer: 'verify', appSecret: true },
   monitoring: API_BASELINE,
   // Logout and rights changes close the user's sockets; deactivation pauses the user's schedules.
   auth: { table: 'read-write', connections: true, scheduler: 'manage', signer: 'sign', appSecret: true },
@@ -173,6 +176,8 @@ export const FUNCTION_PORTS = {
   'workflow-engine': { table: 'read-write', queue: 'send', connections: true, stepCallbacks: true },
   // A firing whose owner lost the right pauses its schedule.
   'schedule-fire': { table: 'read-write', queue: 'send', connections: true, workflows: 'start', scheduler: 'manage', stepCallbacks: true },
+  // The event bus rule's and the retry schedule's target: delivers events to the active plugins.
+  'plugin-delivery': { table: 'read-write', secrets: 'read', mail: true },
   'ws-authorizer': { table: 'read', signer: 'verify' },
   'ws-connect': { table: 'read-write' },
   'ws-disconnect': { table: 'read-write' },
