@@ -156,11 +156,12 @@ const API_BASELINE: FunctionPorts = { table: 'read-write', signer: 'verify', app
  * WebSocket handlers (`ws-<handler>`). Checked against each bundle by the infra test, in both directions.
  */
 export const FUNCTION_PORTS = {
-  tasks: { table: 'read-write', queue: 'send', connections: true, secrets: 'manage', signer: 'verify', appSecret: true, stepCallbacks: true },
+  tasks: { table: 'read-write', queue: 'send', connections: true, events: 'publish', secrets: 'manage', signer: 'verify', appSecret: true, stepCallbacks: true },
   analytics: API_BASELINE,
   'analytics-advanced': API_BASELINE,
-  // Every function that ends a task answers the waiting step of its workflow run (stepCallbacks).
-  workflows: { table: 'read-write', queue: 'send', connections: true, scheduler: 'manage', workflows: 'manage', signer: 'verify', appSecret: true, stepCallbacks: true },
+  // Every function that ends a task answers the waiting step of its workflow run (stepCallbacks), and
+  // publishes task.* / execution.* events on the bus for the plugins (events: 'publish').
+  workflows: { table: 'read-write', queue: 'send', connections: true, events: 'publish', scheduler: 'manage', workflows: 'manage', signer: 'verify', appSecret: true, stepCallbacks: true },
   resources: API_BASELINE,
   providers: { table: 'read-write', secrets: 'manage', signer: 'verify', appSecret: true, bedrock: true },
   // Configuration secrets, custom events, notifications and redeliveries (which deliver synchronously).
@@ -170,12 +171,12 @@ export const FUNCTION_PORTS = {
   auth: { table: 'read-write', connections: true, scheduler: 'manage', signer: 'sign', appSecret: true },
   health: { table: 'read', queue: 'check', workflows: 'describe', scheduler: 'check', events: 'check', signer: 'verify' },
   docs: {},
-  worker: { table: 'read-write', queue: 'send', connections: true, secrets: 'read', bedrock: true, stepCallbacks: true },
-  'dead-letter': { table: 'read-write', queue: 'send', connections: true, stepCallbacks: true },
-  sweeper: { table: 'read-write', queue: 'send', connections: true, stepCallbacks: true },
-  'workflow-engine': { table: 'read-write', queue: 'send', connections: true, stepCallbacks: true },
+  worker: { table: 'read-write', queue: 'send', connections: true, events: 'publish', secrets: 'read', bedrock: true, stepCallbacks: true },
+  'dead-letter': { table: 'read-write', queue: 'send', connections: true, events: 'publish', stepCallbacks: true },
+  sweeper: { table: 'read-write', queue: 'send', connections: true, events: 'publish', stepCallbacks: true },
+  'workflow-engine': { table: 'read-write', queue: 'send', connections: true, events: 'publish', stepCallbacks: true },
   // A firing whose owner lost the right pauses its schedule.
-  'schedule-fire': { table: 'read-write', queue: 'send', connections: true, workflows: 'start', scheduler: 'manage', stepCallbacks: true },
+  'schedule-fire': { table: 'read-write', queue: 'send', connections: true, events: 'publish', workflows: 'start', scheduler: 'manage', stepCallbacks: true },
   // The event bus rule's and the retry schedule's target: delivers events to the active plugins.
   'plugin-delivery': { table: 'read-write', secrets: 'read', mail: true },
   'ws-authorizer': { table: 'read', signer: 'verify' },

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Webhook } from 'standardwebhooks';
 import { adminSession, call, eventually, userWithRole, type Session } from '../../support/client.js';
+import { systemEventsSuite } from './system-events.suite.js';
 
 /** A local receiver: records each request; `plan` answers status codes in turn (then 200). */
 interface Received {
@@ -199,3 +200,5 @@ describe('plugins', () => {
     expect(found.body.data.discovered).toEqual(['webhook']);
   });
 });
+
+systemEventsSuite();
