@@ -170,6 +170,11 @@ export async function configure(deps: Deps, name: string, input: Record<string, 
     throw validationError(errors);
   }
   const value = parsed.data as Record<string, unknown>;
+  // Only https leaves the machine on AWS; plain http only where private addresses are allowed (locally).
+  if (!deps.config.outboundAllowPrivate) {
+    const plain = ['url', 'webhook_url', 'api_url'].filter((f) => typeof value[f] === 'string' && (value[f] as string).toLowerCase().startsWith('http:'));
+    if (plain.length) throw validationError(plain.map((f) => ({ path: `body.configuration.${f}`, message: 'must be an https URL' })));
+  }
   const fresh: Record<string, string> = {};
   try {
     for (const field of def.secretFields) {
