@@ -69,8 +69,10 @@ export async function activePlugins(deps: Deps): Promise<PluginRecord[]> {
  */
 export async function deliverBusEvent(deps: Deps, bus: BusEvent): Promise<DeliveryRecord[]> {
   const event = eventOf(bus);
-  await repo(deps).putEvent(event);
   const targets = (await activePlugins(deps)).filter((p) => takes(p, event));
+  // An event no plugin takes is not kept (most task events when no plugin is active).
+  if (!targets.length) return [];
+  await repo(deps).putEvent(event);
   const out = await Promise.all(targets.map((plugin) => startDelivery(deps, event, plugin)));
   return out.filter((d): d is DeliveryRecord => d !== undefined);
 }

@@ -72,6 +72,10 @@ export interface PluginStats {
   last_delivery_at: string | null;
 }
 
+/** Events and their deliveries are kept this long (TTL), then DynamoDB removes them. */
+export const HISTORY_RETENTION_SECONDS = 30 * 86_400;
+const expiresAt = (iso: string) => Math.floor(new Date(iso).getTime() / 1000) + HISTORY_RETENTION_SECONDS;
+
 /** Attempts kept per delivery record (the count goes on). */
 const MAX_ATTEMPT_LOG = 25;
 
@@ -84,7 +88,7 @@ const RETRIES = 'PRETRY';
 
 function strip<T>(item: Record<string, unknown> | undefined, entity: string): T | undefined {
   if (!item || item.entity !== entity) return undefined;
-  const { pk: _pk, sk: _sk, gsi1pk: _a, gsi1sk: _b, gsi2pk: _c, gsi2sk: _d, gsi3pk: _e, gsi3sk: _f, entity: _g, ...rest } = item;
+  const { pk: _pk, sk: _sk, gsi1pk: _a, gsi1sk: _b, gsi2pk: _c, gsi2sk: _d, gsi3pk: _e, gsi3sk: _f, entity: _g, expires_at: _h, ...rest } = item;
   return rest as T;
 }
 
@@ -143,7 +147,7 @@ export class PluginRepository {
       await this.store.doc.send(
         new PutCommand({
           TableName: this.store.table,
-          Item: { ...eventKey(event.event_id), entity: 'plugin_event', ...event },
+          Item: { ...eventKey(event.event_id), entity: 'plugin_event', ...event, expires_at: expiresAt(event.published_at) },
           ConditionExpression: 'attribute_not_exists(pk)',
         }),
       );
@@ -170,6 +174,7 @@ export class PluginRepository {
       gsi1sk: order,
       gsi2pk: `${ALL_DELIVERIES}#${d.plugin_name}`,
       gsi2sk: order,
+      expires_at: expiresAt(d.created_at),
       ...(d.status === 'retrying' && d.next_retry_at ? { gsi3pk: RETRIES, gsi3sk: `${d.next_retry_at}#${d.event_id}#${d.plugin_name}` } : {}),
       ...d,
     };
