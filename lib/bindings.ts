@@ -79,6 +79,7 @@ export class Bindings {
     if (ports.connections) this.connections(fn);
     if (ports.events) this.eventBus(fn, ports.events);
     if (ports.secrets) this.providerSecrets(fn, ports.secrets);
+    if (ports.mail) this.mail(fn);
     if (ports.signer) this.signingKey(fn, ports.signer);
     if (ports.appSecret) this.appSecret(fn);
     if (ports.bedrock) this.bedrock(fn);
@@ -188,6 +189,15 @@ export class Bindings {
     fn.addEnvironment(ENV.eventBusName, eventBus.eventBusName);
     if (mode === 'publish') eventBus.grantPutEventsTo(fn);
     fn.addToRolePolicy(new PolicyStatement({ actions: ['events:DescribeEventBus'], resources: [eventBus.eventBusArn] }));
+  }
+
+  /** SES v2: send email (the email plugin) and read the account's sending status (its health check). */
+  mail(fn: SupervisorFunction): void {
+    const identities = this.stack.formatArn({ service: 'ses', resource: 'identity', resourceName: '*' });
+    fn.addToRolePolicy(new PolicyStatement({ actions: ['ses:SendEmail'], resources: [identities] }));
+    fn.addToRolePolicy(new PolicyStatement({ actions: ['ses:GetAccount'], resources: ['*'] }));
+    fn.acknowledgeWildcard(identities, 'The sender identity is the email plugin\'s configured address, chosen at run time; only SendEmail on SES identities of this account and region.');
+    fn.acknowledgeWildcard('*', 'ses:GetAccount has no resource-level permissions.');
   }
 
   /** `verify`: read the public key to verify access tokens; `sign`: also sign them (auth only). */

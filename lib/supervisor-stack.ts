@@ -18,6 +18,7 @@ import { AuditRetry } from './constructs/audit-retry.js';
 import { TaskProcessing } from './constructs/task-processing.js';
 import type { SupervisorWebSocketApi } from './constructs/websocket-api.js';
 import { WorkflowOrchestration } from './constructs/workflows.js';
+import { PluginDelivery } from './constructs/plugin-delivery.js';
 import { apiRoutes, routedGroups } from './routes.js';
 import type { StageConfig } from './stage.js';
 
@@ -31,7 +32,7 @@ export const WORKER_MAX_CONCURRENCY = TASK_QUEUE.maxConcurrency;
 export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 /** Entries besides the API groups': `functions/<name>/handler.ts`. */
-export const BACKGROUND_ENTRIES = ['worker', 'dead-letter', 'sweeper', 'workflow-engine', 'schedule-fire', 'audit-retry', 'ws'] as const;
+export const BACKGROUND_ENTRIES = ['worker', 'dead-letter', 'sweeper', 'workflow-engine', 'schedule-fire', 'audit-retry', 'plugin-delivery', 'ws'] as const;
 
 export interface SupervisorStackProps extends StackProps {
   readonly stageConfig: StageConfig;
@@ -90,6 +91,8 @@ export class SupervisorStack extends Stack {
       observability,
       asyncFailureQueue: tasks.asyncFailureQueue,
     });
+
+    new PluginDelivery(this, { stageConfig, functions, eventBus: data.eventBus, asyncFailureQueue: tasks.asyncFailureQueue });
 
     const bind = new Bindings({
       table: data.table,

@@ -3,6 +3,7 @@ import type { HttpFunction } from './http-server.js';
 import * as auth from '../functions/auth/handler.js';
 import * as docs from '../functions/docs/handler.js';
 import * as health from '../functions/health/handler.js';
+import * as plugins from '../functions/plugins/handler.js';
 import * as providers from '../functions/providers/handler.js';
 import * as tasks from '../functions/tasks/handler.js';
 import * as workflows from '../functions/workflows/handler.js';
@@ -16,6 +17,7 @@ export const HTTP_FUNCTIONS: Partial<Record<FunctionGroup, HttpFunction>> = {
   auth: auth.handler as unknown as HttpFunction,
   docs: docs.handler as unknown as HttpFunction,
   health: health.handler as unknown as HttpFunction,
+  plugins: plugins.handler as unknown as HttpFunction,
   providers: providers.handler as unknown as HttpFunction,
   tasks: tasks.handler as unknown as HttpFunction,
   workflows: workflows.handler as unknown as HttpFunction,

@@ -1,4 +1,6 @@
+import fs from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
 import path from 'node:path';
 import { ENV, parseConfig, type Config } from '../shared/platform/config.js';
 import { TABLE, TASK_DEAD_LETTER_QUEUE, TASK_QUEUE } from '../shared/platform/infra.js';
@@ -7,7 +9,7 @@ import { Store } from '../shared/platform/store/client.js';
 import { systemClock, type Clock } from '../shared/platform/ports.js';
 import { ROUTES } from '../shared/routes.js';
 import { ApiGatewayConnections } from '../shared/platform/aws/connections.js';
-import { LocalSecretStore, LocalTokenSigner, loadOrCreateAppSecret } from '../shared/platform/local/index.js';
+import { LocalMailSender, LocalSecretStore, LocalTokenSigner, loadOrCreateAppSecret } from '../shared/platform/local/index.js';
 import { ensureTable, freePort, newAccessKeyId, startDynamoDbLocal, type DynamoDbLocal } from './dynamodb-local.js';
 import { lockDataDir } from './data-dir.js';
 import { createHttpServer } from './http-server.js';
@@ -27,6 +29,7 @@ import { handler as taskDeadLetter } from '../functions/dead-letter/handler.js';
 import { handler as taskSweeper } from '../functions/sweeper/handler.js';
 import { handler as auditRetry } from '../functions/audit-retry/handler.js';
 import { LocalAuditQueue } from './audit-queue.js';
+import { handler as pluginDelivery } from '../functions/plugin-delivery/handler.js';
 import { ensureLocalProvider } from '../shared/providers/service.js';
 import { ensureDefaultAgent } from '../shared/agents/service.js';
 import { isManualClock } from '../shared/platform/local/clock.js';
@@ -39,6 +42,8 @@ export const LOCAL_SWEEP_INTERVAL_MS = 30_000;
 /** How long a stop waits for the tasks running; then they are handed back (within STOP_HANDBACK_MS). */
 export const STOP_DRAIN_MS = 20_000;
 export const STOP_HANDBACK_MS = 5_000;
+/** How often the local runtime runs due plugin delivery retries (on AWS a one-minute schedule). */
+export const LOCAL_PLUGIN_RETRY_INTERVAL_MS = 500;
 
 export interface LocalRuntimeOptions {
   /** 0 picks a free port. */
@@ -79,6 +84,8 @@ export interface LocalRuntime {
   deadLetterQueue: LocalQueue;
   scheduler: LocalScheduler;
   events: LocalEventBus;
+  /** Where the email plugin's `.eml` files go (`<dataDir>/mail`, or a temporary directory without one). */
+  mailDir: string;
   stop(): Promise<void>;
 }
 
@@ -162,7 +169,12 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       onConsumerError: (err) => log(`worker batch failed: ${(err as Error).stack ?? err}`),
     });
     const auditQueue = new LocalAuditQueue({ dataDir, clock, log, consumer: (event) => auditRetry(event) });
-    const events = new LocalEventBus();
+    // The bus rule of the stack: every event goes to the plugin delivery function, as EventBridge hands it.
+    const events = new LocalEventBus({ onListenerError: (err, event) => log(`plugin delivery of ${event.detailType} failed: ${(err as Error).stack ?? err}`) });
+    events.subscribe(async (event) => {
+      await pluginDelivery({ id: event.id, source: event.source, 'detail-type': event.detailType, time: event.time, detail: event.detail });
+    });
+    const mailDir = dataDir ? path.join(dataDir, 'mail') : fs.mkdtempSync(path.join(os.tmpdir(), 'supervisor-mail-'));
     const scheduler = new LocalScheduler({
       clock,
       fire: async (payload) => {
@@ -198,6 +210,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       connections: new ApiGatewayConnections(connectionsUrl),
       events,
       secrets: new LocalSecretStore(dataDir),
+      mail: new LocalMailSender(mailDir),
       signer: await LocalTokenSigner.create(dataDir, config.issuer),
       clock,
       appSecret: (() => {
@@ -241,10 +254,22 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
             .finally(() => (sweeping = false));
         }, LOCAL_SWEEP_INTERVAL_MS);
     sweepTimer?.unref();
+    let retrying = false;
+    const retryTimer = isManualClock(clock)
+      ? undefined
+      : setInterval(() => {
+          if (retrying) return;
+          retrying = true;
+          pluginDelivery({ source: 'aws.events', 'detail-type': 'Scheduled Event' })
+            .catch((err) => log(`plugin retries failed: ${(err as Error).stack ?? err}`))
+            .finally(() => (retrying = false));
+        }, LOCAL_PLUGIN_RETRY_INTERVAL_MS);
+    retryTimer?.unref();
     stopWork = async () => {
       scheduler.stop();
       await workflows.close();
       if (sweepTimer) clearInterval(sweepTimer);
+      if (retryTimer) clearInterval(retryTimer);
       await queue.stop({ drain: false, timeoutMs: 1_000 });
       await deadLetterQueue.stop({ drain: false, timeoutMs: 1_000 });
       await gateway.close();
@@ -265,6 +290,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       deadLetterQueue,
       scheduler,
       events,
+      mailDir,
       stop() {
         stopped ??= (async () => {
           const requests = await httpServer!.close();
@@ -282,6 +308,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
             stopping.abort();
             await queue.settle(STOP_HANDBACK_MS);
           }
+          if (retryTimer) clearInterval(retryTimer);
+          await queue.stop({ drain: true, timeoutMs: 20_000 });
           await deadLetterQueue.stop({ drain: true, timeoutMs: 5_000 });
           await auditQueue.stop();
           log(`drained ${requests} request(s) and ${inFlight - unfinished} task(s); handed ${unfinished} task(s) back to the queue`);

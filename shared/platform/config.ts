@@ -34,6 +34,8 @@ export const ENV = {
   cliEnvAllowCredentials: 'CLI_ENV_ALLOW_CREDENTIALS',
   outboundAllowPrivate: 'OUTBOUND_ALLOW_PRIVATE',
   logLevel: 'LOG_LEVEL',
+  pluginRetryBaseMs: 'PLUGIN_RETRY_BASE_MS',
+  pluginMaxAttempts: 'PLUGIN_MAX_ATTEMPTS',
   docsAssetsDir: 'DOCS_ASSETS_DIR',
   version: 'SUPERVISOR_VERSION',
   /** Set by Lambda: one per execution environment, the instance id task leases carry on AWS. */
@@ -73,6 +75,8 @@ const envSchema = z.object({
   [ENV.outboundAllowPrivate]: flag.default('false'),
   [ENV.logLevel]: logLevel.default('INFO'),
   [ENV.lambdaInstance]: text.optional(),
+  [ENV.pluginRetryBaseMs]: z.string().regex(/^\d+$/, 'must be a whole number of milliseconds').transform(Number).pipe(z.number().min(1).max(3_600_000)).default(30_000),
+  [ENV.pluginMaxAttempts]: z.string().regex(/^\d+$/, 'must be a whole number').transform(Number).pipe(z.number().min(1).max(20)).default(5),
   [ENV.docsAssetsDir]: text.optional(),
   [ENV.version]: text.default('0.1.0'),
   [ENV.taskQueueUrl]: text.optional(),
@@ -137,6 +141,10 @@ export interface Config {
   /** Outbound requests may reach loopback and private addresses (local development only; never set on AWS). */
   outboundAllowPrivate: boolean;
   logLevel: LogLevel;
+  /** Delay before a plugin delivery's first retry; each further one doubles it (with jitter). */
+  pluginRetryBaseMs: number;
+  /** Attempts of a plugin delivery before it is marked failed. */
+  pluginMaxAttempts: number;
   /** Where the docs function finds the Swagger UI files (copied into its bundle on AWS). */
   docsAssetsDir?: string;
   version: string;
@@ -185,6 +193,8 @@ export function parseConfig(env: Env): Config {
     cliEnvAllowCredentials: v[ENV.cliEnvAllowCredentials].split(',').map((s) => s.trim()).filter(Boolean),
     outboundAllowPrivate: v[ENV.outboundAllowPrivate] === 'true',
     logLevel: v[ENV.logLevel],
+    pluginRetryBaseMs: v[ENV.pluginRetryBaseMs],
+    pluginMaxAttempts: v[ENV.pluginMaxAttempts],
     docsAssetsDir: v[ENV.docsAssetsDir],
     version: v[ENV.version],
     ...(v[ENV.lambdaInstance] ? { lambdaInstance: v[ENV.lambdaInstance] } : {}),

@@ -147,6 +147,8 @@ export interface FunctionPorts {
   readonly events?: 'check' | 'publish';
   /** Provider and agent credentials: `read` them, `manage` (create, replace, delete) them. */
   readonly secrets?: 'read' | 'manage';
+  /** Send email through SES v2 (the email plugin). */
+  readonly mail?: true;
   /** The KMS signing key: `verify` access tokens (public key), `sign` them. */
   readonly signer?: 'verify' | 'sign';
   /** The generated application secret (signed cursors). */
@@ -156,7 +158,7 @@ export interface FunctionPorts {
 }
 
 /** The ports of `Deps` a function can be denied (the table, the clock and the configuration are always there). */
-export const DEPS_PORTS = ['queue', 'auditQueue', 'scheduler', 'workflows', 'connections', 'events', 'secrets', 'signer', 'appSecret'] as const;
+export const DEPS_PORTS = ['queue', 'auditQueue', 'scheduler', 'workflows', 'connections', 'events', 'secrets', 'mail', 'signer', 'appSecret'] as const;
 export type DepsPort = (typeof DEPS_PORTS)[number];
 
 /** An API group's function when the group has no handler yet: read-write table, tokens verified, cursors signed, audit retries. */
@@ -167,25 +169,29 @@ const API_BASELINE: FunctionPorts = { table: 'read-write', signer: 'verify', app
  * WebSocket handlers (`ws-<handler>`). Checked against each bundle by the infra test, in both directions.
  */
 export const FUNCTION_PORTS = {
-  tasks: { table: 'read-write', queue: 'send', connections: true, secrets: 'manage', signer: 'verify', appSecret: true, stepCallbacks: true, auditQueue: true },
+  tasks: { table: 'read-write', queue: 'send', connections: true, events: 'publish', secrets: 'manage', signer: 'verify', appSecret: true, stepCallbacks: true, auditQueue: true },
   analytics: API_BASELINE,
   'analytics-advanced': API_BASELINE,
-  // Every function that ends a task answers the waiting step of its workflow run (stepCallbacks).
-  workflows: { table: 'read-write', queue: 'send', connections: true, scheduler: 'manage', workflows: 'manage', signer: 'verify', appSecret: true, stepCallbacks: true, auditQueue: true },
+  // Every function that ends a task answers the waiting step of its workflow run (stepCallbacks), and
+  // publishes task.* / execution.* events on the bus for the plugins (events: 'publish').
+  workflows: { table: 'read-write', queue: 'send', connections: true, events: 'publish', scheduler: 'manage', workflows: 'manage', signer: 'verify', appSecret: true, stepCallbacks: true, auditQueue: true },
   resources: API_BASELINE,
   providers: { table: 'read-write', secrets: 'manage', signer: 'verify', appSecret: true, bedrock: true, auditQueue: true },
-  plugins: API_BASELINE,
+  // Configuration secrets, custom events, notifications and redeliveries (which deliver synchronously).
+  plugins: { table: 'read-write', secrets: 'manage', events: 'publish', mail: true, signer: 'verify', appSecret: true, auditQueue: true },
   monitoring: API_BASELINE,
   // Logout and rights changes close the user's sockets; deactivation pauses the user's schedules.
   auth: { table: 'read-write', connections: true, scheduler: 'manage', signer: 'sign', appSecret: true, auditQueue: true },
   health: { table: 'read', queue: 'check', workflows: 'describe', scheduler: 'check', events: 'check', signer: 'verify', auditQueue: true },
   docs: {},
-  worker: { table: 'read-write', queue: 'send', connections: true, secrets: 'read', bedrock: true, stepCallbacks: true },
-  'dead-letter': { table: 'read-write', queue: 'send', connections: true, stepCallbacks: true },
-  sweeper: { table: 'read-write', queue: 'send', connections: true, stepCallbacks: true },
-  'workflow-engine': { table: 'read-write', queue: 'send', connections: true, stepCallbacks: true },
+  worker: { table: 'read-write', queue: 'send', connections: true, events: 'publish', secrets: 'read', bedrock: true, stepCallbacks: true },
+  'dead-letter': { table: 'read-write', queue: 'send', connections: true, events: 'publish', stepCallbacks: true },
+  sweeper: { table: 'read-write', queue: 'send', connections: true, events: 'publish', stepCallbacks: true },
+  'workflow-engine': { table: 'read-write', queue: 'send', connections: true, events: 'publish', stepCallbacks: true },
   // A firing whose owner lost the right pauses its schedule.
-  'schedule-fire': { table: 'read-write', queue: 'send', connections: true, workflows: 'start', scheduler: 'manage', stepCallbacks: true },
+  'schedule-fire': { table: 'read-write', queue: 'send', connections: true, events: 'publish', workflows: 'start', scheduler: 'manage', stepCallbacks: true },
+  // The event bus rule's and the retry schedule's target: delivers events to the active plugins.
+  'plugin-delivery': { table: 'read-write', secrets: 'read', mail: true },
   // Writes the audit entries that could not be written during their request.
   'audit-retry': { table: 'read-write' },
   'ws-authorizer': { table: 'read', signer: 'verify' },

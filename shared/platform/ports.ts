@@ -78,6 +78,20 @@ export interface EventBus extends Checkable {
   publish(detailType: string, detail: Record<string, unknown>): Promise<void>;
 }
 
+/** One plain-text email. */
+export interface MailMessage {
+  from: string;
+  to: string[];
+  subject: string;
+  text: string;
+}
+
+/** Outbound email: SES v2 on AWS; locally, `.eml` files under the data directory. */
+export interface MailSender extends Checkable {
+  /** Answers the provider's message id. */
+  send(message: MailMessage): Promise<{ messageId: string }>;
+}
+
 export interface SecretStore {
   /** Stores a secret and answers an opaque reference to it. */
   put(name: string, value: string): Promise<string>;

@@ -3,6 +3,7 @@ import type {
   Clock,
   Connections,
   EventBus,
+  MailSender,
   ScheduleService,
   SecretStore,
   TaskQueue,
@@ -28,6 +29,8 @@ export interface Deps {
   connections: Connections;
   events: EventBus;
   secrets: SecretStore;
+  /** Outbound email (the email plugin). */
+  mail: MailSender;
   signer: TokenSigner;
   clock: Clock;
   /** Key for HMAC-signed cursors and other server-side MACs. */

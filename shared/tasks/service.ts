@@ -8,6 +8,7 @@ import { canManage, canRead, type Principal } from '../platform/principal.js';
 import { zodIssues } from '../platform/api/validation.js';
 import { logger } from '../platform/logger.js';
 import { publish } from '../realtime/publisher.js';
+import { publishSystemEvent } from '../platform/system-events.js';
 import { createTaskBody, type CreateTaskInput, type TaskView, type UpdateTaskInput, type SessionView } from './model.js';
 import { canDelete, canEdit, type TaskStatus } from './status.js';
 import { canCancel, canRetry, cancel, edit, enqueue as queueRule, requeue, type Change } from './transitions.js';
@@ -70,6 +71,10 @@ const ENDED: readonly TaskStatus[] = ['completed', 'failed', 'cancelled'];
 /** What follows a change's write: its events, then its run message. Answers whether a message was sent. */
 export async function announce(deps: Deps, after: TaskRecord, change: Change): Promise<boolean> {
   for (const type of change.events) await publishTask(deps, type, after);
+  // The event bus (plugins): a task that has just completed or failed.
+  if ((after.status === 'completed' || after.status === 'failed') && change.from.some((s) => !ENDED.includes(s))) {
+    await publishSystemEvent(deps, `task.${after.status}`, publicView(after));
+  }
   if (after.workflow_execution_id && ENDED.includes(after.status) && change.from.some((s) => !ENDED.includes(s))) {
     // A workflow step's task ended: the run's waiting Advance goes on now.
     await stepTaskFinished(deps, after.workflow_execution_id);
@@ -148,6 +153,7 @@ export async function createTask(deps: Deps, actor: TaskActor, input: CreateTask
     return publicView((await enqueue(deps, existing)) ?? (await repo(deps).get(options.taskId)) ?? existing);
   }
   await publishTask(deps, 'task.created', record);
+  await publishSystemEvent(deps, 'task.created', publicView(record));
   const queued = await enqueue(deps, record);
   return publicView(queued ?? record);
 }

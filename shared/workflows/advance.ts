@@ -12,7 +12,7 @@ import { CALLBACK_SECONDS, ENGINE_ERROR } from './asl.js';
 import { callbackSeconds } from './callbacks.js';
 import { callbackWatch, FINISHED_EXECUTION, pendingStep, planAdvance, type StepState, type TaskObservation } from './engine.js';
 import type { ExecutionRecord } from './repo.js';
-import { definitionOf, executions, publishExecution, stepView } from './reads.js';
+import { announceExecutionEnded, definitionOf, executions, publishExecution, stepView } from './reads.js';
 import { DEFAULT_MAX_ATTEMPTS, DEFAULT_PRIORITY, DEFAULT_TIMEOUT_SECONDS, MAX_TIMEOUT_SECONDS } from '../tasks/model.js';
 import { cancelTask, createTask, getTask, type TaskView } from '../tasks/service.js';
 
@@ -89,6 +89,7 @@ export async function failRun(deps: Deps, input: EngineInput, failure: { Error?:
   if (await repo.finish(execution, 'failed', { error, output: null }, deps.clock.now())) {
     const failed = { ...execution, status: 'failed' as const, error, completed_at: deps.clock.now().toISOString() };
     await publishExecution(deps, failed);
+    await announceExecutionEnded(deps, failed);
     await settleSteps(deps, failed, error.message);
     return answer('failed');
   }
@@ -170,7 +171,11 @@ async function advanceOnce(deps: Deps, input: EngineInput): Promise<{ output: En
   const definition = await definitionOf(deps, run.workflow_id, run.workflow_version);
   if (!definition) {
     const error = { code: 'definition_missing', message: `version ${run.workflow_version} of the workflow no longer exists` };
-    if (await repo.finish(run, 'failed', { error, output: null }, deps.clock.now())) await publishExecution(deps, { ...run, status: 'failed', error });
+    if (await repo.finish(run, 'failed', { error, output: null }, deps.clock.now())) {
+      const failed = { ...run, status: 'failed' as const, error, completed_at: deps.clock.now().toISOString() };
+      await publishExecution(deps, failed);
+      await announceExecutionEnded(deps, failed);
+    }
     return answer(true, 'failed');
   }
 
@@ -225,7 +230,9 @@ async function advanceOnce(deps: Deps, input: EngineInput): Promise<{ output: En
   if (plan.finish) {
     const finished = await repo.finish(run, plan.finish.status, { error: plan.finish.error, output: plan.finish.output }, deps.clock.now());
     if (finished) {
-      await publishExecution(deps, { ...run, status: plan.finish.status, error: plan.finish.error, output: plan.finish.output, completed_at: deps.clock.now().toISOString() });
+      const ended = { ...run, status: plan.finish.status, error: plan.finish.error, output: plan.finish.output, completed_at: deps.clock.now().toISOString() };
+      await publishExecution(deps, ended);
+      await announceExecutionEnded(deps, ended);
       return answer(true, plan.finish.status);
     }
     const now = await repo.get(run.execution_id);

@@ -6,6 +6,7 @@ import type { Deps } from '../platform/runtime.js';
 import { notFound } from '../platform/errors.js';
 import { canRead, type Principal } from '../platform/principal.js';
 import { publish } from '../realtime/publisher.js';
+import { publishSystemEvent } from '../platform/system-events.js';
 import type { WorkflowDefinition, StepDefinition } from './definition.js';
 import { validateDefinition, type ValidationResult } from './validation.js';
 import { pendingStep, type StepState } from './engine.js';
@@ -196,6 +197,15 @@ export function executionView(e: ExecutionRecord, definition: WorkflowDefinition
 export type ExecutionView = ReturnType<typeof executionView>;
 
 const executionChannels = (executionId: string) => ['workflows', `execution:${executionId}`];
+
+/**
+ * `execution.completed` / `execution.failed` on the event bus (plugins), once: called where the run's
+ * finishing write succeeded.
+ */
+export async function announceExecutionEnded(deps: Deps, execution: ExecutionRecord): Promise<void> {
+  if (execution.status !== 'completed' && execution.status !== 'failed') return;
+  await publishSystemEvent(deps, `execution.${execution.status}`, executionSummary(execution));
+}
 
 /**
  * `execution.updated` to the `workflows` and `execution:<id>` channels: the run, and the step that changed

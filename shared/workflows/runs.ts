@@ -22,6 +22,7 @@ import {
   executionSummary,
   executionView,
   mayReadExecution,
+  announceExecutionEnded,
   publishExecution,
   readWorkflow,
   requireExecution,
@@ -118,7 +119,9 @@ async function startOnRunner(deps: Deps, execution: ExecutionRecord): Promise<st
     logger.error('state machine start failed', { execution_id: execution.execution_id, error: (err as Error).message });
     const error = { code: 'start_failed', message: 'the workflow runner did not start the run' };
     if (await executions(deps).finish(execution, 'failed', { error, output: null }, deps.clock.now())) {
-      await publishExecution(deps, { ...execution, status: 'failed', error });
+      const failed = { ...execution, status: 'failed' as const, error, completed_at: deps.clock.now().toISOString() };
+      await publishExecution(deps, failed);
+      await announceExecutionEnded(deps, failed);
     }
     throw dependencyUnavailable('The workflow runner');
   }
@@ -179,7 +182,9 @@ async function settleLostRun(deps: Deps, execution: ExecutionRecord): Promise<bo
   const error = { code: 'engine_stopped', message: reason.slice(0, 1000) };
   if (!(await executions(deps).finish(execution, 'failed', { error, output: null }, deps.clock.now()))) return false;
   await settleSteps(deps, { ...execution, status: 'failed' }, 'the run ended');
-  await publishExecution(deps, { ...execution, status: 'failed', error, completed_at: deps.clock.now().toISOString() });
+  const failed = { ...execution, status: 'failed' as const, error, completed_at: deps.clock.now().toISOString() };
+  await publishExecution(deps, failed);
+  await announceExecutionEnded(deps, failed);
   return true;
 }
 

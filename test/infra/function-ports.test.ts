@@ -20,6 +20,7 @@ const ACCESSORS: Record<Exclude<keyof FunctionPorts, 'table'>, string> = {
   connections: 'connectionsOf',
   events: 'eventBus',
   secrets: 'secretStore',
+  mail: 'mailSender',
   signer: 'tokenSigner',
   appSecret: 'appSecret',
   bedrock: 'BedrockProvider',

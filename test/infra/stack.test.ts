@@ -333,13 +333,29 @@ describe('WebSocket API', () => {
 });
 
 describe('events, keys and secrets', () => {
-  it('has the stage event bus; nothing publishes to it, and only health describes it', () => {
+  it('has the stage event bus: exactly the functions declaring events: publish put events, health only describes it', () => {
     template.hasResourceProperties('AWS::Events::EventBus', { Name: 'supervisor-dev' });
     for (const label of labels()) {
-      expect(actionsOf(label), label).not.toContain('events:PutEvents');
-      expect(actionsOf(label).includes('events:DescribeEventBus'), label).toBe(label === 'health');
-      expect('EVENT_BUS_NAME' in env(label), label).toBe(label === 'health');
+      const mode = (FUNCTION_PORTS as Record<string, { events?: string }>)[label]?.events;
+      expect(actionsOf(label).includes('events:PutEvents'), label).toBe(mode === 'publish');
+      expect(actionsOf(label).includes('events:DescribeEventBus'), label).toBe(mode !== undefined);
+      expect('EVENT_BUS_NAME' in env(label), label).toBe(mode !== undefined);
     }
+    expect((FUNCTION_PORTS as Record<string, { events?: string }>).health.events).toBe('check');
+  });
+
+  it('routes the stage bus to the plugin delivery function, and runs its retries every minute', () => {
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventBusName: Match.anyValue(),
+      EventPattern: { source: ['supervisor'] },
+      Targets: Match.arrayWith([Match.objectLike({ Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^PluginDeliveryFunction'), 'Arn'] } })]),
+    });
+    template.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(1 minute)',
+      Targets: Match.arrayWith([Match.objectLike({ Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^PluginDeliveryFunction'), 'Arn'] } })]),
+    });
+    expect(actionsOf('plugin-delivery')).toContain('ses:SendEmail');
+    expect(actionsOf('plugin-delivery')).not.toContain('events:PutEvents');
   });
 
   it('has an ECC P-256 signing key: auth signs, every API function but docs and the ws authorizer read the public key', () => {
@@ -490,6 +506,8 @@ describe('functions', () => {
 describe('IAM', () => {
   /** Actions whose service has no resource-level permissions (X-Ray; Step Functions' CloudWatch log delivery). */
   const STAR_ALLOWED = new Set([
+    // SES has no resource-level permission for the account's sending status (the email plugin's health check).
+    'ses:GetAccount',
     'xray:PutTraceSegments',
     'xray:PutTelemetryRecords',
     'xray:GetSamplingRules',

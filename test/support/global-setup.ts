@@ -28,7 +28,7 @@ export default async function setup(project: TestProject) {
     dataDir: null,
     log: () => undefined,
     // The fake LLM servers listen on 127.0.0.1: outbound requests to loopback are allowed explicitly.
-    env: { ALLOW_REGISTRATION: 'true', OUTBOUND_ALLOW_PRIVATE: 'true' },
+    env: { ALLOW_REGISTRATION: 'true', OUTBOUND_ALLOW_PRIVATE: 'true', PLUGIN_RETRY_BASE_MS: '200', PLUGIN_MAX_ATTEMPTS: '4' },
     workflowWaitScale: 0.1,
   });
   const deps = runtime.deps;

@@ -11,6 +11,7 @@ import type {
   Clock,
   Connections,
   EventBus,
+  MailSender,
   Jwk,
   ScheduleService,
   SecretStore,
@@ -22,6 +23,7 @@ import type { Deps } from '../runtime.js';
 import type { Store } from '../store/client.js';
 import { ApiGatewayConnections } from './connections.js';
 import { EventBridgeBus } from './event-bus.js';
+import { SesMailSender } from './mail.js';
 import { SqsTaskQueue } from './queue.js';
 import { SchedulerService } from './scheduler.js';
 import { SecretsManagerStore } from './secret-store.js';
@@ -131,6 +133,7 @@ export function createAwsDeps(config: Config, store: Store, clock: Clock): Deps 
   const connections = once(() => new ApiGatewayConnections(need(ports.wsManagementEndpoint, ENV.wsManagementEndpoint, 'Connections')));
   const events = once(() => new EventBridgeBus(need(ports.eventBusName, ENV.eventBusName, 'EventBus')));
   const secrets = once(() => new SecretsManagerStore(need(ports.secretPrefix, ENV.secretPrefix, 'SecretStore')));
+  const mail = once(() => new SesMailSender());
   const signer = once(() => new KmsTokenSigner(need(ports.signingKeyId, ENV.signingKeyId, 'TokenSigner'), config.issuer));
 
   const queuePort: TaskQueue = {
@@ -167,6 +170,10 @@ export function createAwsDeps(config: Config, store: Store, clock: Clock): Deps 
     get: async (ref) => secrets().get(ref),
     remove: async (ref) => secrets().remove(ref),
   };
+  const mailPort: MailSender = {
+    send: async (message) => mail().send(message),
+    check: async () => mail().check(),
+  };
   const signerPort: TokenSigner = {
     algorithm: 'ES256',
     sign: async (claims) => signer().sign(claims),
@@ -192,6 +199,7 @@ export function createAwsDeps(config: Config, store: Store, clock: Clock): Deps 
     connections: connectionsPort,
     events: eventsPort,
     secrets: secretsPort,
+    mail: mailPort,
     signer: signerPort,
     clock,
     appSecret,

@@ -26,6 +26,7 @@ export function testDeps(options: { clock?: Clock; secrets?: LocalSecretStore; t
     scheduler: unused('scheduler'),
     workflows: unused('workflows'),
     events: unused('events'),
+    mail: unused('mail'),
     signer: unused('signer'),
     connections: new ApiGatewayConnections(inject('connectionsUrl')),
     secrets: options.secrets ?? new LocalSecretStore(null),

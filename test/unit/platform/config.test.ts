@@ -30,6 +30,8 @@ describe('parseConfig', () => {
       cliEnvAllowCredentials: [],
       outboundAllowPrivate: false,
       logLevel: 'INFO',
+      pluginRetryBaseMs: 30_000,
+      pluginMaxAttempts: 5,
       docsAssetsDir: undefined,
       version: '0.1.0',
       aws: {
