@@ -3,6 +3,7 @@ import { ulid } from 'ulid';
 import WebSocket from 'ws';
 import http from 'node:http';
 import { randomInt } from 'node:crypto';
+import { checkResponse } from './contract.js';
 
 export interface Response<T = any> {
   status: number;
@@ -18,7 +19,7 @@ export const baseUrl = () => inject('baseUrl');
  */
 const SOURCE_IP = `127.${randomInt(1, 255)}.${randomInt(0, 256)}.${randomInt(1, 255)}`;
 
-/** A small HTTP client for the running local runtime. */
+/** A small HTTP client for the running local runtime; every answer is checked against the OpenAPI document. */
 export async function call<T = any>(
   method: string,
   path: string,
@@ -48,6 +49,7 @@ export async function call<T = any>(
     req.on('error', reject);
     req.end(body);
   });
+  await checkResponse(method, url, status, responseHeaders.get('content-type') ?? undefined, text);
   let parsed: unknown = text;
   try {
     parsed = text ? JSON.parse(text) : undefined;

@@ -77,8 +77,8 @@ export function documentPath(path: string): string {
 
 const EXAMPLE_TIME = '2025-01-01T00:00:00.000Z';
 
-function successContent(route: RouteSpec): Json {
-  const example = route.example;
+function successContent(route: RouteSpec, withExample = true): Json {
+  const example = withExample ? route.example : undefined;
   if (route.rawResponse) {
     const content: Json = {};
     for (const type of route.rawResponse.contentTypes) {
@@ -124,6 +124,9 @@ function operationOf(route: RouteSpec): Json {
   const responses: Json = {
     [status]: { description: route.rawResponse?.description ?? route.summary, content: successContent(route) },
   };
+  for (const [code, description] of Object.entries(route.alsoAnswers ?? {})) {
+    responses[code] = { description, content: successContent(route, false) };
+  }
   for (const code of errorStatusesOf(route)) {
     responses[String(code)] = {
       description: ERROR_CODES[code] ?? `Error ${code}`,

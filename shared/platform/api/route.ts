@@ -53,6 +53,8 @@ export interface RouteSpec {
   response?: z.ZodType;
   /** Success status, 200 unless stated. */
   status?: number;
+  /** Further success statuses with the same body (e.g. 202 while the work goes on), each with what it means. */
+  alsoAnswers?: Record<number, string>;
   /**
    * A success answer that is not the JSON envelope (an HTML page, an asset, a JWK Set): the content
    * types it comes in and, for a JSON one, the schema of the whole body.

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ROUTES } from '../../../shared/routes.js';
+import { documentPath } from '../../../shared/platform/api/openapi.js';
 import { Client } from '../auth/fixtures.js';
 
 /**
@@ -49,21 +50,21 @@ describe('/openapi.json', () => {
     const ids = new Set<string>();
     for (const route of ROUTES) {
       for (const path of [route.path, ...(route.aliases ?? [])]) {
-        const op = doc.paths[path]?.[route.method.toLowerCase()];
+        const op = doc.paths[documentPath(path)]?.[route.method.toLowerCase()];
         expect(op, `${route.method} ${path}`).toBeDefined();
         expect(ids.has(op.operationId), op.operationId).toBe(false);
         ids.add(op.operationId);
       }
     }
     const documented = Object.entries(doc.paths).flatMap(([path, item]) => Object.keys(item as Json).filter((m) => METHODS.includes(m)).map((m) => `${m.toUpperCase()} ${path}`));
-    const table = ROUTES.flatMap((r) => [r.path, ...(r.aliases ?? [])].map((p) => `${r.method} ${p}`));
+    const table = ROUTES.flatMap((r) => [r.path, ...(r.aliases ?? [])].map((p) => `${r.method} ${documentPath(p)}`));
     expect(documented.sort()).toEqual(table.sort());
   });
 
   it('gives every operation responses, a security entry and its path parameters', () => {
     for (const route of ROUTES) {
       for (const path of [route.path, ...(route.aliases ?? [])]) {
-        const op = doc.paths[path][route.method.toLowerCase()];
+        const op = doc.paths[documentPath(path)][route.method.toLowerCase()];
         const where = `${route.method} ${path}`;
         expect(Object.keys(op.responses).length, where).toBeGreaterThan(0);
         expect(Object.keys(op.responses).every((code) => /^[1-5]\d\d$/.test(code)), where).toBe(true);
