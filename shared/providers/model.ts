@@ -154,11 +154,11 @@ export const providerView = z.object({
 
 export const listProvidersQuery = z.object({
   ...pageQuery,
-  type: z.enum(PROVIDER_TYPES).optional(),
+  type: z.enum(PROVIDER_TYPES).optional().describe('Only providers of this type'),
 });
 
 export const daysQuery = (fallback: number, max: number) =>
-  z.object({ days: z.coerce.number().int().min(1).max(max).default(fallback) });
+  z.object({ days: z.coerce.number().int().min(1).max(max).default(fallback).describe(`Number of UTC days back from today (1..${max}, default ${fallback})`) });
 
 export const circuitView = z.object({
   state: z.enum(CIRCUIT_STATES),

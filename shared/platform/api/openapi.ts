@@ -1,12 +1,40 @@
 import * as z from 'zod';
 import type { RouteSpec } from './route.js';
 import { rolesWith } from '../permissions.js';
+import { documentedAs } from './schemas.js';
 import { VERSION } from '../version.js';
 
 type Json = Record<string, unknown>;
 
+/** Named schemas collected while a document is built (the members of published unions). */
+let components: Record<string, Json> = {};
+
 function schemaOf(schema: z.ZodType, io: 'input' | 'output'): Json {
-  const json = z.toJSONSchema(schema, { io, unrepresentable: 'any', target: 'draft-2020-12' }) as Json;
+  const json = z.toJSONSchema(schema, {
+    io,
+    unrepresentable: 'any',
+    target: 'draft-2020-12',
+    override: (ctx) => {
+      const published = documentedAs(ctx.zodSchema);
+      if (!published) return;
+      const target = ctx.jsonSchema as Json;
+      for (const key of Object.keys(target)) delete target[key];
+      Object.assign(target, schemaOf(published.schema, io));
+      // A union whose members each fix `type` to one value: each member a named schema, selected by `type`.
+      const members = target.oneOf as Json[] | undefined;
+      const typeOf = (m: Json) => ((m.properties as Json | undefined)?.type as Json | undefined)?.const;
+      if (published.name && members?.every((m) => typeof typeOf(m) === 'string')) {
+        const mapping: Record<string, string> = {};
+        target.oneOf = members.map((m) => {
+          const name = `${published.name}_${String(typeOf(m))}`;
+          components[name] = m;
+          mapping[String(typeOf(m))] = `#/components/schemas/${name}`;
+          return { $ref: mapping[String(typeOf(m))] };
+        });
+        target.discriminator = { propertyName: 'type', mapping };
+      }
+    },
+  }) as Json;
   delete json.$schema;
   return json;
 }
@@ -174,6 +202,7 @@ export function buildOpenApi(routes: readonly RouteSpec[], options: DocumentOpti
   const cached = cache.get(routes);
   if (cached) return cached;
   const tagNames = [...new Set(routes.flatMap((r) => r.tags ?? [r.group]))];
+  components = {};
   const paths: Record<string, Json> = {};
   for (const route of routes) {
     for (const [i, path] of [route.path, ...(route.aliases ?? [])].entries()) {
@@ -204,6 +233,7 @@ export function buildOpenApi(routes: readonly RouteSpec[], options: DocumentOpti
     components: {
       securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
       schemas: {
+        ...components,
         Error: {
           type: 'object',
           required: ['detail', 'error', 'request_id', 'timestamp'],
