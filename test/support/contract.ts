@@ -81,7 +81,18 @@ function matchTemplate(templates: Template[], pathname: string, doc: Json, metho
 
 const pointer = (s: string) => s.replace(/~/g, '~0').replace(/\//g, '~1');
 
+function resolvePointer(doc: Json, ref: string): unknown {
+  const [, fragment = ''] = ref.split('#');
+  return fragment
+    .split('/')
+    .filter(Boolean)
+    .reduce<any>((node, part) => node?.[part.replace(/~1/g, '/').replace(/~0/g, '~')], doc);
+}
+
 function validatorAt(c: Contract, ref: string): ValidateFunction {
+  // A schema that is only a reference (every error answer: the Error schema) shares its target's validator.
+  const target = (resolvePointer(c.doc, ref) as Json | undefined)?.$ref;
+  if (typeof target === 'string' && Object.keys(resolvePointer(c.doc, ref) as Json).length === 1) ref = `openapi.json${target}`;
   let v = c.compiled.get(ref);
   if (!v) {
     v = c.ajv.getSchema(ref);
@@ -89,6 +100,19 @@ function validatorAt(c: Contract, ref: string): ValidateFunction {
     c.compiled.set(ref, v);
   }
   return v;
+}
+
+/**
+ * The compiled document, loaded once per test file. Clients await it before their first request, so
+ * that loading it never holds a kept-alive socket idle between two requests (the runtime closes idle
+ * sockets after 5 s, and a client reusing one as it closes gets ECONNRESET).
+ */
+export function contractReady(): Promise<unknown> {
+  contract ??= loadContract().catch((err) => {
+    contract = undefined;
+    throw err;
+  });
+  return contract;
 }
 
 export class ContractViolation extends Error {}
@@ -104,11 +128,8 @@ export async function checkResponse(
   const m = method.toLowerCase();
   const { pathname } = new URL(url, inject('baseUrl'));
   if (m === 'options' || pathname.startsWith('/@connections')) return;
-  contract ??= loadContract().catch((err) => {
-    contract = undefined;
-    throw err;
-  });
-  const c = await contract;
+  await contractReady();
+  const c = (await contract)!;
   const lookup = m === 'head' ? 'get' : m;
   const template = matchTemplate(c.templates, pathname, c.doc, lookup);
   const where = `${method.toUpperCase()} ${pathname} → ${status}`;

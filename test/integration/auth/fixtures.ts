@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { randomInt } from 'node:crypto';
 import { inject } from 'vitest';
-import { checkResponse } from '../../support/contract.js';
+import { checkResponse, contractReady } from '../../support/contract.js';
 import { ulid } from 'ulid';
 import { Store } from '../../../shared/platform/store/client.js';
 import { UserRepository, type UserRecord } from '../../../shared/auth/repo.js';
@@ -48,7 +48,8 @@ export function loopbackIp(): string {
   return `127.${randomInt(1, 255)}.${randomInt(0, 256)}.${randomInt(1, 255)}`;
 }
 
-export function request<T = any>(method: string, path: string, options: RequestOptions = {}): Promise<HttpResponse<T>> {
+export async function request<T = any>(method: string, path: string, options: RequestOptions = {}): Promise<HttpResponse<T>> {
+  if (options.contract !== false) await contractReady();
   const url = new URL(path, options.baseUrl ?? inject('baseUrl'));
   const headers: Record<string, string> = { ...(options.headers ?? {}) };
   if (options.token) headers.authorization = `Bearer ${options.token}`;
