@@ -189,6 +189,14 @@ export class LocalQueue implements TaskQueue {
     };
   }
 
+  /**
+   * Delivers what is due at the clock's current time, at once (the poll timer does the same every
+   * `pollIntervalMs`): on a manual clock, a test advances the clock and then ticks.
+   */
+  tick(): void {
+    this.pump();
+  }
+
   /** Number of messages held (any state). */
   size(): number {
     return this.messages.size;

@@ -11,3 +11,18 @@ import { pluginRoutes } from './plugins/routes.js';
 
 /** The route table: every HTTP route the API serves, in one list. */
 export const ROUTES: readonly RouteSpec[] = [...healthRoutes, ...authRoutes, ...auditRoutes, ...docsRoutes, ...providersRoutes, ...taskRoutes, ...agentRoutes, ...workflowsRoutes, ...pluginRoutes];
+
+/** What each tag of the route table covers (the OpenAPI document's top-level `tags`). */
+export const TAG_DESCRIPTIONS: Record<string, string> = {
+  'Health & System': 'Liveness, readiness and the state of each dependency',
+  Authentication: 'Login, refresh and logout, the current user, accounts and roles, and the keys that verify tokens',
+  'Audit & Compliance': 'The audit log of every mutating request, denials and failures included',
+  Documentation: 'This document and the Swagger UI that renders it',
+  'Provider Management': 'LLM providers: registration, routing priority, health, circuit breakers and usage',
+  'Task Management': 'Tasks for agents: create, follow, cancel, retry, and their results',
+  'Task Analytics': 'Figures over the stored tasks',
+  'Agent Management': 'Agents that take tasks: registration, capabilities and status',
+  'Workflow Management': 'Workflows of steps, their runs on the state machine and their cancellation',
+  'Workflow Schedules': 'Cron schedules that start workflow runs',
+  'Plugin Management': 'Built-in integrations (webhook, Slack, GitHub, e-mail): their lifecycle, configuration, events and deliveries',
+};

@@ -49,8 +49,8 @@ export const agentIdParams = z.strictObject({ agent_id: ulidSchema });
 
 export const listAgentsQuery = z.strictObject({
   ...pageQuery,
-  provider_id: providerIdSchema.optional(),
-  enabled: z.enum(['true', 'false']).transform((v) => v === 'true').optional(),
+  provider_id: providerIdSchema.optional().describe('Only agents on this provider'),
+  enabled: z.enum(['true', 'false']).transform((v) => v === 'true').optional().describe('Only enabled (`true`) or disabled (`false`) agents'),
 });
 
 export const agentView = z.object({

@@ -3,13 +3,13 @@ import { isoDate, pageQuery, ulidSchema } from '../platform/api/schemas.js';
 
 export const auditQuery = z.object({
   ...pageQuery,
-  actor_id: ulidSchema.optional(),
-  action: z.string().max(100).optional(),
-  resource_type: z.string().max(100).optional(),
-  resource_id: z.string().max(200).optional(),
-  outcome: z.enum(['success', 'failure', 'denied']).optional(),
-  from: isoDate.optional(),
-  to: isoDate.optional(),
+  actor_id: ulidSchema.optional().describe('Only entries by this user'),
+  action: z.string().max(100).optional().describe('Only this action (e.g. `create_task`, `login`)'),
+  resource_type: z.string().max(100).optional().describe('Only entries about this kind of resource (e.g. `task`, `user`)'),
+  resource_id: z.string().max(200).optional().describe('Only entries about this resource'),
+  outcome: z.enum(['success', 'failure', 'denied']).optional().describe('Only entries with this outcome'),
+  from: isoDate.optional().describe('Only entries at or after this time (ISO 8601)'),
+  to: isoDate.optional().describe('Only entries at or before this time (ISO 8601)'),
 });
 
 export const auditView = z.object({

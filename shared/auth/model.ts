@@ -69,3 +69,19 @@ export const tokenView = z.object({
 });
 
 export const listUsersQuery = z.object({ ...pageQuery });
+
+/** One public key as `/.well-known/jwks.json` publishes it (RFC 7517): EC (ES256) or RSA (RS256). */
+export const jwk = z.looseObject({
+  kty: z.enum(['EC', 'RSA']),
+  kid: z.string(),
+  alg: z.enum(['ES256', 'RS256']),
+  use: z.literal('sig'),
+  crv: z.string().optional(),
+  x: z.string().optional(),
+  y: z.string().optional(),
+  n: z.string().optional(),
+  e: z.string().optional(),
+});
+
+/** A JWK Set: the keys that verify access tokens. */
+export const jwkSet = z.object({ keys: z.array(jwk) });

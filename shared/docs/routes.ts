@@ -1,4 +1,5 @@
 import path from 'node:path';
+import * as z from 'zod';
 import { defineRoutes } from '../platform/api/route.js';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -10,10 +11,42 @@ import { getConfig } from '../platform/config.js';
 
 const tags = ['Documentation'];
 
+/** The outline of an OpenAPI 3.1 document (its content is checked by Redocly in CI, not here). */
+const openApiShape = z.looseObject({ openapi: z.string().regex(/^3\.1\.\d+$/), info: z.looseObject({ title: z.string(), version: z.string() }), paths: z.record(z.string(), z.unknown()) });
+
 export const docsRoutes = defineRoutes([
-  { operationId: 'openapi', method: 'GET', path: '/openapi.json', group: 'docs', permission: null, summary: 'This OpenAPI 3.1 document', tags },
-  { operationId: 'swaggerUi', method: 'GET', path: '/docs', group: 'docs', permission: null, summary: 'Swagger UI', tags },
-  { operationId: 'swaggerAsset', method: 'GET', path: '/docs/{proxy+}', group: 'docs', permission: null, summary: 'Swagger UI assets', tags },
+  {
+    operationId: 'openapi',
+    method: 'GET',
+    path: '/openapi.json',
+    group: 'docs',
+    permission: null,
+    summary: 'This OpenAPI 3.1 document',
+    tags,
+    rawResponse: { contentTypes: ['application/json'], schema: openApiShape, description: 'The OpenAPI 3.1 document itself, not the envelope' },
+  },
+  {
+    operationId: 'swaggerUi',
+    method: 'GET',
+    path: '/docs',
+    group: 'docs',
+    permission: null,
+    summary: 'Swagger UI',
+    tags,
+    rawResponse: { contentTypes: ['text/html'], description: 'The Swagger UI page (HTML)' },
+  },
+  {
+    operationId: 'swaggerAsset',
+    method: 'GET',
+    path: '/docs/{proxy+}',
+    group: 'docs',
+    permission: null,
+    summary: 'Swagger UI assets',
+    description: 'The scripts, style sheet and icons of the Swagger UI page, served from the swagger-ui-dist package.',
+    tags,
+    params: z.object({ proxy: z.string().describe('File name of the asset, e.g. `swagger-ui.css`') }),
+    rawResponse: { contentTypes: ['application/javascript', 'text/css', 'image/png'], description: 'The asset' },
+  },
 ]);
 
 /** Swagger UI served from the swagger-ui-dist package (copied into the bundle on AWS): no CDN. */
@@ -61,9 +94,15 @@ const INIT = `window.ui = SwaggerUIBundle({
 
 const cache = new Map<string, Buffer>();
 
+/** The document of the whole route table (imported late: the route table imports this file). */
+export async function openApiDocument(): Promise<Record<string, unknown>> {
+  const { ROUTES, TAG_DESCRIPTIONS } = await import('../routes.js');
+  return buildOpenApi(ROUTES, { tags: TAG_DESCRIPTIONS });
+}
+
 export const docsOperations: Operations<typeof docsRoutes> = {
   async openapi() {
-    return { raw: { contentType: 'application/json', body: JSON.stringify(buildOpenApi((await import('../routes.js')).ROUTES)) } };
+    return { raw: { contentType: 'application/json', body: JSON.stringify(await openApiDocument()) } };
   },
   async swaggerUi() {
     return {

@@ -154,11 +154,11 @@ export const providerView = z.object({
 
 export const listProvidersQuery = z.object({
   ...pageQuery,
-  type: z.enum(PROVIDER_TYPES).optional(),
+  type: z.enum(PROVIDER_TYPES).optional().describe('Only providers of this type'),
 });
 
 export const daysQuery = (fallback: number, max: number) =>
-  z.object({ days: z.coerce.number().int().min(1).max(max).default(fallback) });
+  z.object({ days: z.coerce.number().int().min(1).max(max).default(fallback).describe(`Number of UTC days back from today (1..${max}, default ${fallback})`) });
 
 export const circuitView = z.object({
   state: z.enum(CIRCUIT_STATES),
@@ -209,7 +209,15 @@ export const providerStatusView = z.object({
 
 export const statusView = z.object({
   providers: z.array(providerStatusView),
-  summary: z.record(z.enum(HEALTH_STATES), z.number().int()).and(z.object({ total: z.number().int() })),
+  /** How many providers are in each health state, and how many there are. */
+  summary: z.object({
+    healthy: z.number().int(),
+    degraded: z.number().int(),
+    unhealthy: z.number().int(),
+    unknown: z.number().int(),
+    disabled: z.number().int(),
+    total: z.number().int(),
+  } satisfies Record<(typeof HEALTH_STATES)[number] | 'total', z.ZodNumber>),
   checked_at: isoDate,
 });
 

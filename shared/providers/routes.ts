@@ -116,6 +116,7 @@ export const providersRoutes = defineRoutes([
       'At most one live check per provider every 10 s: within that interval the last check is answered (`cached: true`), or 429 when there is none. ' +
       "The target's error message is shown to provider managers only (others get `message: null`). A cli provider's check (it starts a process) is for provider managers only (403).",
     tags,
+    errors: [429],
     params: s.providerIdParams,
     response: s.healthView,
   },

@@ -55,7 +55,7 @@ export const updateScheduleBody = z
 export type UpdateScheduleInput = z.infer<typeof updateScheduleBody>;
 
 export const scheduleIdParams = z.object({ schedule_id: ulidSchema });
-export const listSchedulesQuery = z.strictObject({ ...pageQuery, workflow_id: ulidSchema.optional() });
+export const listSchedulesQuery = z.strictObject({ ...pageQuery, workflow_id: ulidSchema.optional().describe('Only schedules of this workflow') });
 
 export const scheduleView = z.object({
   schedule_id: z.string(),

@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { isoDate, jsonObject, pageQuery, ulidSchema, cleanText } from '../platform/api/schemas.js';
+import { isoDate, jsonObject, pageQuery, ulidSchema, cleanText, documentAs } from '../platform/api/schemas.js';
 import { PAYLOAD_SCHEMAS } from './payloads.js';
 import { providerIdSchema } from '../providers/model.js';
 import { TASK_STATUSES, TASK_TYPES } from './status.js';
@@ -57,7 +57,17 @@ function checkPayload(value: { type: (typeof TASK_TYPES)[number]; payload: Recor
   }
 }
 
-export const createTaskBody = z.strictObject(taskInputFields).superRefine(checkPayload);
+/** The task fields as one member per type, each with that type's payload schema (published in the document). */
+const taskUnion = (extra: z.ZodRawShape = {}) => () =>
+  z.discriminatedUnion(
+    'type',
+    TASK_TYPES.map((type) => z.strictObject({ ...taskInputFields, ...extra, type: z.literal(type), payload: PAYLOAD_SCHEMAS[type] })) as unknown as [
+      z.ZodObject,
+      ...z.ZodObject[],
+    ],
+  );
+
+export const createTaskBody = documentAs(z.strictObject(taskInputFields).superRefine(checkPayload), taskUnion(), 'TaskInput');
 /** A task as a caller submits it (defaults may be left out). */
 export type CreateTaskInput = z.input<typeof createTaskBody>;
 /** A task as validated: defaults applied, payload checked against its type. */
@@ -78,15 +88,15 @@ export const taskIdParams = z.strictObject({ task_id: ulidSchema });
 
 export const listTasksQuery = z.strictObject({
   ...pageQuery,
-  status: z.enum(TASK_STATUSES).optional(),
-  type: z.enum(TASK_TYPES).optional(),
-  priority: z.coerce.number().int().min(1).max(10).optional(),
-  agent_id: ulidSchema.optional(),
-  provider_id: providerIdSchema.optional(),
-  tag: tagSchema.optional(),
-  created_by: ulidSchema.optional(),
-  created_after: isoDate.optional(),
-  created_before: isoDate.optional(),
+  status: z.enum(TASK_STATUSES).optional().describe('Only tasks in this status'),
+  type: z.enum(TASK_TYPES).optional().describe('Only tasks of this type'),
+  priority: z.coerce.number().int().min(1).max(10).optional().describe('Only tasks of this priority (1..10)'),
+  agent_id: ulidSchema.optional().describe('Only tasks assigned to this agent'),
+  provider_id: providerIdSchema.optional().describe('Only tasks routed to this provider'),
+  tag: tagSchema.optional().describe('Only tasks carrying this tag'),
+  created_by: ulidSchema.optional().describe('Only tasks created by this user'),
+  created_after: isoDate.optional().describe('Only tasks created at or after this time (ISO 8601)'),
+  created_before: isoDate.optional().describe('Only tasks created at or before this time (ISO 8601)'),
 }).refine((q) => !q.created_after || !q.created_before || Date.parse(q.created_after) <= Date.parse(q.created_before), {
   message: 'created_after must not be later than created_before',
   path: ['created_before'],
@@ -100,7 +110,7 @@ export const sessionsQuery = z.strictObject({ ...pageQuery });
 export const MAX_WAIT_SECONDS = 25;
 const waitSeconds = z.number().int().min(0).max(MAX_WAIT_SECONDS).default(MAX_WAIT_SECONDS);
 
-export const executeBody = z.strictObject({ ...taskInputFields, wait_seconds: waitSeconds }).superRefine(checkPayload);
+export const executeBody = documentAs(z.strictObject({ ...taskInputFields, wait_seconds: waitSeconds }).superRefine(checkPayload), taskUnion({ wait_seconds: waitSeconds }), 'ExecuteTaskInput');
 export type ExecuteInput = z.infer<typeof executeBody>;
 
 export const MAX_BATCH_ITEMS = 50;

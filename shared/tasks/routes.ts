@@ -24,6 +24,15 @@ export const taskRoutes = defineRoutes([
       'The payload is checked against the schema of the task type (pr_review, bug_fix, custom, ...). Honours `Idempotency-Key`. ' +
       'Answers 201 with the task, `pending` or `queued`; follow it on the WebSocket channels `tasks` and `task:<id>`.',
     tags,
+    example: {
+      body: {
+        type: 'code_analysis',
+        title: 'Find unused exports',
+        payload: { code: 'export const unused = 1;\nexport const used = 2;', language: 'typescript', focus: ['dead code'] },
+        priority: 5,
+        tags: ['lint'],
+      },
+    },
     body: s.createTaskBody,
     response: s.taskView,
     status: 201,
@@ -151,6 +160,7 @@ export const taskRoutes = defineRoutes([
     tags: ['Provider Management'],
     body: s.executeBody,
     response: s.executeView,
+    alsoAnswers: { 202: 'The task is still running after `wait_seconds`: follow it by its task_id' },
     idempotent: true,
     maxBodyBytes: s.TASK_BODY_MAX_BYTES,
     resourceType: 'task',
@@ -168,6 +178,7 @@ export const taskRoutes = defineRoutes([
     tags: ['Provider Management'],
     body: s.executeBatchBody,
     response: s.batchView,
+    alsoAnswers: { 202: 'Some items are still running after `wait_seconds`: follow them by their task ids' },
     idempotent: true,
     maxBodyBytes: 1024 * 1024,
     resourceType: 'task',

@@ -13,16 +13,16 @@ export const validateWorkflowBody = definitionSchema;
 
 export const listWorkflowsQuery = z.strictObject({
   ...pageQuery,
-  created_by: ulidSchema.optional(),
+  created_by: ulidSchema.optional().describe('Only workflows created by this user'),
   /** Case-insensitive substring of the name. */
-  search: z.string().min(1).max(200).optional(),
+  search: z.string().min(1).max(200).optional().describe('Case-insensitive substring of the name'),
 });
 
 export const getWorkflowQuery = z.strictObject({
-  version: z.coerce.number().int().min(1).optional(),
+  version: z.coerce.number().int().min(1).optional().describe('A stored version of the workflow (default: the current one)'),
 });
 
-export const deleteWorkflowQuery = z.strictObject({ force: booleanQuery.optional() });
+export const deleteWorkflowQuery = z.strictObject({ force: booleanQuery.optional().describe('`true` cancels unfinished runs and deletes anyway (otherwise 409 while runs are unfinished)') });
 
 export const executeBody = z.strictObject({
   variables: variablesSchema.optional(),
@@ -34,7 +34,7 @@ export const cancelExecutionBody = z.strictObject({ reason: z.string().trim().mi
 
 export const listExecutionsQuery = z.strictObject({
   ...pageQuery,
-  status: z.enum(EXECUTION_STATUSES).optional(),
+  status: z.enum(EXECUTION_STATUSES).optional().describe('Only runs in this status'),
 });
 
 const issue = z.object({ code: z.string(), message: z.string(), path: z.string() });

@@ -2,15 +2,20 @@ import { createHash } from 'node:crypto';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { LocalQueue, type LocalQueueOptions } from '../../local/queue.js';
-import { sleep, waitUntil } from './support.js';
+import { ManualClock } from '../../shared/platform/local/clock.js';
+import { waitUntil } from './support.js';
 
 /**
- * The SQS + Lambda event-source semantics the local queue keeps (visibility timeout 1 s to stay fast).
- * Each test has its own queue, so they run concurrently.
+ * The SQS + Lambda event-source semantics the local queue keeps. Time is the queue's own clock, a
+ * manual one: visibility timeouts and delays pass when a test advances it (then `tick()` delivers what
+ * is due at once), so no test waits on the wall clock and none can pass or fail by timing. Each test has
+ * its own queue and clock, so they run concurrently.
  */
 type Ctx = { onTestFinished: (fn: () => Promise<void> | void) => void };
 
-function makeQueue(ctx: Ctx, options: Partial<LocalQueueOptions> & Pick<LocalQueueOptions, 'consumer'>): LocalQueue {
+const START = Date.parse('2025-01-01T00:00:00.000Z');
+
+function makeQueue(ctx: Ctx, clock: ManualClock, options: Partial<LocalQueueOptions> & Pick<LocalQueueOptions, 'consumer'>): LocalQueue {
   const queue = new LocalQueue({
     name: 'semantics',
     visibilityTimeoutSeconds: 1,
@@ -18,6 +23,7 @@ function makeQueue(ctx: Ctx, options: Partial<LocalQueueOptions> & Pick<LocalQue
     batchSize: 10,
     maxConcurrency: 1,
     pollIntervalMs: 20,
+    clock,
     ...options,
   });
   ctx.onTestFinished(() => queue.stop({ drain: false }));
@@ -29,7 +35,7 @@ interface Delivery {
   record: SQSRecord;
 }
 
-function recorder() {
+function recorder(clock: ManualClock) {
   const deliveries: Delivery[] = [];
   const batches: SQSEvent[] = [];
   return {
@@ -37,7 +43,7 @@ function recorder() {
     batches,
     capture(event: SQSEvent) {
       batches.push(event);
-      for (const record of event.Records) deliveries.push({ at: Date.now(), record });
+      for (const record of event.Records) deliveries.push({ at: clock.now().getTime(), record });
     },
     of(n: number) {
       return deliveries.filter((d) => (JSON.parse(d.record.body) as { n: number }).n === n);
@@ -47,10 +53,11 @@ function recorder() {
 
 describe.concurrent('LocalQueue semantics', () => {
   it('delivers real SQSRecords and deletes messages of a successful batch', async (ctx) => {
-    const rec = recorder();
-    const queue = makeQueue(ctx, { consumer: async (e) => rec.capture(e) });
+    const clock = new ManualClock(START);
+    const rec = recorder(clock);
+    const queue = makeQueue(ctx, clock, { consumer: async (e) => rec.capture(e) });
     queue.start();
-    const before = Date.now();
+    clock.advance(5);
     await queue.send({ n: 1, task_id: 't-1' });
     await waitUntil(() => rec.deliveries.length === 1);
     const r = rec.deliveries[0].record;
@@ -61,16 +68,19 @@ describe.concurrent('LocalQueue semantics', () => {
     expect(r.eventSource).toBe('aws:sqs');
     expect(r.eventSourceARN).toBe('arn:aws:sqs:local:000000000000:semantics');
     expect(r.attributes.ApproximateReceiveCount).toBe('1');
-    expect(Number(r.attributes.SentTimestamp)).toBeGreaterThanOrEqual(before);
-    expect(Number(r.attributes.ApproximateFirstReceiveTimestamp)).toBeGreaterThanOrEqual(Number(r.attributes.SentTimestamp));
+    expect(Number(r.attributes.SentTimestamp)).toBe(START + 5);
+    expect(Number(r.attributes.ApproximateFirstReceiveTimestamp)).toBe(START + 5);
     await waitUntil(() => queue.size() === 0, 2000, 'deletion');
-    await sleep(1300);
+    // Well past the visibility timeout: a deleted message never comes back.
+    clock.advance(1300);
+    queue.tick();
     expect(rec.deliveries).toHaveLength(1);
   });
 
   it('partial batch failure: only the failed message comes back, after the visibility timeout', async (ctx) => {
-    const rec = recorder();
-    const queue = makeQueue(ctx, {
+    const clock = new ManualClock(START);
+    const rec = recorder(clock);
+    const queue = makeQueue(ctx, clock, {
       consumer: async (event): Promise<SQSBatchResponse> => {
         rec.capture(event);
         const failures = event.Records.filter((r) => (JSON.parse(r.body) as { n: number }).n === 2 && r.attributes.ApproximateReceiveCount === '1');
@@ -83,12 +93,17 @@ describe.concurrent('LocalQueue semantics', () => {
     queue.start();
     await waitUntil(() => rec.deliveries.length === 3);
     expect(rec.batches[0].Records).toHaveLength(3);
+    await waitUntil(() => queue.size() === 1, 2000, 'deletion of the successes');
     expect(queue.stats()).toMatchObject({ visible: 0, inFlight: 1 });
-    await sleep(600);
+    clock.advance(999);
+    queue.tick();
     expect(rec.of(2)).toHaveLength(1); // not redelivered before the timeout
-    await waitUntil(() => rec.of(2).length === 2, 2000, 'redelivery');
+    expect(queue.stats()).toMatchObject({ visible: 0, inFlight: 1 });
+    clock.advance(1);
+    queue.tick();
+    expect(rec.of(2)).toHaveLength(2); // redelivered the moment it ends
     const [first, second] = rec.of(2);
-    expect(second.at - first.at).toBeGreaterThanOrEqual(950);
+    expect(second.at - first.at).toBe(1000);
     expect(second.record.attributes.ApproximateReceiveCount).toBe('2');
     expect(second.record.messageId).toBe(first.record.messageId);
     expect(second.record.receiptHandle).not.toBe(first.record.receiptHandle);
@@ -98,9 +113,10 @@ describe.concurrent('LocalQueue semantics', () => {
   });
 
   it('a consumer that throws fails the whole batch: all of it comes back after the timeout', async (ctx) => {
-    const rec = recorder();
+    const clock = new ManualClock(START);
+    const rec = recorder(clock);
     let calls = 0;
-    const queue = makeQueue(ctx, {
+    const queue = makeQueue(ctx, clock, {
       consumer: async (event) => {
         rec.capture(event);
         if (++calls === 1) throw new Error('worker crashed');
@@ -109,16 +125,23 @@ describe.concurrent('LocalQueue semantics', () => {
     await queue.send({ n: 1 });
     await queue.send({ n: 2 });
     queue.start();
-    await waitUntil(() => rec.deliveries.length === 4, 3000, 'redelivery of both');
-    expect(rec.deliveries[3].at - rec.deliveries[0].at).toBeGreaterThanOrEqual(950);
+    await waitUntil(() => rec.deliveries.length === 2 && queue.stats().batchesInFlight === 0, 2000, 'the failed batch');
+    clock.advance(999);
+    queue.tick();
+    expect(rec.deliveries).toHaveLength(2);
+    clock.advance(1);
+    queue.tick();
+    expect(rec.deliveries).toHaveLength(4);
+    expect(rec.deliveries[3].at - rec.deliveries[0].at).toBe(1000);
     expect(rec.deliveries.slice(2).map((d) => d.record.attributes.ApproximateReceiveCount)).toEqual(['2', '2']);
     await waitUntil(() => queue.size() === 0);
   });
 
   it('an unknown item identifier in batchItemFailures fails the whole batch', async (ctx) => {
-    const rec = recorder();
+    const clock = new ManualClock(START);
+    const rec = recorder(clock);
     let calls = 0;
-    const queue = makeQueue(ctx, {
+    const queue = makeQueue(ctx, clock, {
       consumer: async (event) => {
         rec.capture(event);
         return ++calls === 1 ? { batchItemFailures: [{ itemIdentifier: 'not-in-this-batch' }] } : undefined;
@@ -127,14 +150,19 @@ describe.concurrent('LocalQueue semantics', () => {
     await queue.send({ n: 1 });
     await queue.send({ n: 2 });
     queue.start();
-    await waitUntil(() => rec.deliveries.length === 4, 3000);
+    await waitUntil(() => rec.deliveries.length === 2 && queue.stats().batchesInFlight === 0, 2000, 'the first batch');
+    expect(queue.size()).toBe(2); // neither message was deleted
+    clock.advance(1000);
+    queue.tick();
+    expect(rec.deliveries).toHaveLength(4);
     await waitUntil(() => queue.size() === 0);
   });
 
   it('a consumer that never returns (dead worker): redelivered after the timeout, slot freed', async (ctx) => {
-    const rec = recorder();
+    const clock = new ManualClock(START);
+    const rec = recorder(clock);
     let calls = 0;
-    const queue = makeQueue(ctx, {
+    const queue = makeQueue(ctx, clock, {
       maxConcurrency: 1,
       consumer: async (event) => {
         rec.capture(event);
@@ -145,17 +173,24 @@ describe.concurrent('LocalQueue semantics', () => {
     queue.start();
     await waitUntil(() => rec.deliveries.length === 1);
     expect(queue.stats().batchesInFlight).toBe(1);
-    await waitUntil(() => rec.deliveries.length === 2, 3000, 'redelivery');
-    expect(rec.deliveries[1].at - rec.deliveries[0].at).toBeGreaterThanOrEqual(950);
+    clock.advance(999);
+    queue.tick();
+    expect(rec.deliveries).toHaveLength(1);
+    expect(queue.stats().batchesInFlight).toBe(1);
+    clock.advance(1);
+    queue.tick(); // the hung batch times out, its slot is freed and the message goes out again
+    expect(rec.deliveries).toHaveLength(2);
+    expect(rec.deliveries[1].at - rec.deliveries[0].at).toBe(1000);
     expect(rec.deliveries[1].record.attributes.ApproximateReceiveCount).toBe('2');
     await waitUntil(() => queue.size() === 0);
     expect(queue.stats().batchesInFlight).toBe(0);
   });
 
   it('after maxReceiveCount receives the message moves to the dead-letter queue', async (ctx) => {
-    const rec = recorder();
-    const dlq = new LocalQueue({ name: 'semantics-dlq', visibilityTimeoutSeconds: 1, maxReceiveCount: 1, batchSize: 1, maxConcurrency: 1 });
-    const queue = makeQueue(ctx, {
+    const clock = new ManualClock(START);
+    const rec = recorder(clock);
+    const dlq = new LocalQueue({ name: 'semantics-dlq', visibilityTimeoutSeconds: 1, maxReceiveCount: 1, batchSize: 1, maxConcurrency: 1, clock });
+    const queue = makeQueue(ctx, clock, {
       maxReceiveCount: 2,
       deadLetterQueue: dlq,
       consumer: async (event) => {
@@ -165,13 +200,24 @@ describe.concurrent('LocalQueue semantics', () => {
     });
     await queue.send({ n: 1, task_id: 'poison' });
     queue.start();
-    await waitUntil(() => queue.stats().dlq === 1, 4000, 'dead-lettering');
+    const settled = () => waitUntil(() => queue.stats().batchesInFlight === 0, 2000, 'the batch');
+    await waitUntil(() => rec.deliveries.length === 1, 2000, 'the first receive');
+    await settled();
+    clock.advance(1000);
+    queue.tick();
+    expect(rec.deliveries).toHaveLength(2);
+    await settled();
+    expect(queue.stats().dlq).toBe(0);
+    clock.advance(1000);
+    queue.tick(); // received twice: moved to the dead-letter queue instead of a third delivery
+    expect(queue.stats().dlq).toBe(1);
     expect(rec.deliveries.map((d) => d.record.attributes.ApproximateReceiveCount)).toEqual(['1', '2']);
     expect(queue.size()).toBe(0);
     const [dead] = dlq.peek();
     expect(dead.body).toEqual({ n: 1, task_id: 'poison' });
     expect(dead.messageId).toBe(rec.deliveries[0].record.messageId);
-    await sleep(300);
+    clock.advance(5000);
+    queue.tick();
     expect(rec.deliveries).toHaveLength(2);
   });
 
@@ -180,20 +226,29 @@ describe.concurrent('LocalQueue semantics', () => {
     let peak = 0;
     let processed = 0;
     const sizes: number[] = [];
-    const queue = makeQueue(ctx, {
+    const gates: Array<() => void> = [];
+    const queue = makeQueue(ctx, new ManualClock(START), {
       maxConcurrency: 2,
       batchSize: 2,
       consumer: async (event) => {
         sizes.push(event.Records.length);
         peak = Math.max(peak, ++inFlight);
-        await sleep(80);
+        await new Promise<void>((open) => gates.push(open)); // holds the batch until the test lets it end
         inFlight--;
         processed += event.Records.length;
       },
     });
     for (let n = 0; n < 10; n++) await queue.send({ n });
     queue.start();
-    await waitUntil(() => processed === 10, 3000);
+    for (let round = 0; processed < 10; round++) {
+      const busy = Math.min(2, Math.ceil((10 - processed) / 2));
+      await waitUntil(() => inFlight === busy, 2000, `round ${round}`);
+      queue.tick(); // messages are waiting, but both slots are taken
+      expect(inFlight).toBe(busy);
+      const before = processed;
+      gates.splice(0).forEach((open) => open());
+      await waitUntil(() => processed > before, 2000, `round ${round} to end`);
+    }
     expect(peak).toBe(2);
     expect(Math.max(...sizes)).toBeLessThanOrEqual(2);
     expect(queue.size()).toBe(0);
@@ -201,16 +256,22 @@ describe.concurrent('LocalQueue semantics', () => {
 
   it('stop({ drain: true }) waits for in-flight batches, then refuses new messages', async (ctx) => {
     let finished = false;
-    const queue = makeQueue(ctx, {
+    let release: () => void = () => undefined;
+    const queue = makeQueue(ctx, new ManualClock(START), {
       consumer: async () => {
-        await sleep(300);
+        await new Promise<void>((open) => (release = open));
         finished = true;
       },
     });
     await queue.send({ n: 1 });
     queue.start();
     await waitUntil(() => queue.stats().batchesInFlight === 1);
-    await queue.stop({ drain: true });
+    let stopped = false;
+    const stopping = queue.stop({ drain: true, timeoutMs: 60_000 }).then(() => (stopped = true));
+    await waitUntil(() => queue.stats().batchesInFlight === 1); // still in flight: stop() is waiting
+    expect(stopped).toBe(false);
+    release();
+    await stopping;
     expect(finished).toBe(true);
     expect(queue.size()).toBe(0);
     await expect(queue.send({ n: 2 })).rejects.toThrow(/stopped/);
@@ -218,23 +279,29 @@ describe.concurrent('LocalQueue semantics', () => {
   });
 
   it('honours DelaySeconds', async (ctx) => {
-    const rec = recorder();
-    const queue = makeQueue(ctx, { consumer: async (e) => rec.capture(e) });
+    const clock = new ManualClock(START);
+    const rec = recorder(clock);
+    const queue = makeQueue(ctx, clock, { consumer: async (e) => rec.capture(e) });
     queue.start();
-    const sentAt = Date.now();
     await queue.send({ n: 1 }, { delaySeconds: 1 });
     await queue.send({ n: 2 });
     await waitUntil(() => rec.of(2).length === 1);
     expect(queue.stats()).toMatchObject({ delayed: 1 });
-    await waitUntil(() => rec.of(1).length === 1, 3000);
-    expect(rec.of(1)[0].at - sentAt).toBeGreaterThanOrEqual(950);
+    clock.advance(999);
+    queue.tick();
+    expect(rec.of(1)).toHaveLength(0);
+    clock.advance(1);
+    queue.tick();
+    expect(rec.of(1)).toHaveLength(1);
+    expect(rec.of(1)[0].at - START).toBe(1000);
   });
 
   it('messages sent before start() wait for it', async (ctx) => {
-    const rec = recorder();
-    const queue = makeQueue(ctx, { consumer: async (e) => rec.capture(e) });
+    const clock = new ManualClock(START);
+    const rec = recorder(clock);
+    const queue = makeQueue(ctx, clock, { consumer: async (e) => rec.capture(e) });
     await queue.send({ n: 1 });
-    await sleep(100);
+    queue.tick();
     expect(rec.deliveries).toHaveLength(0);
     expect(queue.stats()).toMatchObject({ visible: 1 });
     queue.start();

@@ -1,12 +1,40 @@
 import * as z from 'zod';
 import type { RouteSpec } from './route.js';
 import { rolesWith } from '../permissions.js';
+import { documentedAs } from './schemas.js';
 import { VERSION } from '../version.js';
 
 type Json = Record<string, unknown>;
 
+/** Named schemas collected while a document is built (the members of published unions). */
+let components: Record<string, Json> = {};
+
 function schemaOf(schema: z.ZodType, io: 'input' | 'output'): Json {
-  const json = z.toJSONSchema(schema, { io, unrepresentable: 'any', target: 'draft-2020-12' }) as Json;
+  const json = z.toJSONSchema(schema, {
+    io,
+    unrepresentable: 'any',
+    target: 'draft-2020-12',
+    override: (ctx) => {
+      const published = documentedAs(ctx.zodSchema);
+      if (!published) return;
+      const target = ctx.jsonSchema as Json;
+      for (const key of Object.keys(target)) delete target[key];
+      Object.assign(target, schemaOf(published.schema, io));
+      // A union whose members each fix `type` to one value: each member a named schema, selected by `type`.
+      const members = target.oneOf as Json[] | undefined;
+      const typeOf = (m: Json) => ((m.properties as Json | undefined)?.type as Json | undefined)?.const;
+      if (published.name && members?.every((m) => typeof typeOf(m) === 'string')) {
+        const mapping: Record<string, string> = {};
+        target.oneOf = members.map((m) => {
+          const name = `${published.name}_${String(typeOf(m))}`;
+          components[name] = m;
+          mapping[String(typeOf(m))] = `#/components/schemas/${name}`;
+          return { $ref: mapping[String(typeOf(m))] };
+        });
+        target.discriminator = { propertyName: 'type', mapping };
+      }
+    },
+  }) as Json;
   delete json.$schema;
   return json;
 }
@@ -28,8 +56,20 @@ function parametersOf(route: RouteSpec): Json[] {
   };
   add(route.params, 'path');
   add(route.query, 'query');
-  for (const match of route.path.matchAll(/\{([^}+]+)\+?\}/g)) {
-    if (!out.some((p) => p.name === match[1])) out.push({ name: match[1], in: 'path', required: true, schema: { type: 'string' } });
+  for (const match of route.path.matchAll(/\{([^}+]+)(\+?)\}/g)) {
+    if (!out.some((p) => p.name === match[1])) {
+      out.push({
+        name: match[1],
+        in: 'path',
+        required: true,
+        schema: { type: 'string' },
+        ...(match[2] ? { description: 'The rest of the path (one segment here; API Gateway declares it as a greedy `{' + match[1] + '+}`)' } : {}),
+      });
+    }
+  }
+  for (const p of out) {
+    if (p.description || p.in !== 'path' || typeof p.name !== 'string' || !p.name.endsWith('_id')) continue;
+    p.description = `Id of the ${p.name.slice(0, -3).replace(/_/g, ' ')}`;
   }
   if (route.idempotent) {
     out.push({
@@ -45,7 +85,7 @@ function parametersOf(route: RouteSpec): Json[] {
 
 const ERROR_CODES: Record<number, string> = {
   400: 'Malformed request (invalid_json, bad_request, invalid_cursor)',
-  401: 'Missing, invalid, expired or revoked token',
+  401: 'Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials)',
   403: 'Authenticated but lacks the permission',
   404: 'Unknown id',
   409: 'Conflict, invalid state transition or idempotency conflict',
@@ -53,43 +93,82 @@ const ERROR_CODES: Record<number, string> = {
   415: 'Body is not application/json',
   422: 'Validation error; errors[] names each field',
   429: 'Rate limited; see Retry-After',
+  504: 'The operation did not finish in time',
   500: 'Internal error (request_id only)',
   503: 'A dependency is unavailable',
 };
 
-function operationOf(route: RouteSpec): Json {
-  const status = String(route.status ?? 200);
-  const errorCodes = [400, 404, 422, 500, 503];
-  if (route.permission) errorCodes.push(401, 403);
-  if (route.body) errorCodes.push(413, 415);
-  if (route.rateLimits?.length) errorCodes.push(429);
-  if (['POST', 'PUT', 'PATCH', 'DELETE'].includes(route.method)) errorCodes.push(409);
-  const responses: Json = {
-    [status]: {
-      description: route.summary,
-      content: {
-        'application/json': {
-          schema: {
-            type: 'object',
-            required: ['data', 'message', 'timestamp'],
-            properties: {
-              data: route.response ? schemaOf(route.response, 'output') : {},
-              message: { type: 'string' },
-              timestamp: { type: 'string', format: 'date-time' },
-            },
-          },
+/** The path as the document spells it: API Gateway's greedy `{proxy+}` is the template `{proxy}`. */
+export function documentPath(path: string): string {
+  return path.replace(/\{([^}]+)\+\}/g, '{$1}');
+}
+
+const EXAMPLE_TIME = '2025-01-01T00:00:00.000Z';
+
+function successContent(route: RouteSpec, withExample = true): Json {
+  const example = withExample ? route.example : undefined;
+  if (route.rawResponse) {
+    const content: Json = {};
+    for (const type of route.rawResponse.contentTypes) {
+      if (/json$/.test(type)) {
+        content[type] = {
+          schema: route.rawResponse.schema ? schemaOf(route.rawResponse.schema, 'output') : { type: 'object' },
+          ...(example && 'response' in example ? { example: example.response } : {}),
+        };
+      } else {
+        content[type] = { schema: { type: 'string', ...(/^(image|application\/octet)/.test(type) ? { contentMediaType: type, contentEncoding: 'binary' } : {}) } };
+      }
+    }
+    return content;
+  }
+  return {
+    'application/json': {
+      schema: {
+        type: 'object',
+        required: ['data', 'message', 'timestamp'],
+        properties: {
+          data: route.response ? schemaOf(route.response, 'output') : {},
+          message: { type: 'string' },
+          timestamp: { type: 'string', format: 'date-time' },
         },
       },
+      ...(example && 'response' in example ? { example: { data: example.response, message: example.message ?? 'OK', timestamp: EXAMPLE_TIME } } : {}),
     },
   };
-  for (const code of [...new Set(errorCodes)].sort()) {
-    responses[String(code)] = { description: ERROR_CODES[code], content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
+}
+
+/** Error statuses an operation can answer, derived from its declaration. */
+export function errorStatusesOf(route: RouteSpec): number[] {
+  const codes = [400, 404, 422, 500, 503, ...(route.errors ?? [])];
+  if (route.permission) codes.push(401, 403);
+  if (route.body) codes.push(413, 415);
+  if (route.rateLimits?.length) codes.push(429);
+  if (['POST', 'PUT', 'PATCH', 'DELETE'].includes(route.method)) codes.push(409);
+  return [...new Set(codes)].sort((a, b) => a - b);
+}
+
+function operationOf(route: RouteSpec): Json {
+  const status = String(route.status ?? 200);
+  const responses: Json = {
+    [status]: { description: route.rawResponse?.description ?? route.summary, content: successContent(route) },
+  };
+  for (const [code, description] of Object.entries(route.alsoAnswers ?? {})) {
+    responses[code] = { description, content: successContent(route, false) };
   }
+  for (const code of errorStatusesOf(route)) {
+    responses[String(code)] = {
+      description: ERROR_CODES[code] ?? `Error ${code}`,
+      ...(code === 429 ? { headers: { 'Retry-After': { description: 'Seconds until the limit resets', schema: { type: 'integer', minimum: 0 } } } } : {}),
+      content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+    };
+  }
+  const bodyExample = route.example && 'body' in route.example ? { example: route.example.body } : {};
   const requestBody = route.body
     ? {
-        required: !route.body.safeParse(undefined).success,
+        // The server reads a missing body as `{}`: the body is required only when `{}` is refused.
+        required: !route.body.safeParse({}).success,
         content: {
-          'application/json': { schema: schemaOf(route.body, 'input') },
+          'application/json': { schema: schemaOf(route.body, 'input'), ...bodyExample },
           ...(route.acceptsForm ? { 'application/x-www-form-urlencoded': { schema: schemaOf(route.body, 'input') } } : {}),
         },
       }
@@ -113,16 +192,23 @@ function operationOf(route: RouteSpec): Json {
 
 const cache = new WeakMap<readonly RouteSpec[], Json>();
 
+export interface DocumentOptions {
+  /** A description for each tag the routes use (a tag without one is listed bare). */
+  tags?: Record<string, string>;
+}
+
 /** The OpenAPI 3.1 document, generated from the route table. */
-export function buildOpenApi(routes: readonly RouteSpec[]): Json {
+export function buildOpenApi(routes: readonly RouteSpec[], options: DocumentOptions = {}): Json {
   const cached = cache.get(routes);
   if (cached) return cached;
+  const tagNames = [...new Set(routes.flatMap((r) => r.tags ?? [r.group]))];
+  components = {};
   const paths: Record<string, Json> = {};
   for (const route of routes) {
     for (const [i, path] of [route.path, ...(route.aliases ?? [])].entries()) {
       const op = operationOf(route);
       if (i > 0) op.operationId = `${route.operationId}_alias${i}`;
-      (paths[path] ??= {})[route.method.toLowerCase()] = op;
+      (paths[documentPath(path)] ??= {})[route.method.toLowerCase()] = op;
     }
   }
   const document: Json = {
@@ -130,6 +216,8 @@ export function buildOpenApi(routes: readonly RouteSpec[]): Json {
     info: {
       title: 'Supervisor API',
       version: VERSION,
+      // Not published under an open licence (package.json is private): an SPDX reference to the project's own terms.
+      license: { name: 'Proprietary', identifier: 'LicenseRef-Proprietary' },
       description: [
         'Control plane for AI coding agents. Every success answer is `{ data, message, timestamp }`; every error is',
         '`{ detail, error, errors?, request_id, timestamp }`. Lists carry `{ items, next_cursor }` with `?limit=` (1..100,',
@@ -140,10 +228,12 @@ export function buildOpenApi(routes: readonly RouteSpec[]): Json {
         '`unsubscribe`, `ping`, `update_preferences`; receive `{ type, channel, data, timestamp }`.',
       ].join('\n'),
     },
-    servers: [{ url: '/' }],
+    servers: [{ url: '/', description: 'The server that serves this document' }],
+    tags: tagNames.map((name) => ({ name, ...(options.tags?.[name] ? { description: options.tags[name] } : {}) })),
     components: {
       securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
       schemas: {
+        ...components,
         Error: {
           type: 'object',
           required: ['detail', 'error', 'request_id', 'timestamp'],

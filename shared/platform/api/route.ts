@@ -53,6 +53,23 @@ export interface RouteSpec {
   response?: z.ZodType;
   /** Success status, 200 unless stated. */
   status?: number;
+  /** Further success statuses with the same body (e.g. 202 while the work goes on), each with what it means. */
+  alsoAnswers?: Record<number, string>;
+  /**
+   * A success answer that is not the JSON envelope (an HTML page, an asset, a JWK Set): the content
+   * types it comes in and, for a JSON one, the schema of the whole body.
+   */
+  rawResponse?: { contentTypes: string[]; schema?: z.ZodType; description?: string };
+  /**
+   * Error statuses the route answers besides those the document derives from its declaration
+   * (401 on a public route that checks credentials, 429 from a limit the service keeps).
+   */
+  errors?: number[];
+  /**
+   * A request the test suite sends and the success answer it receives: published as the operation's
+   * examples; a unit test checks each against the route's schemas.
+   */
+  example?: RouteExample;
   /** Body size limit in bytes (default 256 KiB). */
   maxBodyBytes?: number;
   /** Accepts `application/x-www-form-urlencoded` besides JSON. */
@@ -77,6 +94,16 @@ export interface RouteSpec {
    * an outage (the detailed health checks).
    */
   authWhenStoreDown?: 'token-only';
+}
+
+export interface RouteExample {
+  params?: Record<string, string>;
+  query?: Record<string, string>;
+  body?: unknown;
+  /** `data` of the success envelope (or the whole body of a raw JSON answer). */
+  response?: unknown;
+  /** `message` of the success envelope. */
+  message?: string;
 }
 
 export function defineRoutes<const T extends readonly RouteSpec[]>(routes: T): T {

@@ -3,8 +3,8 @@ import * as z from 'zod';
 /** Building blocks the route schemas share. */
 export const ulidSchema = z.string().regex(/^[0-9A-HJKMNP-TV-Z]{26}$/, 'must be a ULID');
 export const isoDate = z.iso.datetime({ offset: true });
-export const limitSchema = z.coerce.number().int().min(1).max(100).default(20);
-export const cursorSchema = z.string().max(2048).optional();
+export const limitSchema = z.coerce.number().int().min(1).max(100).default(20).describe('Items per page (1..100, default 20)');
+export const cursorSchema = z.string().max(2048).optional().describe('`next_cursor` of the previous page, to read the next one (bound to the same filters)');
 export const pageQuery = { limit: limitSchema, cursor: cursorSchema };
 
 export function pageOf<T extends z.ZodType>(item: T) {
@@ -17,6 +17,27 @@ export const csv = <T extends z.ZodType<unknown, string>>(item: T) =>
     .string()
     .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
     .pipe(z.array(item));
+
+const documented = new WeakMap<object, { as: () => z.ZodType; name?: string }>();
+
+/**
+ * Publishes `schema` in the OpenAPI document as the schema `as()` returns: the same values, described
+ * more exactly than the validating schema can be (e.g. a union on `type` for a body whose refinement
+ * checks `payload` against the schema of its type, with the error paths the contract names).
+ */
+export function documentAs<T extends z.ZodType>(schema: T, as: () => z.ZodType, name?: string): T {
+  documented.set(schema, { as, ...(name ? { name } : {}) });
+  return schema;
+}
+
+/**
+ * The schema to publish in place of `schema`, if one was given with documentAs, and the name under
+ * which the members of a union on `type` become named component schemas (`<name>_<type>`).
+ */
+export function documentedAs(schema: object): { schema: z.ZodType; name?: string } | undefined {
+  const entry = documented.get(schema);
+  return entry && { schema: entry.as(), ...(entry.name ? { name: entry.name } : {}) };
+}
 
 export const booleanQuery = z.enum(['true', 'false']).transform((v) => v === 'true');
 

@@ -29,18 +29,25 @@ export interface ApiRequest<P = unknown, Q = unknown, B = unknown> {
   audit: { resourceId?: string; resourceType?: string; details?: Record<string, unknown> };
 }
 
-export interface ApiResult {
+/**
+ * What an operation answers. `D` is the route's declared response (`z.output` of its `response`
+ * schema), so an operation that returns another shape does not compile.
+ */
+export interface ApiResult<D = unknown> {
   status?: number;
-  data?: unknown;
+  data?: D;
   message?: string;
   headers?: Record<string, string>;
   /** A non-envelope answer (HTML, CSV, a JWKS document). */
   raw?: { contentType: string; body: string; isBase64Encoded?: boolean };
 }
 
+/** `data` of a route's success answer, as its response schema declares it. */
+export type ResponseData<R extends RouteSpec> = Infer<R['response'], unknown>;
+
 export type Operation<R extends RouteSpec = RouteSpec> = (
   req: ApiRequest<Infer<R['params'], Strings>, Infer<R['query'], Strings>, Infer<R['body'], undefined>>,
-) => Promise<ApiResult>;
+) => Promise<ApiResult<ResponseData<R>>>;
 
 /** The implementations a function group provides, one per operationId of its routes. */
 export type Operations<Rs extends readonly RouteSpec[]> = {

@@ -65,7 +65,7 @@ afterAll(async () => {
 
 describe('the API Gateway v2 event', () => {
   it('carries routeKey, raw path and query, lower-case headers, cookies, request context and parameters', async () => {
-    const client = new Client(undefined, baseUrl);
+    const client = new Client(undefined, baseUrl, false);
     events.length = 0;
     const res = await client.call('GET', '/items/it%20em-1?tag=a&tag=b&limit=5&empty=', {
       headers: { 'X-Custom-Header': 'Value', Cookie: 'session=abc; theme=dark', 'User-Agent': 'event-test' },
@@ -97,8 +97,8 @@ describe('the API Gateway v2 event', () => {
 
   it('passes text bodies as text and binary bodies as base64', async () => {
     events.length = 0;
-    await request('POST', '/items/1', { baseUrl, body: { hello: 'wörld' } });
-    await request('POST', '/items/2', { baseUrl, rawBody: Buffer.from([0, 1, 2, 255]), headers: { 'content-type': 'application/octet-stream' } });
+    await request('POST', '/items/1', { contract: false, baseUrl, body: { hello: 'wörld' } });
+    await request('POST', '/items/2', { contract: false, baseUrl, rawBody: Buffer.from([0, 1, 2, 255]), headers: { 'content-type': 'application/octet-stream' } });
     expect(events[0]).toMatchObject({ body: '{"hello":"wörld"}', isBase64Encoded: false });
     expect(events[1]).toMatchObject({ body: Buffer.from([0, 1, 2, 255]).toString('base64'), isBase64Encoded: true });
     expect(events[0]).not.toHaveProperty('queryStringParameters');
@@ -114,7 +114,7 @@ describe('the API Gateway v2 event', () => {
 
 describe('API Gateway limits and errors', () => {
   it('answers 504 in the error format when the function takes longer than the integration timeout', async () => {
-    const res = await request('GET', '/slow', { baseUrl });
+    const res = await request('GET', '/slow', { contract: false, baseUrl });
     expect(res.status).toBe(504);
     expect(res.body).toMatchObject({ error: 'gateway_timeout', request_id: expect.any(String) });
     release?.();
@@ -122,17 +122,17 @@ describe('API Gateway limits and errors', () => {
 
   it('answers 413 for a body over 10 MB without calling the function', async () => {
     events.length = 0;
-    const res = await request('POST', '/items/1', { baseUrl, rawBody: Buffer.alloc(MAX_PAYLOAD_BYTES + 1, 0x61), headers: { 'content-type': 'application/json' } });
+    const res = await request('POST', '/items/1', { contract: false, baseUrl, rawBody: Buffer.alloc(MAX_PAYLOAD_BYTES + 1, 0x61), headers: { 'content-type': 'application/json' } });
     expect(res.status).toBe(413);
     expect(res.body.error).toBe('payload_too_large');
     expect(events).toHaveLength(0);
-    const atLimit = await request('POST', '/items/1', { baseUrl, rawBody: Buffer.alloc(MAX_PAYLOAD_BYTES, 0x61), headers: { 'content-type': 'text/plain' } });
+    const atLimit = await request('POST', '/items/1', { contract: false, baseUrl, rawBody: Buffer.alloc(MAX_PAYLOAD_BYTES, 0x61), headers: { 'content-type': 'text/plain' } });
     expect(atLimit.status).toBe(200);
   });
 
   it('answers 404 in the error format for unknown routes and methods', async () => {
     for (const [method, path] of [['GET', '/nowhere'], ['DELETE', '/items/1'], ['GET', '/items']]) {
-      const res = await request(method, path, { baseUrl });
+      const res = await request(method, path, { contract: false, baseUrl });
       expect(res.status, `${method} ${path}`).toBe(404);
       expect(res.body).toMatchObject({ error: 'not_found', detail: expect.stringContaining(path), request_id: expect.any(String), timestamp: expect.any(String) });
     }
@@ -140,7 +140,7 @@ describe('API Gateway limits and errors', () => {
 
   it('answers a bare 500 when a function crashes, without its message', async () => {
     for (const path of ['/crash', '/unbound']) {
-      const res = await request('GET', path, { baseUrl });
+      const res = await request('GET', path, { contract: false, baseUrl });
       expect(res.status).toBe(500);
       expect(res.body).toMatchObject({ error: 'internal_error', detail: 'An internal error occurred' });
       expect(res.text).not.toContain('secret');
@@ -148,21 +148,21 @@ describe('API Gateway limits and errors', () => {
   });
 
   it('answers CORS preflights with the methods the path allows', async () => {
-    const res = await request('OPTIONS', '/items/7', { baseUrl, headers: { origin: 'http://app.local', 'access-control-request-method': 'POST' } });
+    const res = await request('OPTIONS', '/items/7', { contract: false, baseUrl, headers: { origin: 'http://app.local', 'access-control-request-method': 'POST' } });
     expect(res.status).toBe(204);
     expect(res.headers['access-control-allow-methods'].split(',').sort()).toEqual(['GET', 'OPTIONS', 'POST']);
     // CORS_ORIGINS defaults to `*`: the wildcard, never echoed origins, never credentials.
     expect(res.headers['access-control-allow-origin']).toBe('*');
     expect(res.headers['access-control-allow-credentials']).toBeUndefined();
-    expect((await request('OPTIONS', '/nowhere', { baseUrl })).status).toBe(404);
+    expect((await request('OPTIONS', '/nowhere', { contract: false, baseUrl })).status).toBe(404);
   });
 
   it('puts the security headers on its own answers too (404, 413, preflight)', async () => {
     const answers = [
-      await request('GET', '/nowhere', { baseUrl }),
-      await request('OPTIONS', '/items/7', { baseUrl, headers: { origin: 'http://app.local' } }),
-      await request('OPTIONS', '/nowhere', { baseUrl }),
-      await request('POST', '/items/1', { baseUrl, body: 'x'.repeat(MAX_PAYLOAD_BYTES + 1), headers: { 'content-type': 'text/plain' } }),
+      await request('GET', '/nowhere', { contract: false, baseUrl }),
+      await request('OPTIONS', '/items/7', { contract: false, baseUrl, headers: { origin: 'http://app.local' } }),
+      await request('OPTIONS', '/nowhere', { contract: false, baseUrl }),
+      await request('POST', '/items/1', { contract: false, baseUrl, body: 'x'.repeat(MAX_PAYLOAD_BYTES + 1), headers: { 'content-type': 'text/plain' } }),
     ];
     expect(answers.map((r) => r.status)).toEqual([404, 204, 404, 413]);
     for (const res of answers) {
@@ -184,10 +184,10 @@ describe('CORS preflight with CORS_ORIGINS set', () => {
   afterAll(() => restricted.close());
 
   it('allows the listed origins only (before: any origin was echoed back)', async () => {
-    const listed = await request('OPTIONS', '/items/7', { baseUrl: restrictedUrl, headers: { origin: 'https://app.example', 'access-control-request-method': 'POST' } });
+    const listed = await request('OPTIONS', '/items/7', { contract: false, baseUrl: restrictedUrl, headers: { origin: 'https://app.example', 'access-control-request-method': 'POST' } });
     expect(listed.status).toBe(204);
     expect(listed.headers['access-control-allow-origin']).toBe('https://app.example');
-    const other = await request('OPTIONS', '/items/7', { baseUrl: restrictedUrl, headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } });
+    const other = await request('OPTIONS', '/items/7', { contract: false, baseUrl: restrictedUrl, headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } });
     expect(other.headers['access-control-allow-origin']).toBeUndefined();
     expect(other.headers['access-control-allow-credentials']).toBeUndefined();
   });
@@ -196,8 +196,8 @@ describe('CORS preflight with CORS_ORIGINS set', () => {
 describe('request log', () => {
   it('writes one line per request with time, method, path, status, duration and request id', async () => {
     lines.length = 0;
-    const res = await request('GET', '/items/42?x=1', { baseUrl });
-    await request('GET', '/nowhere', { baseUrl });
+    const res = await request('GET', '/items/42?x=1', { contract: false, baseUrl });
+    await request('GET', '/nowhere', { contract: false, baseUrl });
     expect(res.status).toBe(200);
     expect(lines).toHaveLength(2);
     expect(lines[0]).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z GET \/items\/42 200 \d+\.\dms request_id=[0-9a-f-]{36}$/);
@@ -211,12 +211,12 @@ describe('close()', () => {
     await new Promise<void>((resolve) => local.server.listen(0, '127.0.0.1', () => resolve()));
     const url = `http://127.0.0.1:${(local.server.address() as { port: number }).port}`;
     release = undefined;
-    const inFlight = request('GET', '/slow', { baseUrl: url });
+    const inFlight = request('GET', '/slow', { contract: false, baseUrl: url });
     const started = () => release as (() => void) | undefined;
     while (!started()) await new Promise((r) => setTimeout(r, 10));
     let closed = false;
     const closing = local.close().then(() => (closed = true));
-    await expect(request('GET', '/items/1', { baseUrl: url })).rejects.toThrow(/ECONNREFUSED/);
+    await expect(request('GET', '/items/1', { contract: false, baseUrl: url })).rejects.toThrow(/ECONNREFUSED/);
     expect(closed).toBe(false);
     started()!();
     expect((await inFlight).status).toBe(200);

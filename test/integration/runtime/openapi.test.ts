@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ROUTES } from '../../../shared/routes.js';
+import { documentPath } from '../../../shared/platform/api/openapi.js';
 import { Client } from '../auth/fixtures.js';
 
 /**
@@ -49,21 +50,21 @@ describe('/openapi.json', () => {
     const ids = new Set<string>();
     for (const route of ROUTES) {
       for (const path of [route.path, ...(route.aliases ?? [])]) {
-        const op = doc.paths[path]?.[route.method.toLowerCase()];
+        const op = doc.paths[documentPath(path)]?.[route.method.toLowerCase()];
         expect(op, `${route.method} ${path}`).toBeDefined();
         expect(ids.has(op.operationId), op.operationId).toBe(false);
         ids.add(op.operationId);
       }
     }
     const documented = Object.entries(doc.paths).flatMap(([path, item]) => Object.keys(item as Json).filter((m) => METHODS.includes(m)).map((m) => `${m.toUpperCase()} ${path}`));
-    const table = ROUTES.flatMap((r) => [r.path, ...(r.aliases ?? [])].map((p) => `${r.method} ${p}`));
+    const table = ROUTES.flatMap((r) => [r.path, ...(r.aliases ?? [])].map((p) => `${r.method} ${documentPath(p)}`));
     expect(documented.sort()).toEqual(table.sort());
   });
 
   it('gives every operation responses, a security entry and its path parameters', () => {
     for (const route of ROUTES) {
       for (const path of [route.path, ...(route.aliases ?? [])]) {
-        const op = doc.paths[path][route.method.toLowerCase()];
+        const op = doc.paths[documentPath(path)][route.method.toLowerCase()];
         const where = `${route.method} ${path}`;
         expect(Object.keys(op.responses).length, where).toBeGreaterThan(0);
         expect(Object.keys(op.responses).every((code) => /^[1-5]\d\d$/.test(code)), where).toBe(true);
@@ -80,6 +81,40 @@ describe('/openapi.json', () => {
         if (route.acceptsForm) expect(op.requestBody.content['application/x-www-form-urlencoded'], where).toBeDefined();
       }
     }
+  });
+
+  it('describes every parameter and every tag, and names its license', () => {
+    expect(doc.info.license).toMatchObject({ name: expect.any(String) });
+    const tags = new Map((doc.tags as Json[]).map((t) => [t.name, t.description]));
+    for (const [path, item] of Object.entries(doc.paths) as [string, Json][]) {
+      expect(path, 'an OpenAPI template, not API Gateway syntax').not.toMatch(/\+\}/);
+      for (const [method, op] of Object.entries(item)) {
+        for (const p of op.parameters ?? []) expect(p.description, `${method} ${path} ${p.in} ${p.name}`).toEqual(expect.any(String));
+        for (const tag of op.tags) expect(tags.get(tag), `tag ${tag}`).toEqual(expect.any(String));
+      }
+    }
+  });
+
+  it('publishes the task body as a union on `type`, each member with its payload schema', () => {
+    for (const path of ['/api/v1/tasks', '/api/v1/providers/execute']) {
+      const body = doc.paths[path].post.requestBody.content['application/json'].schema;
+      expect(body.discriminator.propertyName, path).toBe('type');
+      const members = (body.oneOf as Json[]).map((m) => resolveRef(doc, m.$ref) as Json);
+      const types = members.map((m) => m.properties.type.const);
+      expect(new Set(types).size, path).toBe(types.length);
+      expect(types).toEqual(expect.arrayContaining(['pr_review', 'bug_fix', 'code_analysis']));
+      const prReview = members.find((m) => m.properties.type.const === 'pr_review')!;
+      expect(prReview.properties.payload.required).toEqual(expect.arrayContaining(['repository', 'title', 'diff']));
+      expect(prReview.properties.payload.additionalProperties).toBe(false);
+    }
+  });
+
+  it('declares raw answers as what they are', () => {
+    expect(Object.keys(doc.paths['/.well-known/jwks.json'].get.responses['200'].content)).toEqual(['application/json']);
+    expect(doc.paths['/.well-known/jwks.json'].get.responses['200'].content['application/json'].schema.required).toEqual(['keys']);
+    expect(Object.keys(doc.paths['/docs'].get.responses['200'].content)).toEqual(['text/html']);
+    expect(doc.paths['/docs/{proxy}'].get.responses['200'].content).toHaveProperty(['text/css']);
+    expect(doc.paths['/openapi.json'].get.responses['200'].content['application/json'].schema.required).toEqual(expect.arrayContaining(['openapi', 'info', 'paths']));
   });
 
   it('has only references that resolve', () => {

@@ -17,6 +17,7 @@ import { LoginAttemptRepository, SessionRepository } from '../../../shared/auth/
 import { ScheduleRepository } from '../../../shared/schedules/repo.js';
 import { schedulerNameOf } from '../../../shared/schedules/schedule.js';
 import { createSchedule } from '../../../shared/schedules/service.js';
+import { checkResponse } from '../../support/contract.js';
 
 const ADMIN = { username: 'owner-test-admin', password: 'owner-test-admin-password' };
 const MINUTE = 60_000;
@@ -33,6 +34,7 @@ async function api(method: string, path: string, body?: unknown) {
     body: body !== undefined ? JSON.stringify(body) : undefined,
   });
   const text = await res.text();
+  await checkResponse(method, res.url, res.status, res.headers.get('content-type') ?? undefined, text);
   return { status: res.status, body: text ? JSON.parse(text) : undefined };
 }
 
@@ -87,7 +89,9 @@ beforeAll(async () => {
   });
   await auth().createUser({ ...ADMIN, roles: ['admin'] });
   const login = await fetch(`${runtime.url}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(ADMIN) });
-  token = ((await login.json()) as { data: { access_token: string } }).data.access_token;
+  const loginText = await login.text();
+  await checkResponse('POST', login.url, login.status, login.headers.get('content-type') ?? undefined, loginText);
+  token = (JSON.parse(loginText) as { data: { access_token: string } }).data.access_token;
   const wf = await api('POST', '/api/v1/workflows', { name: `owned-${ulid().toLowerCase()}`, steps: [{ id: 'only', type: 'custom', provider_id: 'local', payload: { prompt: 'hello' } }] });
   expect(wf.status, JSON.stringify(wf.body)).toBe(201);
   workflowId = wf.body.data.workflow_id;

@@ -22,6 +22,7 @@ import { removeSchedule } from '../../../shared/schedules/service.js';
 import { ExecutionRepository } from '../../../shared/workflows/repo.js';
 import { VersionConflictError as ConcurrentChangeError } from '../../../shared/platform/store/conflicts.js';
 import { eventually } from '../../support/client.js';
+import { checkResponse } from '../../support/contract.js';
 
 const ADMIN = { username: 'schedule-admin', password: 'schedule-admin-password' };
 const MINUTE = 60_000;
@@ -39,6 +40,7 @@ async function api(method: string, path: string, body?: unknown) {
     body: body !== undefined ? JSON.stringify(body) : undefined,
   });
   const text = await res.text();
+  await checkResponse(method, res.url, res.status, res.headers.get('content-type') ?? undefined, text);
   return { status: res.status, body: text ? JSON.parse(text) : undefined };
 }
 
@@ -83,7 +85,9 @@ beforeAll(async () => {
   }).createUser({ ...ADMIN, roles: ['admin'] });
   principal = { userId: user.user_id, username: user.username, roles: ['admin'], permissions: permissionsOf(['admin']), sessionId: 'in-process' };
   const login = await fetch(`${runtime.url}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(ADMIN) });
-  token = ((await login.json()) as { data: { access_token: string } }).data.access_token;
+  const loginText = await login.text();
+  await checkResponse('POST', login.url, login.status, login.headers.get('content-type') ?? undefined, loginText);
+  token = (JSON.parse(loginText) as { data: { access_token: string } }).data.access_token;
 });
 
 afterAll(async () => {

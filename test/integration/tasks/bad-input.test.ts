@@ -93,7 +93,7 @@ describe('bad input on the task and agent routes', () => {
 
   describe('changes to a task', () => {
     it('are refused with 404/409/422 and leave the task as it was', async () => {
-      const slow = await registerLocalProvider(admin, { chunkDelayMs: 1000 });
+      const slow = await registerLocalProvider(admin, { chunkDelayMs: 5000 });
       const { task_id } = await createTask(user, customTask('a slow one', { provider_id: slow }));
       const running = await waitForStatus(user, task_id, ['running']);
 

@@ -11,6 +11,7 @@ import { TaskRepository, type TaskRecord } from '../../../shared/tasks/repo.js';
 import { AgentRepository } from '../../../shared/agents/repo.js';
 import { eventually, type Session } from '../../support/client.js';
 import { sessionAs } from './helpers.js';
+import { checkResponse } from '../../support/contract.js';
 
 /**
  * The execution path's failure modes, on a runtime of this file's own (its own table on the run's
@@ -28,7 +29,9 @@ async function api(method: string, path: string, body?: unknown) {
     headers: { authorization: `Bearer ${admin.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
-  return { status: res.status, body: (await res.json()) as any };
+  const text = await res.text();
+  await checkResponse(method, res.url, res.status, res.headers.get('content-type') ?? undefined, text);
+  return { status: res.status, body: JSON.parse(text) as any };
 }
 
 const task = (id: string) => repo.get(id) as Promise<TaskRecord>;
