@@ -74,7 +74,14 @@ export async function announce(deps: Deps, after: TaskRecord, change: Change): P
     // A workflow step's task ended: the run's waiting Advance goes on now.
     await stepTaskFinished(deps, after.workflow_execution_id);
   }
-  return change.send ? sendRun(deps, after.task_id, change.send.token, change.send.delaySeconds) : false;
+  if (!change.send) return false;
+  const sent = await sendRun(deps, after.task_id, change.send.token, change.send.delaySeconds);
+  if (!sent && after.last_sent_at !== undefined) {
+    await repo(deps)
+      .forgetSend(after.task_id, change.send.token)
+      .catch((err) => logger.error('send time of an unsent task message not cleared', { task_id: after.task_id, error: err as Error }));
+  }
+  return sent;
 }
 
 /**
@@ -82,7 +89,9 @@ export async function announce(deps: Deps, after: TaskRecord, change: Change): P
  * when the task moved meanwhile), then announces it.
  */
 export async function commit(deps: Deps, before: TaskRecord, change: Change): Promise<{ after: TaskRecord; sent: boolean }> {
-  const after = await repo(deps).apply(before, change);
+  // A change that sends the run message records when, in the same write (see TaskRecord.last_sent_at).
+  const write = change.send ? { ...change, set: { ...change.set, last_sent_at: deps.clock.now().toISOString() } } : change;
+  const after = await repo(deps).apply(before, write);
   return { after, sent: await announce(deps, after, change) };
 }
 
