@@ -30,7 +30,7 @@ export const WORKER_MAX_CONCURRENCY = TASK_QUEUE.maxConcurrency;
 export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 /** Entries besides the API groups': `functions/<name>/handler.ts`. */
-export const BACKGROUND_ENTRIES = ['worker', 'dead-letter', 'sweeper', 'workflow-engine', 'schedule-fire', 'ws'] as const;
+export const BACKGROUND_ENTRIES = ['worker', 'dead-letter', 'sweeper', 'workflow-engine', 'schedule-fire', 'failures', 'ws'] as const;
 
 export interface SupervisorStackProps extends StackProps {
   readonly stageConfig: StageConfig;
@@ -42,6 +42,8 @@ export interface SupervisorStackProps extends StackProps {
   readonly createApiGatewayAccountRole?: boolean;
   /** Bedrock model and inference-profile ARNs the providers may invoke (default: any foundation model, the account's inference profiles). */
   readonly bedrockModelArns?: readonly string[];
+  /** An e-mail address subscribed to the alarm topic (default: none). */
+  readonly alarmEmail?: string;
 }
 
 /**
@@ -72,7 +74,7 @@ export class SupervisorStack extends Stack {
     const routes = apiRoutes(props.routes);
     assertEntriesExist(projectRoot, [...routedGroups(routes), ...BACKGROUND_ENTRIES]);
 
-    const observability = new SupervisorObservability(this, { stageConfig });
+    const observability = new SupervisorObservability(this, { stageConfig, alarmEmail: props.alarmEmail });
     const data = new SupervisorData(this, { stageConfig });
     const functions = new SupervisorFunctions(this, { stageConfig, projectRoot });
     const apis = new SupervisorApis(this, {
@@ -88,6 +90,8 @@ export class SupervisorStack extends Stack {
       observability,
       asyncFailureQueue: tasks.asyncFailureQueue,
     });
+
+    observability.failureConsumer(functions, [tasks.asyncFailureQueue, workflows.scheduleDlq]);
 
     const bind = new Bindings({
       table: data.table,
@@ -108,6 +112,15 @@ export class SupervisorStack extends Stack {
     });
     for (const [label, fn] of functions.byLabel) bind.ports(fn, portsOf(label));
 
+    observability.alarms({
+      functions: functions.byLabel,
+      taskQueue: tasks.taskQueue,
+      taskDlq: tasks.taskDlq,
+      failureQueues: [tasks.asyncFailureQueue, workflows.scheduleDlq],
+      httpApi: apis.httpApi.api,
+      stateMachine: workflows.stateMachine,
+    });
+
     this.table = data.table;
     this.taskQueue = tasks.taskQueue;
     this.taskDlq = tasks.taskDlq;
@@ -123,6 +136,7 @@ export class SupervisorStack extends Stack {
     new CfnOutput(this, 'StateMachineArn', { value: this.stateMachine.stateMachineArn, description: 'Workflow state machine' });
     new CfnOutput(this, 'EventBusName', { value: data.eventBus.eventBusName });
     new CfnOutput(this, 'SigningKeyId', { value: data.signingKey.keyId });
+    new CfnOutput(this, 'AlarmTopicArn', { value: observability.alarmTopic.topicArn, description: 'SNS topic every alarm notifies' });
   }
 }
 

@@ -24,6 +24,7 @@ import { restoreSchedules } from '../shared/schedules/service.js';
 import { handler as taskWorker } from '../functions/worker/handler.js';
 import { handler as taskDeadLetter } from '../functions/dead-letter/handler.js';
 import { handler as taskSweeper } from '../functions/sweeper/handler.js';
+import { deadLetteredFiring, failedSweep } from './failures.js';
 import { ensureLocalProvider } from '../shared/providers/service.js';
 import { ensureDefaultAgent } from '../shared/agents/service.js';
 import { isManualClock } from '../shared/platform/local/clock.js';
@@ -145,7 +146,12 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       fire: async (payload) => {
         await scheduleFire(payload);
       },
-      onDeadLetter: (entry) => log(`schedule ${entry.name} firing dead-lettered: ${entry.error}`),
+      onDeadLetter: (entry) => {
+        log(`schedule ${entry.name} firing dead-lettered: ${entry.error}`);
+        // Recorded on the schedule by the failure queues' consumer, as on AWS.
+        const payload = 'scheduled_time' in entry.payload ? { ...entry.payload, scheduled_time: entry.scheduledTime } : entry.payload;
+        deadLetteredFiring(payload, entry.error).catch((err) => log(`dead-lettered firing not recorded: ${(err as Error).stack ?? err}`));
+      },
     });
     const workflows = new LocalStateMachineRunner({ engine: (payload) => workflowEngine(payload), waitScale: options.workflowWaitScale ?? 1 });
 
@@ -190,7 +196,11 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
           if (sweeping) return;
           sweeping = true;
           taskSweeper()
-            .catch((err) => log(`task sweeper failed: ${(err as Error).stack ?? err}`))
+            .catch((err) => {
+              log(`task sweeper failed: ${(err as Error).stack ?? err}`);
+              // Recorded in the sweeper's health by the failure queues' consumer, as on AWS.
+              return failedSweep(clock.now(), (err as Error).message ?? String(err)).catch((e) => log(`failed sweep not recorded: ${(e as Error).stack ?? e}`));
+            })
             .finally(() => (sweeping = false));
         }, LOCAL_SWEEP_INTERVAL_MS);
     sweepTimer?.unref();

@@ -35,6 +35,8 @@ export const ENV = {
   logLevel: 'LOG_LEVEL',
   docsAssetsDir: 'DOCS_ASSETS_DIR',
   version: 'SUPERVISOR_VERSION',
+  /** Namespace of the business metrics (EMF); unset: none are written (the local runtime). */
+  metricsNamespace: 'POWERTOOLS_METRICS_NAMESPACE',
 } as const;
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -71,6 +73,7 @@ const envSchema = z.object({
   [ENV.logLevel]: logLevel.default('INFO'),
   [ENV.docsAssetsDir]: text.optional(),
   [ENV.version]: text.default('0.1.0'),
+  [ENV.metricsNamespace]: text.optional(),
   [ENV.taskQueueUrl]: text.optional(),
   [ENV.stateMachineArn]: text.optional(),
   [ENV.scheduleGroup]: text.optional(),
@@ -134,6 +137,8 @@ export interface Config {
   /** Where the docs function finds the Swagger UI files (copied into its bundle on AWS). */
   docsAssetsDir?: string;
   version: string;
+  /** Where business metrics go (CloudWatch EMF); undefined: they are not written. */
+  metricsNamespace?: string;
   aws: AwsPortsConfig;
 }
 
@@ -179,6 +184,7 @@ export function parseConfig(env: Env): Config {
     logLevel: v[ENV.logLevel],
     docsAssetsDir: v[ENV.docsAssetsDir],
     version: v[ENV.version],
+    metricsNamespace: v[ENV.metricsNamespace],
     aws: {
       taskQueueUrl: v[ENV.taskQueueUrl],
       stateMachineArn: v[ENV.stateMachineArn],

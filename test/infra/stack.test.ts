@@ -431,7 +431,8 @@ describe('functions', () => {
   });
 
   it('are Node.js on arm64 with active tracing, explicit memory/timeout and their own log group', () => {
-    expect(Object.keys(functions)).toHaveLength(API_GROUPS.length + 5 + 4);
+    // The API groups, worker, dead-letter, sweeper, workflow-engine, schedule-fire, failures, the 4 WebSocket handlers.
+    expect(Object.keys(functions)).toHaveLength(API_GROUPS.length + 6 + 4);
     for (const f of Object.values(functions)) {
       expect(f.Properties).toMatchObject({
         Architectures: ['arm64'],
