@@ -1,4 +1,5 @@
-import { RemovalPolicy } from 'aws-cdk-lib';
+import { Fn, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import type { IConstruct } from 'constructs';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { TASK_QUEUE } from '../shared/platform/infra.js';
 
@@ -26,6 +27,15 @@ export interface StageConfig {
 }
 
 const STAGE_PATTERN = /^[a-z][a-z0-9-]{0,19}$/;
+
+/**
+ * Eight hex characters unique to one creation of the stack (the first group of its CloudFormation
+ * stack id's UUID). Names of resources a stack may leave behind (retained secret, log groups) carry
+ * it: a deleted stack's leftovers then never block creating the stack again under the same name.
+ */
+export function stackInstanceSuffix(scope: IConstruct): string {
+  return Fn.select(0, Fn.split('-', Fn.select(2, Fn.split('/', Stack.of(scope).stackId))));
+}
 
 /** Stages that are production-like unless the `productionStages` context names others. */
 export const DEFAULT_PRODUCTION_STAGES = ['prod'];

@@ -12,7 +12,7 @@ import type { Construct } from 'constructs';
 import { FAILURE_QUEUES, FUNCTIONS } from '../../shared/platform/infra.js';
 import { METRICS, metricsNamespace } from '../../shared/platform/metrics.js';
 import { acknowledge } from '../nag.js';
-import type { StageConfig } from '../stage.js';
+import { stackInstanceSuffix, type StageConfig } from '../stage.js';
 import type { SupervisorFunction, SupervisorFunctions } from './supervisor-function.js';
 
 /**
@@ -84,7 +84,9 @@ export class SupervisorObservability {
 
   /** The workflow state machine's execution log, under `/aws/vendedlogs/states/`. */
   stateMachineLogs(stateMachineName: string): LogGroup {
-    return stageLogGroup(this.scope, 'WorkflowStateMachineLogs', this.props.stageConfig, `/aws/vendedlogs/states/${stateMachineName}`);
+    // Retained in production-like stages: the suffix keeps a re-created stack from colliding with it.
+    const name = `/aws/vendedlogs/states/${stateMachineName}-${stackInstanceSuffix(this.scope)}`;
+    return stageLogGroup(this.scope, 'WorkflowStateMachineLogs', this.props.stageConfig, name);
   }
 
   /**
