@@ -1,8 +1,10 @@
 import '../local/quiet-sdk.js';
 /**
  * Bootstrap the first admin (never a default password):
- *   npm run admin:create -- --username admin --password '…' [--email a@b.c]          (local)
- *   TABLE_NAME=<table> AWS_REGION=<region> npm run admin:create -- --username … --password … --aws
+ *   npm run admin:create -- --username admin [--email a@b.c]          (local; asks the password)
+ *   TABLE_NAME=<table> AWS_REGION=<region> npm run admin:create -- --username … --aws
+ * The password is asked on the terminal without echo, or read from standard input with
+ * `--password-stdin`; `--password '…'` works too but leaves it in the shell history.
  * Locally it works whether or not `npm start` is running: it writes to the database of the runtime
  * running on the data directory (runtime.json), else to that of a running `npm start -- --in-memory`
  * (runtime-memory.json; `--in-memory` picks it even when both run), else it starts DynamoDB Local on
@@ -28,6 +30,7 @@ const { values } = parseArgs({
   options: {
     username: { type: 'string' },
     password: { type: 'string' },
+    'password-stdin': { type: 'boolean', default: false },
     email: { type: 'string' },
     aws: { type: 'boolean', default: false },
     'in-memory': { type: 'boolean', default: false },
@@ -35,10 +38,54 @@ const { values } = parseArgs({
   },
 });
 
-const input = registerBody.safeParse({ username: values.username, password: values.password, ...(values.email ? { email: values.email } : {}) });
+/** The first line of standard input (`--password-stdin`: from a file, a pipe or a secret manager). */
+async function firstLineOfStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8').split(/\r?\n/)[0];
+}
+
+/** Asks on the terminal without echoing what is typed (nothing lands in the shell history). */
+function promptHidden(question: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const stdin = process.stdin;
+    process.stderr.write(question);
+    stdin.setRawMode(true);
+    stdin.setEncoding('utf8');
+    stdin.resume();
+    let value = '';
+    const finish = (err?: Error) => {
+      stdin.setRawMode(false);
+      stdin.pause();
+      stdin.off('data', onData);
+      process.stderr.write('\n');
+      if (err) reject(err);
+      else resolve(value);
+    };
+    const onData = (typed: string) => {
+      for (const c of typed) {
+        if (c === '\r' || c === '\n') return finish();
+        if (c === '\u0003') return finish(new Error('cancelled'));
+        if (c === '\u007f' || c === '\b') value = value.slice(0, -1);
+        else value += c;
+      }
+    };
+    stdin.on('data', onData);
+  });
+}
+
+async function password(): Promise<string | undefined> {
+  if (values.password !== undefined) return values.password;
+  if (values['password-stdin']) return firstLineOfStdin();
+  if (process.stdin.isTTY) return promptHidden(`Password for ${values.username ?? 'the admin'}: `);
+  return undefined;
+}
+
+const input = registerBody.safeParse({ username: values.username, password: await password(), ...(values.email ? { email: values.email } : {}) });
 if (!input.success) {
   for (const issue of input.error.issues) console.error(`--${issue.path.join('.')}: ${issue.message}`);
-  console.error("usage: npm run admin:create -- --username NAME --password 'PASSWORD' [--email EMAIL] [--in-memory | --aws]");
+  console.error('usage: npm run admin:create -- --username NAME [--password-stdin | --password PASSWORD] [--email EMAIL] [--in-memory | --aws]');
+  console.error('  with neither, the password is asked on the terminal (not echoed, not in the shell history)');
   process.exit(2);
 }
 

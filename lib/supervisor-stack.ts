@@ -14,6 +14,7 @@ import { SupervisorData } from './constructs/data.js';
 import type { SupervisorHttpApi } from './constructs/http-api.js';
 import { SupervisorObservability } from './constructs/observability.js';
 import { SupervisorFunctions, type SupervisorFunction } from './constructs/supervisor-function.js';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { AuditRetry } from './constructs/audit-retry.js';
 import { TaskProcessing } from './constructs/task-processing.js';
 import type { SupervisorWebSocketApi } from './constructs/websocket-api.js';
@@ -32,7 +33,7 @@ export const WORKER_MAX_CONCURRENCY = TASK_QUEUE.maxConcurrency;
 export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 /** Entries besides the API groups': `functions/<name>/handler.ts`. */
-export const BACKGROUND_ENTRIES = ['worker', 'dead-letter', 'sweeper', 'workflow-engine', 'schedule-fire', 'audit-retry', 'plugin-delivery', 'ws'] as const;
+export const BACKGROUND_ENTRIES = ['worker', 'dead-letter', 'sweeper', 'workflow-engine', 'schedule-fire', 'audit-retry', 'plugin-delivery', 'failures', 'ws'] as const;
 
 export interface SupervisorStackProps extends StackProps {
   readonly stageConfig: StageConfig;
@@ -44,6 +45,8 @@ export interface SupervisorStackProps extends StackProps {
   readonly createApiGatewayAccountRole?: boolean;
   /** Bedrock model and inference-profile ARNs the providers may invoke (default: any foundation model, the account's inference profiles). */
   readonly bedrockModelArns?: readonly string[];
+  /** An e-mail address subscribed to the alarm topic (default: none). */
+  readonly alarmEmail?: string;
 }
 
 /**
@@ -74,7 +77,7 @@ export class SupervisorStack extends Stack {
     const routes = apiRoutes(props.routes);
     assertEntriesExist(projectRoot, [...routedGroups(routes), ...BACKGROUND_ENTRIES]);
 
-    const observability = new SupervisorObservability(this, { stageConfig });
+    const observability = new SupervisorObservability(this, { stageConfig, alarmEmail: props.alarmEmail });
     const data = new SupervisorData(this, { stageConfig });
     const functions = new SupervisorFunctions(this, { stageConfig, projectRoot });
     const apis = new SupervisorApis(this, {
@@ -93,6 +96,7 @@ export class SupervisorStack extends Stack {
     });
 
     new PluginDelivery(this, { stageConfig, functions, eventBus: data.eventBus, asyncFailureQueue: tasks.asyncFailureQueue });
+    observability.failureConsumer(functions, [tasks.asyncFailureQueue, workflows.scheduleDlq]);
 
     const bind = new Bindings({
       table: data.table,
@@ -114,6 +118,17 @@ export class SupervisorStack extends Stack {
     });
     for (const [label, fn] of functions.byLabel) bind.ports(fn, portsOf(label));
 
+    // The audit dead-letter queue's alarm (an audit entry that could not be written) notifies the same topic.
+    audits.deadLetterAlarm.addAlarmAction(new SnsAction(observability.alarmTopic));
+    observability.alarms({
+      functions: functions.byLabel,
+      taskQueue: tasks.taskQueue,
+      taskDlq: tasks.taskDlq,
+      failureQueues: [tasks.asyncFailureQueue, workflows.scheduleDlq],
+      httpApi: apis.httpApi.api,
+      stateMachine: workflows.stateMachine,
+    });
+
     this.table = data.table;
     this.taskQueue = tasks.taskQueue;
     this.taskDlq = tasks.taskDlq;
@@ -129,6 +144,7 @@ export class SupervisorStack extends Stack {
     new CfnOutput(this, 'StateMachineArn', { value: this.stateMachine.stateMachineArn, description: 'Workflow state machine' });
     new CfnOutput(this, 'EventBusName', { value: data.eventBus.eventBusName });
     new CfnOutput(this, 'SigningKeyId', { value: data.signingKey.keyId });
+    new CfnOutput(this, 'AlarmTopicArn', { value: observability.alarmTopic.topicArn, description: 'SNS topic every alarm notifies' });
   }
 }
 

@@ -30,6 +30,7 @@ import { handler as taskSweeper } from '../functions/sweeper/handler.js';
 import { handler as auditRetry } from '../functions/audit-retry/handler.js';
 import { LocalAuditQueue } from './audit-queue.js';
 import { handler as pluginDelivery } from '../functions/plugin-delivery/handler.js';
+import { deadLetteredFiring, failedSweep } from './failures.js';
 import { ensureLocalProvider } from '../shared/providers/service.js';
 import { ensureDefaultAgent } from '../shared/agents/service.js';
 import { isManualClock } from '../shared/platform/local/clock.js';
@@ -180,7 +181,12 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       fire: async (payload) => {
         await scheduleFire(payload);
       },
-      onDeadLetter: (entry) => log(`schedule ${entry.name} firing dead-lettered: ${entry.error}`),
+      onDeadLetter: (entry) => {
+        log(`schedule ${entry.name} firing dead-lettered: ${entry.error}`);
+        // Recorded on the schedule by the failure queues' consumer, as on AWS.
+        const payload = 'scheduled_time' in entry.payload ? { ...entry.payload, scheduled_time: entry.scheduledTime } : entry.payload;
+        deadLetteredFiring(payload, entry.error).catch((err) => log(`dead-lettered firing not recorded: ${(err as Error).stack ?? err}`));
+      },
     });
     const workflows = new LocalStateMachineRunner({
       engine: (payload) => workflowEngine(payload),
@@ -250,7 +256,11 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
           if (sweeping) return;
           sweeping = true;
           taskSweeper()
-            .catch((err) => log(`task sweeper failed: ${(err as Error).stack ?? err}`))
+            .catch((err) => {
+              log(`task sweeper failed: ${(err as Error).stack ?? err}`);
+              // Recorded in the sweeper's health by the failure queues' consumer, as on AWS.
+              return failedSweep(clock.now(), (err as Error).message ?? String(err)).catch((e) => log(`failed sweep not recorded: ${(e as Error).stack ?? e}`));
+            })
             .finally(() => (sweeping = false));
         }, LOCAL_SWEEP_INTERVAL_MS);
     sweepTimer?.unref();

@@ -7,8 +7,9 @@
  * Firing delivers the schedule's payload to `fire`, after substituting EventBridge Scheduler's context
  * attributes (`<aws.scheduler.scheduled-time>`, `<aws.scheduler.schedule-arn>`,
  * `<aws.scheduler.execution-id>`, `<aws.scheduler.attempt-number>`) as the real service does in
- * Target.Input. A failing delivery is retried up to 3 times (the AWS adapter's RetryPolicy
- * MaximumRetryAttempts), then recorded as dead-lettered. Firings missed while the process was not
+ * Target.Input. A failing firing is retried twice, then recorded as dead-lettered: on AWS the target is
+ * invoked asynchronously, so Lambda retries a function error twice (SCHEDULE_FIRE_ASYNC in
+ * shared/platform/infra.ts) and then sends the event to the function's dead-letter queue. Firings missed while the process was not
  * running (or the clock jumped) are not replayed one by one: the schedule fires once and moves on.
  *
  * With a `ManualClock` no real timer is armed: call `tick()` after moving the clock. With the system
@@ -18,6 +19,7 @@ import { randomBytes } from 'node:crypto';
 import type { Clock, ScheduleDefinition, ScheduleService } from '../shared/platform/ports.js';
 import { systemClock } from '../shared/platform/ports.js';
 import { nextRun, parseCron, type ParsedCron } from '../shared/platform/cron.js';
+import { SCHEDULE_FIRE_ASYNC } from '../shared/platform/infra.js';
 import { assertScheduleDefinition, assertScheduleName } from '../shared/platform/service-rules.js';
 import { isManualClock } from '../shared/platform/local/clock.js';
 
@@ -28,7 +30,7 @@ export type FireFn = (payload: Record<string, unknown>) => Promise<void>;
 export interface LocalSchedulerOptions {
   clock?: Clock;
   fire: FireFn;
-  /** Retries after a failed delivery (default 3, like the AWS adapter's RetryPolicy). */
+  /** Retries after a failed firing (default SCHEDULE_FIRE_ASYNC.retryAttempts, Lambda's retries on AWS). */
   maxRetries?: number;
   /** Pause before retry n is `retryDelayMs * 2^(n-1)` (default 1000; tests use 0). */
   retryDelayMs?: number;
@@ -158,7 +160,7 @@ export class LocalScheduler implements ScheduleService {
   }
 
   private async deliver(definition: ScheduleDefinition, scheduled: Date): Promise<void> {
-    const maxRetries = this.options.maxRetries ?? 3;
+    const maxRetries = this.options.maxRetries ?? SCHEDULE_FIRE_ASYNC.retryAttempts;
     const retryDelayMs = this.options.retryDelayMs ?? 1000;
     const scheduledTime = scheduled.toISOString().replace(/\.\d{3}Z$/, 'Z');
     let lastError: unknown;

@@ -1,6 +1,7 @@
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { getDeps } from '../../shared/platform/runtime.js';
 import { logger, useLambdaContext } from '../../shared/platform/logger.js';
+import { METRICS, recordMetrics } from '../../shared/platform/metrics.js';
 import { parseRunMessage } from '../../shared/tasks/service.js';
 import { failDeadLettered } from '../../shared/tasks/runner.js';
 
@@ -17,6 +18,7 @@ export async function handler(event: SQSEvent, context?: Context): Promise<SQSBa
     }
     try {
       const outcome = await failDeadLettered(deps, message);
+      if (outcome === 'failed') recordMetrics(deps.config, [{ name: METRICS.tasksDeadLettered, unit: 'Count', value: 1 }]);
       logger.warn('dead-lettered task message handled', { task_id: message.task_id, outcome });
     } catch (err) {
       logger.error('dead-lettered message not handled; it stays in the queue', { message_id: record.messageId, error: err as Error });

@@ -5,8 +5,11 @@ import { firePayloadSchema } from '../../shared/schedules/schedule.js';
 import { fireSchedule, type FireResult } from '../../shared/schedules/service.js';
 
 /**
- * EventBridge Scheduler's target: `{ schedule_id, scheduled_time }` per firing. A thrown error makes the
- * Scheduler retry (then dead-letter) the firing; a payload that can never work is logged and dropped.
+ * EventBridge Scheduler's target: `{ schedule_id, scheduled_time }` per firing. The Scheduler invokes it
+ * asynchronously, so a thrown error is retried by Lambda (SCHEDULE_FIRE_ASYNC in shared/platform/infra.ts:
+ * twice, about 1 and 2 minutes later), not by the schedule's retry policy (which only covers deliveries
+ * Lambda refused); after the last retry the event goes to the function's dead-letter queue
+ * (AsyncFailureQueue). A payload that can never work is logged and dropped.
  */
 export async function handler(event: unknown, context?: Context): Promise<FireResult> {
   useLambdaContext(context);

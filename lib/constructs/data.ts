@@ -6,7 +6,7 @@ import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { TABLE } from '../../shared/platform/infra.js';
 import { acknowledge } from '../nag.js';
-import type { StageConfig } from '../stage.js';
+import { stackInstanceSuffix, type StageConfig } from '../stage.js';
 
 export interface SupervisorDataProps {
   readonly stageConfig: StageConfig;
@@ -61,7 +61,8 @@ export class SupervisorData {
     });
 
     this.appSecret = new Secret(scope, 'AppSecret', {
-      secretName: `supervisor/${stage}/app`,
+      // Retained in production-like stages: the suffix keeps a re-created stack from colliding with it.
+      secretName: `supervisor/${stage}/app-${stackInstanceSuffix(scope)}`,
       description: `Supervisor ${stage}: key for signing pagination cursors and other HMACs`,
       generateSecretString: { passwordLength: 64, excludePunctuation: true },
       removalPolicy: dataRemoval,

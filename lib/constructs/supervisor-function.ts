@@ -6,7 +6,9 @@ import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat, type BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
+import { ENV } from '../../shared/platform/config.js';
 import type { FunctionLimits } from '../../shared/platform/infra.js';
+import { metricsNamespace } from '../../shared/platform/metrics.js';
 import { acknowledge, acknowledgeWildcardResource, XRAY_REASON } from '../nag.js';
 import type { StageConfig } from '../stage.js';
 import { stageLogGroup } from './observability.js';
@@ -88,6 +90,8 @@ export class SupervisorFunction extends NodejsFunction {
       environment: {
         STAGE: stageConfig.stage,
         POWERTOOLS_SERVICE_NAME: `supervisor-${label}`,
+        // Business metrics (shared/platform/metrics.ts) as EMF log lines: no grant needed.
+        [ENV.metricsNamespace]: metricsNamespace(stageConfig.stage),
         CORS_ORIGINS: stageConfig.corsOrigins.join(','),
         ...(stageConfig.allowRegistration === undefined
           ? {}

@@ -1,11 +1,12 @@
 import { Duration } from 'aws-cdk-lib';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
+import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import {
-  FAILURE_QUEUE_RETENTION_DAYS,
+  FAILURE_QUEUES,
   FUNCTIONS,
   SWEEPER_INTERVAL_MINUTES,
   TASK_DEAD_LETTER_QUEUE,
@@ -58,7 +59,8 @@ export class TaskProcessing {
     });
     this.asyncFailureQueue = new Queue(scope, 'AsyncFailureQueue', {
       ...QUEUE_DEFAULTS,
-      retentionPeriod: Duration.days(FAILURE_QUEUE_RETENTION_DAYS),
+      retentionPeriod: Duration.days(FAILURE_QUEUES.retentionDays),
+      visibilityTimeout: Duration.seconds(FAILURE_QUEUES.visibilityTimeoutSeconds),
     });
     for (const dlq of [this.taskDlq, this.asyncFailureQueue]) {
       acknowledge(
@@ -76,6 +78,12 @@ export class TaskProcessing {
       limits: FUNCTIONS.worker,
       noDlqReason: 'Consumes the task queue through an event source mapping; failed messages go to the queue\'s redrive DLQ.',
     });
+    // Reserved (and so capped): 900-second runs never take the account's unreserved concurrency,
+    // which the API functions draw from (see docs/deploy.md for the account quota this assumes).
+    const { workerReservedConcurrency } = props.stageConfig;
+    if (workerReservedConcurrency !== undefined) {
+      (this.worker.node.defaultChild as CfnFunction).reservedConcurrentExecutions = workerReservedConcurrency;
+    }
     this.deadLetter = functions.add('DeadLetterFunction', {
       name: 'dead-letter',
       description: `Supervisor ${stage}: fails tasks whose messages reached the dead-letter queue`,
@@ -94,7 +102,8 @@ export class TaskProcessing {
       new SqsEventSource(this.taskQueue, {
         batchSize: TASK_QUEUE.batchSize,
         reportBatchItemFailures: true,
-        maxConcurrency: TASK_QUEUE.maxConcurrency,
+        // Never above the reservation: the mapping would be throttled by it.
+        maxConcurrency: Math.min(TASK_QUEUE.maxConcurrency, workerReservedConcurrency ?? TASK_QUEUE.maxConcurrency),
       }),
     );
     this.deadLetter.addEventSource(

@@ -24,6 +24,29 @@ export const WS_ACCESS_LOG_FIELDS = {
   integrationError: '$context.integrationErrorMessage',
 } as const;
 
+/**
+ * The account-level CloudWatch Logs role of API Gateway (one per account and region), which WebSocket
+ * (unlike HTTP API) stage logging needs. Retained: other stages and APIs of the account use it too.
+ * `bin/app.ts` makes it once, in the `Supervisor-account` stack, so that stages do not overwrite it.
+ */
+export function apiGatewayAccountLogsRole(scope: Construct): CfnAccount {
+  const role = new Role(scope, 'ApiGatewayLogsRole', {
+    assumedBy: new ServicePrincipal('apigateway.amazonaws.com'),
+    managedPolicies: [ManagedPolicy.fromAwsManagedPolicyName('service-role/AmazonAPIGatewayPushToCloudWatchLogs')],
+    description: 'API Gateway account-level role to write CloudWatch Logs (WebSocket access logs)',
+  });
+  role.applyRemovalPolicy(RemovalPolicy.RETAIN);
+  const account = new CfnAccount(scope, 'ApiGatewayAccount', { cloudWatchRoleArn: role.roleArn });
+  account.applyRemovalPolicy(RemovalPolicy.RETAIN);
+  acknowledge(
+    role,
+    'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
+    'The account-level API Gateway logging role uses the AWS-maintained AmazonAPIGatewayPushToCloudWatchLogs policy, ' +
+      'which AWS documents for exactly this role; it serves every API of the account/region, so it cannot be scoped to our log groups.',
+  );
+  return account;
+}
+
 /** Query-string parameter carrying the access token at `$connect`. */
 export const WS_TOKEN_IDENTITY_SOURCE = 'route.request.querystring.token';
 
@@ -72,24 +95,7 @@ export class SupervisorWebSocketApi extends Construct {
       },
     });
 
-    if (props.createAccountLogsRole) {
-      // WebSocket (unlike HTTP API) stage logging needs the account-level CloudWatch role of API Gateway.
-      const role = new Role(this, 'ApiGatewayLogsRole', {
-        assumedBy: new ServicePrincipal('apigateway.amazonaws.com'),
-        managedPolicies: [ManagedPolicy.fromAwsManagedPolicyName('service-role/AmazonAPIGatewayPushToCloudWatchLogs')],
-        description: 'API Gateway account-level role to write CloudWatch Logs (WebSocket access logs)',
-      });
-      role.applyRemovalPolicy(RemovalPolicy.RETAIN);
-      const account = new CfnAccount(this, 'ApiGatewayAccount', { cloudWatchRoleArn: role.roleArn });
-      account.applyRemovalPolicy(RemovalPolicy.RETAIN);
-      this.stage.node.addDependency(account);
-      acknowledge(
-        role,
-        'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
-        'The account-level API Gateway logging role uses the AWS-maintained AmazonAPIGatewayPushToCloudWatchLogs policy, ' +
-          'which AWS documents for exactly this role; it serves every API of the account/region, so it cannot be scoped to our log groups.',
-      );
-    }
+    if (props.createAccountLogsRole) this.stage.node.addDependency(apiGatewayAccountLogsRole(this));
   }
 
   /** Adds `$connect` (behind the Lambda authorizer), `$disconnect` and `$default`. */

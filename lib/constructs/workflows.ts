@@ -4,7 +4,7 @@ import { CfnScheduleGroup } from 'aws-cdk-lib/aws-scheduler';
 import { Queue, type IQueue } from 'aws-cdk-lib/aws-sqs';
 import { DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
-import { FAILURE_QUEUE_RETENTION_DAYS, FUNCTIONS } from '../../shared/platform/infra.js';
+import { FAILURE_QUEUES, FUNCTIONS, SCHEDULE_FIRE_ASYNC } from '../../shared/platform/infra.js';
 import { buildWorkflowDefinition } from '../../shared/workflows/asl.js';
 import { acknowledge, XRAY_REASON } from '../nag.js';
 import type { StageConfig } from '../stage.js';
@@ -71,6 +71,18 @@ export class WorkflowOrchestration {
       limits: FUNCTIONS.background,
       deadLetterQueue: props.asyncFailureQueue,
     });
+    // The Scheduler invokes it asynchronously: Lambda retries a failed firing, then dead-letters it.
+    // Set explicitly so that FIRING_TAKEOVER_SECONDS (shared/schedules/service.ts) fits these retries.
+    this.scheduleFire.configureAsyncInvoke({
+      retryAttempts: SCHEDULE_FIRE_ASYNC.retryAttempts,
+      maxEventAge: Duration.seconds(SCHEDULE_FIRE_ASYNC.maxEventAgeSeconds),
+    });
+    acknowledge(
+      this.scheduleFire,
+      'Serverless-LambdaAsyncFailureDestination',
+      'A firing that fails after Lambda\'s retries goes to the function\'s dead-letter queue (AsyncFailureQueue), which the failures ' +
+        'function consumes and records on the schedule; an on-failure destination would deliver each failure a second time.',
+    );
 
     // ---------------------------------------------------------------- state machine
     this.stateMachineName = `supervisor-${stage}-workflow-runs`;
@@ -107,7 +119,8 @@ export class WorkflowOrchestration {
     // ---------------------------------------------------------------- EventBridge Scheduler
     this.scheduleDlq = new Queue(scope, 'ScheduleDeadLetterQueue', {
       ...QUEUE_DEFAULTS,
-      retentionPeriod: Duration.days(FAILURE_QUEUE_RETENTION_DAYS),
+      retentionPeriod: Duration.days(FAILURE_QUEUES.retentionDays),
+      visibilityTimeout: Duration.seconds(FAILURE_QUEUES.visibilityTimeoutSeconds),
     });
     const dlqOfSchedules =
       'This queue is itself the dead-letter queue of the EventBridge Scheduler schedules, which the workflows ' +

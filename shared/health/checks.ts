@@ -35,3 +35,33 @@ export function overallStatus(results: DependencyResult[]): HealthStatus {
   if (results.some((r) => r.status !== 'healthy')) return 'degraded';
   return 'healthy';
 }
+
+/** What the health routes know of the sweeper (`shared/health/background.ts`). */
+export interface SweeperFacts {
+  last_run_at?: string;
+  last_failure_at?: string;
+  failures?: number;
+}
+
+/**
+ * The sweeper as a dependency (not required: the API works without it, stuck tasks just stay stuck):
+ * unhealthy when its last failure is newer than its last finished run, or when no sweep finished for
+ * `staleSeconds`; degraded while no sweep has been recorded yet (a new stage's first minute).
+ */
+export function sweeperHealth(facts: SweeperFacts | undefined, now: Date, staleSeconds: number, latencyMs: number): DependencyResult {
+  const result = (status: HealthStatus, error?: string): DependencyResult => ({
+    name: 'sweeper',
+    required: false,
+    status,
+    latency_ms: Math.round(latencyMs),
+    ...(error ? { error } : {}),
+  });
+  const lastRun = facts?.last_run_at ? Date.parse(facts.last_run_at) : NaN;
+  const lastFailure = facts?.last_failure_at ? Date.parse(facts.last_failure_at) : NaN;
+  if (!Number.isNaN(lastFailure) && (Number.isNaN(lastRun) || lastFailure > lastRun)) {
+    return result('unhealthy', `the last sweep failed at ${facts!.last_failure_at} (${facts!.failures ?? 1} failed so far; see the sweeper's log)`);
+  }
+  if (Number.isNaN(lastRun)) return result('degraded', 'no finished sweep recorded yet');
+  if (now.getTime() - lastRun > staleSeconds * 1000) return result('unhealthy', `no sweep finished since ${facts!.last_run_at}`);
+  return result('healthy');
+}

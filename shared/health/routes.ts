@@ -3,7 +3,9 @@ import { defineRoutes } from '../platform/api/route.js';
 import { isoDate } from '../platform/api/schemas.js';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { ApiRequest, Operations } from '../platform/api/types.js';
-import { overallStatus, runCheck } from './checks.js';
+import { overallStatus, runCheck, sweeperHealth } from './checks.js';
+import { sweeperState } from './background.js';
+import { SWEEPER_INTERVAL_MINUTES } from '../platform/infra.js';
 import { DomainError } from '../platform/errors.js';
 import { VERSION } from '../platform/version.js';
 import { eventBus } from '../platform/use/events.js';
@@ -69,6 +71,22 @@ export const healthRoutes = defineRoutes([
 
 const startedAt = Date.now();
 
+/** The sweeper counts as stopped after 5 of its intervals on AWS without a finished sweep. */
+const SWEEPER_STALE_SECONDS = 5 * SWEEPER_INTERVAL_MINUTES * 60;
+
+/** The sweeper's recorded runs and failures (written by the sweeper and the failure-queue consumer). */
+async function checkSweeper(req: ApiRequest) {
+  const started = performance.now();
+  let facts: Awaited<ReturnType<typeof sweeperState>>;
+  try {
+    facts = await sweeperState(req.deps);
+  } catch {
+    // The table is down: the `table` check says so; the sweeper's state is then unknown.
+    return sweeperHealth({ last_run_at: undefined }, new Date(), SWEEPER_STALE_SECONDS, performance.now() - started);
+  }
+  return sweeperHealth(facts, req.deps.clock.now(), SWEEPER_STALE_SECONDS, performance.now() - started);
+}
+
 async function checkAll(req: ApiRequest) {
   const { store } = req.deps;
   const results = await Promise.all([
@@ -79,6 +97,7 @@ async function checkAll(req: ApiRequest) {
     runCheck('state_machine', false, () => workflowRunner(req.deps).check()),
     runCheck('scheduler', false, () => scheduleService(req.deps).check()),
     runCheck('event_bus', false, () => eventBus(req.deps).check()),
+    checkSweeper(req),
   ]);
   // A store process this runtime supervises (local DynamoDB Local) says whether it is restarting.
   const table = results[0];

@@ -40,6 +40,8 @@ export const ENV = {
   version: 'SUPERVISOR_VERSION',
   /** Set by Lambda: one per execution environment, the instance id task leases carry on AWS. */
   lambdaInstance: 'AWS_LAMBDA_LOG_STREAM_NAME',
+  /** Namespace of the business metrics (EMF); unset: none are written (the local runtime). */
+  metricsNamespace: 'POWERTOOLS_METRICS_NAMESPACE',
 } as const;
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -79,6 +81,7 @@ const envSchema = z.object({
   [ENV.pluginMaxAttempts]: z.string().regex(/^\d+$/, 'must be a whole number').transform(Number).pipe(z.number().min(1).max(20)).default(5),
   [ENV.docsAssetsDir]: text.optional(),
   [ENV.version]: text.default('0.1.0'),
+  [ENV.metricsNamespace]: text.optional(),
   [ENV.taskQueueUrl]: text.optional(),
   [ENV.auditQueueUrl]: text.optional(),
   [ENV.stateMachineArn]: text.optional(),
@@ -150,6 +153,8 @@ export interface Config {
   version: string;
   /** The Lambda execution environment (its log stream), when running on Lambda. */
   lambdaInstance?: string;
+  /** Where business metrics go (CloudWatch EMF); undefined: they are not written. */
+  metricsNamespace?: string;
   aws: AwsPortsConfig;
 }
 
@@ -198,6 +203,7 @@ export function parseConfig(env: Env): Config {
     docsAssetsDir: v[ENV.docsAssetsDir],
     version: v[ENV.version],
     ...(v[ENV.lambdaInstance] ? { lambdaInstance: v[ENV.lambdaInstance] } : {}),
+    metricsNamespace: v[ENV.metricsNamespace],
     aws: {
       taskQueueUrl: v[ENV.taskQueueUrl],
       auditQueueUrl: v[ENV.auditQueueUrl],

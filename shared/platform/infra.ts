@@ -90,6 +90,12 @@ export const TASK_QUEUE = {
   retentionDays: 4,
   batchSize: 5,
   maxConcurrency: 20,
+  /**
+   * Concurrency reserved for the worker (and its cap): it can never take more than this from the
+   * account's pool, so 900-second runs cannot starve the API functions into throttles (503s), and the
+   * queue's event source mapping (maxConcurrency) is never throttled by the reservation either.
+   */
+  reservedConcurrency: 20,
 } as const;
 
 /** The task queue's dead-letter queue and its consumer, the dead-letter function. */
@@ -114,7 +120,30 @@ export const AUDIT_QUEUE = {
 /** Retention of the queues that only collect failures (failed asynchronous invocations, schedule DLQ). */
 export const FAILURE_QUEUE_RETENTION_DAYS = 14;
 
+/** The failure queues (AsyncFailureQueue, ScheduleDeadLetterQueue) and their consumer, the failures function. */
+export const FAILURE_QUEUES = {
+  /** 6 × the failures function's timeout (360 s). */
+  visibilityTimeoutSeconds: visibilityTimeoutFor(FUNCTIONS.background.timeoutSeconds),
+  retentionDays: FAILURE_QUEUE_RETENTION_DAYS,
+  batchSize: 10,
+} as const;
+
 // ---------------------------------------------------------------- schedules
+
+/**
+ * How Lambda handles the asynchronous invocations of schedule-fire. EventBridge Scheduler invokes its
+ * Lambda target asynchronously: the Scheduler's own retry policy (`RetryPolicy` of each schedule) only
+ * covers a delivery that Lambda refused (throttled, unavailable); once Lambda accepted the event, a
+ * function error or timeout is retried by Lambda, `retryAttempts` times, about 1 and then 2 minutes
+ * after the failed attempt ended, and then goes to the function's dead-letter queue
+ * (AsyncFailureQueue). An event older than `maxEventAgeSeconds` is not retried any more.
+ */
+export const SCHEDULE_FIRE_ASYNC = {
+  retryAttempts: 2,
+  /** Lambda's pause before each retry (approximate, at least this). */
+  retryDelaysSeconds: [60, 120],
+  maxEventAgeSeconds: 3600,
+} as const;
 
 /** How often the sweeper runs on AWS (an EventBridge rule); the local runtime runs it more often. */
 export const SWEEPER_INTERVAL_MINUTES = 1;
@@ -194,6 +223,8 @@ export const FUNCTION_PORTS = {
   'plugin-delivery': { table: 'read-write', secrets: 'read', mail: true },
   // Writes the audit entries that could not be written during their request.
   'audit-retry': { table: 'read-write' },
+  // Records what reached the failure queues: a schedule's failed firing, the sweeper's failure.
+  failures: { table: 'read-write' },
   'ws-authorizer': { table: 'read', signer: 'verify' },
   'ws-connect': { table: 'read-write' },
   'ws-disconnect': { table: 'read-write' },

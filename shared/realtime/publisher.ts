@@ -4,6 +4,7 @@ import { ConnectionRepository } from './repo.js';
 import { serverMessage, type CloseReason } from './channels.js';
 import { logger } from '../platform/logger.js';
 import { connectionsOf } from '../platform/use/connections.js';
+import { boundEventData } from './bounded.js';
 
 export interface PublishOptions {
   /** Only subscribers holding this permission receive it (on top of the channel's own permission). */
@@ -15,12 +16,14 @@ export interface PublishOptions {
 /**
  * Sends an event to every connection subscribed to any of the channels, once per connection, through
  * the `@connections` API. Connections that are gone (410) are cleaned up. Never throws: a failed
- * notification must not fail the state change that caused it.
+ * notification must not fail the state change that caused it. The data is bounded to what one
+ * WebSocket message may carry (`boundEventData`: 128 KB on API Gateway, and locally).
  */
 export async function publish(deps: Deps, channels: string[], type: string, data: unknown, options: PublishOptions = {}): Promise<number> {
   const repo = new ConnectionRepository(deps.store);
   const nowEpoch = Math.floor(deps.clock.now().getTime() / 1000);
   let delivered = 0;
+  const bounded = boundEventData(data);
   try {
     const seen = new Set<string>();
     const sends: Promise<void>[] = [];
@@ -37,7 +40,7 @@ export async function publish(deps: Deps, channels: string[], type: string, data
         const byPermission = options.permission !== undefined && sub.permissions.includes(options.permission);
         const byOwnership = options.ownerId !== undefined && sub.user_id === options.ownerId;
         if (!unrestricted && !byPermission && !byOwnership) continue;
-        const message = serverMessage(type, data, channel);
+        const message = serverMessage(type, bounded, channel);
         sends.push(
           connectionsOf(deps).post(sub.connection_id, message).then(
             () => {

@@ -28,6 +28,8 @@ export interface ScheduleRecord {
   last_run_at: string | null;
   last_execution_id: string | null;
   last_outcome: FiringOutcome | null;
+  /** Why the last firing failed (its reason), when `last_outcome` is `failed`. */
+  last_error?: string | null;
   runs: number;
   skipped_runs: number;
   last_skipped_at: string | null;
@@ -269,6 +271,7 @@ export class ScheduleRepository {
       set: {
         updated_at: firedAt,
         last_outcome: firing.outcome,
+        ...(firing.outcome === 'failed' ? { last_error: firing.reason } : {}),
         ...(firing.outcome === 'skipped' ? { last_skipped_at: firedAt } : {}),
         ...(firing.outcome === 'started' ? { last_run_at: firedAt, last_execution_id: firing.executionId } : {}),
       },

@@ -75,6 +75,8 @@ export const scheduleView = z.object({
   last_run_at: isoDate.nullable(),
   last_execution_id: z.string().nullable(),
   last_outcome: z.enum(['started', 'skipped', 'failed']).nullable(),
+  /** Why the last firing failed (e.g. it could not start the run, or it was dead-lettered after Lambda's retries); null unless `last_outcome` is `failed`. */
+  last_error: z.string().nullable(),
   runs: z.number().int(),
   skipped_runs: z.number().int(),
   last_skipped_at: isoDate.nullable(),

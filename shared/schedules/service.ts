@@ -10,6 +10,7 @@ import type { Principal } from '../platform/principal.js';
 import { canManage } from '../platform/principal.js';
 import { conflict, dependencyUnavailable, forbidden, notFound } from '../platform/errors.js';
 import { logger } from '../platform/logger.js';
+import { FUNCTIONS } from '../platform/infra.js';
 import { retryOnConflict, VersionConflictError } from '../platform/store/conflicts.js';
 import { toScheduleExpression } from '../platform/cron.js';
 import {
@@ -50,6 +51,7 @@ export function scheduleView(s: ScheduleRecord, now: Date) {
     last_run_at: s.last_run_at,
     last_execution_id: s.last_execution_id,
     last_outcome: s.last_outcome,
+    last_error: s.last_outcome === 'failed' ? (s.last_error ?? null) : null,
     runs: s.runs,
     skipped_runs: s.skipped_runs,
     last_skipped_at: s.last_skipped_at,
@@ -228,12 +230,19 @@ export interface FireResult {
   reason?: string;
 }
 
+/** Allowance for clock skew between the hosts that wrote a claim and that read it. */
+export const FIRING_CLOCK_SKEW_SECONDS = 30;
+
 /**
  * A claim still `starting` after this long cannot belong to a live invocation: the schedule-fire
- * function's timeout is 60 s (FUNCTIONS.background in shared/platform/infra.ts), and the other minute
- * covers clock skew between the hosts that wrote the claim and that read it. Keep it above that timeout.
+ * function's timeout (60 s, FUNCTIONS.background in shared/platform/infra.ts) plus clock skew. It must
+ * also fit Lambda's retries of a failed firing (SCHEDULE_FIRE_ASYNC: retries about 1 and 2 minutes
+ * after the failed attempt ended): a claimer that died at once leaves the last retry about 180 s after
+ * the claim, so a 90 s window lets that retry (if not already the first) take over with 90 s to spare;
+ * a claimer that ran into its timeout is taken over by the first retry (about 120 s after the claim).
+ * `test/unit/schedules/takeover.test.ts` checks these relations.
  */
-export const FIRING_TAKEOVER_SECONDS = 120;
+export const FIRING_TAKEOVER_SECONDS = FUNCTIONS.background.timeoutSeconds + FIRING_CLOCK_SKEW_SECONDS;
 
 /** A firing another invocation claimed less than FIRING_TAKEOVER_SECONDS ago and has not recorded yet. */
 export class FiringInProgressError extends Error {
@@ -247,7 +256,9 @@ export class FiringInProgressError extends Error {
  * A firing delivered by the Scheduler (at least once). The firing is claimed first, with the id its run
  * will have, so a redelivery starts nothing; with `overlap: "skip"` a firing while the schedule's
  * previous run is still going is recorded as skipped. A failure to start the run gives the claim back
- * and throws, so the Scheduler's retry policy (then its dead-letter queue) takes over. A retry that finds
+ * and throws: the Scheduler invokes the function asynchronously, so Lambda retries the firing (twice,
+ * about 1 and 2 minutes later; SCHEDULE_FIRE_ASYNC) and then sends it to the function's dead-letter
+ * queue (AsyncFailureQueue), whose consumer records it as the schedule's last error. A retry that finds
  * the claim still `starting` after FIRING_TAKEOVER_SECONDS (its claimer died) takes it over: it completes
  * the firing with the run the claimer left (looked up by the claim's run id), or starts that run.
  */
@@ -331,7 +342,7 @@ async function takeOverFiring(deps: Deps, schedule: ScheduleRecord, scheduledFor
   const firing = await repo.getFiring(schedule.schedule_id, scheduledFor);
   if (!firing || firing.outcome !== 'starting') return { outcome: 'duplicate' };
   const ageSeconds = (now.getTime() - Date.parse(firing.fired_at)) / 1000;
-  // Throw rather than answer: a retry that counted as done would end the Scheduler's retries, and a
+  // Throw rather than answer: a retry that counted as done would end Lambda's retries, and a
   // claimer that died just now would then lose the firing. A later retry finds it recorded or takes it over.
   if (!(ageSeconds >= FIRING_TAKEOVER_SECONDS)) throw new FiringInProgressError(schedule.schedule_id, scheduledFor);
   if (!firing.planned_execution_id) {

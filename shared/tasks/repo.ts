@@ -7,6 +7,7 @@ import {
   QueryCommand,
   TransactWriteCommand,
   type TransactWriteCommandInput,
+  UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { ulid } from 'ulid';
 import type { Store } from '../platform/store/client.js';
@@ -33,6 +34,12 @@ export interface TaskRecord extends TaskView {
    * and stops instead of forking a second chain of messages.
    */
   run_token?: string;
+  /**
+   * When the task's current run message was handed to the queue (written with the change that sends
+   * it, removed again if the send fails). The sweeper re-sends a `queued` task only once this is older
+   * than the queue's visibility timeout plus a margin: under a backlog a message waits, it is not lost.
+   */
+  last_sent_at?: string;
 }
 
 export type SessionRecord = SessionView;
@@ -379,8 +386,34 @@ export class TaskRepository {
   }
 
   /** `pending` or `queued` tasks due before `olderThan` (oldest first): their message was never sent, or got lost. */
-  async stuckTasks(status: 'pending' | 'queued', olderThan: Date, limit: number, startKey?: Record<string, unknown>) {
-    return this.statusPage(status, { expr: 'next_attempt_at < :cutoff', values: { ':cutoff': olderThan.toISOString() } }, limit, startKey);
+  async stuckTasks(status: 'pending' | 'queued', olderThan: Date, limit: number, startKey?: Record<string, unknown>, sentBefore?: Date) {
+    const filter = sentBefore
+      ? {
+          expr: 'next_attempt_at < :cutoff AND (attribute_not_exists(last_sent_at) OR last_sent_at < :sent)',
+          values: { ':cutoff': olderThan.toISOString(), ':sent': sentBefore.toISOString() },
+        }
+      : { expr: 'next_attempt_at < :cutoff', values: { ':cutoff': olderThan.toISOString() } };
+    return this.statusPage(status, filter, limit, startKey);
+  }
+
+  /**
+   * The run message carrying `token` was not sent after all: its send time goes, so that the sweeper
+   * re-sends it as soon as the task counts as stuck. Only while the token is the task's current one.
+   */
+  async forgetSend(taskId: string, token: string): Promise<void> {
+    try {
+      await this.store.doc.send(
+        new UpdateCommand({
+          TableName: this.store.table,
+          Key: taskKey(taskId),
+          UpdateExpression: 'REMOVE last_sent_at',
+          ConditionExpression: 'run_token = :token',
+          ExpressionAttributeValues: { ':token': token },
+        }),
+      );
+    } catch (err) {
+      if (!isConditionFailure(err)) throw err;
+    }
   }
 
   /** `running` tasks whose lease ran out before `now` (oldest first): their worker died or lost the table. */

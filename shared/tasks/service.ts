@@ -7,6 +7,7 @@ import { conflict, forbidden, invalidState, notFound, validationError, type Fiel
 import { canManage, canRead, type Principal } from '../platform/principal.js';
 import { zodIssues } from '../platform/api/validation.js';
 import { logger } from '../platform/logger.js';
+import { METRICS, recordMetrics, type MetricName, type MetricPoint } from '../platform/metrics.js';
 import { publish } from '../realtime/publisher.js';
 import { publishSystemEvent } from '../platform/system-events.js';
 import { createTaskBody, type CreateTaskInput, type TaskView, type UpdateTaskInput, type SessionView } from './model.js';
@@ -68,18 +69,37 @@ export async function publishTask(deps: Deps, type: 'task.created' | 'task.updat
 
 const ENDED: readonly TaskStatus[] = ['completed', 'failed', 'cancelled'];
 
+const END_METRIC: Record<string, MetricName> = { completed: METRICS.tasksCompleted, failed: METRICS.tasksFailed, cancelled: METRICS.tasksCancelled };
+
+/** The business figures of a task that just ended: its outcome, its run time and its cost. */
+export function taskEndMetrics(task: Pick<TaskRecord, 'status' | 'duration_ms' | 'cost_usd'>): MetricPoint[] {
+  const points: MetricPoint[] = [{ name: END_METRIC[task.status], unit: 'Count', value: 1 }];
+  if (task.duration_ms !== null && task.duration_ms !== undefined) points.push({ name: METRICS.taskRunTime, unit: 'Milliseconds', value: task.duration_ms });
+  if (task.cost_usd > 0) points.push({ name: METRICS.taskCostMicroUsd, unit: 'Count', value: Math.round(task.cost_usd * 1_000_000) });
+  return points;
+}
+
 /** What follows a change's write: its events, then its run message. Answers whether a message was sent. */
 export async function announce(deps: Deps, after: TaskRecord, change: Change): Promise<boolean> {
+  const ended = ENDED.includes(after.status) && change.from.some((s) => !ENDED.includes(s));
+  if (ended) recordMetrics(deps.config, taskEndMetrics(after));
   for (const type of change.events) await publishTask(deps, type, after);
   // The event bus (plugins): a task that has just completed or failed.
-  if ((after.status === 'completed' || after.status === 'failed') && change.from.some((s) => !ENDED.includes(s))) {
+  if (ended && (after.status === 'completed' || after.status === 'failed')) {
     await publishSystemEvent(deps, `task.${after.status}`, publicView(after));
   }
-  if (after.workflow_execution_id && ENDED.includes(after.status) && change.from.some((s) => !ENDED.includes(s))) {
+  if (after.workflow_execution_id && ended) {
     // A workflow step's task ended: the run's waiting Advance goes on now.
     await stepTaskFinished(deps, after.workflow_execution_id);
   }
-  return change.send ? sendRun(deps, after.task_id, change.send.token, change.send.delaySeconds) : false;
+  if (!change.send) return false;
+  const sent = await sendRun(deps, after.task_id, change.send.token, change.send.delaySeconds);
+  if (!sent && after.last_sent_at !== undefined) {
+    await repo(deps)
+      .forgetSend(after.task_id, change.send.token)
+      .catch((err) => logger.error('send time of an unsent task message not cleared', { task_id: after.task_id, error: err as Error }));
+  }
+  return sent;
 }
 
 /**
@@ -87,7 +107,9 @@ export async function announce(deps: Deps, after: TaskRecord, change: Change): P
  * when the task moved meanwhile), then announces it.
  */
 export async function commit(deps: Deps, before: TaskRecord, change: Change): Promise<{ after: TaskRecord; sent: boolean }> {
-  const after = await repo(deps).apply(before, change);
+  // A change that sends the run message records when, in the same write (see TaskRecord.last_sent_at).
+  const write = change.send ? { ...change, set: { ...change.set, last_sent_at: deps.clock.now().toISOString() } } : change;
+  const after = await repo(deps).apply(before, write);
   return { after, sent: await announce(deps, after, change) };
 }
 
@@ -152,6 +174,7 @@ export async function createTask(deps: Deps, actor: TaskActor, input: CreateTask
     if (!existing || existing.created_by !== actor.userId) throw conflict('The task id of this request is taken');
     return publicView((await enqueue(deps, existing)) ?? (await repo(deps).get(options.taskId)) ?? existing);
   }
+  recordMetrics(deps.config, [{ name: METRICS.tasksCreated, unit: 'Count', value: 1 }]);
   await publishTask(deps, 'task.created', record);
   await publishSystemEvent(deps, 'task.created', publicView(record));
   const queued = await enqueue(deps, record);

@@ -1,5 +1,6 @@
 import type { Deps } from '../platform/runtime.js';
 import { logger } from '../platform/logger.js';
+import { TASK_QUEUE } from '../platform/infra.js';
 import { VersionConflictError } from '../platform/store/conflicts.js';
 import { TaskRepository, type TaskRecord } from './repo.js';
 import { commit, enqueue, sendRun } from './service.js';
@@ -9,11 +10,22 @@ import { interrupt, queueDelay, resend } from './transitions.js';
 /**
  * The write of a task and the send of its message are not atomic, and workers die. The sweeper (every
  * minute on AWS, every 30 s locally) finds what fell between: tasks left `pending` (never handed to the
- * queue), `queued` tasks whose message should long have arrived, and `running` tasks whose lease expired.
+ * queue), `queued` tasks whose message should long have arrived (and was not sent within the queue's
+ * visibility timeout), and `running` tasks whose lease expired.
  */
 export const STUCK_PENDING_SECONDS = 60;
 /** Longer than a message normally waits in the queue; a re-sent duplicate is harmless (claims are conditional). */
 export const STUCK_QUEUED_SECONDS = 120;
+/**
+ * A queued task whose message was sent (`last_sent_at`) is re-sent only once that send is older than
+ * the queue's visibility timeout plus this margin. Under a backlog the message waits its turn; it is
+ * not lost, and re-sending it every sweep would give each waiting task one duplicate per sweep, each
+ * taking a worker slot. A received message whose worker died comes back after the visibility timeout
+ * by itself. Tasks with no recorded send (the send failed, or stored before it was recorded) are
+ * re-sent after STUCK_QUEUED_SECONDS as before.
+ */
+export const RESEND_MARGIN_SECONDS = 300;
+export const RESEND_AFTER_SECONDS = TASK_QUEUE.visibilityTimeoutSeconds + RESEND_MARGIN_SECONDS;
 /** Bounds one sweep's work; what is left is found by the next sweep. */
 const MAX_PER_STATUS = 1000;
 const PAGE = 100;
@@ -35,7 +47,7 @@ export async function sweepTasks(deps: Deps): Promise<SweepReport> {
     if (await enqueue(deps, task)) report.pending_enqueued++;
   });
 
-  await eachTask('queued', (startKey) => repo.stuckTasks('queued', ago(now, STUCK_QUEUED_SECONDS), PAGE, startKey), async (task) => {
+  await eachTask('queued', (startKey) => repo.stuckTasks('queued', ago(now, STUCK_QUEUED_SECONDS), PAGE, startKey, ago(now, RESEND_AFTER_SECONDS)), async (task) => {
     try {
       if ((await commit(deps, task, resend(task, deps.clock.now()))).sent) report.queued_resent++;
     } catch (err) {

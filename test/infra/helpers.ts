@@ -66,7 +66,16 @@ export interface BuiltStack {
 }
 
 export function buildStack(
-  options: { stage?: string; routes?: readonly RouteSpec[]; projectRoot?: string; envAgnostic?: boolean; outdir?: string; bedrockModelArns?: string[] } = {},
+  options: {
+    stage?: string;
+    routes?: readonly RouteSpec[];
+    projectRoot?: string;
+    envAgnostic?: boolean;
+    outdir?: string;
+    bedrockModelArns?: string[];
+    alarmEmail?: string;
+    productionStages?: string[];
+  } = {},
 ): BuiltStack {
   const routes = options.routes ?? FAKE_ROUTES;
   const projectRoot = options.projectRoot ?? fixtureProjectRoot();
@@ -76,13 +85,14 @@ export function buildStack(
     outdirs.push(outdir);
   }
   const app = new App({ outdir, context: { 'aws:cdk:bundling-stacks': [] } });
-  const config = stageConfig({ stage: options.stage ?? 'dev' });
+  const config = stageConfig({ stage: options.stage ?? 'dev', productionStages: options.productionStages });
   const stack = new SupervisorStack(app, `Supervisor-${config.stage}`, {
     stageConfig: config,
     routes,
     projectRoot,
     env: options.envAgnostic ? undefined : { account: '123456789012', region: 'eu-west-1' },
     bedrockModelArns: options.bedrockModelArns,
+    alarmEmail: options.alarmEmail,
   });
   return { app, stack };
 }

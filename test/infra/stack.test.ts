@@ -162,7 +162,10 @@ describe('workflow state machine', () => {
       Destinations: [{ CloudWatchLogsLogGroup: { LogGroupArn: { 'Fn::GetAtt': [expect.any(String), 'Arn'] } } }],
     });
     const logGroupId = sm.Properties.LoggingConfiguration.Destinations[0].CloudWatchLogsLogGroup.LogGroupArn['Fn::GetAtt'][0];
-    expect(resources('AWS::Logs::LogGroup')[logGroupId].Properties.LogGroupName).toMatch(/^\/aws\/vendedlogs\/states\//);
+    // Named under /aws/vendedlogs/states/, with a suffix unique to this creation of the stack (its id's UUID).
+    const name = resources('AWS::Logs::LogGroup')[logGroupId].Properties.LogGroupName;
+    expect(name['Fn::Join'][1][0]).toBe('/aws/vendedlogs/states/supervisor-dev-workflow-runs-');
+    expect(JSON.stringify(name['Fn::Join'][1][1])).toContain('AWS::StackId');
   });
 
   it('deploys the shared ASL document whose Advance task invokes the engine', () => {
@@ -372,7 +375,7 @@ describe('events, keys and secrets', () => {
 
   it('lets the API functions that page lists read the app secret; health and docs do not', () => {
     template.hasResourceProperties('AWS::SecretsManager::Secret', {
-      Name: 'supervisor/dev/app',
+      Name: { 'Fn::Join': ['', ['supervisor/dev/app-', Match.objectLike({ 'Fn::Select': Match.anyValue() })]] },
       GenerateSecretString: Match.objectLike({ PasswordLength: 64 }),
     });
     for (const label of API_GROUPS) {
@@ -569,5 +572,6 @@ describe('audit retry', () => {
     const alarms = Object.values(resources('AWS::CloudWatch::Alarm')).filter((a) => JSON.stringify(a.Properties.Dimensions ?? []).includes(dlqId));
     expect(alarms).toHaveLength(1);
     expect(alarms[0].Properties).toMatchObject({ Threshold: 0, ComparisonOperator: 'GreaterThanThreshold', MetricName: 'ApproximateNumberOfMessagesVisible' });
+    expect(JSON.stringify(alarms[0].Properties.AlarmActions)).toContain('AlarmTopic');
   });
 });

@@ -38,6 +38,8 @@ export class SchedulerService implements ScheduleService {
         Arn: this.options.targetArn,
         RoleArn: this.options.roleArn,
         Input: JSON.stringify(schedule.payload),
+        // Covers deliveries Lambda refused (throttled): the target is invoked asynchronously, so a
+        // function error is retried by Lambda itself (SCHEDULE_FIRE_ASYNC in shared/platform/infra.ts).
         RetryPolicy: { MaximumRetryAttempts: 3, MaximumEventAgeInSeconds: 3600 },
         DeadLetterConfig: { Arn: this.options.deadLetterArn },
       },

@@ -9,7 +9,7 @@ import { logger } from '../../../shared/platform/logger.js';
  * and a runtime of the test's own whose DynamoDB Local is killed under it: 503, never 500.
  */
 
-const DEPENDENCIES = ['table', 'task_queue', 'state_machine', 'scheduler', 'event_bus'];
+const DEPENDENCIES = ['table', 'task_queue', 'state_machine', 'scheduler', 'event_bus', 'sweeper'];
 
 describe('on the shared runtime', () => {
   const client = new Client();

@@ -517,3 +517,81 @@ describe('restart', () => {
     }
   });
 });
+
+describe('the failure queues\' consumer (functions/failures)', () => {
+  beforeAll(async () => {
+    // Earlier tests moved the clock ahead: back to real time, with a token issued at it.
+    clock.set(Date.now());
+    const login = await fetch(`${runtime.url}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(ADMIN) });
+    token = ((await login.json()) as { data: { access_token: string } }).data.access_token;
+  });
+
+  /** A dead letter as Lambda writes it to AsyncFailureQueue after its retries of an asynchronous invocation. */
+  const deadLetter = (body: unknown, error: string) => ({
+    Records: [
+      {
+        messageId: ulid(),
+        receiptHandle: 'r',
+        body: JSON.stringify(body),
+        attributes: { ApproximateReceiveCount: '1', SentTimestamp: String(clock.now().getTime()), SenderId: 'lambda', ApproximateFirstReceiveTimestamp: '0' },
+        messageAttributes: { ErrorCode: { stringValue: '200', dataType: 'String' }, ErrorMessage: { stringValue: error, dataType: 'String' } },
+        md5OfBody: '',
+        eventSource: 'aws:sqs',
+        eventSourceARN: 'arn:aws:sqs:local:000000000000:AsyncFailureQueue',
+        awsRegion: 'local',
+      },
+    ],
+  });
+
+  it('records a dead-lettered firing as the schedule\'s failed firing with its error, once', async () => {
+    const { handler: failures } = await import('../../../functions/failures/handler.js');
+    const workflowId = await newWorkflow();
+    const schedule = await newSchedule(workflowId, { cron_expression: '0 * * * *' });
+    const payload = { schedule_id: schedule.schedule_id, scheduled_time: schedule.next_run_at.replace('.000Z', 'Z') };
+    const message = deadLetter(payload, 'firing 2026 of schedule x is being started by another invocation; retry later');
+    expect(await failures(message as never)).toEqual({ batchItemFailures: [] });
+    const after = await getSchedule(schedule.schedule_id);
+    expect(after).toMatchObject({ last_outcome: 'failed', runs: 0 });
+    expect(after.last_error).toMatch(/^dead-lettered after retries: 200: firing 2026/);
+    const repo = new ScheduleRepository(runtime.deps.store);
+    expect(await repo.firings(schedule.schedule_id, 10)).toEqual([
+      expect.objectContaining({ scheduled_for: schedule.next_run_at, outcome: 'failed', reason: after.last_error }),
+    ]);
+    // Delivered again (SQS is at least once): nothing changes.
+    expect(await failures(message as never)).toEqual({ batchItemFailures: [] });
+    expect((await repo.firings(schedule.schedule_id, 10)).length).toBe(1);
+    expect((await getSchedule(schedule.schedule_id)).updated_at).toBe(after.updated_at);
+  });
+
+  it('leaves a firing that was recorded meanwhile as it is', async () => {
+    const { handler: failures } = await import('../../../functions/failures/handler.js');
+    const workflowId = await newWorkflow();
+    const schedule = await newSchedule(workflowId, { cron_expression: '0 * * * *' });
+    const repo = new ScheduleRepository(runtime.deps.store);
+    const due = new Date(schedule.next_run_at);
+    await repo.claimFiring(schedule.schedule_id, schedule.next_run_at, due);
+    await repo.recordFiring((await repo.get(schedule.schedule_id))!, { scheduledFor: schedule.next_run_at, firedAt: due, outcome: 'skipped', executionId: null, reason: 'previous run still going', nextRunAt: schedule.next_run_at });
+    await failures(deadLetter({ schedule_id: schedule.schedule_id, scheduled_time: schedule.next_run_at }, 'late') as never);
+    expect(await getSchedule(schedule.schedule_id)).toMatchObject({ last_outcome: 'skipped', last_error: null });
+  });
+
+  it('records a failed sweep in the sweeper\'s health, which a finished sweep clears', async () => {
+    const { handler: failures } = await import('../../../functions/failures/handler.js');
+    const { handler: sweeper } = await import('../../../functions/sweeper/handler.js');
+    await sweeper();
+    const sweeperCheck = async () => {
+      const res = await api('GET', '/api/v1/health/detailed');
+      return (res.body.data.dependencies as Array<{ name: string; status: string; error?: string }>).find((d) => d.name === 'sweeper')!;
+    };
+    expect(await sweeperCheck()).toMatchObject({ status: 'healthy', required: false });
+    clock.advance(1000);
+    const scheduledEvent = { version: '0', id: ulid(), 'detail-type': 'Scheduled Event', source: 'aws.events', time: clock.now().toISOString(), resources: [], detail: {} };
+    expect(await failures(deadLetter(scheduledEvent, 'Task timed out after 60.00 seconds') as never)).toEqual({ batchItemFailures: [] });
+    const failed = await sweeperCheck();
+    expect(failed.status).toBe('unhealthy');
+    expect(failed.error).toContain(`the last sweep failed at ${clock.now().toISOString()}`);
+    clock.advance(1000);
+    await sweeper();
+    expect(await sweeperCheck()).toMatchObject({ status: 'healthy' });
+  });
+});

@@ -4,6 +4,8 @@ import { ulid } from 'ulid';
 import { startLocalRuntime, type LocalRuntime } from '../../../local/runtime.js';
 import { ManualClock } from '../../../shared/platform/local/clock.js';
 import { handler as sweeper } from '../../../functions/sweeper/handler.js';
+import { RESEND_AFTER_SECONDS, STUCK_QUEUED_SECONDS } from '../../../shared/tasks/sweeper.js';
+import { TASK_QUEUE } from '../../../shared/platform/infra.js';
 import { createTask as createTaskService } from '../../../shared/tasks/service.js';
 import { recordProviderCall } from '../../../shared/providers/status.js';
 import { createTaskBody } from '../../../shared/tasks/model.js';
@@ -318,5 +320,29 @@ describe('quota', () => {
     }
     quota = (await api('GET', '/api/v1/agents/quota/status')).body.data.agents.find((a: any) => a.agent_id === agentId);
     expect(quota).toMatchObject({ used: { requests: 2 }, remaining: { requests: 1 }, available: true });
+  });
+});
+
+describe('the sweeper under a backlog', () => {
+  it('records each send and re-sends a queued task only once its last send is older than the visibility timeout plus a margin', async () => {
+    // Sent (last_sent_at) and waiting behind a backlog: its message is not lost.
+    const sentAt = clock.now().toISOString();
+    const t = await storedTask({ status: 'queued', last_sent_at: sentAt });
+    // (Other tests' leftovers may be re-sent meanwhile: this task's own record says whether it was.)
+    clock.advance((STUCK_QUEUED_SECONDS + 1) * 1000);
+    await sweeper();
+    expect(await task(t.task_id)).toMatchObject({ status: 'queued', version: 1, last_sent_at: sentAt });
+    clock.advance((RESEND_AFTER_SECONDS - STUCK_QUEUED_SECONDS - 60) * 1000);
+    await sweeper();
+    expect(await task(t.task_id)).toMatchObject({ status: 'queued', version: 1, last_sent_at: sentAt });
+
+    clock.advance(61_000);
+    const resentAt = clock.now().toISOString();
+    expect((await sweeper()).queued_resent).toBeGreaterThanOrEqual(1);
+    const done = await waitFor(t.task_id, ['completed', 'failed']);
+    expect(done.status).toBe('completed');
+    expect(done.last_sent_at).toBe(resentAt);
+    expect(await repo.countSessions(t.task_id)).toBe(1);
+    expect(RESEND_AFTER_SECONDS).toBe(TASK_QUEUE.visibilityTimeoutSeconds + 300);
   });
 });
