@@ -81,7 +81,7 @@ export interface paths {
         put?: never;
         /**
          * Log in with username (or e-mail) and password
-         * @description JSON or the OAuth2 password form. Repeated failures lock the account with growing backoff (429).
+         * @description JSON or the OAuth2 password form. Wrong credentials are a 401; repeated failures lock the account with growing backoff (429).
          *
          *     Public: no token needed.
          */
@@ -103,7 +103,7 @@ export interface paths {
         put?: never;
         /**
          * Log in with username (or e-mail) and password
-         * @description JSON or the OAuth2 password form. Repeated failures lock the account with growing backoff (429).
+         * @description JSON or the OAuth2 password form. Wrong credentials are a 401; repeated failures lock the account with growing backoff (429).
          *
          *     Public: no token needed.
          */
@@ -125,7 +125,7 @@ export interface paths {
         put?: never;
         /**
          * Register a new user (role `user`) when self-registration is enabled
-         * @description Register a new user (role `user`) when self-registration is enabled
+         * @description A 403 when self-registration is switched off (`ALLOW_REGISTRATION=false`).
          *
          *     Public: no token needed.
          */
@@ -147,7 +147,7 @@ export interface paths {
         put?: never;
         /**
          * Register a new user (role `user`) when self-registration is enabled
-         * @description Register a new user (role `user`) when self-registration is enabled
+         * @description A 403 when self-registration is switched off (`ALLOW_REGISTRATION=false`).
          *
          *     Public: no token needed.
          */
@@ -169,7 +169,7 @@ export interface paths {
         put?: never;
         /**
          * Exchange a refresh token for new tokens (the refresh token rotates)
-         * @description Reusing a rotated refresh token revokes its whole family.
+         * @description An unknown, expired or revoked refresh token is a 401; reusing a rotated refresh token revokes its whole family.
          *
          *     Public: no token needed.
          */
@@ -191,7 +191,7 @@ export interface paths {
         put?: never;
         /**
          * Exchange a refresh token for new tokens (the refresh token rotates)
-         * @description Reusing a rotated refresh token revokes its whole family.
+         * @description An unknown, expired or revoked refresh token is a 401; reusing a rotated refresh token revokes its whole family.
          *
          *     Public: no token needed.
          */
@@ -490,7 +490,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/docs/{proxy+}": {
+    "/docs/{proxy}": {
         parameters: {
             query?: never;
             header?: never;
@@ -499,7 +499,7 @@ export interface paths {
         };
         /**
          * Swagger UI assets
-         * @description Swagger UI assets
+         * @description The scripts, style sheet and icons of the Swagger UI page, served from the swagger-ui-dist package.
          *
          *     Public: no token needed.
          */
@@ -1294,10 +1294,1012 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/plugins": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the discovered plugins, optionally by type and status
+         * @description List the discovered plugins, optionally by type and status
+         *
+         *     Requires permission `plugins:read` (roles: admin, operator, user, viewer).
+         */
+        get: operations["listPlugins"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/plugins/discover": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Discover the built-in plugins (idempotent: known ones are left as they are)
+         * @description Stores every built-in plugin (webhook, slack, github, email) not known yet, or unloaded, as `discovered`. No code is loaded at run time.
+         *
+         *     Requires permission `plugins:manage` (roles: admin, operator).
+         */
+        post: operations["discoverPlugins"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/plugins/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Per plugin: deliveries, failures, success rate, p50/p95 latency and last error, from the stored delivery history
+         * @description Per plugin: deliveries, failures, success rate, p50/p95 latency and last error, from the stored delivery history
+         *
+         *     Requires permission `plugins:read` (roles: admin, operator, user, viewer).
+         */
+        get: operations["getPluginMetrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/plugins/health/all": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Health checks of every plugin, run concurrently
+         * @description Health checks of every plugin, run concurrently
+         *
+         *     Requires permission `plugins:read` (roles: admin, operator, user, viewer).
+         */
+        get: operations["getAllPluginsHealth"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/plugins/types/{plugin_type}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The discovered plugins of one type (422 for an unknown type)
+         * @description The discovered plugins of one type (422 for an unknown type)
+         *
+         *     Requires permission `plugins:read` (roles: admin, operator, user, viewer).
+         */
+        get: operations["listPluginsByType"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/plugins/events/publish": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Publish a custom event on the event bus; active plugins whose filter matches receive it
+         * @description Honours `Idempotency-Key` (the event id is bound to the key). Event types the platform publishes itself (task.completed, …) are refused.
+         *
+         *     Requires permission `plugins:publish` (roles: admin, operator).
+         */
+        post: operations["publishPluginEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/plugins/events/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Delivery history, newest first: per event and plugin, status, attempts with status code, response excerpt and duration
+         * @description Delivery history, newest first: per event and plugin, status, attempts with status code, response excerpt and duration
+         *
+         *     Requires permission `plugins:read` (roles: admin, operator, user, viewer).
+         */
+        get: operations["getPluginEventHistory"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/plugins/events/{event_id}/redeliver": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Deliver a stored event again, now (one manual attempt per plugin, recorded in the history)
+         * @description Deliver a stored event again, now (one manual attempt per plugin, recorded in the history)
+         *
+         *     Requires permission `plugins:publish` (roles: admin, operator).
+         */
+        post: operations["redeliverPluginEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/plugins/notifications/send": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a notification through an active notification plugin; the answer is its delivery record
+         * @description Send a notification through an active notification plugin; the answer is its delivery record
+         *
+         *     Requires permission `plugins:publish` (roles: admin, operator).
+         */
+        post: operations["sendPluginNotification"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/plugins/{plugin_name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A plugin: metadata, configuration schema, status and health
+         * @description A plugin: metadata, configuration schema, status and health
+         *
+         *     Requires permission `plugins:read` (roles: admin, operator, user, viewer).
+         */
+        get: operations["getPlugin"];
+        put?: never;
+        post?: never;
+        /**
+         * Unload a plugin: its configuration and secrets are removed; discover brings it back
+         * @description Unload a plugin: its configuration and secrets are removed; discover brings it back
+         *
+         *     Requires permission `plugins:manage` (roles: admin, operator).
+         */
+        delete: operations["unloadPlugin"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/plugins/{plugin_name}/activate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Activate a configured plugin (loaded, inactive or error → active); 409 when another change won
+         * @description Activate a configured plugin (loaded, inactive or error → active); 409 when another change won
+         *
+         *     Requires permission `plugins:manage` (roles: admin, operator).
+         */
+        post: operations["activatePlugin"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/plugins/{plugin_name}/deactivate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Deactivate a plugin (active or error → inactive); 409 when another change won
+         * @description Deactivate a plugin (active or error → inactive); 409 when another change won
+         *
+         *     Requires permission `plugins:manage` (roles: admin, operator).
+         */
+        post: operations["deactivatePlugin"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/plugins/{plugin_name}/health": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Check a plugin now: its endpoint answers within a short timeout, its credentials where cheap
+         * @description The third failed check in a row puts an active plugin in `error`.
+         *
+         *     Requires permission `plugins:read` (roles: admin, operator, user, viewer).
+         */
+        get: operations["getPluginHealth"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/plugins/{plugin_name}/configuration": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The configuration, secrets masked, with its JSON Schema
+         * @description The configuration, secrets masked, with its JSON Schema
+         *
+         *     Requires permission `plugins:manage` (roles: admin, operator).
+         */
+        get: operations["getPluginConfiguration"];
+        /**
+         * Replace the configuration, validated against the plugin's schema (422 naming each field); secrets go to the secret store
+         * @description Replace the configuration, validated against the plugin's schema (422 naming each field); secrets go to the secret store
+         *
+         *     Requires permission `plugins:manage` (roles: admin, operator).
+         */
+        put: operations["updatePluginConfiguration"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        TaskInput_pr_review: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "pr_review";
+            title?: string;
+            payload: {
+                repository: string;
+                pr_number?: number;
+                title: string;
+                description?: string;
+                diff: string;
+                base_branch?: string;
+                head_branch?: string;
+                focus?: string[];
+            };
+            /** @default 5 */
+            priority: number;
+            provider_id?: string;
+            agent_id?: string;
+            /** @default 3 */
+            max_attempts: number;
+            /** @default 300 */
+            timeout_seconds: number;
+            max_cost_usd?: number;
+            /** @default [] */
+            tags: string[];
+            /** @default {} */
+            metadata: {
+                [key: string]: unknown;
+            };
+        };
+        TaskInput_issue_summary: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "issue_summary";
+            title?: string;
+            payload: {
+                repository?: string;
+                issue_number?: number;
+                title: string;
+                /** @default  */
+                body: string;
+                comments?: {
+                    author?: string;
+                    body: string;
+                }[];
+                labels?: string[];
+            };
+            /** @default 5 */
+            priority: number;
+            provider_id?: string;
+            agent_id?: string;
+            /** @default 3 */
+            max_attempts: number;
+            /** @default 300 */
+            timeout_seconds: number;
+            max_cost_usd?: number;
+            /** @default [] */
+            tags: string[];
+            /** @default {} */
+            metadata: {
+                [key: string]: unknown;
+            };
+        };
+        TaskInput_code_analysis: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "code_analysis";
+            title?: string;
+            payload: {
+                code?: string;
+                files?: {
+                    path: string;
+                    content: string;
+                }[];
+                language?: string;
+                repository?: string;
+                focus?: string[];
+            };
+            /** @default 5 */
+            priority: number;
+            provider_id?: string;
+            agent_id?: string;
+            /** @default 3 */
+            max_attempts: number;
+            /** @default 300 */
+            timeout_seconds: number;
+            max_cost_usd?: number;
+            /** @default [] */
+            tags: string[];
+            /** @default {} */
+            metadata: {
+                [key: string]: unknown;
+            };
+        };
+        TaskInput_refactor: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "refactor";
+            title?: string;
+            payload: {
+                code?: string;
+                files?: {
+                    path: string;
+                    content: string;
+                }[];
+                language?: string;
+                goals: string[];
+                constraints?: string[];
+            };
+            /** @default 5 */
+            priority: number;
+            provider_id?: string;
+            agent_id?: string;
+            /** @default 3 */
+            max_attempts: number;
+            /** @default 300 */
+            timeout_seconds: number;
+            max_cost_usd?: number;
+            /** @default [] */
+            tags: string[];
+            /** @default {} */
+            metadata: {
+                [key: string]: unknown;
+            };
+        };
+        TaskInput_bug_fix: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "bug_fix";
+            title?: string;
+            payload: {
+                description: string;
+                error_message?: string;
+                code_context?: string;
+                steps_to_reproduce?: string[];
+                expected_behavior?: string;
+                language?: string;
+                repository?: string;
+            };
+            /** @default 5 */
+            priority: number;
+            provider_id?: string;
+            agent_id?: string;
+            /** @default 3 */
+            max_attempts: number;
+            /** @default 300 */
+            timeout_seconds: number;
+            max_cost_usd?: number;
+            /** @default [] */
+            tags: string[];
+            /** @default {} */
+            metadata: {
+                [key: string]: unknown;
+            };
+        };
+        TaskInput_feature: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "feature";
+            title?: string;
+            payload: {
+                description: string;
+                requirements?: string[];
+                acceptance_criteria?: string[];
+                code_context?: string;
+                language?: string;
+                repository?: string;
+            };
+            /** @default 5 */
+            priority: number;
+            provider_id?: string;
+            agent_id?: string;
+            /** @default 3 */
+            max_attempts: number;
+            /** @default 300 */
+            timeout_seconds: number;
+            max_cost_usd?: number;
+            /** @default [] */
+            tags: string[];
+            /** @default {} */
+            metadata: {
+                [key: string]: unknown;
+            };
+        };
+        TaskInput_documentation: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "documentation";
+            title?: string;
+            payload: {
+                code?: string;
+                files?: {
+                    path: string;
+                    content: string;
+                }[];
+                language?: string;
+                /**
+                 * @default readme
+                 * @enum {string}
+                 */
+                doc_type: "api" | "readme" | "inline" | "guide" | "changelog";
+                audience?: string;
+                subject?: string;
+            };
+            /** @default 5 */
+            priority: number;
+            provider_id?: string;
+            agent_id?: string;
+            /** @default 3 */
+            max_attempts: number;
+            /** @default 300 */
+            timeout_seconds: number;
+            max_cost_usd?: number;
+            /** @default [] */
+            tags: string[];
+            /** @default {} */
+            metadata: {
+                [key: string]: unknown;
+            };
+        };
+        TaskInput_testing: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "testing";
+            title?: string;
+            payload: {
+                code?: string;
+                files?: {
+                    path: string;
+                    content: string;
+                }[];
+                language?: string;
+                framework?: string;
+                test_types?: ("unit" | "integration" | "e2e" | "property")[];
+                coverage_goals?: string[];
+            };
+            /** @default 5 */
+            priority: number;
+            provider_id?: string;
+            agent_id?: string;
+            /** @default 3 */
+            max_attempts: number;
+            /** @default 300 */
+            timeout_seconds: number;
+            max_cost_usd?: number;
+            /** @default [] */
+            tags: string[];
+            /** @default {} */
+            metadata: {
+                [key: string]: unknown;
+            };
+        };
+        TaskInput_security_audit: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "security_audit";
+            title?: string;
+            payload: {
+                code?: string;
+                files?: {
+                    path: string;
+                    content: string;
+                }[];
+                language?: string;
+                standards?: string[];
+                threat_model?: string;
+            };
+            /** @default 5 */
+            priority: number;
+            provider_id?: string;
+            agent_id?: string;
+            /** @default 3 */
+            max_attempts: number;
+            /** @default 300 */
+            timeout_seconds: number;
+            max_cost_usd?: number;
+            /** @default [] */
+            tags: string[];
+            /** @default {} */
+            metadata: {
+                [key: string]: unknown;
+            };
+        };
+        TaskInput_custom: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "custom";
+            title?: string;
+            payload: {
+                prompt: string;
+                system?: string;
+                max_output_tokens?: number;
+                temperature?: number;
+            };
+            /** @default 5 */
+            priority: number;
+            provider_id?: string;
+            agent_id?: string;
+            /** @default 3 */
+            max_attempts: number;
+            /** @default 300 */
+            timeout_seconds: number;
+            max_cost_usd?: number;
+            /** @default [] */
+            tags: string[];
+            /** @default {} */
+            metadata: {
+                [key: string]: unknown;
+            };
+        };
+        ExecuteTaskInput_pr_review: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "pr_review";
+            title?: string;
+            payload: {
+                repository: string;
+                pr_number?: number;
+                title: string;
+                description?: string;
+                diff: string;
+                base_branch?: string;
+                head_branch?: string;
+                focus?: string[];
+            };
+            /** @default 5 */
+            priority: number;
+            provider_id?: string;
+            agent_id?: string;
+            /** @default 3 */
+            max_attempts: number;
+            /** @default 300 */
+            timeout_seconds: number;
+            max_cost_usd?: number;
+            /** @default [] */
+            tags: string[];
+            /** @default {} */
+            metadata: {
+                [key: string]: unknown;
+            };
+            /** @default 25 */
+            wait_seconds: number;
+        };
+        ExecuteTaskInput_issue_summary: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "issue_summary";
+            title?: string;
+            payload: {
+                repository?: string;
+                issue_number?: number;
+                title: string;
+                /** @default  */
+                body: string;
+                comments?: {
+                    author?: string;
+                    body: string;
+                }[];
+                labels?: string[];
+            };
+            /** @default 5 */
+            priority: number;
+            provider_id?: string;
+            agent_id?: string;
+            /** @default 3 */
+            max_attempts: number;
+            /** @default 300 */
+            timeout_seconds: number;
+            max_cost_usd?: number;
+            /** @default [] */
+            tags: string[];
+            /** @default {} */
+            metadata: {
+                [key: string]: unknown;
+            };
+            /** @default 25 */
+            wait_seconds: number;
+        };
+        ExecuteTaskInput_code_analysis: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "code_analysis";
+            title?: string;
+            payload: {
+                code?: string;
+                files?: {
+                    path: string;
+                    content: string;
+                }[];
+                language?: string;
+                repository?: string;
+                focus?: string[];
+            };
+            /** @default 5 */
+            priority: number;
+            provider_id?: string;
+            agent_id?: string;
+            /** @default 3 */
+            max_attempts: number;
+            /** @default 300 */
+            timeout_seconds: number;
+            max_cost_usd?: number;
+            /** @default [] */
+            tags: string[];
+            /** @default {} */
+            metadata: {
+                [key: string]: unknown;
+            };
+            /** @default 25 */
+            wait_seconds: number;
+        };
+        ExecuteTaskInput_refactor: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "refactor";
+            title?: string;
+            payload: {
+                code?: string;
+                files?: {
+                    path: string;
+                    content: string;
+                }[];
+                language?: string;
+                goals: string[];
+                constraints?: string[];
+            };
+            /** @default 5 */
+            priority: number;
+            provider_id?: string;
+            agent_id?: string;
+            /** @default 3 */
+            max_attempts: number;
+            /** @default 300 */
+            timeout_seconds: number;
+            max_cost_usd?: number;
+            /** @default [] */
+            tags: string[];
+            /** @default {} */
+            metadata: {
+                [key: string]: unknown;
+            };
+            /** @default 25 */
+            wait_seconds: number;
+        };
+        ExecuteTaskInput_bug_fix: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "bug_fix";
+            title?: string;
+            payload: {
+                description: string;
+                error_message?: string;
+                code_context?: string;
+                steps_to_reproduce?: string[];
+                expected_behavior?: string;
+                language?: string;
+                repository?: string;
+            };
+            /** @default 5 */
+            priority: number;
+            provider_id?: string;
+            agent_id?: string;
+            /** @default 3 */
+            max_attempts: number;
+            /** @default 300 */
+            timeout_seconds: number;
+            max_cost_usd?: number;
+            /** @default [] */
+            tags: string[];
+            /** @default {} */
+            metadata: {
+                [key: string]: unknown;
+            };
+            /** @default 25 */
+            wait_seconds: number;
+        };
+        ExecuteTaskInput_feature: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "feature";
+            title?: string;
+            payload: {
+                description: string;
+                requirements?: string[];
+                acceptance_criteria?: string[];
+                code_context?: string;
+                language?: string;
+                repository?: string;
+            };
+            /** @default 5 */
+            priority: number;
+            provider_id?: string;
+            agent_id?: string;
+            /** @default 3 */
+            max_attempts: number;
+            /** @default 300 */
+            timeout_seconds: number;
+            max_cost_usd?: number;
+            /** @default [] */
+            tags: string[];
+            /** @default {} */
+            metadata: {
+                [key: string]: unknown;
+            };
+            /** @default 25 */
+            wait_seconds: number;
+        };
+        ExecuteTaskInput_documentation: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "documentation";
+            title?: string;
+            payload: {
+                code?: string;
+                files?: {
+                    path: string;
+                    content: string;
+                }[];
+                language?: string;
+                /**
+                 * @default readme
+                 * @enum {string}
+                 */
+                doc_type: "api" | "readme" | "inline" | "guide" | "changelog";
+                audience?: string;
+                subject?: string;
+            };
+            /** @default 5 */
+            priority: number;
+            provider_id?: string;
+            agent_id?: string;
+            /** @default 3 */
+            max_attempts: number;
+            /** @default 300 */
+            timeout_seconds: number;
+            max_cost_usd?: number;
+            /** @default [] */
+            tags: string[];
+            /** @default {} */
+            metadata: {
+                [key: string]: unknown;
+            };
+            /** @default 25 */
+            wait_seconds: number;
+        };
+        ExecuteTaskInput_testing: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "testing";
+            title?: string;
+            payload: {
+                code?: string;
+                files?: {
+                    path: string;
+                    content: string;
+                }[];
+                language?: string;
+                framework?: string;
+                test_types?: ("unit" | "integration" | "e2e" | "property")[];
+                coverage_goals?: string[];
+            };
+            /** @default 5 */
+            priority: number;
+            provider_id?: string;
+            agent_id?: string;
+            /** @default 3 */
+            max_attempts: number;
+            /** @default 300 */
+            timeout_seconds: number;
+            max_cost_usd?: number;
+            /** @default [] */
+            tags: string[];
+            /** @default {} */
+            metadata: {
+                [key: string]: unknown;
+            };
+            /** @default 25 */
+            wait_seconds: number;
+        };
+        ExecuteTaskInput_security_audit: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "security_audit";
+            title?: string;
+            payload: {
+                code?: string;
+                files?: {
+                    path: string;
+                    content: string;
+                }[];
+                language?: string;
+                standards?: string[];
+                threat_model?: string;
+            };
+            /** @default 5 */
+            priority: number;
+            provider_id?: string;
+            agent_id?: string;
+            /** @default 3 */
+            max_attempts: number;
+            /** @default 300 */
+            timeout_seconds: number;
+            max_cost_usd?: number;
+            /** @default [] */
+            tags: string[];
+            /** @default {} */
+            metadata: {
+                [key: string]: unknown;
+            };
+            /** @default 25 */
+            wait_seconds: number;
+        };
+        ExecuteTaskInput_custom: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "custom";
+            title?: string;
+            payload: {
+                prompt: string;
+                system?: string;
+                max_output_tokens?: number;
+                temperature?: number;
+            };
+            /** @default 5 */
+            priority: number;
+            provider_id?: string;
+            agent_id?: string;
+            /** @default 3 */
+            max_attempts: number;
+            /** @default 300 */
+            timeout_seconds: number;
+            max_cost_usd?: number;
+            /** @default [] */
+            tags: string[];
+            /** @default {} */
+            metadata: {
+                [key: string]: unknown;
+            };
+            /** @default 25 */
+            wait_seconds: number;
+        };
         Error: {
             detail: string;
             error: string;
@@ -1443,7 +2445,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1542,7 +2544,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1607,6 +2609,12 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "username": "example-alice",
+                 *       "password": "correct horse battery staple"
+                 *     }
+                 */
                 "application/json": {
                     username: string;
                     password: string;
@@ -1634,6 +2642,34 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "data": {
+                     *         "access_token": "eyJhbGciOiJFUzI1NiIsImtpZCI6ImxvY2FsLTEifQ.eyJzdWIiOiIwMUpEMDAwMDAwMDAwMDAwMDAwMDAwMDAwMCJ9.c2lnbmF0dXJl",
+                     *         "refresh_token": "rt_01JD0000000000000000000001.c2VjcmV0",
+                     *         "token_type": "bearer",
+                     *         "expires_in": 900,
+                     *         "user": {
+                     *           "user_id": "01JD0000000000000000000000",
+                     *           "username": "example-alice",
+                     *           "email": null,
+                     *           "full_name": null,
+                     *           "roles": [
+                     *             "operator"
+                     *           ],
+                     *           "is_active": true,
+                     *           "created_at": "2025-01-01T00:00:00.000Z",
+                     *           "updated_at": "2025-01-01T00:00:00.000Z",
+                     *           "last_login_at": "2025-01-01T00:00:00.000Z",
+                     *           "permissions": [
+                     *             "tasks:read"
+                     *           ]
+                     *         }
+                     *       },
+                     *       "message": "Logged in",
+                     *       "timestamp": "2025-01-01T00:00:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         data: {
                             access_token: string;
@@ -1653,7 +2689,7 @@ export interface operations {
                                 /** Format: date-time */
                                 updated_at: string;
                                 last_login_at: string | null;
-                                permissions: ("tasks:read" | "tasks:read_all" | "tasks:create" | "tasks:manage_all" | "agents:read" | "agents:manage" | "audit:read" | "analytics:read" | "analytics:write" | "analytics:export" | "workflows:read" | "workflows:read_all" | "workflows:create" | "workflows:execute" | "workflows:manage_all" | "schedules:manage" | "resources:read" | "resources:manage" | "providers:read" | "providers:execute" | "providers:manage" | "plugins:read" | "plugins:manage" | "monitoring:read" | "monitoring:manage" | "alerts:manage" | "users:manage" | "health:read" | "profile:read")[];
+                                permissions: ("tasks:read" | "tasks:read_all" | "tasks:create" | "tasks:manage_all" | "agents:read" | "agents:manage" | "audit:read" | "analytics:read" | "analytics:write" | "analytics:export" | "workflows:read" | "workflows:read_all" | "workflows:create" | "workflows:execute" | "workflows:manage_all" | "schedules:manage" | "resources:read" | "resources:manage" | "providers:read" | "providers:execute" | "providers:manage" | "plugins:read" | "plugins:manage" | "plugins:publish" | "monitoring:read" | "monitoring:manage" | "alerts:manage" | "users:manage" | "health:read" | "profile:read")[];
                             };
                         };
                         message: string;
@@ -1664,6 +2700,15 @@ export interface operations {
             };
             /** @description Malformed request (invalid_json, bad_request, invalid_cursor) */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1719,6 +2764,8 @@ export interface operations {
             /** @description Rate limited; see Retry-After */
             429: {
                 headers: {
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1754,6 +2801,12 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "username": "example-alice",
+                 *       "password": "correct horse battery staple"
+                 *     }
+                 */
                 "application/json": {
                     username: string;
                     password: string;
@@ -1781,6 +2834,34 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "data": {
+                     *         "access_token": "eyJhbGciOiJFUzI1NiIsImtpZCI6ImxvY2FsLTEifQ.eyJzdWIiOiIwMUpEMDAwMDAwMDAwMDAwMDAwMDAwMDAwMCJ9.c2lnbmF0dXJl",
+                     *         "refresh_token": "rt_01JD0000000000000000000001.c2VjcmV0",
+                     *         "token_type": "bearer",
+                     *         "expires_in": 900,
+                     *         "user": {
+                     *           "user_id": "01JD0000000000000000000000",
+                     *           "username": "example-alice",
+                     *           "email": null,
+                     *           "full_name": null,
+                     *           "roles": [
+                     *             "operator"
+                     *           ],
+                     *           "is_active": true,
+                     *           "created_at": "2025-01-01T00:00:00.000Z",
+                     *           "updated_at": "2025-01-01T00:00:00.000Z",
+                     *           "last_login_at": "2025-01-01T00:00:00.000Z",
+                     *           "permissions": [
+                     *             "tasks:read"
+                     *           ]
+                     *         }
+                     *       },
+                     *       "message": "Logged in",
+                     *       "timestamp": "2025-01-01T00:00:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         data: {
                             access_token: string;
@@ -1800,7 +2881,7 @@ export interface operations {
                                 /** Format: date-time */
                                 updated_at: string;
                                 last_login_at: string | null;
-                                permissions: ("tasks:read" | "tasks:read_all" | "tasks:create" | "tasks:manage_all" | "agents:read" | "agents:manage" | "audit:read" | "analytics:read" | "analytics:write" | "analytics:export" | "workflows:read" | "workflows:read_all" | "workflows:create" | "workflows:execute" | "workflows:manage_all" | "schedules:manage" | "resources:read" | "resources:manage" | "providers:read" | "providers:execute" | "providers:manage" | "plugins:read" | "plugins:manage" | "monitoring:read" | "monitoring:manage" | "alerts:manage" | "users:manage" | "health:read" | "profile:read")[];
+                                permissions: ("tasks:read" | "tasks:read_all" | "tasks:create" | "tasks:manage_all" | "agents:read" | "agents:manage" | "audit:read" | "analytics:read" | "analytics:write" | "analytics:export" | "workflows:read" | "workflows:read_all" | "workflows:create" | "workflows:execute" | "workflows:manage_all" | "schedules:manage" | "resources:read" | "resources:manage" | "providers:read" | "providers:execute" | "providers:manage" | "plugins:read" | "plugins:manage" | "plugins:publish" | "monitoring:read" | "monitoring:manage" | "alerts:manage" | "users:manage" | "health:read" | "profile:read")[];
                             };
                         };
                         message: string;
@@ -1811,6 +2892,15 @@ export interface operations {
             };
             /** @description Malformed request (invalid_json, bad_request, invalid_cursor) */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1866,6 +2956,8 @@ export interface operations {
             /** @description Rate limited; see Retry-After */
             429: {
                 headers: {
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1946,6 +3038,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description Authenticated but lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Unknown id */
             404: {
                 headers: {
@@ -1994,6 +3095,8 @@ export interface operations {
             /** @description Rate limited; see Retry-After */
             429: {
                 headers: {
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2074,6 +3177,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description Authenticated but lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Unknown id */
             404: {
                 headers: {
@@ -2122,6 +3234,8 @@ export interface operations {
             /** @description Rate limited; see Retry-After */
             429: {
                 headers: {
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2188,7 +3302,7 @@ export interface operations {
                                 /** Format: date-time */
                                 updated_at: string;
                                 last_login_at: string | null;
-                                permissions: ("tasks:read" | "tasks:read_all" | "tasks:create" | "tasks:manage_all" | "agents:read" | "agents:manage" | "audit:read" | "analytics:read" | "analytics:write" | "analytics:export" | "workflows:read" | "workflows:read_all" | "workflows:create" | "workflows:execute" | "workflows:manage_all" | "schedules:manage" | "resources:read" | "resources:manage" | "providers:read" | "providers:execute" | "providers:manage" | "plugins:read" | "plugins:manage" | "monitoring:read" | "monitoring:manage" | "alerts:manage" | "users:manage" | "health:read" | "profile:read")[];
+                                permissions: ("tasks:read" | "tasks:read_all" | "tasks:create" | "tasks:manage_all" | "agents:read" | "agents:manage" | "audit:read" | "analytics:read" | "analytics:write" | "analytics:export" | "workflows:read" | "workflows:read_all" | "workflows:create" | "workflows:execute" | "workflows:manage_all" | "schedules:manage" | "resources:read" | "resources:manage" | "providers:read" | "providers:execute" | "providers:manage" | "plugins:read" | "plugins:manage" | "plugins:publish" | "monitoring:read" | "monitoring:manage" | "alerts:manage" | "users:manage" | "health:read" | "profile:read")[];
                             };
                         };
                         message: string;
@@ -2199,6 +3313,15 @@ export interface operations {
             };
             /** @description Malformed request (invalid_json, bad_request, invalid_cursor) */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2254,6 +3377,8 @@ export interface operations {
             /** @description Rate limited; see Retry-After */
             429: {
                 headers: {
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2320,7 +3445,7 @@ export interface operations {
                                 /** Format: date-time */
                                 updated_at: string;
                                 last_login_at: string | null;
-                                permissions: ("tasks:read" | "tasks:read_all" | "tasks:create" | "tasks:manage_all" | "agents:read" | "agents:manage" | "audit:read" | "analytics:read" | "analytics:write" | "analytics:export" | "workflows:read" | "workflows:read_all" | "workflows:create" | "workflows:execute" | "workflows:manage_all" | "schedules:manage" | "resources:read" | "resources:manage" | "providers:read" | "providers:execute" | "providers:manage" | "plugins:read" | "plugins:manage" | "monitoring:read" | "monitoring:manage" | "alerts:manage" | "users:manage" | "health:read" | "profile:read")[];
+                                permissions: ("tasks:read" | "tasks:read_all" | "tasks:create" | "tasks:manage_all" | "agents:read" | "agents:manage" | "audit:read" | "analytics:read" | "analytics:write" | "analytics:export" | "workflows:read" | "workflows:read_all" | "workflows:create" | "workflows:execute" | "workflows:manage_all" | "schedules:manage" | "resources:read" | "resources:manage" | "providers:read" | "providers:execute" | "providers:manage" | "plugins:read" | "plugins:manage" | "plugins:publish" | "monitoring:read" | "monitoring:manage" | "alerts:manage" | "users:manage" | "health:read" | "profile:read")[];
                             };
                         };
                         message: string;
@@ -2331,6 +3456,15 @@ export interface operations {
             };
             /** @description Malformed request (invalid_json, bad_request, invalid_cursor) */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2386,6 +3520,8 @@ export interface operations {
             /** @description Rate limited; see Retry-After */
             429: {
                 headers: {
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2452,7 +3588,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2575,7 +3711,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2686,7 +3822,7 @@ export interface operations {
                             /** Format: date-time */
                             updated_at: string;
                             last_login_at: string | null;
-                            permissions: ("tasks:read" | "tasks:read_all" | "tasks:create" | "tasks:manage_all" | "agents:read" | "agents:manage" | "audit:read" | "analytics:read" | "analytics:write" | "analytics:export" | "workflows:read" | "workflows:read_all" | "workflows:create" | "workflows:execute" | "workflows:manage_all" | "schedules:manage" | "resources:read" | "resources:manage" | "providers:read" | "providers:execute" | "providers:manage" | "plugins:read" | "plugins:manage" | "monitoring:read" | "monitoring:manage" | "alerts:manage" | "users:manage" | "health:read" | "profile:read")[];
+                            permissions: ("tasks:read" | "tasks:read_all" | "tasks:create" | "tasks:manage_all" | "agents:read" | "agents:manage" | "audit:read" | "analytics:read" | "analytics:write" | "analytics:export" | "workflows:read" | "workflows:read_all" | "workflows:create" | "workflows:execute" | "workflows:manage_all" | "schedules:manage" | "resources:read" | "resources:manage" | "providers:read" | "providers:execute" | "providers:manage" | "plugins:read" | "plugins:manage" | "plugins:publish" | "monitoring:read" | "monitoring:manage" | "alerts:manage" | "users:manage" | "health:read" | "profile:read")[];
                         };
                         message: string;
                         /** Format: date-time */
@@ -2703,7 +3839,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2787,7 +3923,7 @@ export interface operations {
                             /** Format: date-time */
                             updated_at: string;
                             last_login_at: string | null;
-                            permissions: ("tasks:read" | "tasks:read_all" | "tasks:create" | "tasks:manage_all" | "agents:read" | "agents:manage" | "audit:read" | "analytics:read" | "analytics:write" | "analytics:export" | "workflows:read" | "workflows:read_all" | "workflows:create" | "workflows:execute" | "workflows:manage_all" | "schedules:manage" | "resources:read" | "resources:manage" | "providers:read" | "providers:execute" | "providers:manage" | "plugins:read" | "plugins:manage" | "monitoring:read" | "monitoring:manage" | "alerts:manage" | "users:manage" | "health:read" | "profile:read")[];
+                            permissions: ("tasks:read" | "tasks:read_all" | "tasks:create" | "tasks:manage_all" | "agents:read" | "agents:manage" | "audit:read" | "analytics:read" | "analytics:write" | "analytics:export" | "workflows:read" | "workflows:read_all" | "workflows:create" | "workflows:execute" | "workflows:manage_all" | "schedules:manage" | "resources:read" | "resources:manage" | "providers:read" | "providers:execute" | "providers:manage" | "plugins:read" | "plugins:manage" | "plugins:publish" | "monitoring:read" | "monitoring:manage" | "alerts:manage" | "users:manage" | "health:read" | "profile:read")[];
                         };
                         message: string;
                         /** Format: date-time */
@@ -2804,7 +3940,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2863,7 +3999,9 @@ export interface operations {
     listUsers: {
         parameters: {
             query?: {
+                /** @description Items per page (1..100, default 20) */
                 limit?: number;
+                /** @description `next_cursor` of the previous page, to read the next one (bound to the same filters) */
                 cursor?: string;
             };
             header?: never;
@@ -2910,7 +4048,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3026,7 +4164,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3112,7 +4250,9 @@ export interface operations {
     listUsers_alias1: {
         parameters: {
             query?: {
+                /** @description Items per page (1..100, default 20) */
                 limit?: number;
+                /** @description `next_cursor` of the previous page, to read the next one (bound to the same filters) */
                 cursor?: string;
             };
             header?: never;
@@ -3159,7 +4299,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3275,7 +4415,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3363,6 +4503,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Id of the user */
                 user_id: string;
             };
             cookie?: never;
@@ -3415,7 +4556,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3503,6 +4644,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Id of the user */
                 user_id: string;
             };
             cookie?: never;
@@ -3536,7 +4678,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3606,6 +4748,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Id of the user */
                 user_id: string;
             };
             cookie?: never;
@@ -3658,7 +4801,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3746,6 +4889,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Id of the user */
                 user_id: string;
             };
             cookie?: never;
@@ -3779,7 +4923,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3853,17 +4997,29 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Public keys that verify access tokens (JWKS) */
+            /** @description A JWK Set (RFC 7517), not the envelope */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": {
-                        data: unknown;
-                        message: string;
-                        /** Format: date-time */
-                        timestamp: string;
+                        keys: ({
+                            /** @enum {string} */
+                            kty: "EC" | "RSA";
+                            kid: string;
+                            /** @enum {string} */
+                            alg: "ES256" | "RS256";
+                            /** @constant */
+                            use: "sig";
+                            crv?: string;
+                            x?: string;
+                            y?: string;
+                            n?: string;
+                            e?: string;
+                        } & {
+                            [key: string]: unknown;
+                        })[];
                     };
                 };
             };
@@ -3917,14 +5073,23 @@ export interface operations {
     listAuditLogs: {
         parameters: {
             query?: {
+                /** @description Items per page (1..100, default 20) */
                 limit?: number;
+                /** @description `next_cursor` of the previous page, to read the next one (bound to the same filters) */
                 cursor?: string;
+                /** @description Only entries by this user */
                 actor_id?: string;
+                /** @description Only this action (e.g. `create_task`, `login`) */
                 action?: string;
+                /** @description Only entries about this kind of resource (e.g. `task`, `user`) */
                 resource_type?: string;
+                /** @description Only entries about this resource */
                 resource_id?: string;
+                /** @description Only entries with this outcome */
                 outcome?: "success" | "failure" | "denied";
+                /** @description Only entries at or after this time (ISO 8601) */
                 from?: string;
+                /** @description Only entries at or before this time (ISO 8601) */
                 to?: string;
             };
             header?: never;
@@ -3979,7 +5144,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4044,17 +5209,25 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description This OpenAPI 3.1 document */
+            /** @description The OpenAPI 3.1 document itself, not the envelope */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": {
-                        data: unknown;
-                        message: string;
-                        /** Format: date-time */
-                        timestamp: string;
+                        openapi: string;
+                        info: {
+                            title: string;
+                            version: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                        paths: {
+                            [key: string]: unknown;
+                        };
+                    } & {
+                        [key: string]: unknown;
                     };
                 };
             };
@@ -4114,18 +5287,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Swagger UI */
+            /** @description The Swagger UI page (HTML) */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        data: unknown;
-                        message: string;
-                        /** Format: date-time */
-                        timestamp: string;
-                    };
+                    "text/html": string;
                 };
             };
             /** @description Malformed request (invalid_json, bad_request, invalid_cursor) */
@@ -4180,24 +5348,22 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description File name of the asset, e.g. `swagger-ui.css` */
                 proxy: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Swagger UI assets */
+            /** @description The asset */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        data: unknown;
-                        message: string;
-                        /** Format: date-time */
-                        timestamp: string;
-                    };
+                    "application/javascript": string;
+                    "text/css": string;
+                    "image/png": string;
                 };
             };
             /** @description Malformed request (invalid_json, bad_request, invalid_cursor) */
@@ -4250,8 +5416,11 @@ export interface operations {
     listProviders: {
         parameters: {
             query?: {
+                /** @description Items per page (1..100, default 20) */
                 limit?: number;
+                /** @description `next_cursor` of the previous page, to read the next one (bound to the same filters) */
                 cursor?: string;
+                /** @description Only providers of this type */
                 type?: "anthropic" | "openai" | "bedrock" | "cli" | "local";
             };
             header?: never;
@@ -4316,7 +5485,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4437,8 +5606,11 @@ export interface operations {
                                 } | null;
                             }[];
                             summary: {
-                                [key: string]: number;
-                            } & {
+                                healthy: number;
+                                degraded: number;
+                                unhealthy: number;
+                                unknown: number;
+                                disabled: number;
                                 total: number;
                             };
                             /** Format: date-time */
@@ -4459,7 +5631,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4518,6 +5690,7 @@ export interface operations {
     providersAnalytics: {
         parameters: {
             query?: {
+                /** @description Number of UTC days back from today (1..90, default 30) */
                 days?: number;
             };
             header?: never;
@@ -4622,7 +5795,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4685,7 +5858,7 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        requestBody: {
+        requestBody?: {
             content: {
                 "application/json": {
                     /**
@@ -4804,7 +5977,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4892,6 +6065,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Id of the provider */
                 provider_id: string;
             };
             cookie?: never;
@@ -4995,7 +6169,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5083,6 +6257,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Id of the provider */
                 provider_id: string;
             };
             cookie?: never;
@@ -5142,7 +6317,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5203,6 +6378,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Id of the provider */
                 provider_id: string;
             };
             cookie?: never;
@@ -5236,7 +6412,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5306,6 +6482,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Id of the provider */
                 provider_id: string;
             };
             cookie?: never;
@@ -5363,7 +6540,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5399,6 +6576,17 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Internal error (request_id only) */
             500: {
                 headers: {
@@ -5422,10 +6610,12 @@ export interface operations {
     providerUsage: {
         parameters: {
             query?: {
+                /** @description Number of UTC days back from today (1..90, default 7) */
                 days?: number;
             };
             header?: never;
             path: {
+                /** @description Id of the provider */
                 provider_id: string;
             };
             cookie?: never;
@@ -5493,7 +6683,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5552,16 +6742,27 @@ export interface operations {
     listTasks: {
         parameters: {
             query?: {
+                /** @description Items per page (1..100, default 20) */
                 limit?: number;
+                /** @description `next_cursor` of the previous page, to read the next one (bound to the same filters) */
                 cursor?: string;
+                /** @description Only tasks in this status */
                 status?: "pending" | "queued" | "running" | "completed" | "failed" | "cancelled";
+                /** @description Only tasks of this type */
                 type?: "pr_review" | "issue_summary" | "code_analysis" | "refactor" | "bug_fix" | "feature" | "documentation" | "testing" | "security_audit" | "custom";
+                /** @description Only tasks of this priority (1..10) */
                 priority?: number;
+                /** @description Only tasks assigned to this agent */
                 agent_id?: string;
+                /** @description Only tasks routed to this provider */
                 provider_id?: string;
+                /** @description Only tasks carrying this tag */
                 tag?: string;
+                /** @description Only tasks created by this user */
                 created_by?: string;
+                /** @description Only tasks created at or after this time (ISO 8601) */
                 created_after?: string;
+                /** @description Only tasks created at or before this time (ISO 8601) */
                 created_before?: string;
             };
             header?: never;
@@ -5649,7 +6850,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5717,29 +6918,24 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    /** @enum {string} */
-                    type: "pr_review" | "issue_summary" | "code_analysis" | "refactor" | "bug_fix" | "feature" | "documentation" | "testing" | "security_audit" | "custom";
-                    title?: string;
-                    payload: {
-                        [key: string]: unknown;
-                    };
-                    /** @default 5 */
-                    priority?: number;
-                    provider_id?: string;
-                    agent_id?: string;
-                    /** @default 3 */
-                    max_attempts?: number;
-                    /** @default 300 */
-                    timeout_seconds?: number;
-                    max_cost_usd?: number;
-                    /** @default [] */
-                    tags?: string[];
-                    /** @default {} */
-                    metadata?: {
-                        [key: string]: unknown;
-                    };
-                };
+                /**
+                 * @example {
+                 *       "type": "code_analysis",
+                 *       "title": "Find unused exports",
+                 *       "payload": {
+                 *         "code": "export const unused = 1;\nexport const used = 2;",
+                 *         "language": "typescript",
+                 *         "focus": [
+                 *           "dead code"
+                 *         ]
+                 *       },
+                 *       "priority": 5,
+                 *       "tags": [
+                 *         "lint"
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["TaskInput_pr_review"] | components["schemas"]["TaskInput_issue_summary"] | components["schemas"]["TaskInput_code_analysis"] | components["schemas"]["TaskInput_refactor"] | components["schemas"]["TaskInput_bug_fix"] | components["schemas"]["TaskInput_feature"] | components["schemas"]["TaskInput_documentation"] | components["schemas"]["TaskInput_testing"] | components["schemas"]["TaskInput_security_audit"] | components["schemas"]["TaskInput_custom"];
             };
         };
         responses: {
@@ -5819,7 +7015,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5974,7 +7170,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6035,6 +7231,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Id of the task */
                 task_id: string;
             };
             cookie?: never;
@@ -6117,7 +7314,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6178,6 +7375,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Id of the task */
                 task_id: string;
             };
             cookie?: never;
@@ -6211,7 +7409,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6281,6 +7479,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Id of the task */
                 task_id: string;
             };
             cookie?: never;
@@ -6371,7 +7570,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6459,6 +7658,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Id of the task */
                 task_id: string;
             };
             cookie?: never;
@@ -6541,7 +7741,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6611,6 +7811,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Id of the task */
                 task_id: string;
             };
             cookie?: never;
@@ -6699,7 +7900,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6785,11 +7986,14 @@ export interface operations {
     listTaskSessions: {
         parameters: {
             query?: {
+                /** @description Items per page (1..100, default 20) */
                 limit?: number;
+                /** @description `next_cursor` of the previous page, to read the next one (bound to the same filters) */
                 cursor?: string;
             };
             header?: never;
             path: {
+                /** @description Id of the task */
                 task_id: string;
             };
             cookie?: never;
@@ -6825,7 +8029,7 @@ export interface operations {
                                 /** Format: date-time */
                                 finished_at: string;
                                 /** @enum {string} */
-                                outcome: "completed" | "failed" | "retrying" | "cancelled" | "lost";
+                                outcome: "completed" | "failed" | "retrying" | "cancelled" | "lost" | "interrupted";
                                 error: {
                                     code: string;
                                     message: string;
@@ -6849,7 +8053,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6917,36 +8121,81 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    /** @enum {string} */
-                    type: "pr_review" | "issue_summary" | "code_analysis" | "refactor" | "bug_fix" | "feature" | "documentation" | "testing" | "security_audit" | "custom";
-                    title?: string;
-                    payload: {
-                        [key: string]: unknown;
-                    };
-                    /** @default 5 */
-                    priority?: number;
-                    provider_id?: string;
-                    agent_id?: string;
-                    /** @default 3 */
-                    max_attempts?: number;
-                    /** @default 300 */
-                    timeout_seconds?: number;
-                    max_cost_usd?: number;
-                    /** @default [] */
-                    tags?: string[];
-                    /** @default {} */
-                    metadata?: {
-                        [key: string]: unknown;
-                    };
-                    /** @default 25 */
-                    wait_seconds?: number;
-                };
+                "application/json": components["schemas"]["ExecuteTaskInput_pr_review"] | components["schemas"]["ExecuteTaskInput_issue_summary"] | components["schemas"]["ExecuteTaskInput_code_analysis"] | components["schemas"]["ExecuteTaskInput_refactor"] | components["schemas"]["ExecuteTaskInput_bug_fix"] | components["schemas"]["ExecuteTaskInput_feature"] | components["schemas"]["ExecuteTaskInput_documentation"] | components["schemas"]["ExecuteTaskInput_testing"] | components["schemas"]["ExecuteTaskInput_security_audit"] | components["schemas"]["ExecuteTaskInput_custom"];
             };
         };
         responses: {
             /** @description Execute one task and wait for its result */
             200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            task: {
+                                task_id: string;
+                                /** @enum {string} */
+                                type: "pr_review" | "issue_summary" | "code_analysis" | "refactor" | "bug_fix" | "feature" | "documentation" | "testing" | "security_audit" | "custom";
+                                title: string;
+                                /** @enum {string} */
+                                status: "pending" | "queued" | "running" | "completed" | "failed" | "cancelled";
+                                priority: number;
+                                payload: {
+                                    [key: string]: unknown;
+                                };
+                                result: ({
+                                    output: string;
+                                    output_truncated?: boolean;
+                                } & {
+                                    [key: string]: unknown;
+                                }) | null;
+                                error: {
+                                    code: string;
+                                    message: string;
+                                    retryable: boolean;
+                                } | null;
+                                attempts: number;
+                                max_attempts: number;
+                                timeout_seconds: number;
+                                max_cost_usd: number | null;
+                                agent_id: string | null;
+                                provider_id: string | null;
+                                model: string | null;
+                                tokens_in: number;
+                                tokens_out: number;
+                                cost_usd: number;
+                                created_by: string;
+                                /** Format: date-time */
+                                created_at: string;
+                                /** Format: date-time */
+                                updated_at: string;
+                                queued_at: string | null;
+                                started_at: string | null;
+                                completed_at: string | null;
+                                duration_ms: number | null;
+                                /** @description When a queued task may run next (retry backoff, quota or concurrency wait) */
+                                next_attempt_at: string | null;
+                                waiting_reason: ("retry_backoff" | "quota" | "concurrency" | "provider_unavailable") | null;
+                                tags: string[];
+                                metadata: {
+                                    [key: string]: unknown;
+                                };
+                                workflow_execution_id: string | null;
+                                workflow_step_id: string | null;
+                                batch_id: string | null;
+                                /** @description Increases with every change; order live updates by it */
+                                version: number;
+                            };
+                        };
+                        message: string;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description The task is still running after `wait_seconds`: follow it by its task_id */
+            202: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7023,7 +8272,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7119,29 +8368,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    items: {
-                        /** @enum {string} */
-                        type: "pr_review" | "issue_summary" | "code_analysis" | "refactor" | "bug_fix" | "feature" | "documentation" | "testing" | "security_audit" | "custom";
-                        title?: string;
-                        payload: {
-                            [key: string]: unknown;
-                        };
-                        /** @default 5 */
-                        priority?: number;
-                        provider_id?: string;
-                        agent_id?: string;
-                        /** @default 3 */
-                        max_attempts?: number;
-                        /** @default 300 */
-                        timeout_seconds?: number;
-                        max_cost_usd?: number;
-                        /** @default [] */
-                        tags?: string[];
-                        /** @default {} */
-                        metadata?: {
-                            [key: string]: unknown;
-                        };
-                    }[];
+                    items: (components["schemas"]["TaskInput_pr_review"] | components["schemas"]["TaskInput_issue_summary"] | components["schemas"]["TaskInput_code_analysis"] | components["schemas"]["TaskInput_refactor"] | components["schemas"]["TaskInput_bug_fix"] | components["schemas"]["TaskInput_feature"] | components["schemas"]["TaskInput_documentation"] | components["schemas"]["TaskInput_testing"] | components["schemas"]["TaskInput_security_audit"] | components["schemas"]["TaskInput_custom"])[];
                     /** @default 5 */
                     max_concurrency?: number;
                     /** @default 25 */
@@ -7186,6 +8413,42 @@ export interface operations {
                     };
                 };
             };
+            /** @description Some items are still running after `wait_seconds`: follow them by their task ids */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            batch_id: string;
+                            items: {
+                                index: number;
+                                task_id: string;
+                                /** @enum {string} */
+                                status: "pending" | "queued" | "running" | "completed" | "failed" | "cancelled";
+                                result: ({
+                                    output: string;
+                                    output_truncated?: boolean;
+                                } & {
+                                    [key: string]: unknown;
+                                }) | null;
+                                error: {
+                                    code: string;
+                                    message: string;
+                                    retryable: boolean;
+                                } | null;
+                            }[];
+                            completed: number;
+                            failed: number;
+                            unfinished: number;
+                        };
+                        message: string;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
             /** @description Malformed request (invalid_json, bad_request, invalid_cursor) */
             400: {
                 headers: {
@@ -7195,7 +8458,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7281,9 +8544,13 @@ export interface operations {
     listAgents: {
         parameters: {
             query?: {
+                /** @description Items per page (1..100, default 20) */
                 limit?: number;
+                /** @description `next_cursor` of the previous page, to read the next one (bound to the same filters) */
                 cursor?: string;
+                /** @description Only agents on this provider */
                 provider_id?: string;
+                /** @description Only enabled (`true`) or disabled (`false`) agents */
                 enabled?: "true" | "false";
             };
             header?: never;
@@ -7341,7 +8608,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7475,7 +8742,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7640,7 +8907,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7701,6 +8968,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Id of the agent */
                 agent_id: string;
             };
             cookie?: never;
@@ -7753,7 +9021,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7814,6 +9082,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Id of the agent */
                 agent_id: string;
             };
             cookie?: never;
@@ -7886,7 +9155,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -7974,6 +9243,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Id of the agent */
                 agent_id: string;
             };
             cookie?: never;
@@ -8007,7 +9277,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -8075,9 +9345,13 @@ export interface operations {
     listWorkflows: {
         parameters: {
             query?: {
+                /** @description Items per page (1..100, default 20) */
                 limit?: number;
+                /** @description `next_cursor` of the previous page, to read the next one (bound to the same filters) */
                 cursor?: string;
+                /** @description Only workflows created by this user */
                 created_by?: string;
+                /** @description Case-insensitive substring of the name */
                 search?: string;
             };
             header?: never;
@@ -8124,7 +9398,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -8189,6 +9463,35 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "name": "example-review-then-summarise",
+                 *       "variables": {
+                 *         "repo": "api"
+                 *       },
+                 *       "steps": [
+                 *         {
+                 *           "id": "analyse",
+                 *           "type": "custom",
+                 *           "provider_id": "local",
+                 *           "payload": {
+                 *             "prompt": "List the risky modules of {{variables.repo}}"
+                 *           }
+                 *         },
+                 *         {
+                 *           "id": "summary",
+                 *           "type": "custom",
+                 *           "provider_id": "local",
+                 *           "depends_on": [
+                 *             "analyse"
+                 *           ],
+                 *           "payload": {
+                 *             "prompt": "Summarise for the team"
+                 *           }
+                 *         }
+                 *       ]
+                 *     }
+                 */
                 "application/json": {
                     name: string;
                     description?: string;
@@ -8304,7 +9607,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -8473,7 +9776,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -8611,7 +9914,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -8670,10 +9973,12 @@ export interface operations {
     getWorkflow: {
         parameters: {
             query?: {
+                /** @description A stored version of the workflow (default: the current one) */
                 version?: number;
             };
             header?: never;
             path: {
+                /** @description Id of the workflow */
                 workflow_id: string;
             };
             cookie?: never;
@@ -8757,7 +10062,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -8818,6 +10123,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Id of the workflow */
                 workflow_id: string;
             };
             cookie?: never;
@@ -8939,7 +10245,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -9025,10 +10331,12 @@ export interface operations {
     deleteWorkflow: {
         parameters: {
             query?: {
+                /** @description `true` cancels unfinished runs and deletes anyway (otherwise 409 while runs are unfinished) */
                 force?: "true" | "false";
             };
             header?: never;
             path: {
+                /** @description Id of the workflow */
                 workflow_id: string;
             };
             cookie?: never;
@@ -9064,7 +10372,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -9137,11 +10445,12 @@ export interface operations {
                 "Idempotency-Key"?: string;
             };
             path: {
+                /** @description Id of the workflow */
                 workflow_id: string;
             };
             cookie?: never;
         };
-        requestBody: {
+        requestBody?: {
             content: {
                 "application/json": {
                     variables?: {
@@ -9234,7 +10543,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -9320,12 +10629,16 @@ export interface operations {
     listExecutions: {
         parameters: {
             query?: {
+                /** @description Items per page (1..100, default 20) */
                 limit?: number;
+                /** @description `next_cursor` of the previous page, to read the next one (bound to the same filters) */
                 cursor?: string;
+                /** @description Only runs in this status */
                 status?: "pending" | "running" | "completed" | "failed" | "cancelled";
             };
             header?: never;
             path: {
+                /** @description Id of the workflow */
                 workflow_id: string;
             };
             cookie?: never;
@@ -9383,7 +10696,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -9444,7 +10757,9 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Id of the workflow */
                 workflow_id: string;
+                /** @description Id of the execution */
                 execution_id: string;
             };
             cookie?: never;
@@ -9533,7 +10848,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -9594,12 +10909,14 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Id of the workflow */
                 workflow_id: string;
+                /** @description Id of the execution */
                 execution_id: string;
             };
             cookie?: never;
         };
-        requestBody: {
+        requestBody?: {
             content: {
                 "application/json": {
                     reason?: string;
@@ -9689,7 +11006,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -9775,8 +11092,11 @@ export interface operations {
     listSchedules: {
         parameters: {
             query?: {
+                /** @description Items per page (1..100, default 20) */
                 limit?: number;
+                /** @description `next_cursor` of the previous page, to read the next one (bound to the same filters) */
                 cursor?: string;
+                /** @description Only schedules of this workflow */
                 workflow_id?: string;
             };
             header?: never;
@@ -9813,6 +11133,7 @@ export interface operations {
                                 last_run_at: string | null;
                                 last_execution_id: string | null;
                                 last_outcome: ("started" | "skipped" | "failed") | null;
+                                last_error: string | null;
                                 runs: number;
                                 skipped_runs: number;
                                 last_skipped_at: string | null;
@@ -9839,7 +11160,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -9951,6 +11272,7 @@ export interface operations {
                             last_run_at: string | null;
                             last_execution_id: string | null;
                             last_outcome: ("started" | "skipped" | "failed") | null;
+                            last_error: string | null;
                             runs: number;
                             skipped_runs: number;
                             last_skipped_at: string | null;
@@ -9975,7 +11297,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -10063,6 +11385,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Id of the schedule */
                 schedule_id: string;
             };
             cookie?: never;
@@ -10096,6 +11419,7 @@ export interface operations {
                             last_run_at: string | null;
                             last_execution_id: string | null;
                             last_outcome: ("started" | "skipped" | "failed") | null;
+                            last_error: string | null;
                             runs: number;
                             skipped_runs: number;
                             last_skipped_at: string | null;
@@ -10120,7 +11444,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -10181,6 +11505,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Id of the schedule */
                 schedule_id: string;
             };
             cookie?: never;
@@ -10228,6 +11553,7 @@ export interface operations {
                             last_run_at: string | null;
                             last_execution_id: string | null;
                             last_outcome: ("started" | "skipped" | "failed") | null;
+                            last_error: string | null;
                             runs: number;
                             skipped_runs: number;
                             last_skipped_at: string | null;
@@ -10252,7 +11578,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -10340,6 +11666,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Id of the schedule */
                 schedule_id: string;
             };
             cookie?: never;
@@ -10373,7 +11700,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -10443,6 +11770,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Id of the schedule */
                 schedule_id: string;
             };
             cookie?: never;
@@ -10476,6 +11804,7 @@ export interface operations {
                             last_run_at: string | null;
                             last_execution_id: string | null;
                             last_outcome: ("started" | "skipped" | "failed") | null;
+                            last_error: string | null;
                             runs: number;
                             skipped_runs: number;
                             last_skipped_at: string | null;
@@ -10500,7 +11829,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -10570,6 +11899,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Id of the schedule */
                 schedule_id: string;
             };
             cookie?: never;
@@ -10603,6 +11933,7 @@ export interface operations {
                             last_run_at: string | null;
                             last_execution_id: string | null;
                             last_outcome: ("started" | "skipped" | "failed") | null;
+                            last_error: string | null;
                             runs: number;
                             skipped_runs: number;
                             last_skipped_at: string | null;
@@ -10627,7 +11958,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -10700,6 +12031,7 @@ export interface operations {
                 "Idempotency-Key"?: string;
             };
             path: {
+                /** @description Id of the schedule */
                 schedule_id: string;
             };
             cookie?: never;
@@ -10788,7 +12120,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Missing, invalid, expired or revoked token */
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -10817,6 +12149,2040 @@ export interface operations {
             };
             /** @description Conflict, invalid state transition or idempotency conflict */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Validation error; errors[] names each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (request_id only) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listPlugins: {
+        parameters: {
+            query?: {
+                type?: "notification" | "integration" | "analytics" | "monitoring" | "workflow" | "security" | "storage";
+                status?: "discovered" | "loaded" | "active" | "inactive" | "error" | "unloaded";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description List the discovered plugins, optionally by type and status */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            items: {
+                                name: string;
+                                /** @description Semantic version of the built-in plugin */
+                                version: string;
+                                /** @enum {string} */
+                                type: "notification" | "integration" | "analytics" | "monitoring" | "workflow" | "security" | "storage";
+                                description: string;
+                                /** @enum {string} */
+                                status: "discovered" | "loaded" | "active" | "inactive" | "error" | "unloaded";
+                                /** @description Event types (patterns) the plugin handles */
+                                events: string[];
+                                /** @description What the plugin needs */
+                                permissions: string[];
+                                /** @description JSON Schema of the configuration */
+                                config_schema: {
+                                    [key: string]: unknown;
+                                };
+                                configured: boolean;
+                                /** @description Takes POST /plugins/notifications/send */
+                                notifies: boolean;
+                                health: {
+                                    consecutive_failures: number;
+                                    last_check_at: string | null;
+                                    last_error: string | null;
+                                };
+                                /** Format: date-time */
+                                discovered_at: string;
+                                activated_at: string | null;
+                                /** Format: date-time */
+                                updated_at: string;
+                            }[];
+                        };
+                        message: string;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Malformed request (invalid_json, bad_request, invalid_cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated but lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Validation error; errors[] names each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (request_id only) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    discoverPlugins: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Discover the built-in plugins (idempotent: known ones are left as they are) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            /** @description Plugins stored by this call (none when all were already known) */
+                            discovered: string[];
+                            plugins: {
+                                name: string;
+                                /** @description Semantic version of the built-in plugin */
+                                version: string;
+                                /** @enum {string} */
+                                type: "notification" | "integration" | "analytics" | "monitoring" | "workflow" | "security" | "storage";
+                                description: string;
+                                /** @enum {string} */
+                                status: "discovered" | "loaded" | "active" | "inactive" | "error" | "unloaded";
+                                /** @description Event types (patterns) the plugin handles */
+                                events: string[];
+                                /** @description What the plugin needs */
+                                permissions: string[];
+                                /** @description JSON Schema of the configuration */
+                                config_schema: {
+                                    [key: string]: unknown;
+                                };
+                                configured: boolean;
+                                /** @description Takes POST /plugins/notifications/send */
+                                notifies: boolean;
+                                health: {
+                                    consecutive_failures: number;
+                                    last_check_at: string | null;
+                                    last_error: string | null;
+                                };
+                                /** Format: date-time */
+                                discovered_at: string;
+                                activated_at: string | null;
+                                /** Format: date-time */
+                                updated_at: string;
+                            }[];
+                        };
+                        message: string;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Malformed request (invalid_json, bad_request, invalid_cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated but lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict, invalid state transition or idempotency conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Validation error; errors[] names each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (request_id only) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getPluginMetrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Per plugin: deliveries, failures, success rate, p50/p95 latency and last error, from the stored delivery history */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            totals: {
+                                plugins: number;
+                                active: number;
+                                deliveries: number;
+                                failures: number;
+                                success_rate: number | null;
+                            };
+                            plugins: {
+                                plugin_name: string;
+                                status: ("discovered" | "loaded" | "active" | "inactive" | "error" | "unloaded") | null;
+                                deliveries: number;
+                                successes: number;
+                                failures: number;
+                                success_rate: number | null;
+                                latency_p50_ms: number | null;
+                                latency_p95_ms: number | null;
+                                last_error: string | null;
+                                last_error_at: string | null;
+                                last_delivery_at: string | null;
+                            }[];
+                        };
+                        message: string;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Malformed request (invalid_json, bad_request, invalid_cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated but lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Validation error; errors[] names each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (request_id only) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getAllPluginsHealth: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Health checks of every plugin, run concurrently */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            healthy: number;
+                            unhealthy: number;
+                            plugins: {
+                                plugin_name: string;
+                                healthy: boolean;
+                                /** @enum {string} */
+                                status: "discovered" | "loaded" | "active" | "inactive" | "error" | "unloaded";
+                                checks: {
+                                    name: string;
+                                    ok: boolean;
+                                    detail: string | null;
+                                    duration_ms: number;
+                                }[];
+                                consecutive_failures: number;
+                                /** Format: date-time */
+                                checked_at: string;
+                            }[];
+                        };
+                        message: string;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Malformed request (invalid_json, bad_request, invalid_cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated but lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Validation error; errors[] names each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (request_id only) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listPluginsByType: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                plugin_type: "notification" | "integration" | "analytics" | "monitoring" | "workflow" | "security" | "storage";
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The discovered plugins of one type (422 for an unknown type) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            plugin_type: string;
+                            items: {
+                                name: string;
+                                /** @description Semantic version of the built-in plugin */
+                                version: string;
+                                /** @enum {string} */
+                                type: "notification" | "integration" | "analytics" | "monitoring" | "workflow" | "security" | "storage";
+                                description: string;
+                                /** @enum {string} */
+                                status: "discovered" | "loaded" | "active" | "inactive" | "error" | "unloaded";
+                                /** @description Event types (patterns) the plugin handles */
+                                events: string[];
+                                /** @description What the plugin needs */
+                                permissions: string[];
+                                /** @description JSON Schema of the configuration */
+                                config_schema: {
+                                    [key: string]: unknown;
+                                };
+                                configured: boolean;
+                                /** @description Takes POST /plugins/notifications/send */
+                                notifies: boolean;
+                                health: {
+                                    consecutive_failures: number;
+                                    last_check_at: string | null;
+                                    last_error: string | null;
+                                };
+                                /** Format: date-time */
+                                discovered_at: string;
+                                activated_at: string | null;
+                                /** Format: date-time */
+                                updated_at: string;
+                            }[];
+                        };
+                        message: string;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Malformed request (invalid_json, bad_request, invalid_cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated but lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Validation error; errors[] names each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (request_id only) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    publishPluginEvent: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The same key with the same body within 24 h returns the first response and starts nothing new; with another body it is a 409 idempotency_conflict. */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    event_type: string;
+                    /** @enum {string} */
+                    target_plugin?: "webhook" | "slack" | "github" | "email";
+                    /** @default {} */
+                    data?: {
+                        [key: string]: unknown;
+                    };
+                    /** @default {} */
+                    metadata?: {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description Publish a custom event on the event bus; active plugins whose filter matches receive it */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            event_id: string;
+                            event_type: string;
+                            target_plugin: string | null;
+                            /** Format: date-time */
+                            published_at: string;
+                        };
+                        message: string;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Malformed request (invalid_json, bad_request, invalid_cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated but lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict, invalid state transition or idempotency conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body over the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Validation error; errors[] names each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (request_id only) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getPluginEventHistory: {
+        parameters: {
+            query?: {
+                /** @description Items per page (1..100, default 20) */
+                limit?: number;
+                /** @description `next_cursor` of the previous page, to read the next one (bound to the same filters) */
+                cursor?: string;
+                event_type?: string;
+                plugin_name?: "webhook" | "slack" | "github" | "email";
+                status?: "pending" | "retrying" | "succeeded" | "failed";
+                from?: string;
+                to?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Delivery history, newest first: per event and plugin, status, attempts with status code, response excerpt and duration */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            items: {
+                                event_id: string;
+                                event_type: string;
+                                plugin_name: string;
+                                /** @enum {string} */
+                                status: "pending" | "retrying" | "succeeded" | "failed";
+                                attempts: number;
+                                attempt_log: {
+                                    attempt: number;
+                                    /** Format: date-time */
+                                    at: string;
+                                    status_code: number | null;
+                                    duration_ms: number;
+                                    ok: boolean;
+                                    error: string | null;
+                                    response_excerpt: string | null;
+                                    /** @enum {string} */
+                                    trigger: "automatic" | "manual";
+                                }[];
+                                last_status_code: number | null;
+                                last_error: string | null;
+                                last_duration_ms: number | null;
+                                next_retry_at: string | null;
+                                /** Format: date-time */
+                                created_at: string;
+                                /** Format: date-time */
+                                updated_at: string;
+                            }[];
+                            next_cursor: string | null;
+                        };
+                        message: string;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Malformed request (invalid_json, bad_request, invalid_cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated but lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Validation error; errors[] names each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (request_id only) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    redeliverPluginEvent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Id of the event */
+                event_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /**
+                     * @description Only this plugin (default: every plugin the event went to)
+                     * @enum {string}
+                     */
+                    plugin_name?: "webhook" | "slack" | "github" | "email";
+                };
+            };
+        };
+        responses: {
+            /** @description Deliver a stored event again, now (one manual attempt per plugin, recorded in the history) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            event_id: string;
+                            deliveries: {
+                                event_id: string;
+                                event_type: string;
+                                plugin_name: string;
+                                /** @enum {string} */
+                                status: "pending" | "retrying" | "succeeded" | "failed";
+                                attempts: number;
+                                attempt_log: {
+                                    attempt: number;
+                                    /** Format: date-time */
+                                    at: string;
+                                    status_code: number | null;
+                                    duration_ms: number;
+                                    ok: boolean;
+                                    error: string | null;
+                                    response_excerpt: string | null;
+                                    /** @enum {string} */
+                                    trigger: "automatic" | "manual";
+                                }[];
+                                last_status_code: number | null;
+                                last_error: string | null;
+                                last_duration_ms: number | null;
+                                next_retry_at: string | null;
+                                /** Format: date-time */
+                                created_at: string;
+                                /** Format: date-time */
+                                updated_at: string;
+                            }[];
+                        };
+                        message: string;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Malformed request (invalid_json, bad_request, invalid_cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated but lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict, invalid state transition or idempotency conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body over the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Validation error; errors[] names each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (request_id only) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    sendPluginNotification: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The same key with the same body within 24 h returns the first response and starts nothing new; with another body it is a 409 idempotency_conflict. */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @enum {string} */
+                    plugin_name: "webhook" | "slack" | "github" | "email";
+                    /** @description An email address for `email`; a label for slack and webhook */
+                    recipient: string;
+                    subject: string;
+                    message: string;
+                    /**
+                     * @default normal
+                     * @enum {string}
+                     */
+                    priority?: "low" | "normal" | "high" | "urgent";
+                };
+            };
+        };
+        responses: {
+            /** @description Send a notification through an active notification plugin; the answer is its delivery record */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            event_id: string;
+                            event_type: string;
+                            plugin_name: string;
+                            /** @enum {string} */
+                            status: "pending" | "retrying" | "succeeded" | "failed";
+                            attempts: number;
+                            attempt_log: {
+                                attempt: number;
+                                /** Format: date-time */
+                                at: string;
+                                status_code: number | null;
+                                duration_ms: number;
+                                ok: boolean;
+                                error: string | null;
+                                response_excerpt: string | null;
+                                /** @enum {string} */
+                                trigger: "automatic" | "manual";
+                            }[];
+                            last_status_code: number | null;
+                            last_error: string | null;
+                            last_duration_ms: number | null;
+                            next_retry_at: string | null;
+                            /** Format: date-time */
+                            created_at: string;
+                            /** Format: date-time */
+                            updated_at: string;
+                        };
+                        message: string;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Malformed request (invalid_json, bad_request, invalid_cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated but lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict, invalid state transition or idempotency conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body over the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Validation error; errors[] names each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (request_id only) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getPlugin: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                plugin_name: "webhook" | "slack" | "github" | "email";
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A plugin: metadata, configuration schema, status and health */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            name: string;
+                            /** @description Semantic version of the built-in plugin */
+                            version: string;
+                            /** @enum {string} */
+                            type: "notification" | "integration" | "analytics" | "monitoring" | "workflow" | "security" | "storage";
+                            description: string;
+                            /** @enum {string} */
+                            status: "discovered" | "loaded" | "active" | "inactive" | "error" | "unloaded";
+                            /** @description Event types (patterns) the plugin handles */
+                            events: string[];
+                            /** @description What the plugin needs */
+                            permissions: string[];
+                            /** @description JSON Schema of the configuration */
+                            config_schema: {
+                                [key: string]: unknown;
+                            };
+                            configured: boolean;
+                            /** @description Takes POST /plugins/notifications/send */
+                            notifies: boolean;
+                            health: {
+                                consecutive_failures: number;
+                                last_check_at: string | null;
+                                last_error: string | null;
+                            };
+                            /** Format: date-time */
+                            discovered_at: string;
+                            activated_at: string | null;
+                            /** Format: date-time */
+                            updated_at: string;
+                        };
+                        message: string;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Malformed request (invalid_json, bad_request, invalid_cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated but lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Validation error; errors[] names each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (request_id only) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    unloadPlugin: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                plugin_name: "webhook" | "slack" | "github" | "email";
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Unload a plugin: its configuration and secrets are removed; discover brings it back */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            name: string;
+                            /** @description Semantic version of the built-in plugin */
+                            version: string;
+                            /** @enum {string} */
+                            type: "notification" | "integration" | "analytics" | "monitoring" | "workflow" | "security" | "storage";
+                            description: string;
+                            /** @enum {string} */
+                            status: "discovered" | "loaded" | "active" | "inactive" | "error" | "unloaded";
+                            /** @description Event types (patterns) the plugin handles */
+                            events: string[];
+                            /** @description What the plugin needs */
+                            permissions: string[];
+                            /** @description JSON Schema of the configuration */
+                            config_schema: {
+                                [key: string]: unknown;
+                            };
+                            configured: boolean;
+                            /** @description Takes POST /plugins/notifications/send */
+                            notifies: boolean;
+                            health: {
+                                consecutive_failures: number;
+                                last_check_at: string | null;
+                                last_error: string | null;
+                            };
+                            /** Format: date-time */
+                            discovered_at: string;
+                            activated_at: string | null;
+                            /** Format: date-time */
+                            updated_at: string;
+                        };
+                        message: string;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Malformed request (invalid_json, bad_request, invalid_cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated but lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict, invalid state transition or idempotency conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Validation error; errors[] names each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (request_id only) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    activatePlugin: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                plugin_name: "webhook" | "slack" | "github" | "email";
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Activate a configured plugin (loaded, inactive or error → active); 409 when another change won */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            name: string;
+                            /** @description Semantic version of the built-in plugin */
+                            version: string;
+                            /** @enum {string} */
+                            type: "notification" | "integration" | "analytics" | "monitoring" | "workflow" | "security" | "storage";
+                            description: string;
+                            /** @enum {string} */
+                            status: "discovered" | "loaded" | "active" | "inactive" | "error" | "unloaded";
+                            /** @description Event types (patterns) the plugin handles */
+                            events: string[];
+                            /** @description What the plugin needs */
+                            permissions: string[];
+                            /** @description JSON Schema of the configuration */
+                            config_schema: {
+                                [key: string]: unknown;
+                            };
+                            configured: boolean;
+                            /** @description Takes POST /plugins/notifications/send */
+                            notifies: boolean;
+                            health: {
+                                consecutive_failures: number;
+                                last_check_at: string | null;
+                                last_error: string | null;
+                            };
+                            /** Format: date-time */
+                            discovered_at: string;
+                            activated_at: string | null;
+                            /** Format: date-time */
+                            updated_at: string;
+                        };
+                        message: string;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Malformed request (invalid_json, bad_request, invalid_cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated but lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict, invalid state transition or idempotency conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Validation error; errors[] names each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (request_id only) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    deactivatePlugin: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                plugin_name: "webhook" | "slack" | "github" | "email";
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deactivate a plugin (active or error → inactive); 409 when another change won */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            name: string;
+                            /** @description Semantic version of the built-in plugin */
+                            version: string;
+                            /** @enum {string} */
+                            type: "notification" | "integration" | "analytics" | "monitoring" | "workflow" | "security" | "storage";
+                            description: string;
+                            /** @enum {string} */
+                            status: "discovered" | "loaded" | "active" | "inactive" | "error" | "unloaded";
+                            /** @description Event types (patterns) the plugin handles */
+                            events: string[];
+                            /** @description What the plugin needs */
+                            permissions: string[];
+                            /** @description JSON Schema of the configuration */
+                            config_schema: {
+                                [key: string]: unknown;
+                            };
+                            configured: boolean;
+                            /** @description Takes POST /plugins/notifications/send */
+                            notifies: boolean;
+                            health: {
+                                consecutive_failures: number;
+                                last_check_at: string | null;
+                                last_error: string | null;
+                            };
+                            /** Format: date-time */
+                            discovered_at: string;
+                            activated_at: string | null;
+                            /** Format: date-time */
+                            updated_at: string;
+                        };
+                        message: string;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Malformed request (invalid_json, bad_request, invalid_cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated but lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict, invalid state transition or idempotency conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Validation error; errors[] names each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (request_id only) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getPluginHealth: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                plugin_name: "webhook" | "slack" | "github" | "email";
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Check a plugin now: its endpoint answers within a short timeout, its credentials where cheap */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            plugin_name: string;
+                            healthy: boolean;
+                            /** @enum {string} */
+                            status: "discovered" | "loaded" | "active" | "inactive" | "error" | "unloaded";
+                            checks: {
+                                name: string;
+                                ok: boolean;
+                                detail: string | null;
+                                duration_ms: number;
+                            }[];
+                            consecutive_failures: number;
+                            /** Format: date-time */
+                            checked_at: string;
+                        };
+                        message: string;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Malformed request (invalid_json, bad_request, invalid_cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated but lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Validation error; errors[] names each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (request_id only) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getPluginConfiguration: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                plugin_name: "webhook" | "slack" | "github" | "email";
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The configuration, secrets masked, with its JSON Schema */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            plugin_name: string;
+                            /** @description Secret fields are masked */
+                            configuration: {
+                                [key: string]: unknown;
+                            } | null;
+                            secret_fields: string[];
+                            config_schema: {
+                                [key: string]: unknown;
+                            };
+                            /** @enum {string} */
+                            status: "discovered" | "loaded" | "active" | "inactive" | "error" | "unloaded";
+                            /** Format: date-time */
+                            updated_at: string;
+                        };
+                        message: string;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Malformed request (invalid_json, bad_request, invalid_cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated but lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Validation error; errors[] names each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (request_id only) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    updatePluginConfiguration: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                plugin_name: "webhook" | "slack" | "github" | "email";
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description The plugin's configuration (see its config_schema); a secret field left out keeps its stored value */
+                    configuration: {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description Replace the configuration, validated against the plugin's schema (422 naming each field); secrets go to the secret store */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            plugin_name: string;
+                            /** @description Secret fields are masked */
+                            configuration: {
+                                [key: string]: unknown;
+                            } | null;
+                            secret_fields: string[];
+                            config_schema: {
+                                [key: string]: unknown;
+                            };
+                            /** @enum {string} */
+                            status: "discovered" | "loaded" | "active" | "inactive" | "error" | "unloaded";
+                            /** Format: date-time */
+                            updated_at: string;
+                        };
+                        message: string;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Malformed request (invalid_json, bad_request, invalid_cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated but lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict, invalid state transition or idempotency conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body over the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body is not application/json */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
