@@ -98,13 +98,18 @@ export class LocalQueue implements TaskQueue {
   private state: 'idle' | 'running' | 'stopped' = 'idle';
   private timer: NodeJS.Timeout | undefined;
   private wakeScheduled = false;
+  private readonly initialBatchSize: number;
 
-  constructor(private readonly options: LocalQueueOptions) {
+  private options: LocalQueueOptions;
+
+  constructor(options: LocalQueueOptions) {
     for (const key of ['visibilityTimeoutSeconds', 'maxReceiveCount', 'batchSize', 'maxConcurrency'] as const) {
       const v = options[key];
       if (!Number.isFinite(v) || v <= 0) throw new Error(`LocalQueue ${options.name}: ${key} must be a positive number`);
     }
     this.clock = options.clock ?? systemClock;
+    this.options = { ...options };
+    this.initialBatchSize = options.batchSize;
     this.arn = `arn:aws:sqs:local:000000000000:${options.name}`;
   }
 
@@ -178,6 +183,18 @@ export class LocalQueue implements TaskQueue {
       dlq: this.options.deadLetterQueue?.size() ?? 0,
       batchesInFlight: [...this.batches].filter((b) => !b.abandoned).length,
     };
+  }
+
+  /**
+   * Changes how many messages are processed at once: `tasks` runs, in batches of at most `batchSize`
+   * (the last batch slot may be smaller). Batches in flight finish; new ones follow the new limit.
+   */
+  setMaxConcurrency(tasks: number): number {
+    if (!Number.isInteger(tasks) || tasks < 1) throw new Error(`LocalQueue ${this.options.name}: concurrency must be a positive integer`);
+    this.options.batchSize = Math.min(this.initialBatchSize, tasks);
+    this.options.maxConcurrency = Math.ceil(tasks / this.options.batchSize);
+    this.wake();
+    return this.options.batchSize * this.options.maxConcurrency;
   }
 
   /** Number of messages held (any state). */

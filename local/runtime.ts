@@ -27,6 +27,7 @@ import { handler as taskSweeper } from '../functions/sweeper/handler.js';
 import { ensureLocalProvider } from '../shared/providers/service.js';
 import { ensureDefaultAgent } from '../shared/agents/service.js';
 import { isManualClock } from '../shared/platform/local/clock.js';
+import { applyStoredWorkerConcurrency } from '../shared/resources/service.js';
 
 /** How often the local runtime runs the task sweeper (on AWS every SWEEPER_INTERVAL_MINUTES of shared/platform/infra.ts). */
 export const LOCAL_SWEEP_INTERVAL_MS = 30_000;
@@ -163,6 +164,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       secrets: new LocalSecretStore(dataDir),
       signer: await LocalTokenSigner.create(dataDir, config.issuer),
       clock,
+      // worker_concurrency (the resource ledger's pool) sets how many tasks the in-process worker runs at once.
+      workerScaling: { setMaxConcurrency: async (tasks) => queue.setMaxConcurrency(tasks) },
       appSecret: (() => {
         const secret = loadOrCreateAppSecret(dataDir);
         return () => secret;
@@ -180,6 +183,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     await ensureDefaultAgent(deps);
     // The local scheduler keeps schedules in memory: register the stored ones again.
     await restoreSchedules(deps);
+    // The resource pools are seeded at first start; the worker follows the stored worker_concurrency.
+    await applyStoredWorkerConcurrency(deps);
     queue.start();
     deadLetterQueue.start();
     // With a manual clock nothing runs on real timers: a test calls the sweeper handler itself.

@@ -35,6 +35,7 @@ export const ENV = {
   logLevel: 'LOG_LEVEL',
   docsAssetsDir: 'DOCS_ASSETS_DIR',
   version: 'SUPERVISOR_VERSION',
+  resourcePools: 'RESOURCE_POOLS',
 } as const;
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -53,6 +54,34 @@ const logLevel = z
   .string()
   .transform((s) => s.toUpperCase())
   .pipe(z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }));
+
+const capacity = z.number().int().min(0).max(100_000_000);
+/** Capacities the resource ledger seeds its pools with at first start (JSON in RESOURCE_POOLS). */
+const resourcePoolsSchema = z.strictObject({
+  worker_concurrency: z.number().int().min(1).max(1000).default(20),
+  cpu: capacity.default(64),
+  memory_mb: capacity.default(131_072),
+  disk_mb: capacity.default(1_048_576),
+  network_mbps: capacity.default(10_000),
+  gpu: capacity.default(0),
+  provider_concurrency: z.number().int().min(1).max(10_000).default(10),
+  cli_runners: z
+    .array(z.strictObject({ host: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/), cpu: capacity, memory_mb: capacity, disk_mb: capacity, gpu: capacity.default(0) }))
+    .max(50)
+    .default([]),
+});
+export type ResourcePoolsConfig = z.infer<typeof resourcePoolsSchema>;
+const resourcePools = z
+  .string()
+  .transform((s, ctx) => {
+    try {
+      return JSON.parse(s) as unknown;
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'must be JSON' });
+      return z.NEVER;
+    }
+  })
+  .pipe(resourcePoolsSchema);
 
 /** The variables as set; an empty one counts as unset. */
 const envSchema = z.object({
@@ -83,6 +112,7 @@ const envSchema = z.object({
   [ENV.wsManagementEndpoint]: text.optional(),
   [ENV.secretPrefix]: text.optional(),
   [ENV.functionLabel]: text.optional(),
+  [ENV.resourcePools]: resourcePools.optional(),
 });
 
 /**
@@ -134,6 +164,8 @@ export interface Config {
   /** Where the docs function finds the Swagger UI files (copied into its bundle on AWS). */
   docsAssetsDir?: string;
   version: string;
+  /** Capacities of the resource pools, seeded at first start (later changes go through POST /resources/scale). */
+  resourcePools: ResourcePoolsConfig;
   aws: AwsPortsConfig;
 }
 
@@ -179,6 +211,7 @@ export function parseConfig(env: Env): Config {
     logLevel: v[ENV.logLevel],
     docsAssetsDir: v[ENV.docsAssetsDir],
     version: v[ENV.version],
+    resourcePools: v[ENV.resourcePools] ?? resourcePoolsSchema.parse({}),
     aws: {
       taskQueueUrl: v[ENV.taskQueueUrl],
       stateMachineArn: v[ENV.stateMachineArn],

@@ -132,6 +132,12 @@ export interface TokenSigner {
   jwks(): Promise<{ keys: Jwk[] }>;
 }
 
+/** The task worker's concurrency (local: the in-process worker; see use/worker-scaling.ts). */
+export interface WorkerScaling {
+  /** Applies a concurrency of `tasks` runs at once; answers what was applied. */
+  setMaxConcurrency(tasks: number): Promise<number>;
+}
+
 export interface Clock {
   now(): Date;
 }

@@ -10,7 +10,7 @@ import { logger } from '../platform/logger.js';
 import { publish } from '../realtime/publisher.js';
 import { createTaskBody, type CreateTaskInput, type TaskView, type UpdateTaskInput, type SessionView } from './model.js';
 import { canDelete, canEdit, type TaskStatus } from './status.js';
-import { canCancel, canRetry, cancel, edit, enqueue as queueRule, requeue, type Change } from './transitions.js';
+import { canCancel, canRetry, cancel, edit, enqueue as queueRule, failure, requeue, retryOrFail, type Change } from './transitions.js';
 import { defaultTitle } from './prompts.js';
 import { summarize, summarizeTasks, type StatsSummary } from './stats.js';
 import { publicView, TaskRepository, type TaskFilter, type TaskRecord } from './repo.js';
@@ -135,6 +135,7 @@ export async function createTask(deps: Deps, actor: TaskActor, input: CreateTask
     workflow_step_id: link?.workflow_step_id ?? null,
     batch_id: options.batchId ?? null,
     version: 1,
+    ...(body.resources ? { resources: body.resources } : {}),
     ...(options.concurrency ? { concurrency_group: options.concurrency.group, concurrency_limit: options.concurrency.limit } : {}),
   };
   try {
@@ -325,4 +326,24 @@ export async function requireOwnTask(deps: Deps, principal: Principal, taskId: s
   const task = await readTask(deps, principal, taskId);
   if (!canManage(principal, task.created_by, 'tasks:manage_all')) throw forbidden("Only the task's creator (or tasks:manage_all) may change it");
   return task;
+}
+
+/**
+ * A running task preempted to free its resources (a resource conflict's resolution): the attempt is
+ * recorded as lost and the task goes back to the queue (or fails when no attempts are left). The worker
+ * still running it finds the task changed when it settles and records its usage only. False when the
+ * task was not running.
+ */
+export async function preemptTask(deps: Deps, taskId: string, reason: string): Promise<boolean> {
+  try {
+    return await retryOnConflict(async () => {
+      const task = await repo(deps).get(taskId);
+      if (!task || task.status !== 'running') return false;
+      await commit(deps, task, retryOrFail(task, { now: deps.clock.now(), failure: failure('preempted', reason, true), attempt: { kind: 'lost' } }));
+      return true;
+    });
+  } catch (err) {
+    if (!(err instanceof VersionConflictError)) throw err;
+    return false;
+  }
 }
