@@ -6,11 +6,12 @@ import { isTerminal } from './status.js';
 import { usageDelta } from './stats.js';
 import { callSession } from './sessions.js';
 import { TaskRepository, type SessionRecord, type TaskRecord } from './repo.js';
-import { claim, complete, deadLetter, defer, failure, interrupt, leaseLive, retryOrFail, TASK_ERRORS, toTaskError, type Change } from './transitions.js';
+import { claim, complete, deadLetter, defer, failure, interrupt, leaseLive, retryOrFail, TASK_ERRORS, toTaskError, waitSeconds, type Change } from './transitions.js';
 import { place, releasePick, type Pick } from './placement.js';
 import { callProvider, LEASE_GRACE_SECONDS, type CallOutcome, type RunOptions } from './provider-call.js';
 import { announce, commit, type RunMessage } from './service.js';
 import { retryOnConflict, VersionConflictError } from '../platform/store/conflicts.js';
+import { holdForRun, releaseAfterRun } from '../resources/service.js';
 
 /** A message that arrives this much before the task's next_attempt_at still runs it. */
 const EARLY_TOLERANCE_MS = 1000;
@@ -44,8 +45,28 @@ async function processOnce(deps: Deps, message: RunMessage, options: RunOptions)
   const takeover = task.status === 'running';
   if (await notDue(deps, task, now)) return;
 
-  const prompt = buildPrompt(task.type, task.payload);
   const leaseUntil = new Date(now.getTime() + (task.timeout_seconds + LEASE_GRACE_SECONDS) * 1000);
+  // The capacity ledger first: the task runs only with its resources held (resources/service.ts).
+  const hold = await holdForRun(deps, task, leaseUntil);
+  if ('wait' in hold) {
+    const seconds = waitSeconds('concurrency', task.priority, undefined, now.getTime());
+    await commit(deps, task, defer(task, { now: deps.clock.now(), reason: 'resources', seconds, nextAttemptAt: new Date(now.getTime() + seconds * 1000) }));
+    return;
+  }
+  if ('unknownPools' in hold) {
+    const reason = failure(TASK_ERRORS.internal, `the task asks for resource pools that do not exist: ${hold.unknownPools.join(', ')}`, false);
+    await commit(deps, task, retryOrFail(task, { now: deps.clock.now(), failure: reason, attempt: { kind: takeover ? 'lost' : 'not_run' } }));
+    return;
+  }
+  try {
+    await placeAndRun(deps, task, takeover, now, leaseUntil, options);
+  } finally {
+    await releaseAfterRun(deps, hold.held);
+  }
+}
+
+async function placeAndRun(deps: Deps, task: TaskRecord, takeover: boolean, now: Date, leaseUntil: Date, options: RunOptions): Promise<void> {
+  const prompt = buildPrompt(task.type, task.payload);
   const placement = await place(deps, task, prompt, now, leaseUntil);
   if ('failure' in placement) {
     await commit(deps, task, retryOrFail(task, { now: deps.clock.now(), failure: placement.failure, attempt: { kind: takeover ? 'lost' : 'not_run' } }));
