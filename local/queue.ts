@@ -87,6 +87,9 @@ interface Batch {
   done: Promise<void>;
 }
 
+/** The lowest maximum concurrency an SQS event source mapping takes. */
+export const EVENT_SOURCE_MIN_CONCURRENCY = 2;
+
 /** SQS's long-standing message size limit (256 KiB). */
 export const MAX_MESSAGE_BYTES = 262144;
 
@@ -98,7 +101,6 @@ export class LocalQueue implements TaskQueue {
   private state: 'idle' | 'running' | 'stopped' = 'idle';
   private timer: NodeJS.Timeout | undefined;
   private wakeScheduled = false;
-  private readonly initialBatchSize: number;
 
   private options: LocalQueueOptions;
 
@@ -109,7 +111,6 @@ export class LocalQueue implements TaskQueue {
     }
     this.clock = options.clock ?? systemClock;
     this.options = { ...options };
-    this.initialBatchSize = options.batchSize;
     this.arn = `arn:aws:sqs:local:000000000000:${options.name}`;
   }
 
@@ -186,15 +187,15 @@ export class LocalQueue implements TaskQueue {
   }
 
   /**
-   * Changes how many messages are processed at once: `tasks` runs, in batches of at most `batchSize`
-   * (the last batch slot may be smaller). Batches in flight finish; new ones follow the new limit.
+   * Changes how many batches are processed at once, as the event source mapping's maximum concurrency
+   * does on AWS (concurrent invocations, each a batch; its floor is 2). Batches in flight finish; new
+   * ones follow the new limit. Answers the concurrency applied.
    */
-  setMaxConcurrency(tasks: number): number {
-    if (!Number.isInteger(tasks) || tasks < 1) throw new Error(`LocalQueue ${this.options.name}: concurrency must be a positive integer`);
-    this.options.batchSize = Math.min(this.initialBatchSize, tasks);
-    this.options.maxConcurrency = Math.ceil(tasks / this.options.batchSize);
+  setMaxConcurrency(invocations: number): number {
+    if (!Number.isInteger(invocations) || invocations < 1) throw new Error(`LocalQueue ${this.options.name}: concurrency must be a positive integer`);
+    this.options.maxConcurrency = Math.max(EVENT_SOURCE_MIN_CONCURRENCY, invocations);
     this.wake();
-    return this.options.batchSize * this.options.maxConcurrency;
+    return this.options.maxConcurrency;
   }
 
   /** Number of messages held (any state). */

@@ -123,11 +123,13 @@ export function waitOrder(waiters: readonly Waiter[], nowMs: number): Waiter[] {
 /**
  * Priority order: a request is held back while a live waiter of higher priority needs a pool it
  * touches and granting it would leave that waiter short. Capacity the waiter could not use anyway
- * (it needs more than would be free even without this request) does not block.
+ * (it needs more than is free, in that pool or another this request does not touch) does not block.
  */
 export function blockedBy(pools: ReadonlyMap<string, PoolState>, want: Amounts, priority: number, taskId: string, waiters: readonly Waiter[], nowMs: number): Waiter | undefined {
   for (const w of waitOrder(waiters, nowMs)) {
     if (w.task_id === taskId || w.priority <= priority) continue;
+    // A waiter short elsewhere could not use the room now: holding it back would only idle the pool.
+    if (Object.entries(w.amounts).some(([pool, n]) => (pools.get(pool)?.free ?? 0) < n && !want[pool])) continue;
     for (const [pool, n] of Object.entries(w.amounts)) {
       const mine = want[pool];
       if (!mine) continue;
