@@ -160,7 +160,7 @@ export const FUNCTION_PORTS = {
   // Every function that ends a task answers the waiting step of its workflow run (stepCallbacks).
   workflows: { table: 'read-write', queue: 'send', connections: true, scheduler: 'manage', workflows: 'manage', signer: 'verify', appSecret: true, stepCallbacks: true },
   // Preempting a task (a conflict's resolution) re-queues it, announces it and answers its workflow step.
-  resources: { table: 'read-write', queue: 'send', connections: true, signer: 'verify', appSecret: true, stepCallbacks: true },
+  resources: { table: 'read-write', queue: 'send', connections: true, signer: 'verify', stepCallbacks: true },
   providers: { table: 'read-write', secrets: 'manage', signer: 'verify', appSecret: true, bedrock: true },
   plugins: API_BASELINE,
   monitoring: API_BASELINE,
