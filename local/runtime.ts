@@ -1,7 +1,7 @@
 import http from 'node:http';
 import path from 'node:path';
 import { ENV, parseConfig, type Config } from '../shared/platform/config.js';
-import { TABLE, TASK_DEAD_LETTER_QUEUE, TASK_QUEUE } from '../shared/platform/infra.js';
+import { TABLE, TASK_DEAD_LETTER_QUEUE, TASK_QUEUE, workerInvocationsFor } from '../shared/platform/infra.js';
 import { installDeps, type Deps } from '../shared/platform/runtime.js';
 import { Store } from '../shared/platform/store/client.js';
 import { systemClock, type Clock } from '../shared/platform/ports.js';
@@ -165,7 +165,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       signer: await LocalTokenSigner.create(dataDir, config.issuer),
       clock,
       // worker_concurrency (the resource ledger's pool) sets how many tasks the in-process worker runs at once.
-      workerScaling: { setMaxConcurrency: async (tasks) => queue.setMaxConcurrency(tasks) },
+      workerScaling: { setMaxConcurrency: async (tasks) => queue.setMaxConcurrency(workerInvocationsFor(tasks)) },
       appSecret: (() => {
         const secret = loadOrCreateAppSecret(dataDir);
         return () => secret;

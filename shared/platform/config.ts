@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { TABLE } from './infra.js';
+import { TABLE, TASK_QUEUE } from './infra.js';
 
 /**
  * Configuration read from the environment. The names are the contract between the CDK stack (which
@@ -58,7 +58,8 @@ const logLevel = z
 const capacity = z.number().int().min(0).max(100_000_000);
 /** Capacities the resource ledger seeds its pools with at first start (JSON in RESOURCE_POOLS). */
 const resourcePoolsSchema = z.strictObject({
-  worker_concurrency: z.number().int().min(1).max(1000).default(20),
+  // As deployed: maxConcurrency invocations of batchSize messages each.
+  worker_concurrency: z.number().int().min(1).max(5000).default(TASK_QUEUE.maxConcurrency * TASK_QUEUE.batchSize),
   cpu: capacity.default(64),
   memory_mb: capacity.default(131_072),
   disk_mb: capacity.default(1_048_576),

@@ -92,6 +92,18 @@ export const TASK_QUEUE = {
   maxConcurrency: 20,
 } as const;
 
+/** The event source mapping's range of maximum concurrency (concurrent invocations). */
+export const EVENT_SOURCE_CONCURRENCY = { min: 2, max: 1000 } as const;
+
+/**
+ * The worker's concurrent invocations for `tasks` runs at once: enough batches to carry them (each up
+ * to `batchSize` messages), within the mapping's range. The default pool capacity,
+ * maxConcurrency × batchSize, maps back to the deployed maxConcurrency.
+ */
+export function workerInvocationsFor(tasks: number): number {
+  return Math.min(EVENT_SOURCE_CONCURRENCY.max, Math.max(EVENT_SOURCE_CONCURRENCY.min, Math.ceil(tasks / TASK_QUEUE.batchSize)));
+}
+
 /** The task queue's dead-letter queue and its consumer, the dead-letter function. */
 export const TASK_DEAD_LETTER_QUEUE = {
   /** 6 × the dead-letter function's timeout (360 s). */

@@ -134,7 +134,7 @@ export interface TokenSigner {
 
 /** The task worker's concurrency (local: the in-process worker; see use/worker-scaling.ts). */
 export interface WorkerScaling {
-  /** Applies a concurrency of `tasks` runs at once; answers what was applied. */
+  /** Sets the worker's concurrent invocations for `tasks` runs at once (workerInvocationsFor, infra.ts); answers the invocations applied. */
   setMaxConcurrency(tasks: number): Promise<number>;
 }
 

@@ -183,7 +183,7 @@ export const scaleView = z.object({
   to: z.number().int(),
   allocated: z.number().int(),
   over_committed: z.boolean(),
-  worker_max_concurrency: z.number().int().nullable().describe('The worker concurrency applied (local worker or the SQS event source mapping)'),
+  worker_max_concurrency: z.number().int().nullable().describe('worker_concurrency only: the concurrent worker invocations applied (batches of up to 5 messages, at least 2); null where not applied'),
 });
 
 export const resourceHealthView = z.object({

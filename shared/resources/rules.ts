@@ -21,8 +21,8 @@ export interface PoolSeed {
 }
 
 const UNITS: Record<string, string> = { cpu: 'cores', memory: 'MB', disk: 'MB', network: 'Mbps', gpu: 'gpus' };
-/** SQS event source maximum concurrency is 2..1000; the ledger may go down to 1 (the mapping then stays at 2 and the ledger gates). */
-export const WORKER_BOUNDS = { min: 1, max: 1000 } as const;
+/** Tasks running at once: from 1 (the event source mapping's floor of 2 invocations then delivers more, and the ledger gates) to 5000 (1000 invocations of 5). */
+export const WORKER_BOUNDS = { min: 1, max: 5000 } as const;
 const GENERAL_MAX = 100_000_000;
 
 /** The pools the configuration describes (provider pools are seeded when a provider is first used). */
