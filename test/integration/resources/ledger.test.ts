@@ -108,7 +108,7 @@ describe('bad input and permissions', () => {
       ['POST', '/api/v1/resources/allocate', { task_id: t.task_id, resources: { cli_runner: 'nowhere', cpu: 1 } }],
       ['POST', '/api/v1/resources/scale', { pool: 'cpu', action: 'set' }],
       ['POST', '/api/v1/resources/scale', { pool: 'cpu', action: 'scale_up', magnitude: 0 }],
-      ['POST', '/api/v1/resources/scale', { pool: 'worker_concurrency', action: 'set', capacity: 5000 }],
+      ['POST', '/api/v1/resources/scale', { pool: 'worker_concurrency', action: 'set', capacity: 5001 }],
       ['POST', '/api/v1/resources/conflicts/zombie.x/resolve', { strategy: 'pray' }],
       ['GET', '/api/v1/resources/monitoring?time_range=3y', undefined],
     ];
