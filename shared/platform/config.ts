@@ -57,20 +57,34 @@ const logLevel = z
 
 const capacity = z.number().int().min(0).max(100_000_000);
 /** Capacities the resource ledger seeds its pools with at first start (JSON in RESOURCE_POOLS). */
-const resourcePoolsSchema = z.strictObject({
-  // As deployed: maxConcurrency invocations of batchSize messages each.
-  worker_concurrency: z.number().int().min(1).max(5000).default(TASK_QUEUE.maxConcurrency * TASK_QUEUE.batchSize),
-  cpu: capacity.default(64),
-  memory_mb: capacity.default(131_072),
-  disk_mb: capacity.default(1_048_576),
-  network_mbps: capacity.default(10_000),
-  gpu: capacity.default(0),
-  provider_concurrency: z.number().int().min(1).max(10_000).default(10),
-  cli_runners: z
-    .array(z.strictObject({ host: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/), cpu: capacity, memory_mb: capacity, disk_mb: capacity, gpu: capacity.default(0) }))
-    .max(50)
-    .default([]),
-});
+/**
+ * Unset, the shared pools are sized so that they are never a bottleneck below the worker's own
+ * concurrency: room for every worker slot running the largest type default (2 cpu, 2048 MB memory,
+ * 1024 MB disk), and one call per worker slot on each provider.
+ */
+const PER_SLOT_DEFAULTS = { cpu: 2, memory_mb: 2048, disk_mb: 1024 } as const;
+const resourcePoolsSchema = z
+  .strictObject({
+    // As deployed: maxConcurrency invocations of batchSize messages each.
+    worker_concurrency: z.number().int().min(1).max(5000).default(TASK_QUEUE.maxConcurrency * TASK_QUEUE.batchSize),
+    cpu: capacity.optional(),
+    memory_mb: capacity.optional(),
+    disk_mb: capacity.optional(),
+    network_mbps: capacity.default(10_000),
+    gpu: capacity.default(0),
+    provider_concurrency: z.number().int().min(1).max(10_000).optional(),
+    cli_runners: z
+      .array(z.strictObject({ host: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/), cpu: capacity, memory_mb: capacity, disk_mb: capacity, gpu: capacity.default(0) }))
+      .max(50)
+      .default([]),
+  })
+  .transform((c) => ({
+    ...c,
+    cpu: c.cpu ?? c.worker_concurrency * PER_SLOT_DEFAULTS.cpu,
+    memory_mb: c.memory_mb ?? c.worker_concurrency * PER_SLOT_DEFAULTS.memory_mb,
+    disk_mb: c.disk_mb ?? c.worker_concurrency * PER_SLOT_DEFAULTS.disk_mb,
+    provider_concurrency: c.provider_concurrency ?? Math.min(10_000, c.worker_concurrency),
+  }));
 export type ResourcePoolsConfig = z.infer<typeof resourcePoolsSchema>;
 const resourcePools = z
   .string()

@@ -109,6 +109,34 @@ export class ResourceRepository {
     }
   }
 
+  /**
+   * The pools and the waiting requests in one Query (their sort keys `POOL#…` and `WAIT#…` are adjacent
+   * in the partition: nothing else sorts between them).
+   */
+  async poolsAndWaiters(): Promise<{ pools: PoolRecord[]; waiters: Waiter[] }> {
+    const pools: PoolRecord[] = [];
+    const waiters: Waiter[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.store.doc.send(
+        new QueryCommand({
+          TableName: this.store.table,
+          KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+          ExpressionAttributeValues: { ':pk': PK, ':from': 'POOL#', ':to': 'WAIT#\uffff' },
+          ConsistentRead: true,
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      for (const item of page.Items ?? []) {
+        const sk = String(item.sk);
+        if (sk.startsWith('POOL#')) pools.push(strip<PoolRecord>(item));
+        else if (sk.startsWith('WAIT#')) waiters.push(strip<Waiter>(item));
+      }
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    return { pools, waiters };
+  }
+
   allocations(): Promise<AllocationRecord[]> {
     return this.listPrefix<AllocationRecord>('ALLOC#');
   }
@@ -133,8 +161,8 @@ export class ResourceRepository {
       new UpdateCommand({
         TableName: this.store.table,
         Key: waitKey(w.task_id),
-        UpdateExpression: 'SET #e = :e, #t = :t, #a = :a, #p = :p, #x = :x, #src = :src, #cb = :cb, #ttl = :ttl, #s = if_not_exists(#s, :s)',
-        ExpressionAttributeNames: { '#e': 'entity', '#t': 'task_id', '#a': 'amounts', '#p': 'priority', '#x': 'expires_at_iso', '#src': 'source', '#cb': 'created_by', '#ttl': 'expires_at', '#s': 'since' },
+        UpdateExpression: `SET #e = :e, #t = :t, #a = :a, #p = :p, #x = :x, #src = :src, #cb = :cb, #ttl = :ttl, #s = if_not_exists(#s, :s)${w.run_token ? ', #rt = :rt' : ' REMOVE #rt'}`,
+        ExpressionAttributeNames: { '#e': 'entity', '#t': 'task_id', '#a': 'amounts', '#p': 'priority', '#x': 'expires_at_iso', '#src': 'source', '#cb': 'created_by', '#ttl': 'expires_at', '#s': 'since', '#rt': 'run_token' },
         ExpressionAttributeValues: {
           ':e': 'resource_waiter',
           ':t': w.task_id,
@@ -145,6 +173,7 @@ export class ResourceRepository {
           ':cb': w.created_by,
           ':ttl': epochSeconds(new Date(w.expires_at_iso)) + 3600,
           ':s': w.since,
+          ...(w.run_token ? { ':rt': w.run_token } : {}),
         },
         ReturnValues: 'ALL_NEW',
       }),

@@ -113,6 +113,8 @@ export interface Waiter {
   source: 'worker' | 'api';
   /** The task's creator: who may see the entry. */
   created_by: string;
+  /** A worker waiter's run token: the message that wakes its task when capacity frees carries it. */
+  run_token?: string;
 }
 
 /** Live waiters, highest priority first, then oldest. */

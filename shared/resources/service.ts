@@ -4,7 +4,7 @@ import { canRead } from '../platform/principal.js';
 import { logger } from '../platform/logger.js';
 import { conflict, DomainError, invalidState, notFound, validationError } from '../platform/errors.js';
 import { retryOnConflict, VersionConflictError } from '../platform/store/conflicts.js';
-import { getTask, preemptTask } from '../tasks/service.js';
+import { getTask, preemptTask, sendRun } from '../tasks/service.js';
 import type { TaskRecord } from '../tasks/repo.js';
 import { workerScaling } from '../platform/use/worker-scaling.js';
 import { ResourceRepository, type AllocationRecord, type PoolRecord } from './repo.js';
@@ -54,18 +54,21 @@ export function ensurePools(deps: Deps): Promise<void> {
   return done;
 }
 
-/** Pools by id, seeding a provider's pool the first time a request names it. */
-async function poolsFor(deps: Deps, want: Amounts): Promise<Map<string, PoolRecord>> {
+/** Pools by id and the waiting requests (one Query), seeding a provider's pool the first time a request names it. */
+async function poolsFor(deps: Deps, want: Amounts): Promise<{ pools: Map<string, PoolRecord>; waiters: Waiter[] }> {
   await ensurePools(deps);
   const repo = repoOf(deps);
-  let pools = await repo.pools();
-  const missing = Object.keys(want).filter((p) => !pools.some((x) => x.pool === p) && p.startsWith('provider_concurrency:'));
+  let read = await repo.poolsAndWaiters();
+  const missing = Object.keys(want).filter((p) => !read.pools.some((x) => x.pool === p) && p.startsWith('provider_concurrency:'));
   if (missing.length) {
-    for (const p of missing) await repo.seed(providerPoolSeed(p.slice('provider_concurrency:'.length), deps.config.resourcePools.provider_concurrency), deps.clock.now().toISOString());
-    pools = await repo.pools();
+    for (const p of missing) await repo.seed(providerPoolSeed(p.slice('provider_concurrency:'.length), providerCapacity(deps)), deps.clock.now().toISOString());
+    read = await repo.poolsAndWaiters();
   }
-  return new Map(pools.map((p) => [p.pool, p]));
+  return { pools: new Map(read.pools.map((p) => [p.pool, p])), waiters: read.waiters };
 }
+
+/** A provider's pool when first seeded: the configured provider_concurrency (by default as many calls as tasks may run at once). */
+const providerCapacity = (deps: Deps) => deps.config.resourcePools.provider_concurrency;
 
 // ---------------------------------------------------------------- allocate / release
 
@@ -84,48 +87,60 @@ interface GrantInput {
 }
 
 /**
+ * How many times an allocation that lost a race is tried again at once while the pools, read again,
+ * still have room for it (contention, not shortage), with a short random pause between tries.
+ */
+export const CONTENDED_ALLOCATION_TRIES = 4;
+const contentionPause = (attempt: number) => new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * attempt));
+
+/**
  * Takes the amounts for the task if every pool has room and no higher-priority waiter needs it;
  * idempotent per task: a task that holds an allocation gets it back (its lease moved on when the
- * holder's lease had expired, i.e. a new attempt took over).
+ * holder's lease had expired, i.e. a new attempt took over). The common case costs one Query (pools and
+ * waiters) and one transaction.
  */
 async function grant(deps: Deps, input: GrantInput): Promise<Grant> {
   const repo = repoOf(deps);
-  const now = deps.clock.now();
-  const pools = await poolsFor(deps, input.amounts);
-  const unknown = Object.keys(input.amounts).filter((p) => !pools.has(p));
-  if (unknown.length) return { status: 'unknown_pools', pools: unknown };
+  for (let attempt = 1; ; attempt++) {
+    const now = deps.clock.now();
+    const { pools, waiters } = await poolsFor(deps, input.amounts);
+    const unknown = Object.keys(input.amounts).filter((p) => !pools.has(p));
+    if (unknown.length) return { status: 'unknown_pools', pools: unknown };
 
-  const existing = await repo.allocation(input.taskId);
-  if (existing) return takeOver(deps, existing, input);
+    const ahead = blockedBy(pools, input.amounts, input.priority, input.taskId, waiters, now.getTime());
+    const short = shortfall(pools, input.amounts);
+    if (ahead || Object.keys(short).length) {
+      // A task that already holds its allocation (a redelivery, a new attempt) counts itself in the pools.
+      const existing = await repo.allocation(input.taskId);
+      if (existing) return takeOver(deps, existing, input);
+      return ahead ? { status: 'short', missing: short, blockedBy: ahead.task_id } : { status: 'short', missing: short };
+    }
 
-  const waiters = await repo.waiters();
-  const ahead = blockedBy(pools, input.amounts, input.priority, input.taskId, waiters, now.getTime());
-  if (ahead) return { status: 'short', missing: shortfall(pools, input.amounts), blockedBy: ahead.task_id };
-  const short = shortfall(pools, input.amounts);
-  if (Object.keys(short).length) return { status: 'short', missing: short };
-
-  const waited = waiters.find((w) => w.task_id === input.taskId);
-  const allocation: AllocationRecord = {
-    task_id: input.taskId,
-    amounts: input.amounts,
-    priority: input.priority,
-    source: input.source,
-    since: now.toISOString(),
-    lease_until: input.leaseUntil.toISOString(),
-    created_by: input.createdBy,
-    waited_ms: waited ? Math.max(0, now.getTime() - Date.parse(waited.since)) : 0,
-  };
-  const result = await repo.allocate(allocation, now);
-  if (result.ok) {
-    if (waited) await repo.deleteWaiter(input.taskId);
-    return { status: 'allocated', allocation, replayed: false };
+    const waited = waiters.find((w) => w.task_id === input.taskId);
+    const allocation: AllocationRecord = {
+      task_id: input.taskId,
+      amounts: input.amounts,
+      priority: input.priority,
+      source: input.source,
+      since: now.toISOString(),
+      lease_until: input.leaseUntil.toISOString(),
+      created_by: input.createdBy,
+      waited_ms: waited ? Math.max(0, now.getTime() - Date.parse(waited.since)) : 0,
+    };
+    const result = await repo.allocate(allocation, now);
+    if (result.ok) {
+      if (waited) await repo.deleteWaiter(input.taskId);
+      return { status: 'allocated', allocation, replayed: false };
+    }
+    if (result.reason === 'exists') {
+      const again = await repo.allocation(input.taskId);
+      if (again) return takeOver(deps, again, input);
+    }
+    // Lost the room to a concurrent request. Read again: when there is still room the race was contention
+    // and the allocation is tried again at once (bounded); when there is not, the answer says what is missing.
+    if (attempt >= CONTENDED_ALLOCATION_TRIES) return { status: 'short', missing: shortfall((await poolsFor(deps, input.amounts)).pools, input.amounts) };
+    await contentionPause(attempt);
   }
-  if (result.reason === 'exists') {
-    const again = await repo.allocation(input.taskId);
-    if (again) return takeOver(deps, again, input);
-  }
-  // Lost the last unit to a concurrent request: what is missing now.
-  return { status: 'short', missing: shortfall(await poolsFor(deps, input.amounts), input.amounts) };
 }
 
 async function takeOver(deps: Deps, existing: AllocationRecord, input: GrantInput): Promise<Grant> {
@@ -150,19 +165,36 @@ export async function releaseTask(deps: Deps, taskId: string, lease?: string): P
 
 // ---------------------------------------------------------------- the worker's side
 
-export type RunHold = { held: AllocationRecord } | { wait: true } | { unknownPools: string[] };
+export type RunHold = { held: AllocationRecord } | { wait: Amounts } | { unknownPools: string[] };
 
 /**
  * Before the worker runs a task: its resources (declared, or its type's), one worker slot and one call on
- * a named provider, held until `leaseUntil`. When they can't be had the task waits: its request is
- * recorded by priority (so that lower priorities leave it room) and the caller sends the task back to
- * the queue with a delay.
+ * a named provider, held until `leaseUntil`. When they can't be had the answer is what to wait for: the
+ * caller sends the task back to the queue and records the wait (`recordWait`) with the message's token.
  */
 export async function holdForRun(deps: Deps, task: TaskRecord, leaseUntil: Date): Promise<RunHold> {
   const amounts = workerRequest(task);
   const g = await grant(deps, { taskId: task.task_id, createdBy: task.created_by, amounts, priority: task.priority, source: 'worker', leaseUntil });
   if (g.status === 'allocated') return { held: g.allocation };
   if (g.status === 'unknown_pools') return { unknownPools: g.pools };
+  return { wait: amounts };
+}
+
+/**
+ * How long a task waiting for resources stays in the queue at most before it looks again. A release
+ * wakes the waiters it makes room for at once (`grantWaiting`); this delay only covers a wake that was
+ * lost (a crashed worker), so it is long enough not to spin: 5 s plus up to 5 s by priority (higher
+ * priorities come back sooner) plus up to 5 s of jitter.
+ */
+export function resourceWaitSeconds(priority: number, random: () => number = Math.random): number {
+  return 5 + (10 - priority) / 2 + random() * 5;
+}
+
+/**
+ * Records the task's waiting request by priority (so that lower priorities leave it room) with the run
+ * token of the message that brings it back, so that a release can wake it early with that token.
+ */
+export async function recordWait(deps: Deps, task: TaskRecord, amounts: Amounts, runToken: string): Promise<void> {
   const now = deps.clock.now();
   await repoOf(deps).putWaiter({
     task_id: task.task_id,
@@ -172,14 +204,14 @@ export async function holdForRun(deps: Deps, task: TaskRecord, leaseUntil: Date)
     expires_at_iso: new Date(now.getTime() + WAITER_TTL_SECONDS * 1000).toISOString(),
     source: 'worker',
     created_by: task.created_by,
+    run_token: runToken,
   });
-  return { wait: true };
 }
 
-/** After the run (whatever its outcome): gives back what was held, then grants waiting API requests. */
+/** After the run (whatever its outcome): gives back what was held (while it still has this lease), then serves the waiters. */
 export async function releaseAfterRun(deps: Deps, held: AllocationRecord): Promise<void> {
   try {
-    if (await releaseTask(deps, held.task_id, held.lease_until)) await grantWaiting(deps);
+    if (await repoOf(deps).release(held, deps.clock.now())) await grantWaiting(deps);
   } catch (err) {
     // Left to the sweeper, which reclaims the allocation once its lease has expired.
     logger.error('could not release a task allocation; the sweeper reclaims it at lease expiry', { task_id: held.task_id, error: err as Error });
@@ -187,22 +219,36 @@ export async function releaseAfterRun(deps: Deps, held: AllocationRecord): Promi
 }
 
 /**
- * Waiting API requests, highest priority first, get what has freed. (Waiting tasks take theirs when
- * their message comes back: the worker's waits are a queue delay, never a spin.)
+ * Serves the waiters after capacity freed (a release, a scale-up, the sweeper), highest priority first:
+ * waiting API requests are granted; waiting tasks that the free capacity can take are woken (their run
+ * message is sent again now, with the token they wait under), so they need not sit out their delay.
+ * A wake is not a hold: the woken task allocates like any other and waits again if it loses the room.
+ * Answers the API requests granted.
  */
 export async function grantWaiting(deps: Deps): Promise<string[]> {
   const repo = repoOf(deps);
   const granted: string[] = [];
   const now = deps.clock.now();
-  for (const w of waitOrder(await repo.waiters(), now.getTime())) {
-    if (w.source !== 'api') continue;
+  const { pools, waiters } = await repo.poolsAndWaiters();
+  const free = new Map(pools.map((p) => [p.pool, p.free]));
+  for (const w of waitOrder(waiters, now.getTime())) {
+    if (w.source === 'worker') {
+      const fits = Object.entries(w.amounts).every(([pool, n]) => (free.get(pool) ?? 0) >= n);
+      if (!fits || !w.run_token) continue;
+      for (const [pool, n] of Object.entries(w.amounts)) free.set(pool, (free.get(pool) ?? 0) - n);
+      await sendRun(deps, w.task_id, w.run_token, 0, { wake: true });
+      continue;
+    }
     const task = await getTask(deps, w.task_id);
     if (!task || ['completed', 'failed', 'cancelled'].includes(task.status)) {
       await repo.deleteWaiter(w.task_id);
       continue;
     }
     const g = await grant(deps, { taskId: w.task_id, createdBy: task.created_by, amounts: w.amounts, priority: w.priority, source: 'api', leaseUntil: apiLease(now, task.timeout_seconds) });
-    if (g.status === 'allocated') granted.push(w.task_id);
+    if (g.status === 'allocated') {
+      granted.push(w.task_id);
+      for (const [pool, n] of Object.entries(w.amounts)) free.set(pool, (free.get(pool) ?? 0) - n);
+    }
   }
   return granted;
 }

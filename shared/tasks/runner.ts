@@ -6,12 +6,12 @@ import { isTerminal } from './status.js';
 import { usageDelta } from './stats.js';
 import { callSession } from './sessions.js';
 import { TaskRepository, type SessionRecord, type TaskRecord } from './repo.js';
-import { claim, complete, deadLetter, defer, failure, interrupt, leaseLive, retryOrFail, TASK_ERRORS, toTaskError, waitSeconds, type Change } from './transitions.js';
+import { claim, complete, deadLetter, defer, failure, interrupt, leaseLive, retryOrFail, TASK_ERRORS, toTaskError, type Change } from './transitions.js';
 import { place, releasePick, type Pick } from './placement.js';
 import { callProvider, LEASE_GRACE_SECONDS, type CallOutcome, type RunOptions } from './provider-call.js';
 import { announce, commit, type RunMessage } from './service.js';
 import { retryOnConflict, VersionConflictError } from '../platform/store/conflicts.js';
-import { holdForRun, releaseAfterRun } from '../resources/service.js';
+import { holdForRun, recordWait, releaseAfterRun, resourceWaitSeconds } from '../resources/service.js';
 
 /** A message that arrives this much before the task's next_attempt_at still runs it. */
 const EARLY_TOLERANCE_MS = 1000;
@@ -43,14 +43,17 @@ async function processOnce(deps: Deps, message: RunMessage, options: RunOptions)
   if (!task || isTerminal(task.status) || superseded(task, message)) return;
   const now = deps.clock.now();
   const takeover = task.status === 'running';
-  if (await notDue(deps, task, now)) return;
+  if (await notDue(deps, task, now, message)) return;
 
   const leaseUntil = new Date(now.getTime() + (task.timeout_seconds + LEASE_GRACE_SECONDS) * 1000);
   // The capacity ledger first: the task runs only with its resources held (resources/service.ts).
   const hold = await holdForRun(deps, task, leaseUntil);
   if ('wait' in hold) {
-    const seconds = waitSeconds('concurrency', task.priority, undefined, now.getTime());
-    await commit(deps, task, defer(task, { now: deps.clock.now(), reason: 'resources', seconds, nextAttemptAt: new Date(now.getTime() + seconds * 1000) }));
+    // Back to the queue; a release wakes it earlier (resources/service.ts, grantWaiting) with this token.
+    const seconds = resourceWaitSeconds(task.priority);
+    const change = defer(task, { now: deps.clock.now(), reason: 'resources', seconds, nextAttemptAt: new Date(now.getTime() + seconds * 1000) });
+    await commit(deps, task, change);
+    await recordWait(deps, task, hold.wait, change.send!.token);
     return;
   }
   if ('unknownPools' in hold) {
@@ -86,7 +89,7 @@ async function placeAndRun(deps: Deps, task: TaskRecord, takeover: boolean, now:
  * with no attempts left, or an early arrival (SQS delays at most 900 s: a longer wait comes back early
  * and is sent on for the rest). Answers true when the message is done with.
  */
-async function notDue(deps: Deps, task: TaskRecord, now: Date): Promise<boolean> {
+async function notDue(deps: Deps, task: TaskRecord, now: Date, message: RunMessage): Promise<boolean> {
   if (task.status === 'running') {
     if (leaseLive(task, now)) return true; // a live worker has it: a duplicate delivery
     if (task.attempts < task.max_attempts) return false;
@@ -95,6 +98,8 @@ async function notDue(deps: Deps, task: TaskRecord, now: Date): Promise<boolean>
     return true;
   }
   if (!task.next_attempt_at || Date.parse(task.next_attempt_at) <= now.getTime() + EARLY_TOLERANCE_MS) return false;
+  // Woken because resources freed (with the token it waits under): it tries now.
+  if (message.wake && task.status === 'queued' && task.waiting_reason === 'resources') return false;
   const nextAttemptAt = new Date(task.next_attempt_at);
   const seconds = (nextAttemptAt.getTime() - now.getTime()) / 1000;
   await commit(deps, task, defer(task, { now: deps.clock.now(), reason: task.waiting_reason ?? 'retry_backoff', seconds, nextAttemptAt }));

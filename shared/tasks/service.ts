@@ -37,9 +37,11 @@ export interface RunMessage {
   task_id: string;
   /** The task's `run_token` when the message was sent; a message with an older token is stale. */
   token?: string;
+  /** Sent when capacity freed for a task waiting for resources: it runs now rather than at its next_attempt_at. */
+  wake?: boolean;
 }
 
-const runMessage = z.object({ task_id: ulidSchema, token: z.string().max(64).optional() });
+const runMessage = z.object({ task_id: ulidSchema, token: z.string().max(64).optional(), wake: z.boolean().optional() });
 
 /** A queue message's body as a RunMessage; undefined when it is not one (it can never succeed). */
 export function parseRunMessage(body: string): RunMessage | undefined {
@@ -183,9 +185,9 @@ export async function enqueue(deps: Deps, task: TaskRecord): Promise<TaskRecord 
 }
 
 /** Sends the run message; a failed send is logged, not thrown: the sweeper re-sends for queued tasks. */
-export async function sendRun(deps: Deps, taskId: string, token: string, delaySeconds: number): Promise<boolean> {
+export async function sendRun(deps: Deps, taskId: string, token: string, delaySeconds: number, options: { wake?: boolean } = {}): Promise<boolean> {
   try {
-    await taskQueue(deps).send({ task_id: taskId, token } satisfies RunMessage, { delaySeconds: Math.max(0, Math.min(900, Math.ceil(delaySeconds))) });
+    await taskQueue(deps).send({ task_id: taskId, token, ...(options.wake ? { wake: true } : {}) } satisfies RunMessage, { delaySeconds: Math.max(0, Math.min(900, Math.ceil(delaySeconds))) });
     return true;
   } catch (err) {
     logger.warn('task message not sent; the sweeper will re-send it', { task_id: taskId, error: (err as Error).message });

@@ -268,6 +268,24 @@ describe('the worker', () => {
     await api('POST', '/api/v1/resources/scale', { pool: 'worker_concurrency', action: 'set', capacity: 3 });
   }, 120_000);
 
+  it('wakes a waiting task when capacity frees instead of leaving it to its delay', async () => {
+    await api('POST', '/api/v1/resources/scale', { pool: 'worker_concurrency', action: 'set', capacity: 1 });
+    // The one slot is held through the API, so the task has to wait for it.
+    const holder = await storedTask();
+    expect((await api('POST', '/api/v1/resources/allocate', { task_id: holder.task_id, resources: { worker_slots: 1 } })).status).toBe(201);
+    const actor = { userId: admin.userId, username: admin.username };
+    const id = (await createTaskService(runtime.deps, actor, createTaskBody.parse({ type: 'custom', payload: { prompt: 'wake up' }, provider_id: 'local' }))).task_id;
+    const waiting = await eventually(() => repo.get(id), (t) => t?.waiting_reason === 'resources' && t.status === 'queued', 20_000, 50);
+    const fallbackAt = Date.parse(waiting!.next_attempt_at!);
+    expect(fallbackAt - Date.now()).toBeGreaterThan(2000);
+    // The release wakes it: it starts before the delay it was sent back with runs out.
+    expect((await api('POST', '/api/v1/resources/release', { task_id: holder.task_id })).body.data.released).toBe(true);
+    const done = await eventually(() => repo.get(id), (t) => t?.status === 'completed', 30_000, 50);
+    expect(Date.parse(done!.started_at!)).toBeLessThan(fallbackAt);
+    expect(done!.attempts).toBe(1);
+    await api('POST', '/api/v1/resources/scale', { pool: 'worker_concurrency', action: 'set', capacity: 3 });
+  }, 60_000);
+
   it('history: monitoring has a series per pool from the ledger, recommendations need history', async () => {
     const mon = await api('GET', '/api/v1/resources/monitoring?time_range=1h');
     expect(mon.status).toBe(200);

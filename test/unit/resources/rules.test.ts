@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { amountsFor, blockedBy, detectConflicts, forecast, recommend, seriesOf, workerRequest, type LedgerEvent, type PoolState, type Waiter } from '../../../shared/resources/rules.js';
+import { amountsFor, blockedBy, detectConflicts, forecast, recommend, seriesOf, TYPE_DEFAULTS, workerRequest, type LedgerEvent, type PoolState, type Waiter } from '../../../shared/resources/rules.js';
+import { parseConfig } from '../../../shared/platform/config.js';
+import { resourceWaitSeconds } from '../../../shared/resources/service.js';
 
 const pools = (...ps: PoolState[]) => new Map(ps.map((p) => [p.pool, p]));
 const pool = (id: string, capacity: number, allocated: number): PoolState => ({ pool: id, capacity, allocated, free: capacity - allocated });
@@ -74,5 +76,24 @@ describe('history', () => {
     expect(recommend(p, series, events.slice(0, 5), 0, 3600)).toEqual({ insufficient: true });
     const r = recommend(p, series, events, 3, 3600);
     expect(r).toMatchObject({ recommendation: { action: 'scale_up', magnitude: 3, evidence: { peak_demand: 7, p95_wait_ms: 5000, waited: 6 } } });
+  });
+});
+
+describe('default pools', () => {
+  it('are never a bottleneck below worker_concurrency: room for every slot at the largest type default, one provider call per slot', () => {
+    const defaults = parseConfig({}).resourcePools;
+    expect(defaults).toMatchObject({ worker_concurrency: 100, cpu: 200, memory_mb: 204_800, disk_mb: 102_400, provider_concurrency: 100 });
+    const largest = Object.values(TYPE_DEFAULTS).reduce<{ cpu: number; memory_mb: number; disk_mb: number }>((m, d) => ({ cpu: Math.max(m.cpu, d.cpu ?? 0), memory_mb: Math.max(m.memory_mb, d.memory_mb ?? 0), disk_mb: Math.max(m.disk_mb, d.disk_mb ?? 0) }), { cpu: 0, memory_mb: 0, disk_mb: 0 });
+    expect(defaults.cpu).toBeGreaterThanOrEqual(defaults.worker_concurrency * largest.cpu);
+    expect(defaults.memory_mb).toBeGreaterThanOrEqual(defaults.worker_concurrency * largest.memory_mb);
+    expect(defaults.disk_mb).toBeGreaterThanOrEqual(defaults.worker_concurrency * largest.disk_mb);
+    const small = parseConfig({ RESOURCE_POOLS: JSON.stringify({ worker_concurrency: 4, cpu: 3 }) }).resourcePools;
+    expect(small).toMatchObject({ worker_concurrency: 4, cpu: 3, memory_mb: 8192, provider_concurrency: 4 });
+  });
+
+  it('a task waiting for resources comes back within 5-15 s at most (a release wakes it sooner), higher priorities sooner', () => {
+    expect(resourceWaitSeconds(10, () => 0)).toBe(5);
+    expect(resourceWaitSeconds(1, () => 1)).toBe(14.5);
+    expect(resourceWaitSeconds(9, () => 0.5)).toBeLessThan(resourceWaitSeconds(2, () => 0.5));
   });
 });
