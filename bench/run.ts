@@ -19,6 +19,7 @@ interface AreaBench {
 const AREAS: AreaBench[] = [
   { file: 'tasks.ts', exportName: 'benchTasks' },
   { file: 'workflows.ts', exportName: 'benchWorkflows' },
+  { file: 'resources.ts', exportName: 'benchResources' },
 ];
 
 const started = Date.now();

@@ -5,6 +5,7 @@ import * as docs from '../functions/docs/handler.js';
 import * as health from '../functions/health/handler.js';
 import * as plugins from '../functions/plugins/handler.js';
 import * as providers from '../functions/providers/handler.js';
+import * as resources from '../functions/resources/handler.js';
 import * as tasks from '../functions/tasks/handler.js';
 import * as workflows from '../functions/workflows/handler.js';
 import * as ws from '../shared/realtime/socket.js';
@@ -19,6 +20,7 @@ export const HTTP_FUNCTIONS: Partial<Record<FunctionGroup, HttpFunction>> = {
   health: health.handler as unknown as HttpFunction,
   plugins: plugins.handler as unknown as HttpFunction,
   providers: providers.handler as unknown as HttpFunction,
+  resources: resources.handler as unknown as HttpFunction,
   tasks: tasks.handler as unknown as HttpFunction,
   workflows: workflows.handler as unknown as HttpFunction,
 };

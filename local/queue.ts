@@ -87,6 +87,9 @@ interface Batch {
   done: Promise<void>;
 }
 
+/** The lowest maximum concurrency an SQS event source mapping takes. */
+export const EVENT_SOURCE_MIN_CONCURRENCY = 2;
+
 /** SQS's long-standing message size limit (256 KiB). */
 export const MAX_MESSAGE_BYTES = 262144;
 
@@ -99,12 +102,15 @@ export class LocalQueue implements TaskQueue {
   private timer: NodeJS.Timeout | undefined;
   private wakeScheduled = false;
 
-  constructor(private readonly options: LocalQueueOptions) {
+  private options: LocalQueueOptions;
+
+  constructor(options: LocalQueueOptions) {
     for (const key of ['visibilityTimeoutSeconds', 'maxReceiveCount', 'batchSize', 'maxConcurrency'] as const) {
       const v = options[key];
       if (!Number.isFinite(v) || v <= 0) throw new Error(`LocalQueue ${options.name}: ${key} must be a positive number`);
     }
     this.clock = options.clock ?? systemClock;
+    this.options = { ...options };
     this.arn = `arn:aws:sqs:local:000000000000:${options.name}`;
   }
 
@@ -195,6 +201,18 @@ export class LocalQueue implements TaskQueue {
    */
   tick(): void {
     this.pump();
+  }
+
+  /**
+   * Changes how many batches are processed at once, as the event source mapping's maximum concurrency
+   * does on AWS (concurrent invocations, each a batch; its floor is 2). Batches in flight finish; new
+   * ones follow the new limit. Answers the concurrency applied.
+   */
+  setMaxConcurrency(invocations: number): number {
+    if (!Number.isInteger(invocations) || invocations < 1) throw new Error(`LocalQueue ${this.options.name}: concurrency must be a positive integer`);
+    this.options.maxConcurrency = Math.max(EVENT_SOURCE_MIN_CONCURRENCY, invocations);
+    this.wake();
+    return this.options.maxConcurrency;
   }
 
   /** Number of messages held (any state). */

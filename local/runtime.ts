@@ -3,7 +3,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { ENV, parseConfig, type Config } from '../shared/platform/config.js';
-import { TABLE, TASK_DEAD_LETTER_QUEUE, TASK_QUEUE } from '../shared/platform/infra.js';
+import { TABLE, TASK_DEAD_LETTER_QUEUE, TASK_QUEUE, workerInvocationsFor } from '../shared/platform/infra.js';
 import { installDeps, type Deps } from '../shared/platform/runtime.js';
 import { Store } from '../shared/platform/store/client.js';
 import { systemClock, type Clock } from '../shared/platform/ports.js';
@@ -37,6 +37,7 @@ import { isManualClock } from '../shared/platform/local/clock.js';
 import { ulid } from 'ulid';
 import { recoverAtStart } from '../shared/tasks/sweeper.js';
 import { forgetInstance, registerInstance } from './instances.js';
+import { applyStoredWorkerConcurrency } from '../shared/resources/service.js';
 
 /** How often the local runtime runs the task sweeper (on AWS every SWEEPER_INTERVAL_MINUTES of shared/platform/infra.ts). */
 export const LOCAL_SWEEP_INTERVAL_MS = 30_000;
@@ -219,6 +220,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       mail: new LocalMailSender(mailDir),
       signer: await LocalTokenSigner.create(dataDir, config.issuer),
       clock,
+      // worker_concurrency (the resource ledger's pool) sets how many tasks the in-process worker runs at once.
+      workerScaling: { setMaxConcurrency: async (tasks) => queue.setMaxConcurrency(workerInvocationsFor(tasks)) },
       appSecret: (() => {
         const secret = loadOrCreateAppSecret(dataDir);
         return () => secret;
@@ -244,6 +247,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     // (Not while another runtime shares the table: the executions recorded RUNNING may be its own.)
     const resumed = live.length === 0 ? await workflows.resume() : 0;
     if (resumed) log(`resumed ${resumed} workflow execution(s) left running by a stopped runtime`);
+    // The resource pools are seeded at first start; the worker follows the stored worker_concurrency.
+    await applyStoredWorkerConcurrency(deps);
     queue.start();
     deadLetterQueue.start();
     const deferredAudits = await auditQueue.start();

@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { TABLE } from './infra.js';
+import { TABLE, TASK_QUEUE } from './infra.js';
 
 /**
  * Configuration read from the environment. The names are the contract between the CDK stack (which
@@ -42,6 +42,7 @@ export const ENV = {
   lambdaInstance: 'AWS_LAMBDA_LOG_STREAM_NAME',
   /** Namespace of the business metrics (EMF); unset: none are written (the local runtime). */
   metricsNamespace: 'POWERTOOLS_METRICS_NAMESPACE',
+  resourcePools: 'RESOURCE_POOLS',
 } as const;
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -60,6 +61,49 @@ const logLevel = z
   .string()
   .transform((s) => s.toUpperCase())
   .pipe(z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }));
+
+const capacity = z.number().int().min(0).max(100_000_000);
+/** Capacities the resource ledger seeds its pools with at first start (JSON in RESOURCE_POOLS). */
+/**
+ * Unset, the shared pools are sized so that they are never a bottleneck below the worker's own
+ * concurrency: room for every worker slot running the largest type default (2 cpu, 2048 MB memory,
+ * 1024 MB disk), and one call per worker slot on each provider.
+ */
+const PER_SLOT_DEFAULTS = { cpu: 2, memory_mb: 2048, disk_mb: 1024 } as const;
+const resourcePoolsSchema = z
+  .strictObject({
+    // As deployed: maxConcurrency invocations of batchSize messages each.
+    worker_concurrency: z.number().int().min(1).max(5000).default(TASK_QUEUE.maxConcurrency * TASK_QUEUE.batchSize),
+    cpu: capacity.optional(),
+    memory_mb: capacity.optional(),
+    disk_mb: capacity.optional(),
+    network_mbps: capacity.default(10_000),
+    gpu: capacity.default(0),
+    provider_concurrency: z.number().int().min(1).max(10_000).optional(),
+    cli_runners: z
+      .array(z.strictObject({ host: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/), cpu: capacity, memory_mb: capacity, disk_mb: capacity, gpu: capacity.default(0) }))
+      .max(50)
+      .default([]),
+  })
+  .transform((c) => ({
+    ...c,
+    cpu: c.cpu ?? c.worker_concurrency * PER_SLOT_DEFAULTS.cpu,
+    memory_mb: c.memory_mb ?? c.worker_concurrency * PER_SLOT_DEFAULTS.memory_mb,
+    disk_mb: c.disk_mb ?? c.worker_concurrency * PER_SLOT_DEFAULTS.disk_mb,
+    provider_concurrency: c.provider_concurrency ?? Math.min(10_000, c.worker_concurrency),
+  }));
+export type ResourcePoolsConfig = z.infer<typeof resourcePoolsSchema>;
+const resourcePools = z
+  .string()
+  .transform((s, ctx) => {
+    try {
+      return JSON.parse(s) as unknown;
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'must be JSON' });
+      return z.NEVER;
+    }
+  })
+  .pipe(resourcePoolsSchema);
 
 /** The variables as set; an empty one counts as unset. */
 const envSchema = z.object({
@@ -95,6 +139,7 @@ const envSchema = z.object({
   [ENV.wsManagementEndpoint]: text.optional(),
   [ENV.secretPrefix]: text.optional(),
   [ENV.functionLabel]: text.optional(),
+  [ENV.resourcePools]: resourcePools.optional(),
 });
 
 /**
@@ -155,6 +200,8 @@ export interface Config {
   lambdaInstance?: string;
   /** Where business metrics go (CloudWatch EMF); undefined: they are not written. */
   metricsNamespace?: string;
+  /** Capacities of the resource pools, seeded at first start (later changes go through POST /resources/scale). */
+  resourcePools: ResourcePoolsConfig;
   aws: AwsPortsConfig;
 }
 
@@ -204,6 +251,7 @@ export function parseConfig(env: Env): Config {
     version: v[ENV.version],
     ...(v[ENV.lambdaInstance] ? { lambdaInstance: v[ENV.lambdaInstance] } : {}),
     metricsNamespace: v[ENV.metricsNamespace],
+    resourcePools: v[ENV.resourcePools] ?? resourcePoolsSchema.parse({}),
     aws: {
       taskQueueUrl: v[ENV.taskQueueUrl],
       auditQueueUrl: v[ENV.auditQueueUrl],

@@ -98,6 +98,18 @@ export const TASK_QUEUE = {
   reservedConcurrency: 20,
 } as const;
 
+/** The event source mapping's range of maximum concurrency (concurrent invocations). */
+export const EVENT_SOURCE_CONCURRENCY = { min: 2, max: 1000 } as const;
+
+/**
+ * The worker's concurrent invocations for `tasks` runs at once: enough batches to carry them (each up
+ * to `batchSize` messages), within the mapping's range. The default pool capacity,
+ * maxConcurrency × batchSize, maps back to the deployed maxConcurrency.
+ */
+export function workerInvocationsFor(tasks: number): number {
+  return Math.min(EVENT_SOURCE_CONCURRENCY.max, Math.max(EVENT_SOURCE_CONCURRENCY.min, Math.ceil(tasks / TASK_QUEUE.batchSize)));
+}
+
 /** The task queue's dead-letter queue and its consumer, the dead-letter function. */
 export const TASK_DEAD_LETTER_QUEUE = {
   /** 6 × the dead-letter function's timeout (360 s). */
@@ -204,7 +216,8 @@ export const FUNCTION_PORTS = {
   // Every function that ends a task answers the waiting step of its workflow run (stepCallbacks), and
   // publishes task.* / execution.* events on the bus for the plugins (events: 'publish').
   workflows: { table: 'read-write', queue: 'send', connections: true, events: 'publish', scheduler: 'manage', workflows: 'manage', signer: 'verify', appSecret: true, stepCallbacks: true, auditQueue: true },
-  resources: API_BASELINE,
+  // Preempting a task (a conflict's resolution) re-queues it, announces it and answers its workflow step.
+  resources: { table: 'read-write', queue: 'send', connections: true, signer: 'verify', stepCallbacks: true },
   providers: { table: 'read-write', secrets: 'manage', signer: 'verify', appSecret: true, bedrock: true, auditQueue: true },
   // Configuration secrets, custom events, notifications and redeliveries (which deliver synchronously).
   plugins: { table: 'read-write', secrets: 'manage', events: 'publish', mail: true, signer: 'verify', appSecret: true, auditQueue: true },

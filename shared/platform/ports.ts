@@ -146,6 +146,12 @@ export interface TokenSigner {
   jwks(): Promise<{ keys: Jwk[] }>;
 }
 
+/** The task worker's concurrency (local: the in-process worker; see use/worker-scaling.ts). */
+export interface WorkerScaling {
+  /** Sets the worker's concurrent invocations for `tasks` runs at once (workerInvocationsFor, infra.ts); answers the invocations applied. */
+  setMaxConcurrency(tasks: number): Promise<number>;
+}
+
 export interface Clock {
   now(): Date;
 }

@@ -8,6 +8,7 @@ import type {
   SecretStore,
   TaskQueue,
   TokenSigner,
+  WorkerScaling,
   WorkflowRunner,
 } from './ports.js';
 import { systemClock } from './ports.js';
@@ -33,6 +34,8 @@ export interface Deps {
   mail: MailSender;
   signer: TokenSigner;
   clock: Clock;
+  /** The worker's concurrency; only the local runtime wires it (see use/worker-scaling.ts). */
+  workerScaling?: WorkerScaling;
   /** Key for HMAC-signed cursors and other server-side MACs. */
   appSecret(): Promise<Buffer>;
   /**

@@ -3,6 +3,7 @@ import { isoDate, jsonObject, pageQuery, ulidSchema, cleanText, documentAs } fro
 import { PAYLOAD_SCHEMAS } from './payloads.js';
 import { providerIdSchema } from '../providers/model.js';
 import { TASK_STATUSES, TASK_TYPES } from './status.js';
+import { resourceRequest } from '../resources/model.js';
 
 export { TASK_STATUSES, TASK_TYPES } from './status.js';
 export type { TaskStatus, TaskType } from './status.js';
@@ -39,6 +40,7 @@ export const taskInputFields = {
     .refine((t) => new Set(t).size === t.length, 'tags must be unique')
     .default([]),
   metadata: metadataSchema.default({}),
+  resources: resourceRequest.optional().describe('What the task holds while it runs (default: its type\'s); the worker runs it only when the pools have room'),
 };
 
 /** Checks the payload against the schema of its type and reports each field under `payload.`. */
@@ -158,7 +160,8 @@ export const taskView = z.object({
   completed_at: isoDate.nullable(),
   duration_ms: z.number().int().nullable(),
   next_attempt_at: isoDate.nullable().describe('When a queued task may run next (retry backoff, quota or concurrency wait)'),
-  waiting_reason: z.enum(['retry_backoff', 'quota', 'concurrency', 'provider_unavailable']).nullable(),
+  waiting_reason: z.enum(['retry_backoff', 'quota', 'concurrency', 'provider_unavailable', 'resources']).nullable(),
+  resources: resourceRequest.nullable().optional().describe('Resources the task declared (null: its type\'s defaults)'),
   tags: z.array(z.string()),
   metadata: z.record(z.string(), z.unknown()),
   workflow_execution_id: z.string().nullable(),

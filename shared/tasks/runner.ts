@@ -11,6 +11,7 @@ import { place, releasePick, type Pick } from './placement.js';
 import { callProvider, LEASE_GRACE_SECONDS, type CallOutcome, type RunOptions } from './provider-call.js';
 import { announce, commit, type RunMessage } from './service.js';
 import { retryOnConflict, VersionConflictError } from '../platform/store/conflicts.js';
+import { holdForRun, recordWait, releaseAfterRun, resourceWaitSeconds } from '../resources/service.js';
 
 /** The instance this process's leases name: the local runtime's id, or the Lambda execution environment. */
 export function instanceOf(deps: Deps): string | undefined {
@@ -47,10 +48,33 @@ async function processOnce(deps: Deps, message: RunMessage, options: RunOptions)
   if (!task || isTerminal(task.status) || superseded(task, message)) return;
   const now = deps.clock.now();
   const takeover = task.status === 'running';
-  if (await notDue(deps, task, now)) return;
+  if (await notDue(deps, task, now, message)) return;
 
-  const prompt = buildPrompt(task.type, task.payload);
   const leaseUntil = new Date(now.getTime() + (task.timeout_seconds + LEASE_GRACE_SECONDS) * 1000);
+  // The capacity ledger first: the task runs only with its resources held (resources/service.ts).
+  const hold = await holdForRun(deps, task, leaseUntil);
+  if ('wait' in hold) {
+    // Back to the queue; a release wakes it earlier (resources/service.ts, grantWaiting) with this token.
+    const seconds = resourceWaitSeconds(task.priority);
+    const change = defer(task, { now: deps.clock.now(), reason: 'resources', seconds, nextAttemptAt: new Date(now.getTime() + seconds * 1000) });
+    await commit(deps, task, change);
+    await recordWait(deps, task, hold.wait, change.send!.token);
+    return;
+  }
+  if ('unknownPools' in hold) {
+    const reason = failure(TASK_ERRORS.internal, `the task asks for resource pools that do not exist: ${hold.unknownPools.join(', ')}`, false);
+    await commit(deps, task, retryOrFail(task, { now: deps.clock.now(), failure: reason, attempt: { kind: takeover ? 'lost' : 'not_run' } }));
+    return;
+  }
+  try {
+    await placeAndRun(deps, task, takeover, now, leaseUntil, options);
+  } finally {
+    await releaseAfterRun(deps, hold.held);
+  }
+}
+
+async function placeAndRun(deps: Deps, task: TaskRecord, takeover: boolean, now: Date, leaseUntil: Date, options: RunOptions): Promise<void> {
+  const prompt = buildPrompt(task.type, task.payload);
   const placement = await place(deps, task, prompt, now, leaseUntil);
   if ('failure' in placement) {
     await commit(deps, task, retryOrFail(task, { now: deps.clock.now(), failure: placement.failure, attempt: { kind: takeover ? 'lost' : 'not_run' } }));
@@ -70,7 +94,7 @@ async function processOnce(deps: Deps, message: RunMessage, options: RunOptions)
  * with no attempts left, or an early arrival (SQS delays at most 900 s: a longer wait comes back early
  * and is sent on for the rest). Answers true when the message is done with.
  */
-async function notDue(deps: Deps, task: TaskRecord, now: Date): Promise<boolean> {
+async function notDue(deps: Deps, task: TaskRecord, now: Date, message: RunMessage): Promise<boolean> {
   if (task.status === 'running') {
     if (leaseLive(task, now)) return true; // a live worker has it: a duplicate delivery
     if (task.attempts < task.max_attempts) return false;
@@ -79,6 +103,8 @@ async function notDue(deps: Deps, task: TaskRecord, now: Date): Promise<boolean>
     return true;
   }
   if (!task.next_attempt_at || Date.parse(task.next_attempt_at) <= now.getTime() + EARLY_TOLERANCE_MS) return false;
+  // Woken because resources freed (with the token it waits under): it tries now.
+  if (message.wake && task.status === 'queued' && task.waiting_reason === 'resources') return false;
   const nextAttemptAt = new Date(task.next_attempt_at);
   const seconds = (nextAttemptAt.getTime() - now.getTime()) / 1000;
   await commit(deps, task, defer(task, { now: deps.clock.now(), reason: task.waiting_reason ?? 'retry_backoff', seconds, nextAttemptAt }));

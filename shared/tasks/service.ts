@@ -12,7 +12,7 @@ import { publish } from '../realtime/publisher.js';
 import { publishSystemEvent } from '../platform/system-events.js';
 import { createTaskBody, type CreateTaskInput, type TaskView, type UpdateTaskInput, type SessionView } from './model.js';
 import { canDelete, canEdit, type TaskStatus } from './status.js';
-import { canCancel, canRetry, cancel, edit, enqueue as queueRule, requeue, type Change } from './transitions.js';
+import { canCancel, canRetry, cancel, edit, enqueue as queueRule, failure, requeue, retryOrFail, type Change } from './transitions.js';
 import { defaultTitle } from './prompts.js';
 import { summarize, summarizeTasks, type StatsSummary } from './stats.js';
 import { publicView, TaskRepository, type TaskFilter, type TaskRecord } from './repo.js';
@@ -39,9 +39,11 @@ export interface RunMessage {
   task_id: string;
   /** The task's `run_token` when the message was sent; a message with an older token is stale. */
   token?: string;
+  /** Sent when capacity freed for a task waiting for resources: it runs now rather than at its next_attempt_at. */
+  wake?: boolean;
 }
 
-const runMessage = z.object({ task_id: ulidSchema, token: z.string().max(64).optional() });
+const runMessage = z.object({ task_id: ulidSchema, token: z.string().max(64).optional(), wake: z.boolean().optional() });
 
 /** A queue message's body as a RunMessage; undefined when it is not one (it can never succeed). */
 export function parseRunMessage(body: string): RunMessage | undefined {
@@ -162,6 +164,7 @@ export async function createTask(deps: Deps, actor: TaskActor, input: CreateTask
     workflow_step_id: link?.workflow_step_id ?? null,
     batch_id: options.batchId ?? null,
     version: 1,
+    ...(body.resources ? { resources: body.resources } : {}),
     ...(options.concurrency ? { concurrency_group: options.concurrency.group, concurrency_limit: options.concurrency.limit } : {}),
   };
   try {
@@ -211,9 +214,9 @@ export async function enqueue(deps: Deps, task: TaskRecord): Promise<TaskRecord 
 }
 
 /** Sends the run message; a failed send is logged, not thrown: the sweeper re-sends for queued tasks. */
-export async function sendRun(deps: Deps, taskId: string, token: string, delaySeconds: number): Promise<boolean> {
+export async function sendRun(deps: Deps, taskId: string, token: string, delaySeconds: number, options: { wake?: boolean } = {}): Promise<boolean> {
   try {
-    await taskQueue(deps).send({ task_id: taskId, token } satisfies RunMessage, { delaySeconds: Math.max(0, Math.min(900, Math.ceil(delaySeconds))) });
+    await taskQueue(deps).send({ task_id: taskId, token, ...(options.wake ? { wake: true } : {}) } satisfies RunMessage, { delaySeconds: Math.max(0, Math.min(900, Math.ceil(delaySeconds))) });
     return true;
   } catch (err) {
     logger.warn('task message not sent; the sweeper will re-send it', { task_id: taskId, error: (err as Error).message });
@@ -354,4 +357,24 @@ export async function requireOwnTask(deps: Deps, principal: Principal, taskId: s
   const task = await readTask(deps, principal, taskId);
   if (!canManage(principal, task.created_by, 'tasks:manage_all')) throw forbidden("Only the task's creator (or tasks:manage_all) may change it");
   return task;
+}
+
+/**
+ * A running task preempted to free its resources (a resource conflict's resolution): the attempt is
+ * recorded as lost and the task goes back to the queue (or fails when no attempts are left). The worker
+ * still running it finds the task changed when it settles and records its usage only. False when the
+ * task was not running.
+ */
+export async function preemptTask(deps: Deps, taskId: string, reason: string): Promise<boolean> {
+  try {
+    return await retryOnConflict(async () => {
+      const task = await repo(deps).get(taskId);
+      if (!task || task.status !== 'running') return false;
+      await commit(deps, task, retryOrFail(task, { now: deps.clock.now(), failure: failure('preempted', reason, true), attempt: { kind: 'lost' } }));
+      return true;
+    });
+  } catch (err) {
+    if (!(err instanceof VersionConflictError)) throw err;
+    return false;
+  }
 }

@@ -6,6 +6,7 @@ import { TaskRepository, type TaskRecord } from './repo.js';
 import { commit, enqueue, sendRun } from './service.js';
 import { recoverExpiredLease } from './runner.js';
 import { interrupt, queueDelay, resend } from './transitions.js';
+import { reclaimAllocations } from '../resources/service.js';
 
 /**
  * The write of a task and the send of its message are not atomic, and workers die. The sweeper (every
@@ -34,6 +35,7 @@ export interface SweepReport {
   pending_enqueued: number;
   queued_resent: number;
   leases_recovered: number;
+  allocations_reclaimed: number;
 }
 
 type Page = { items: TaskRecord[]; lastKey?: Record<string, unknown> };
@@ -41,7 +43,7 @@ type Page = { items: TaskRecord[]; lastKey?: Record<string, unknown> };
 export async function sweepTasks(deps: Deps): Promise<SweepReport> {
   const repo = new TaskRepository(deps.store);
   const now = deps.clock.now();
-  const report: SweepReport = { pending_enqueued: 0, queued_resent: 0, leases_recovered: 0 };
+  const report: SweepReport = { pending_enqueued: 0, queued_resent: 0, leases_recovered: 0, allocations_reclaimed: 0 };
 
   await eachTask('pending', (startKey) => repo.stuckTasks('pending', ago(now, STUCK_PENDING_SECONDS), PAGE, startKey), async (task) => {
     if (await enqueue(deps, task)) report.pending_enqueued++;
@@ -65,7 +67,14 @@ export async function sweepTasks(deps: Deps): Promise<SweepReport> {
     }
   });
 
-  if (report.pending_enqueued || report.queued_resent || report.leases_recovered) logger.info('sweeper moved stuck tasks', { ...report });
+  // Resources held past their lease (a dead worker) or by ended tasks go back to their pools.
+  try {
+    report.allocations_reclaimed = await reclaimAllocations(deps);
+  } catch (err) {
+    logger.error('sweeper could not reclaim resource allocations', { error: err as Error });
+  }
+
+  if (report.pending_enqueued || report.queued_resent || report.leases_recovered || report.allocations_reclaimed) logger.info('sweeper moved stuck tasks', { ...report });
   return report;
 }
 
