@@ -1636,18 +1636,18 @@ export interface components {
                 focus?: string[];
             };
             /** @default 5 */
-            priority: number;
+            priority?: number;
             provider_id?: string;
             agent_id?: string;
             /** @default 3 */
-            max_attempts: number;
+            max_attempts?: number;
             /** @default 300 */
-            timeout_seconds: number;
+            timeout_seconds?: number;
             max_cost_usd?: number;
             /** @default [] */
-            tags: string[];
+            tags?: string[];
             /** @default {} */
-            metadata: {
+            metadata?: {
                 [key: string]: unknown;
             };
         };
@@ -1663,7 +1663,7 @@ export interface components {
                 issue_number?: number;
                 title: string;
                 /** @default  */
-                body: string;
+                body?: string;
                 comments?: {
                     author?: string;
                     body: string;
@@ -1671,18 +1671,18 @@ export interface components {
                 labels?: string[];
             };
             /** @default 5 */
-            priority: number;
+            priority?: number;
             provider_id?: string;
             agent_id?: string;
             /** @default 3 */
-            max_attempts: number;
+            max_attempts?: number;
             /** @default 300 */
-            timeout_seconds: number;
+            timeout_seconds?: number;
             max_cost_usd?: number;
             /** @default [] */
-            tags: string[];
+            tags?: string[];
             /** @default {} */
-            metadata: {
+            metadata?: {
                 [key: string]: unknown;
             };
         };
@@ -1704,18 +1704,18 @@ export interface components {
                 focus?: string[];
             };
             /** @default 5 */
-            priority: number;
+            priority?: number;
             provider_id?: string;
             agent_id?: string;
             /** @default 3 */
-            max_attempts: number;
+            max_attempts?: number;
             /** @default 300 */
-            timeout_seconds: number;
+            timeout_seconds?: number;
             max_cost_usd?: number;
             /** @default [] */
-            tags: string[];
+            tags?: string[];
             /** @default {} */
-            metadata: {
+            metadata?: {
                 [key: string]: unknown;
             };
         };
@@ -1737,18 +1737,18 @@ export interface components {
                 constraints?: string[];
             };
             /** @default 5 */
-            priority: number;
+            priority?: number;
             provider_id?: string;
             agent_id?: string;
             /** @default 3 */
-            max_attempts: number;
+            max_attempts?: number;
             /** @default 300 */
-            timeout_seconds: number;
+            timeout_seconds?: number;
             max_cost_usd?: number;
             /** @default [] */
-            tags: string[];
+            tags?: string[];
             /** @default {} */
-            metadata: {
+            metadata?: {
                 [key: string]: unknown;
             };
         };
@@ -1769,18 +1769,18 @@ export interface components {
                 repository?: string;
             };
             /** @default 5 */
-            priority: number;
+            priority?: number;
             provider_id?: string;
             agent_id?: string;
             /** @default 3 */
-            max_attempts: number;
+            max_attempts?: number;
             /** @default 300 */
-            timeout_seconds: number;
+            timeout_seconds?: number;
             max_cost_usd?: number;
             /** @default [] */
-            tags: string[];
+            tags?: string[];
             /** @default {} */
-            metadata: {
+            metadata?: {
                 [key: string]: unknown;
             };
         };
@@ -1800,18 +1800,18 @@ export interface components {
                 repository?: string;
             };
             /** @default 5 */
-            priority: number;
+            priority?: number;
             provider_id?: string;
             agent_id?: string;
             /** @default 3 */
-            max_attempts: number;
+            max_attempts?: number;
             /** @default 300 */
-            timeout_seconds: number;
+            timeout_seconds?: number;
             max_cost_usd?: number;
             /** @default [] */
-            tags: string[];
+            tags?: string[];
             /** @default {} */
-            metadata: {
+            metadata?: {
                 [key: string]: unknown;
             };
         };
@@ -1833,23 +1833,23 @@ export interface components {
                  * @default readme
                  * @enum {string}
                  */
-                doc_type: "api" | "readme" | "inline" | "guide" | "changelog";
+                doc_type?: "api" | "readme" | "inline" | "guide" | "changelog";
                 audience?: string;
                 subject?: string;
             };
             /** @default 5 */
-            priority: number;
+            priority?: number;
             provider_id?: string;
             agent_id?: string;
             /** @default 3 */
-            max_attempts: number;
+            max_attempts?: number;
             /** @default 300 */
-            timeout_seconds: number;
+            timeout_seconds?: number;
             max_cost_usd?: number;
             /** @default [] */
-            tags: string[];
+            tags?: string[];
             /** @default {} */
-            metadata: {
+            metadata?: {
                 [key: string]: unknown;
             };
         };
@@ -1872,18 +1872,18 @@ export interface components {
                 coverage_goals?: string[];
             };
             /** @default 5 */
-            priority: number;
+            priority?: number;
             provider_id?: string;
             agent_id?: string;
             /** @default 3 */
-            max_attempts: number;
+            max_attempts?: number;
             /** @default 300 */
-            timeout_seconds: number;
+            timeout_seconds?: number;
             max_cost_usd?: number;
             /** @default [] */
-            tags: string[];
+            tags?: string[];
             /** @default {} */
-            metadata: {
+            metadata?: {
                 [key: string]: unknown;
             };
         };
@@ -1905,18 +1905,18 @@ export interface components {
                 threat_model?: string;
             };
             /** @default 5 */
-            priority: number;
+            priority?: number;
             provider_id?: string;
             agent_id?: string;
             /** @default 3 */
-            max_attempts: number;
+            max_attempts?: number;
             /** @default 300 */
-            timeout_seconds: number;
+            timeout_seconds?: number;
             max_cost_usd?: number;
             /** @default [] */
-            tags: string[];
+            tags?: string[];
             /** @default {} */
-            metadata: {
+            metadata?: {
                 [key: string]: unknown;
             };
         };
@@ -1934,18 +1934,18 @@ export interface components {
                 temperature?: number;
             };
             /** @default 5 */
-            priority: number;
+            priority?: number;
             provider_id?: string;
             agent_id?: string;
             /** @default 3 */
-            max_attempts: number;
+            max_attempts?: number;
             /** @default 300 */
-            timeout_seconds: number;
+            timeout_seconds?: number;
             max_cost_usd?: number;
             /** @default [] */
-            tags: string[];
+            tags?: string[];
             /** @default {} */
-            metadata: {
+            metadata?: {
                 [key: string]: unknown;
             };
         };
@@ -1967,22 +1967,22 @@ export interface components {
                 focus?: string[];
             };
             /** @default 5 */
-            priority: number;
+            priority?: number;
             provider_id?: string;
             agent_id?: string;
             /** @default 3 */
-            max_attempts: number;
+            max_attempts?: number;
             /** @default 300 */
-            timeout_seconds: number;
+            timeout_seconds?: number;
             max_cost_usd?: number;
             /** @default [] */
-            tags: string[];
+            tags?: string[];
             /** @default {} */
-            metadata: {
+            metadata?: {
                 [key: string]: unknown;
             };
             /** @default 25 */
-            wait_seconds: number;
+            wait_seconds?: number;
         };
         ExecuteTaskInput_issue_summary: {
             /**
@@ -1996,7 +1996,7 @@ export interface components {
                 issue_number?: number;
                 title: string;
                 /** @default  */
-                body: string;
+                body?: string;
                 comments?: {
                     author?: string;
                     body: string;
@@ -2004,22 +2004,22 @@ export interface components {
                 labels?: string[];
             };
             /** @default 5 */
-            priority: number;
+            priority?: number;
             provider_id?: string;
             agent_id?: string;
             /** @default 3 */
-            max_attempts: number;
+            max_attempts?: number;
             /** @default 300 */
-            timeout_seconds: number;
+            timeout_seconds?: number;
             max_cost_usd?: number;
             /** @default [] */
-            tags: string[];
+            tags?: string[];
             /** @default {} */
-            metadata: {
+            metadata?: {
                 [key: string]: unknown;
             };
             /** @default 25 */
-            wait_seconds: number;
+            wait_seconds?: number;
         };
         ExecuteTaskInput_code_analysis: {
             /**
@@ -2039,22 +2039,22 @@ export interface components {
                 focus?: string[];
             };
             /** @default 5 */
-            priority: number;
+            priority?: number;
             provider_id?: string;
             agent_id?: string;
             /** @default 3 */
-            max_attempts: number;
+            max_attempts?: number;
             /** @default 300 */
-            timeout_seconds: number;
+            timeout_seconds?: number;
             max_cost_usd?: number;
             /** @default [] */
-            tags: string[];
+            tags?: string[];
             /** @default {} */
-            metadata: {
+            metadata?: {
                 [key: string]: unknown;
             };
             /** @default 25 */
-            wait_seconds: number;
+            wait_seconds?: number;
         };
         ExecuteTaskInput_refactor: {
             /**
@@ -2074,22 +2074,22 @@ export interface components {
                 constraints?: string[];
             };
             /** @default 5 */
-            priority: number;
+            priority?: number;
             provider_id?: string;
             agent_id?: string;
             /** @default 3 */
-            max_attempts: number;
+            max_attempts?: number;
             /** @default 300 */
-            timeout_seconds: number;
+            timeout_seconds?: number;
             max_cost_usd?: number;
             /** @default [] */
-            tags: string[];
+            tags?: string[];
             /** @default {} */
-            metadata: {
+            metadata?: {
                 [key: string]: unknown;
             };
             /** @default 25 */
-            wait_seconds: number;
+            wait_seconds?: number;
         };
         ExecuteTaskInput_bug_fix: {
             /**
@@ -2108,22 +2108,22 @@ export interface components {
                 repository?: string;
             };
             /** @default 5 */
-            priority: number;
+            priority?: number;
             provider_id?: string;
             agent_id?: string;
             /** @default 3 */
-            max_attempts: number;
+            max_attempts?: number;
             /** @default 300 */
-            timeout_seconds: number;
+            timeout_seconds?: number;
             max_cost_usd?: number;
             /** @default [] */
-            tags: string[];
+            tags?: string[];
             /** @default {} */
-            metadata: {
+            metadata?: {
                 [key: string]: unknown;
             };
             /** @default 25 */
-            wait_seconds: number;
+            wait_seconds?: number;
         };
         ExecuteTaskInput_feature: {
             /**
@@ -2141,22 +2141,22 @@ export interface components {
                 repository?: string;
             };
             /** @default 5 */
-            priority: number;
+            priority?: number;
             provider_id?: string;
             agent_id?: string;
             /** @default 3 */
-            max_attempts: number;
+            max_attempts?: number;
             /** @default 300 */
-            timeout_seconds: number;
+            timeout_seconds?: number;
             max_cost_usd?: number;
             /** @default [] */
-            tags: string[];
+            tags?: string[];
             /** @default {} */
-            metadata: {
+            metadata?: {
                 [key: string]: unknown;
             };
             /** @default 25 */
-            wait_seconds: number;
+            wait_seconds?: number;
         };
         ExecuteTaskInput_documentation: {
             /**
@@ -2176,27 +2176,27 @@ export interface components {
                  * @default readme
                  * @enum {string}
                  */
-                doc_type: "api" | "readme" | "inline" | "guide" | "changelog";
+                doc_type?: "api" | "readme" | "inline" | "guide" | "changelog";
                 audience?: string;
                 subject?: string;
             };
             /** @default 5 */
-            priority: number;
+            priority?: number;
             provider_id?: string;
             agent_id?: string;
             /** @default 3 */
-            max_attempts: number;
+            max_attempts?: number;
             /** @default 300 */
-            timeout_seconds: number;
+            timeout_seconds?: number;
             max_cost_usd?: number;
             /** @default [] */
-            tags: string[];
+            tags?: string[];
             /** @default {} */
-            metadata: {
+            metadata?: {
                 [key: string]: unknown;
             };
             /** @default 25 */
-            wait_seconds: number;
+            wait_seconds?: number;
         };
         ExecuteTaskInput_testing: {
             /**
@@ -2217,22 +2217,22 @@ export interface components {
                 coverage_goals?: string[];
             };
             /** @default 5 */
-            priority: number;
+            priority?: number;
             provider_id?: string;
             agent_id?: string;
             /** @default 3 */
-            max_attempts: number;
+            max_attempts?: number;
             /** @default 300 */
-            timeout_seconds: number;
+            timeout_seconds?: number;
             max_cost_usd?: number;
             /** @default [] */
-            tags: string[];
+            tags?: string[];
             /** @default {} */
-            metadata: {
+            metadata?: {
                 [key: string]: unknown;
             };
             /** @default 25 */
-            wait_seconds: number;
+            wait_seconds?: number;
         };
         ExecuteTaskInput_security_audit: {
             /**
@@ -2252,22 +2252,22 @@ export interface components {
                 threat_model?: string;
             };
             /** @default 5 */
-            priority: number;
+            priority?: number;
             provider_id?: string;
             agent_id?: string;
             /** @default 3 */
-            max_attempts: number;
+            max_attempts?: number;
             /** @default 300 */
-            timeout_seconds: number;
+            timeout_seconds?: number;
             max_cost_usd?: number;
             /** @default [] */
-            tags: string[];
+            tags?: string[];
             /** @default {} */
-            metadata: {
+            metadata?: {
                 [key: string]: unknown;
             };
             /** @default 25 */
-            wait_seconds: number;
+            wait_seconds?: number;
         };
         ExecuteTaskInput_custom: {
             /**
@@ -2283,22 +2283,22 @@ export interface components {
                 temperature?: number;
             };
             /** @default 5 */
-            priority: number;
+            priority?: number;
             provider_id?: string;
             agent_id?: string;
             /** @default 3 */
-            max_attempts: number;
+            max_attempts?: number;
             /** @default 300 */
-            timeout_seconds: number;
+            timeout_seconds?: number;
             max_cost_usd?: number;
             /** @default [] */
-            tags: string[];
+            tags?: string[];
             /** @default {} */
-            metadata: {
+            metadata?: {
                 [key: string]: unknown;
             };
             /** @default 25 */
-            wait_seconds: number;
+            wait_seconds?: number;
         };
         Error: {
             detail: string;
