@@ -1294,6 +1294,204 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/resources/allocation/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Every pool: capacity, allocated, free, utilisation, waiting demand by priority and the allocations
+         * @description Allocations list only tasks the caller may read; the pool totals count every allocation.
+         *
+         *     Requires permission `resources:read` (roles: admin, operator, user, viewer).
+         */
+        get: operations["getResourceAllocationStatus"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/resources/allocate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Allocate resources to a task (201), or queue the request by priority with wait: true (202)
+         * @description Atomic against every pool touched: 409 `insufficient_capacity` names what is missing (also when a higher-priority request waits for it). Idempotent per task: a task that holds an allocation gets it back (200). Held until released, until the task ends or until its lease (the task timeout plus 60 s) expires.
+         *
+         *     Requires permission `resources:manage` (roles: admin, operator).
+         */
+        post: operations["allocateResources"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/resources/release": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Release a task's allocation (or withdraw its waiting request); waiting requests are granted with what freed
+         * @description Release a task's allocation (or withdraw its waiting request); waiting requests are granted with what freed
+         *
+         *     Requires permission `resources:manage` (roles: admin, operator).
+         */
+        post: operations["releaseResources"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/resources/conflicts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Conflicts the ledger shows now: over-commitment, starvation, zombie allocations, contention
+         * @description Conflicts the ledger shows now: over-commitment, starvation, zombie allocations, contention
+         *
+         *     Requires permission `resources:read` (roles: admin, operator, user, viewer).
+         */
+        get: operations["listResourceConflicts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/resources/conflicts/{conflict_id}/resolve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Carry out a strategy on a conflict and say what changed (404 unknown, 409 already resolved)
+         * @description Carry out a strategy on a conflict and say what changed (404 unknown, 409 already resolved)
+         *
+         *     Requires permission `resources:manage` (roles: admin, operator).
+         */
+        post: operations["resolveResourceConflict"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/resources/monitoring": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Utilisation series of every pool from the ledger's history, with a short forecast or insufficient_data
+         * @description Utilisation series of every pool from the ledger's history, with a short forecast or insufficient_data
+         *
+         *     Requires permission `resources:read` (roles: admin, operator, user, viewer).
+         */
+        get: operations["getResourceMonitoring"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/resources/optimization/recommendations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Scaling recommendations from 7 days of utilisation and waiting times, with their evidence
+         * @description Scaling recommendations from 7 days of utilisation and waiting times, with their evidence
+         *
+         *     Requires permission `resources:read` (roles: admin, operator, user, viewer).
+         */
+        get: operations["getResourceRecommendations"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/resources/scale": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Change a pool's capacity (the worker obeys it); below what is held only with force
+         * @description worker_concurrency also sets how many tasks the local worker runs at once. A scale-down below the allocations is a 409 unless force, which leaves an over-commitment conflict that drains.
+         *
+         *     Requires permission `resources:manage` (roles: admin, operator).
+         */
+        post: operations["scaleResources"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/resources/health": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The ledger's consistency (allocated equals the sum of live allocations), zombies and waiting demand
+         * @description The ledger's consistency (allocated equals the sum of live allocations), zombies and waiting demand
+         *
+         *     Requires permission `resources:read` (roles: admin, operator, user, viewer).
+         */
+        get: operations["getResourceHealth"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/plugins": {
         parameters: {
             query?: never;
@@ -1650,6 +1848,21 @@ export interface components {
             metadata?: {
                 [key: string]: unknown;
             };
+            /** @description What the task holds while it runs (default: its type's); the worker runs it only when the pools have room */
+            resources?: {
+                /** @description Cores */
+                cpu?: number;
+                memory_mb?: number;
+                disk_mb?: number;
+                network_mbps?: number;
+                gpu?: number;
+                /** @description Worker concurrency slots (the worker always takes at least 1) */
+                worker_slots?: number;
+                /** @description Concurrent calls on the task's provider */
+                provider_slots?: number;
+                /** @description A cli_runner host: cpu/memory/disk/gpu come from its pools */
+                cli_runner?: string;
+            };
         };
         TaskInput_issue_summary: {
             /**
@@ -1685,6 +1898,21 @@ export interface components {
             metadata?: {
                 [key: string]: unknown;
             };
+            /** @description What the task holds while it runs (default: its type's); the worker runs it only when the pools have room */
+            resources?: {
+                /** @description Cores */
+                cpu?: number;
+                memory_mb?: number;
+                disk_mb?: number;
+                network_mbps?: number;
+                gpu?: number;
+                /** @description Worker concurrency slots (the worker always takes at least 1) */
+                worker_slots?: number;
+                /** @description Concurrent calls on the task's provider */
+                provider_slots?: number;
+                /** @description A cli_runner host: cpu/memory/disk/gpu come from its pools */
+                cli_runner?: string;
+            };
         };
         TaskInput_code_analysis: {
             /**
@@ -1717,6 +1945,21 @@ export interface components {
             /** @default {} */
             metadata?: {
                 [key: string]: unknown;
+            };
+            /** @description What the task holds while it runs (default: its type's); the worker runs it only when the pools have room */
+            resources?: {
+                /** @description Cores */
+                cpu?: number;
+                memory_mb?: number;
+                disk_mb?: number;
+                network_mbps?: number;
+                gpu?: number;
+                /** @description Worker concurrency slots (the worker always takes at least 1) */
+                worker_slots?: number;
+                /** @description Concurrent calls on the task's provider */
+                provider_slots?: number;
+                /** @description A cli_runner host: cpu/memory/disk/gpu come from its pools */
+                cli_runner?: string;
             };
         };
         TaskInput_refactor: {
@@ -1751,6 +1994,21 @@ export interface components {
             metadata?: {
                 [key: string]: unknown;
             };
+            /** @description What the task holds while it runs (default: its type's); the worker runs it only when the pools have room */
+            resources?: {
+                /** @description Cores */
+                cpu?: number;
+                memory_mb?: number;
+                disk_mb?: number;
+                network_mbps?: number;
+                gpu?: number;
+                /** @description Worker concurrency slots (the worker always takes at least 1) */
+                worker_slots?: number;
+                /** @description Concurrent calls on the task's provider */
+                provider_slots?: number;
+                /** @description A cli_runner host: cpu/memory/disk/gpu come from its pools */
+                cli_runner?: string;
+            };
         };
         TaskInput_bug_fix: {
             /**
@@ -1783,6 +2041,21 @@ export interface components {
             metadata?: {
                 [key: string]: unknown;
             };
+            /** @description What the task holds while it runs (default: its type's); the worker runs it only when the pools have room */
+            resources?: {
+                /** @description Cores */
+                cpu?: number;
+                memory_mb?: number;
+                disk_mb?: number;
+                network_mbps?: number;
+                gpu?: number;
+                /** @description Worker concurrency slots (the worker always takes at least 1) */
+                worker_slots?: number;
+                /** @description Concurrent calls on the task's provider */
+                provider_slots?: number;
+                /** @description A cli_runner host: cpu/memory/disk/gpu come from its pools */
+                cli_runner?: string;
+            };
         };
         TaskInput_feature: {
             /**
@@ -1813,6 +2086,21 @@ export interface components {
             /** @default {} */
             metadata?: {
                 [key: string]: unknown;
+            };
+            /** @description What the task holds while it runs (default: its type's); the worker runs it only when the pools have room */
+            resources?: {
+                /** @description Cores */
+                cpu?: number;
+                memory_mb?: number;
+                disk_mb?: number;
+                network_mbps?: number;
+                gpu?: number;
+                /** @description Worker concurrency slots (the worker always takes at least 1) */
+                worker_slots?: number;
+                /** @description Concurrent calls on the task's provider */
+                provider_slots?: number;
+                /** @description A cli_runner host: cpu/memory/disk/gpu come from its pools */
+                cli_runner?: string;
             };
         };
         TaskInput_documentation: {
@@ -1852,6 +2140,21 @@ export interface components {
             metadata?: {
                 [key: string]: unknown;
             };
+            /** @description What the task holds while it runs (default: its type's); the worker runs it only when the pools have room */
+            resources?: {
+                /** @description Cores */
+                cpu?: number;
+                memory_mb?: number;
+                disk_mb?: number;
+                network_mbps?: number;
+                gpu?: number;
+                /** @description Worker concurrency slots (the worker always takes at least 1) */
+                worker_slots?: number;
+                /** @description Concurrent calls on the task's provider */
+                provider_slots?: number;
+                /** @description A cli_runner host: cpu/memory/disk/gpu come from its pools */
+                cli_runner?: string;
+            };
         };
         TaskInput_testing: {
             /**
@@ -1886,6 +2189,21 @@ export interface components {
             metadata?: {
                 [key: string]: unknown;
             };
+            /** @description What the task holds while it runs (default: its type's); the worker runs it only when the pools have room */
+            resources?: {
+                /** @description Cores */
+                cpu?: number;
+                memory_mb?: number;
+                disk_mb?: number;
+                network_mbps?: number;
+                gpu?: number;
+                /** @description Worker concurrency slots (the worker always takes at least 1) */
+                worker_slots?: number;
+                /** @description Concurrent calls on the task's provider */
+                provider_slots?: number;
+                /** @description A cli_runner host: cpu/memory/disk/gpu come from its pools */
+                cli_runner?: string;
+            };
         };
         TaskInput_security_audit: {
             /**
@@ -1919,6 +2237,21 @@ export interface components {
             metadata?: {
                 [key: string]: unknown;
             };
+            /** @description What the task holds while it runs (default: its type's); the worker runs it only when the pools have room */
+            resources?: {
+                /** @description Cores */
+                cpu?: number;
+                memory_mb?: number;
+                disk_mb?: number;
+                network_mbps?: number;
+                gpu?: number;
+                /** @description Worker concurrency slots (the worker always takes at least 1) */
+                worker_slots?: number;
+                /** @description Concurrent calls on the task's provider */
+                provider_slots?: number;
+                /** @description A cli_runner host: cpu/memory/disk/gpu come from its pools */
+                cli_runner?: string;
+            };
         };
         TaskInput_custom: {
             /**
@@ -1947,6 +2280,21 @@ export interface components {
             /** @default {} */
             metadata?: {
                 [key: string]: unknown;
+            };
+            /** @description What the task holds while it runs (default: its type's); the worker runs it only when the pools have room */
+            resources?: {
+                /** @description Cores */
+                cpu?: number;
+                memory_mb?: number;
+                disk_mb?: number;
+                network_mbps?: number;
+                gpu?: number;
+                /** @description Worker concurrency slots (the worker always takes at least 1) */
+                worker_slots?: number;
+                /** @description Concurrent calls on the task's provider */
+                provider_slots?: number;
+                /** @description A cli_runner host: cpu/memory/disk/gpu come from its pools */
+                cli_runner?: string;
             };
         };
         ExecuteTaskInput_pr_review: {
@@ -1980,6 +2328,21 @@ export interface components {
             /** @default {} */
             metadata?: {
                 [key: string]: unknown;
+            };
+            /** @description What the task holds while it runs (default: its type's); the worker runs it only when the pools have room */
+            resources?: {
+                /** @description Cores */
+                cpu?: number;
+                memory_mb?: number;
+                disk_mb?: number;
+                network_mbps?: number;
+                gpu?: number;
+                /** @description Worker concurrency slots (the worker always takes at least 1) */
+                worker_slots?: number;
+                /** @description Concurrent calls on the task's provider */
+                provider_slots?: number;
+                /** @description A cli_runner host: cpu/memory/disk/gpu come from its pools */
+                cli_runner?: string;
             };
             /** @default 25 */
             wait_seconds?: number;
@@ -2018,6 +2381,21 @@ export interface components {
             metadata?: {
                 [key: string]: unknown;
             };
+            /** @description What the task holds while it runs (default: its type's); the worker runs it only when the pools have room */
+            resources?: {
+                /** @description Cores */
+                cpu?: number;
+                memory_mb?: number;
+                disk_mb?: number;
+                network_mbps?: number;
+                gpu?: number;
+                /** @description Worker concurrency slots (the worker always takes at least 1) */
+                worker_slots?: number;
+                /** @description Concurrent calls on the task's provider */
+                provider_slots?: number;
+                /** @description A cli_runner host: cpu/memory/disk/gpu come from its pools */
+                cli_runner?: string;
+            };
             /** @default 25 */
             wait_seconds?: number;
         };
@@ -2052,6 +2430,21 @@ export interface components {
             /** @default {} */
             metadata?: {
                 [key: string]: unknown;
+            };
+            /** @description What the task holds while it runs (default: its type's); the worker runs it only when the pools have room */
+            resources?: {
+                /** @description Cores */
+                cpu?: number;
+                memory_mb?: number;
+                disk_mb?: number;
+                network_mbps?: number;
+                gpu?: number;
+                /** @description Worker concurrency slots (the worker always takes at least 1) */
+                worker_slots?: number;
+                /** @description Concurrent calls on the task's provider */
+                provider_slots?: number;
+                /** @description A cli_runner host: cpu/memory/disk/gpu come from its pools */
+                cli_runner?: string;
             };
             /** @default 25 */
             wait_seconds?: number;
@@ -2088,6 +2481,21 @@ export interface components {
             metadata?: {
                 [key: string]: unknown;
             };
+            /** @description What the task holds while it runs (default: its type's); the worker runs it only when the pools have room */
+            resources?: {
+                /** @description Cores */
+                cpu?: number;
+                memory_mb?: number;
+                disk_mb?: number;
+                network_mbps?: number;
+                gpu?: number;
+                /** @description Worker concurrency slots (the worker always takes at least 1) */
+                worker_slots?: number;
+                /** @description Concurrent calls on the task's provider */
+                provider_slots?: number;
+                /** @description A cli_runner host: cpu/memory/disk/gpu come from its pools */
+                cli_runner?: string;
+            };
             /** @default 25 */
             wait_seconds?: number;
         };
@@ -2122,6 +2530,21 @@ export interface components {
             metadata?: {
                 [key: string]: unknown;
             };
+            /** @description What the task holds while it runs (default: its type's); the worker runs it only when the pools have room */
+            resources?: {
+                /** @description Cores */
+                cpu?: number;
+                memory_mb?: number;
+                disk_mb?: number;
+                network_mbps?: number;
+                gpu?: number;
+                /** @description Worker concurrency slots (the worker always takes at least 1) */
+                worker_slots?: number;
+                /** @description Concurrent calls on the task's provider */
+                provider_slots?: number;
+                /** @description A cli_runner host: cpu/memory/disk/gpu come from its pools */
+                cli_runner?: string;
+            };
             /** @default 25 */
             wait_seconds?: number;
         };
@@ -2154,6 +2577,21 @@ export interface components {
             /** @default {} */
             metadata?: {
                 [key: string]: unknown;
+            };
+            /** @description What the task holds while it runs (default: its type's); the worker runs it only when the pools have room */
+            resources?: {
+                /** @description Cores */
+                cpu?: number;
+                memory_mb?: number;
+                disk_mb?: number;
+                network_mbps?: number;
+                gpu?: number;
+                /** @description Worker concurrency slots (the worker always takes at least 1) */
+                worker_slots?: number;
+                /** @description Concurrent calls on the task's provider */
+                provider_slots?: number;
+                /** @description A cli_runner host: cpu/memory/disk/gpu come from its pools */
+                cli_runner?: string;
             };
             /** @default 25 */
             wait_seconds?: number;
@@ -2195,6 +2633,21 @@ export interface components {
             metadata?: {
                 [key: string]: unknown;
             };
+            /** @description What the task holds while it runs (default: its type's); the worker runs it only when the pools have room */
+            resources?: {
+                /** @description Cores */
+                cpu?: number;
+                memory_mb?: number;
+                disk_mb?: number;
+                network_mbps?: number;
+                gpu?: number;
+                /** @description Worker concurrency slots (the worker always takes at least 1) */
+                worker_slots?: number;
+                /** @description Concurrent calls on the task's provider */
+                provider_slots?: number;
+                /** @description A cli_runner host: cpu/memory/disk/gpu come from its pools */
+                cli_runner?: string;
+            };
             /** @default 25 */
             wait_seconds?: number;
         };
@@ -2231,6 +2684,21 @@ export interface components {
             metadata?: {
                 [key: string]: unknown;
             };
+            /** @description What the task holds while it runs (default: its type's); the worker runs it only when the pools have room */
+            resources?: {
+                /** @description Cores */
+                cpu?: number;
+                memory_mb?: number;
+                disk_mb?: number;
+                network_mbps?: number;
+                gpu?: number;
+                /** @description Worker concurrency slots (the worker always takes at least 1) */
+                worker_slots?: number;
+                /** @description Concurrent calls on the task's provider */
+                provider_slots?: number;
+                /** @description A cli_runner host: cpu/memory/disk/gpu come from its pools */
+                cli_runner?: string;
+            };
             /** @default 25 */
             wait_seconds?: number;
         };
@@ -2266,6 +2734,21 @@ export interface components {
             metadata?: {
                 [key: string]: unknown;
             };
+            /** @description What the task holds while it runs (default: its type's); the worker runs it only when the pools have room */
+            resources?: {
+                /** @description Cores */
+                cpu?: number;
+                memory_mb?: number;
+                disk_mb?: number;
+                network_mbps?: number;
+                gpu?: number;
+                /** @description Worker concurrency slots (the worker always takes at least 1) */
+                worker_slots?: number;
+                /** @description Concurrent calls on the task's provider */
+                provider_slots?: number;
+                /** @description A cli_runner host: cpu/memory/disk/gpu come from its pools */
+                cli_runner?: string;
+            };
             /** @default 25 */
             wait_seconds?: number;
         };
@@ -2296,6 +2779,21 @@ export interface components {
             /** @default {} */
             metadata?: {
                 [key: string]: unknown;
+            };
+            /** @description What the task holds while it runs (default: its type's); the worker runs it only when the pools have room */
+            resources?: {
+                /** @description Cores */
+                cpu?: number;
+                memory_mb?: number;
+                disk_mb?: number;
+                network_mbps?: number;
+                gpu?: number;
+                /** @description Worker concurrency slots (the worker always takes at least 1) */
+                worker_slots?: number;
+                /** @description Concurrent calls on the task's provider */
+                provider_slots?: number;
+                /** @description A cli_runner host: cpu/memory/disk/gpu come from its pools */
+                cli_runner?: string;
             };
             /** @default 25 */
             wait_seconds?: number;
@@ -6822,7 +7320,22 @@ export interface operations {
                                 duration_ms: number | null;
                                 /** @description When a queued task may run next (retry backoff, quota or concurrency wait) */
                                 next_attempt_at: string | null;
-                                waiting_reason: ("retry_backoff" | "quota" | "concurrency" | "provider_unavailable") | null;
+                                waiting_reason: ("retry_backoff" | "quota" | "concurrency" | "provider_unavailable" | "resources") | null;
+                                /** @description Resources the task declared (null: its type's defaults) */
+                                resources?: {
+                                    /** @description Cores */
+                                    cpu?: number;
+                                    memory_mb?: number;
+                                    disk_mb?: number;
+                                    network_mbps?: number;
+                                    gpu?: number;
+                                    /** @description Worker concurrency slots (the worker always takes at least 1) */
+                                    worker_slots?: number;
+                                    /** @description Concurrent calls on the task's provider */
+                                    provider_slots?: number;
+                                    /** @description A cli_runner host: cpu/memory/disk/gpu come from its pools */
+                                    cli_runner?: string;
+                                } | null;
                                 tags: string[];
                                 metadata: {
                                     [key: string]: unknown;
@@ -6989,7 +7502,22 @@ export interface operations {
                             duration_ms: number | null;
                             /** @description When a queued task may run next (retry backoff, quota or concurrency wait) */
                             next_attempt_at: string | null;
-                            waiting_reason: ("retry_backoff" | "quota" | "concurrency" | "provider_unavailable") | null;
+                            waiting_reason: ("retry_backoff" | "quota" | "concurrency" | "provider_unavailable" | "resources") | null;
+                            /** @description Resources the task declared (null: its type's defaults) */
+                            resources?: {
+                                /** @description Cores */
+                                cpu?: number;
+                                memory_mb?: number;
+                                disk_mb?: number;
+                                network_mbps?: number;
+                                gpu?: number;
+                                /** @description Worker concurrency slots (the worker always takes at least 1) */
+                                worker_slots?: number;
+                                /** @description Concurrent calls on the task's provider */
+                                provider_slots?: number;
+                                /** @description A cli_runner host: cpu/memory/disk/gpu come from its pools */
+                                cli_runner?: string;
+                            } | null;
                             tags: string[];
                             metadata: {
                                 [key: string]: unknown;
@@ -7288,7 +7816,22 @@ export interface operations {
                             duration_ms: number | null;
                             /** @description When a queued task may run next (retry backoff, quota or concurrency wait) */
                             next_attempt_at: string | null;
-                            waiting_reason: ("retry_backoff" | "quota" | "concurrency" | "provider_unavailable") | null;
+                            waiting_reason: ("retry_backoff" | "quota" | "concurrency" | "provider_unavailable" | "resources") | null;
+                            /** @description Resources the task declared (null: its type's defaults) */
+                            resources?: {
+                                /** @description Cores */
+                                cpu?: number;
+                                memory_mb?: number;
+                                disk_mb?: number;
+                                network_mbps?: number;
+                                gpu?: number;
+                                /** @description Worker concurrency slots (the worker always takes at least 1) */
+                                worker_slots?: number;
+                                /** @description Concurrent calls on the task's provider */
+                                provider_slots?: number;
+                                /** @description A cli_runner host: cpu/memory/disk/gpu come from its pools */
+                                cli_runner?: string;
+                            } | null;
                             tags: string[];
                             metadata: {
                                 [key: string]: unknown;
@@ -7544,7 +8087,22 @@ export interface operations {
                             duration_ms: number | null;
                             /** @description When a queued task may run next (retry backoff, quota or concurrency wait) */
                             next_attempt_at: string | null;
-                            waiting_reason: ("retry_backoff" | "quota" | "concurrency" | "provider_unavailable") | null;
+                            waiting_reason: ("retry_backoff" | "quota" | "concurrency" | "provider_unavailable" | "resources") | null;
+                            /** @description Resources the task declared (null: its type's defaults) */
+                            resources?: {
+                                /** @description Cores */
+                                cpu?: number;
+                                memory_mb?: number;
+                                disk_mb?: number;
+                                network_mbps?: number;
+                                gpu?: number;
+                                /** @description Worker concurrency slots (the worker always takes at least 1) */
+                                worker_slots?: number;
+                                /** @description Concurrent calls on the task's provider */
+                                provider_slots?: number;
+                                /** @description A cli_runner host: cpu/memory/disk/gpu come from its pools */
+                                cli_runner?: string;
+                            } | null;
                             tags: string[];
                             metadata: {
                                 [key: string]: unknown;
@@ -7715,7 +8273,22 @@ export interface operations {
                             duration_ms: number | null;
                             /** @description When a queued task may run next (retry backoff, quota or concurrency wait) */
                             next_attempt_at: string | null;
-                            waiting_reason: ("retry_backoff" | "quota" | "concurrency" | "provider_unavailable") | null;
+                            waiting_reason: ("retry_backoff" | "quota" | "concurrency" | "provider_unavailable" | "resources") | null;
+                            /** @description Resources the task declared (null: its type's defaults) */
+                            resources?: {
+                                /** @description Cores */
+                                cpu?: number;
+                                memory_mb?: number;
+                                disk_mb?: number;
+                                network_mbps?: number;
+                                gpu?: number;
+                                /** @description Worker concurrency slots (the worker always takes at least 1) */
+                                worker_slots?: number;
+                                /** @description Concurrent calls on the task's provider */
+                                provider_slots?: number;
+                                /** @description A cli_runner host: cpu/memory/disk/gpu come from its pools */
+                                cli_runner?: string;
+                            } | null;
                             tags: string[];
                             metadata: {
                                 [key: string]: unknown;
@@ -7874,7 +8447,22 @@ export interface operations {
                             duration_ms: number | null;
                             /** @description When a queued task may run next (retry backoff, quota or concurrency wait) */
                             next_attempt_at: string | null;
-                            waiting_reason: ("retry_backoff" | "quota" | "concurrency" | "provider_unavailable") | null;
+                            waiting_reason: ("retry_backoff" | "quota" | "concurrency" | "provider_unavailable" | "resources") | null;
+                            /** @description Resources the task declared (null: its type's defaults) */
+                            resources?: {
+                                /** @description Cores */
+                                cpu?: number;
+                                memory_mb?: number;
+                                disk_mb?: number;
+                                network_mbps?: number;
+                                gpu?: number;
+                                /** @description Worker concurrency slots (the worker always takes at least 1) */
+                                worker_slots?: number;
+                                /** @description Concurrent calls on the task's provider */
+                                provider_slots?: number;
+                                /** @description A cli_runner host: cpu/memory/disk/gpu come from its pools */
+                                cli_runner?: string;
+                            } | null;
                             tags: string[];
                             metadata: {
                                 [key: string]: unknown;
@@ -8176,7 +8764,22 @@ export interface operations {
                                 duration_ms: number | null;
                                 /** @description When a queued task may run next (retry backoff, quota or concurrency wait) */
                                 next_attempt_at: string | null;
-                                waiting_reason: ("retry_backoff" | "quota" | "concurrency" | "provider_unavailable") | null;
+                                waiting_reason: ("retry_backoff" | "quota" | "concurrency" | "provider_unavailable" | "resources") | null;
+                                /** @description Resources the task declared (null: its type's defaults) */
+                                resources?: {
+                                    /** @description Cores */
+                                    cpu?: number;
+                                    memory_mb?: number;
+                                    disk_mb?: number;
+                                    network_mbps?: number;
+                                    gpu?: number;
+                                    /** @description Worker concurrency slots (the worker always takes at least 1) */
+                                    worker_slots?: number;
+                                    /** @description Concurrent calls on the task's provider */
+                                    provider_slots?: number;
+                                    /** @description A cli_runner host: cpu/memory/disk/gpu come from its pools */
+                                    cli_runner?: string;
+                                } | null;
                                 tags: string[];
                                 metadata: {
                                     [key: string]: unknown;
@@ -8245,7 +8848,22 @@ export interface operations {
                                 duration_ms: number | null;
                                 /** @description When a queued task may run next (retry backoff, quota or concurrency wait) */
                                 next_attempt_at: string | null;
-                                waiting_reason: ("retry_backoff" | "quota" | "concurrency" | "provider_unavailable") | null;
+                                waiting_reason: ("retry_backoff" | "quota" | "concurrency" | "provider_unavailable" | "resources") | null;
+                                /** @description Resources the task declared (null: its type's defaults) */
+                                resources?: {
+                                    /** @description Cores */
+                                    cpu?: number;
+                                    memory_mb?: number;
+                                    disk_mb?: number;
+                                    network_mbps?: number;
+                                    gpu?: number;
+                                    /** @description Worker concurrency slots (the worker always takes at least 1) */
+                                    worker_slots?: number;
+                                    /** @description Concurrent calls on the task's provider */
+                                    provider_slots?: number;
+                                    /** @description A cli_runner host: cpu/memory/disk/gpu come from its pools */
+                                    cli_runner?: string;
+                                } | null;
                                 tags: string[];
                                 metadata: {
                                     [key: string]: unknown;
@@ -12149,6 +12767,1159 @@ export interface operations {
             };
             /** @description Conflict, invalid state transition or idempotency conflict */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Validation error; errors[] names each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (request_id only) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getResourceAllocationStatus: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every pool: capacity, allocated, free, utilisation, waiting demand by priority and the allocations */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            pools: {
+                                pool: string;
+                                /** @enum {string} */
+                                type: "worker_concurrency" | "provider_concurrency" | "cli_runner" | "cpu" | "memory" | "disk" | "network" | "gpu";
+                                unit: string;
+                                capacity: number;
+                                allocated: number;
+                                /** @description Negative while over-committed after a forced scale-down */
+                                free: number;
+                                /** @description allocated / capacity (0 when the capacity is 0 and nothing is held) */
+                                utilisation: number;
+                                min_capacity: number;
+                                max_capacity: number;
+                                waiting: {
+                                    requests: number;
+                                    amount: number;
+                                    /** @description Waiting amount by priority */
+                                    by_priority: {
+                                        [key: string]: number;
+                                    };
+                                };
+                                allocations: {
+                                    task_id: string;
+                                    /** @description Amount held in each pool */
+                                    amounts: {
+                                        [key: string]: number;
+                                    };
+                                    priority: number;
+                                    /** @enum {string} */
+                                    source: "worker" | "api";
+                                    /** Format: date-time */
+                                    since: string;
+                                    /** Format: date-time */
+                                    lease_until: string;
+                                    /** @description How long the request waited for capacity before it was granted */
+                                    waited_ms: number;
+                                    amount: number;
+                                }[];
+                            }[];
+                            allocations: number;
+                            waiting: number;
+                            /** Format: date-time */
+                            as_of: string;
+                        };
+                        message: string;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Malformed request (invalid_json, bad_request, invalid_cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated but lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Validation error; errors[] names each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (request_id only) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    allocateResources: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    task_id: string;
+                    /** @description Resources a task holds while it runs */
+                    resources: {
+                        /** @description Cores */
+                        cpu?: number;
+                        memory_mb?: number;
+                        disk_mb?: number;
+                        network_mbps?: number;
+                        gpu?: number;
+                        /** @description Worker concurrency slots (the worker always takes at least 1) */
+                        worker_slots?: number;
+                        /** @description Concurrent calls on the task's provider */
+                        provider_slots?: number;
+                        /** @description A cli_runner host: cpu/memory/disk/gpu come from its pools */
+                        cli_runner?: string;
+                    };
+                    /** @description Defaults to the task's priority */
+                    priority?: number;
+                    /**
+                     * @description Queue the request by priority instead of answering 409 when capacity is short
+                     * @default false
+                     */
+                    wait?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description Allocate resources to a task (201), or queue the request by priority with wait: true (202) */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            /** @enum {string} */
+                            status: "allocated" | "queued";
+                            allocation: {
+                                task_id: string;
+                                /** @description Amount held in each pool */
+                                amounts: {
+                                    [key: string]: number;
+                                };
+                                priority: number;
+                                /** @enum {string} */
+                                source: "worker" | "api";
+                                /** Format: date-time */
+                                since: string;
+                                /** Format: date-time */
+                                lease_until: string;
+                                /** @description How long the request waited for capacity before it was granted */
+                                waited_ms: number;
+                            } | null;
+                            waiting: {
+                                task_id: string;
+                                amounts: {
+                                    [key: string]: number;
+                                };
+                                priority: number;
+                                /** Format: date-time */
+                                since: string;
+                                position: number;
+                            } | null;
+                        };
+                        message: string;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Malformed request (invalid_json, bad_request, invalid_cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated but lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict, invalid state transition or idempotency conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body over the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Validation error; errors[] names each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (request_id only) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    releaseResources: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    task_id: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Release a task's allocation (or withdraw its waiting request); waiting requests are granted with what freed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            task_id: string;
+                            released: boolean;
+                            amounts: {
+                                [key: string]: number;
+                            };
+                            /** @description Waiting requests granted with the freed capacity */
+                            granted: string[];
+                        };
+                        message: string;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Malformed request (invalid_json, bad_request, invalid_cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated but lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict, invalid state transition or idempotency conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body over the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Validation error; errors[] names each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (request_id only) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listResourceConflicts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Conflicts the ledger shows now: over-commitment, starvation, zombie allocations, contention */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            items: {
+                                conflict_id: string;
+                                /** @enum {string} */
+                                kind: "over_commitment" | "starvation" | "zombie" | "contention";
+                                /** @enum {string} */
+                                severity: "info" | "warning" | "critical";
+                                pool: string | null;
+                                tasks: string[];
+                                /** Format: date-time */
+                                since: string;
+                                detail: string;
+                                /** @enum {string} */
+                                proposed_resolution: "preempt_lower_priority" | "release_zombies" | "requeue" | "scale_up" | "defer";
+                            }[];
+                        };
+                        message: string;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Malformed request (invalid_json, bad_request, invalid_cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated but lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Validation error; errors[] names each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (request_id only) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    resolveResourceConflict: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Id of the conflict */
+                conflict_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @enum {string} */
+                    strategy: "preempt_lower_priority" | "release_zombies" | "requeue" | "scale_up" | "defer";
+                };
+            };
+        };
+        responses: {
+            /** @description Carry out a strategy on a conflict and say what changed (404 unknown, 409 already resolved) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            conflict_id: string;
+                            /** @enum {string} */
+                            strategy: "preempt_lower_priority" | "release_zombies" | "requeue" | "scale_up" | "defer";
+                            /** Format: date-time */
+                            resolved_at: string;
+                            changes: {
+                                /** @description Tasks whose allocations were released */
+                                released: string[];
+                                /** @description Running tasks sent back to the queue (their attempt recorded) */
+                                preempted: string[];
+                                requeued: string[];
+                                capacity: {
+                                    pool: string;
+                                    from: number;
+                                    to: number;
+                                } | null;
+                                deferred_until: string | null;
+                            };
+                        };
+                        message: string;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Malformed request (invalid_json, bad_request, invalid_cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated but lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict, invalid state transition or idempotency conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body over the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Validation error; errors[] names each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (request_id only) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getResourceMonitoring: {
+        parameters: {
+            query?: {
+                time_range?: "1h" | "6h" | "24h" | "7d";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Utilisation series of every pool from the ledger's history, with a short forecast or insufficient_data */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            time_range: string;
+                            step_seconds: number;
+                            pools: {
+                                pool: string;
+                                series: {
+                                    /** Format: date-time */
+                                    t: string;
+                                    allocated: number;
+                                    capacity: number;
+                                    utilisation: number;
+                                }[];
+                                forecast: {
+                                    /** @constant */
+                                    method: "linear_trend";
+                                    horizon_seconds: number;
+                                    points: {
+                                        /** Format: date-time */
+                                        t: string;
+                                        utilisation: number;
+                                        lower: number;
+                                        upper: number;
+                                    }[];
+                                    /** @description Mean absolute error of the same method on the last quarter of the series, fitted on the rest */
+                                    backtest_mae: number;
+                                } | {
+                                    /** @constant */
+                                    status: "insufficient_data";
+                                    events: number;
+                                    needed: number;
+                                };
+                            }[];
+                        };
+                        message: string;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Malformed request (invalid_json, bad_request, invalid_cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated but lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Validation error; errors[] names each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (request_id only) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getResourceRecommendations: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Scaling recommendations from 7 days of utilisation and waiting times, with their evidence */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            recommendations: {
+                                pool: string;
+                                /** @enum {string} */
+                                action: "scale_up" | "scale_down";
+                                magnitude: number;
+                                expected_effect: string;
+                                evidence: {
+                                    window_seconds: number;
+                                    allocations: number;
+                                    p95_utilisation: number;
+                                    peak_demand: number;
+                                    p95_wait_ms: number;
+                                    waited: number;
+                                    capacity: number;
+                                };
+                            }[];
+                            /** @description Pools without enough history for a recommendation */
+                            insufficient_history: string[];
+                        };
+                        message: string;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Malformed request (invalid_json, bad_request, invalid_cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated but lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Validation error; errors[] names each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (request_id only) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    scaleResources: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    pool: string;
+                    /** @enum {string} */
+                    action: "scale_up" | "scale_down" | "set";
+                    /** @description For scale_up / scale_down */
+                    magnitude?: number;
+                    /** @description For set */
+                    capacity?: number;
+                    /**
+                     * @description Scale below what is allocated now (creates an over-commitment that drains)
+                     * @default false
+                     */
+                    force?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description Change a pool's capacity (the worker obeys it); below what is held only with force */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            pool: string;
+                            from: number;
+                            to: number;
+                            allocated: number;
+                            over_committed: boolean;
+                            /** @description worker_concurrency only: the concurrent worker invocations applied (batches of up to 5 messages, at least 2); null where not applied */
+                            worker_max_concurrency: number | null;
+                        };
+                        message: string;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Malformed request (invalid_json, bad_request, invalid_cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated but lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict, invalid state transition or idempotency conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body over the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Validation error; errors[] names each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (request_id only) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getResourceHealth: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The ledger's consistency (allocated equals the sum of live allocations), zombies and waiting demand */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            /** @enum {string} */
+                            status: "healthy" | "degraded";
+                            consistent: boolean;
+                            pools: {
+                                pool: string;
+                                allocated: number;
+                                sum_of_allocations: number;
+                                consistent: boolean;
+                            }[];
+                            zombies: number;
+                            waiting: {
+                                requests: number;
+                                oldest_since: string | null;
+                            };
+                            over_committed: string[];
+                        };
+                        message: string;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Malformed request (invalid_json, bad_request, invalid_cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated but lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unknown id */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
