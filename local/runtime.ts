@@ -27,9 +27,15 @@ import { handler as taskSweeper } from '../functions/sweeper/handler.js';
 import { ensureLocalProvider } from '../shared/providers/service.js';
 import { ensureDefaultAgent } from '../shared/agents/service.js';
 import { isManualClock } from '../shared/platform/local/clock.js';
+import { handler as changeFeed } from '../functions/change-feed/handler.js';
+import { collectGauges } from '../shared/analytics/collector.js';
+import { StreamPoller } from './stream-poller.js';
+import { ProcessSampler } from './process-sampler.js';
 
 /** How often the local runtime runs the task sweeper (on AWS every SWEEPER_INTERVAL_MINUTES of shared/platform/infra.ts). */
 export const LOCAL_SWEEP_INTERVAL_MS = 30_000;
+/** How often the local runtime runs the metrics collector (on AWS every METRICS_COLLECTOR_INTERVAL_MINUTES). */
+export const LOCAL_COLLECT_INTERVAL_MS = 60_000;
 
 export interface LocalRuntimeOptions {
   /** 0 picks a free port. */
@@ -49,6 +55,8 @@ export interface LocalRuntimeOptions {
   env?: Record<string, string>;
   /** Scales Wait states of the workflow state machine (1 = as written). */
   workflowWaitScale?: number;
+  /** Read the table's change feed (default true): off, no metrics are recorded from the platform's writes. */
+  changeFeed?: boolean;
 }
 
 export interface LocalRuntime {
@@ -66,6 +74,8 @@ export interface LocalRuntime {
   deadLetterQueue: LocalQueue;
   scheduler: LocalScheduler;
   events: LocalEventBus;
+  /** The change feed's poller (undefined when `changeFeed: false`). */
+  changeFeed?: StreamPoller;
   stop(): Promise<void>;
 }
 
@@ -195,6 +205,26 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
         }, LOCAL_SWEEP_INTERVAL_MS);
     sweepTimer?.unref();
 
+    // The change feed: the table's stream, handed to the same handler the event source mapping invokes on AWS.
+    const poller =
+      options.changeFeed === false
+        ? undefined
+        : new StreamPoller({ endpoint, tableName, handler: (event) => changeFeed(event), dataDir, log });
+    poller?.start();
+    // The metrics collector, with this process's own figures (on AWS the Lambda's process would say nothing).
+    const sampler = new ProcessSampler();
+    let collecting = false;
+    const collectTimer = isManualClock(clock)
+      ? undefined
+      : setInterval(() => {
+          if (collecting) return;
+          collecting = true;
+          collectGauges(deps, { process: sampler.sample() })
+            .catch((err) => log(`metrics collector failed: ${(err as Error).stack ?? err}`))
+            .finally(() => (collecting = false));
+        }, LOCAL_COLLECT_INTERVAL_MS);
+    collectTimer?.unref();
+
     let stopped: Promise<void> | undefined;
     return {
       url: `http://${host}:${port}`,
@@ -207,6 +237,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       deadLetterQueue,
       scheduler,
       events,
+      changeFeed: poller,
       stop() {
         stopped ??= (async () => {
           await httpServer!.close();
@@ -215,8 +246,12 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
           scheduler.stop();
           await workflows.close();
           if (sweepTimer) clearInterval(sweepTimer);
+          if (collectTimer) clearInterval(collectTimer);
+          sampler.stop();
           await queue.stop({ drain: true, timeoutMs: 20_000 });
           await deadLetterQueue.stop({ drain: true, timeoutMs: 5_000 });
+          // After the queues: the last writes of the drained tasks still reach the feed's next poll.
+          await poller?.stop();
           store!.raw.destroy();
           await dynamodb?.stop();
           unlock();

@@ -35,6 +35,7 @@ export const ENV = {
   logLevel: 'LOG_LEVEL',
   docsAssetsDir: 'DOCS_ASSETS_DIR',
   version: 'SUPERVISOR_VERSION',
+  metricsRetentionDays: 'METRICS_RETENTION_DAYS',
 } as const;
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -71,6 +72,12 @@ const envSchema = z.object({
   [ENV.logLevel]: logLevel.default('INFO'),
   [ENV.docsAssetsDir]: text.optional(),
   [ENV.version]: text.default('0.1.0'),
+  [ENV.metricsRetentionDays]: z
+    .string()
+    .regex(/^\d+$/, 'must be a whole number of days')
+    .transform(Number)
+    .refine((n) => n >= 1 && n <= 365, 'must be between 1 and 365 days')
+    .default(7),
   [ENV.taskQueueUrl]: text.optional(),
   [ENV.stateMachineArn]: text.optional(),
   [ENV.scheduleGroup]: text.optional(),
@@ -134,6 +141,8 @@ export interface Config {
   /** Where the docs function finds the Swagger UI files (copied into its bundle on AWS). */
   docsAssetsDir?: string;
   version: string;
+  /** Days raw metric points are kept (rollups are kept by resolution, see shared/platform/metrics/store.ts). */
+  metricsRetentionDays: number;
   aws: AwsPortsConfig;
 }
 
@@ -179,6 +188,7 @@ export function parseConfig(env: Env): Config {
     logLevel: v[ENV.logLevel],
     docsAssetsDir: v[ENV.docsAssetsDir],
     version: v[ENV.version],
+    metricsRetentionDays: v[ENV.metricsRetentionDays],
     aws: {
       taskQueueUrl: v[ENV.taskQueueUrl],
       stateMachineArn: v[ENV.stateMachineArn],

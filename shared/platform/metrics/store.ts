@@ -248,10 +248,21 @@ export class MetricsStore {
             TableName: this.store.table,
             Key: key,
             UpdateExpression:
-              'SET metric = :m, series = :s, res = :r, bucket = :b, mn = if_not_exists(mn, :v), mx = if_not_exists(mx, :v)' +
-              (keep === null ? '' : ', expires_at = :e') +
-              ' ADD n :one, s_sum :v, #bin :one',
-            ExpressionAttributeNames: { '#bin': bin },
+              'SET #metric = :m, #series = :s, #res = :r, #bucket = :b, #mn = if_not_exists(#mn, :v), #mx = if_not_exists(#mx, :v)' +
+              (keep === null ? '' : ', #exp = :e') +
+              ' ADD #n :one, #sum :v, #bin :one',
+            ExpressionAttributeNames: {
+              '#metric': 'metric',
+              '#series': 'series',
+              '#res': 'res',
+              '#bucket': 'bucket',
+              '#mn': 'mn',
+              '#mx': 'mx',
+              '#n': 'n',
+              '#sum': 's_sum',
+              '#bin': bin,
+              ...(keep === null ? {} : { '#exp': 'expires_at' }),
+            },
             ExpressionAttributeValues: {
               ':m': p.metric,
               ':s': s,
@@ -331,8 +342,9 @@ export class MetricsStore {
               new UpdateCommand({
                 TableName: this.store.table,
                 Key: { pk: item.pk, sk: item.sk },
-                UpdateExpression: `SET ${attr} = :v`,
-                ConditionExpression: attr === 'mn' ? 'mn > :v' : 'mx < :v',
+                UpdateExpression: 'SET #a = :v',
+                ConditionExpression: attr === 'mn' ? '#a > :v' : '#a < :v',
+                ExpressionAttributeNames: { '#a': attr },
                 ExpressionAttributeValues: { ':v': value },
               }),
             )
