@@ -225,7 +225,7 @@ export class StreamPoller {
 }
 
 /** A record of the Streams API in the shape Lambda hands to a stream consumer. */
-function toLambdaRecord(r: StreamRecord, streamArn: string): DynamoDBRecord {
+export function toLambdaRecord(r: StreamRecord, streamArn: string): DynamoDBRecord {
   const d = r.dynamodb ?? {};
   const created = d.ApproximateCreationDateTime;
   return {

@@ -8,10 +8,13 @@ import { pointsOfChange } from './derive.js';
  */
 export const metricsConsumer: ChangeConsumer = {
   name: 'metrics',
+  // Counting commutes, and every point is recorded once by its source id: changes need no order.
+  concurrency: 8,
   async handle(change, deps) {
     const points = pointsOfChange(change);
     if (!points.length) return;
     const store = metricsStore(deps);
-    for (const point of points) await store.record(point, deps.clock.now());
+    // Different metrics: different rollup items, no contention between them.
+    await Promise.all(points.map((point) => store.record(point, deps.clock.now())));
   },
 };

@@ -29,6 +29,11 @@ export interface Change {
 
 export interface ChangeConsumer {
   name: string;
+  /**
+   * How many changes of a batch it may handle at once (default 1: in stream order). Above 1 only for a
+   * consumer whose effects commute (counting), since changes to one item may then be handled out of order.
+   */
+  concurrency?: number;
   /** Handles one change; throwing makes the batch fail from this record on (retried). */
   handle(change: Change, deps: Deps): Promise<void>;
 }
@@ -56,9 +61,10 @@ export function changesOf(event: DynamoDBStreamEvent): Change[] {
 }
 
 /**
- * Hands each change, in order, to every consumer. At the first change a consumer fails on, it stops
- * and reports that record's sequence number: Lambda (and the local poller) retry the batch from it,
- * so nothing after it is skipped and nothing before it is handed over again.
+ * Hands the batch's changes to every consumer (in order, or `concurrency` at a time). The first change
+ * in stream order that a consumer failed on is reported: Lambda (and the local poller) retry the batch
+ * from that record, so nothing after it is lost; a concurrent consumer may see some later changes again,
+ * which its idempotence absorbs.
  */
 export async function handleStreamEvent(
   event: DynamoDBStreamEvent,
@@ -66,15 +72,23 @@ export async function handleStreamEvent(
   consumers: readonly ChangeConsumer[],
   onError: (consumer: string, change: Change, err: unknown) => void,
 ): Promise<DynamoDBBatchResponse> {
-  for (const change of changesOf(event)) {
-    for (const consumer of consumers) {
-      try {
-        await consumer.handle(change, deps);
-      } catch (err) {
-        onError(consumer.name, change, err);
-        return { batchItemFailures: [{ itemIdentifier: change.sequenceNumber }] };
+  const changes = changesOf(event);
+  let failedAt = changes.length;
+  for (const consumer of consumers) {
+    const width = Math.max(1, consumer.concurrency ?? 1);
+    let next = 0;
+    const worker = async () => {
+      for (let i = next++; i < failedAt; i = next++) {
+        try {
+          await consumer.handle(changes[i], deps);
+        } catch (err) {
+          onError(consumer.name, changes[i], err);
+          failedAt = Math.min(failedAt, i);
+          if (width === 1) return;
+        }
       }
-    }
+    };
+    await Promise.all(Array.from({ length: Math.min(width, changes.length) }, worker));
   }
-  return { batchItemFailures: [] };
+  return failedAt < changes.length ? { batchItemFailures: [{ itemIdentifier: changes[failedAt].sequenceNumber }] } : { batchItemFailures: [] };
 }
