@@ -40,6 +40,11 @@ export class ChangeFeed {
     });
     acknowledge(
       this.failureQueue,
+      'AwsSolutions-SQS3',
+      'This queue is the on-failure destination of the change feed (it is itself where failures end), not a work queue needing a DLQ.',
+    );
+    acknowledge(
+      this.failureQueue,
       'Serverless-SQSRedrivePolicy',
       'This queue is the on-failure destination of the change feed (the end of the chain); a redrive policy would only move the same messages once more.',
     );

@@ -104,6 +104,19 @@ describe('task queue, DLQ and worker', () => {
     expect(taskQueue.VisibilityTimeout).toBeLessThanOrEqual(43200);
   });
 
+  it('feeds the table stream to the change-feed function: partial failures, bisect, bounded retries, a failure queue', () => {
+    const table = Object.values(resources('AWS::DynamoDB::Table'))[0];
+    expect(table.Properties.StreamSpecification).toEqual({ StreamViewType: 'NEW_AND_OLD_IMAGES' });
+    const feed = mappings.find((m) => m.Properties.FunctionName.Ref === fnId('change-feed'))!;
+    expect(feed.Properties).toMatchObject({
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      BisectBatchOnFunctionError: true,
+      MaximumRetryAttempts: 5,
+      StartingPosition: 'TRIM_HORIZON',
+    });
+    expect(feed.Properties.DestinationConfig.OnFailure.Destination['Fn::GetAtt'][0]).toMatch(/^ChangeFeedFailureQueue/);
+  });
+
   it('redrives to a DLQ after 5 receives, and the DLQ feeds the dead-letter function', () => {
     const dlqId = taskQueue.RedrivePolicy.deadLetterTargetArn['Fn::GetAtt'][0] as string;
     expect(taskQueue.RedrivePolicy.maxReceiveCount).toBe(TASK_MAX_RECEIVE_COUNT);
@@ -431,7 +444,8 @@ describe('functions', () => {
   });
 
   it('are Node.js on arm64 with active tracing, explicit memory/timeout and their own log group', () => {
-    expect(Object.keys(functions)).toHaveLength(API_GROUPS.length + 5 + 4);
+    // + worker, dead-letter, sweeper, workflow-engine, schedule-fire, change-feed, metrics-collector; + the 4 WebSocket handlers
+    expect(Object.keys(functions)).toHaveLength(API_GROUPS.length + 7 + 4);
     for (const f of Object.values(functions)) {
       expect(f.Properties).toMatchObject({
         Architectures: ['arm64'],
@@ -489,6 +503,8 @@ describe('functions', () => {
 describe('IAM', () => {
   /** Actions whose service has no resource-level permissions (X-Ray; Step Functions' CloudWatch log delivery). */
   const STAR_ALLOWED = new Set([
+    // A stream event source mapping's role needs ListStreams, which has no resource-level permission.
+    'dynamodb:ListStreams',
     'xray:PutTraceSegments',
     'xray:PutTelemetryRecords',
     'xray:GetSamplingRules',
