@@ -83,19 +83,20 @@ export function mergeSketch(into: SketchBins, from: SketchBins): SketchBins {
 }
 
 /**
- * The q-quantile (0..1) of a sketch, clamped to the observed [min, max] when given. Null without data.
+ * The q-quantile (0..1) of a sketch by nearest rank, clamped to the observed [min, max] when given. Null without data.
  */
 export function sketchQuantile(bins: SketchBins, q: number, bounds?: { min?: number | null; max?: number | null }): number | null {
   const entries = Object.entries(bins).filter(([, n]) => n > 0);
   const total = entries.reduce((a, [, n]) => a + n, 0);
   if (total === 0) return null;
   entries.sort(([a], [b]) => sketchValueOf(a) - sketchValueOf(b));
-  const rank = q * (total - 1);
+  // Nearest rank (as exactQuantile of the raw points): the ceil(q × total)-th smallest value.
+  const rank = Math.max(1, Math.ceil(q * total));
   let seen = 0;
   let value = sketchValueOf(entries[entries.length - 1][0]);
   for (const [k, n] of entries) {
     seen += n;
-    if (seen > rank) {
+    if (seen >= rank) {
       value = sketchValueOf(k);
       break;
     }
