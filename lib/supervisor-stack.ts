@@ -10,6 +10,7 @@ import type { RouteSpec } from '../shared/platform/api/route.js';
 import { portsOf, TABLE_INDEX_NAMES, TASK_QUEUE } from '../shared/platform/infra.js';
 import { Bindings } from './bindings.js';
 import { SupervisorApis } from './constructs/apis.js';
+import { ChangeFeed } from './constructs/change-feed.js';
 import { SupervisorData } from './constructs/data.js';
 import type { SupervisorHttpApi } from './constructs/http-api.js';
 import { SupervisorObservability } from './constructs/observability.js';
@@ -33,7 +34,7 @@ export const WORKER_MAX_CONCURRENCY = TASK_QUEUE.maxConcurrency;
 export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 /** Entries besides the API groups': `functions/<name>/handler.ts`. */
-export const BACKGROUND_ENTRIES = ['worker', 'dead-letter', 'sweeper', 'workflow-engine', 'schedule-fire', 'audit-retry', 'plugin-delivery', 'failures', 'ws'] as const;
+export const BACKGROUND_ENTRIES = ['worker', 'dead-letter', 'sweeper', 'workflow-engine', 'schedule-fire', 'audit-retry', 'plugin-delivery', 'failures', 'change-feed', 'metrics-collector', 'ws'] as const;
 
 export interface SupervisorStackProps extends StackProps {
   readonly stageConfig: StageConfig;
@@ -97,6 +98,7 @@ export class SupervisorStack extends Stack {
 
     new PluginDelivery(this, { stageConfig, functions, eventBus: data.eventBus, asyncFailureQueue: tasks.asyncFailureQueue });
     observability.failureConsumer(functions, [tasks.asyncFailureQueue, workflows.scheduleDlq]);
+    new ChangeFeed(this, { stageConfig, functions, table: data.table, asyncFailureQueue: tasks.asyncFailureQueue });
 
     const bind = new Bindings({
       table: data.table,

@@ -9,6 +9,7 @@ import {
   DescribeTableCommand,
   DynamoDBClient,
   ListTablesCommand,
+  UpdateTableCommand,
   UpdateTimeToLiveCommand,
   waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
@@ -247,12 +248,16 @@ export function localClient(endpoint: string): DynamoDBClient {
   return new DynamoDBClient(localEndpoint(endpoint));
 }
 
-/** Creates the single table (`TABLE` of `shared/platform/infra.ts`, as the CDK stack does) unless it exists. */
+/** Creates the single table (`TABLE` of `shared/platform/infra.ts`, as the CDK stack does, its stream included) unless it exists. */
 export async function ensureTable(endpoint: string, tableName: string): Promise<void> {
   const client = localClient(endpoint);
   try {
     try {
-      await client.send(new DescribeTableCommand({ TableName: tableName }));
+      const existing = await client.send(new DescribeTableCommand({ TableName: tableName }));
+      // A table made before the change feed existed gets its stream now.
+      if (!existing.Table?.StreamSpecification?.StreamEnabled) {
+        await client.send(new UpdateTableCommand({ TableName: tableName, StreamSpecification: { StreamEnabled: true, StreamViewType: TABLE.stream } }));
+      }
       return;
     } catch (err) {
       if ((err as { name?: string }).name !== 'ResourceNotFoundException') throw err;
@@ -267,6 +272,7 @@ export async function ensureTable(endpoint: string, tableName: string): Promise<
         new CreateTableCommand({
           TableName: tableName,
           BillingMode: 'PAY_PER_REQUEST',
+          StreamSpecification: { StreamEnabled: true, StreamViewType: TABLE.stream },
           AttributeDefinitions: [...attrs].map((name) => ({ AttributeName: name, AttributeType: 'S' })),
           KeySchema: [
             { AttributeName: TABLE.partitionKey, KeyType: 'HASH' },

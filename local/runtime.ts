@@ -39,6 +39,11 @@ import { recoverAtStart } from '../shared/tasks/sweeper.js';
 import { forgetInstance, registerInstance } from './instances.js';
 import { applyStoredWorkerConcurrency } from '../shared/resources/service.js';
 
+import { handler as changeFeed } from '../functions/change-feed/handler.js';
+import { collectGauges } from '../shared/analytics/collector.js';
+import { StreamPoller } from './stream-poller.js';
+import { ProcessSampler } from './process-sampler.js';
+
 /** How often the local runtime runs the task sweeper (on AWS every SWEEPER_INTERVAL_MINUTES of shared/platform/infra.ts). */
 export const LOCAL_SWEEP_INTERVAL_MS = 30_000;
 /** How long a stop waits for the tasks running; then they are handed back (within STOP_HANDBACK_MS). */
@@ -46,6 +51,8 @@ export const STOP_DRAIN_MS = 20_000;
 export const STOP_HANDBACK_MS = 5_000;
 /** How often the local runtime runs due plugin delivery retries (on AWS a one-minute schedule). */
 export const LOCAL_PLUGIN_RETRY_INTERVAL_MS = 500;
+/** How often the local runtime runs the metrics collector (on AWS every METRICS_COLLECTOR_INTERVAL_MINUTES). */
+export const LOCAL_COLLECT_INTERVAL_MS = 60_000;
 
 export interface LocalRuntimeOptions {
   /** 0 picks a free port. */
@@ -69,6 +76,8 @@ export interface LocalRuntimeOptions {
   drainMs?: number;
   /** Restart the DynamoDB Local child when it exits (default true; tests of a lasting outage turn it off). */
   restartDynamoDb?: boolean;
+  /** Read the table's change feed (default true): off, no metrics are recorded from the platform's writes. */
+  changeFeed?: boolean;
 }
 
 export interface LocalRuntime {
@@ -88,6 +97,8 @@ export interface LocalRuntime {
   events: LocalEventBus;
   /** Where the email plugin's `.eml` files go (`<dataDir>/mail`, or a temporary directory without one). */
   mailDir: string;
+  /** The change feed's poller (undefined when `changeFeed: false`). */
+  changeFeed?: StreamPoller;
   stop(): Promise<void>;
 }
 
@@ -280,11 +291,33 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
             .finally(() => (retrying = false));
         }, LOCAL_PLUGIN_RETRY_INTERVAL_MS);
     retryTimer?.unref();
+    // The change feed: the table's stream, handed to the same handler the event source mapping invokes on AWS.
+    const poller =
+      options.changeFeed === false
+        ? undefined
+        : new StreamPoller({ endpoint, tableName, handler: (event) => changeFeed(event), dataDir, log });
+    poller?.start();
+    // The metrics collector, with this process's own figures (on AWS the Lambda's process would say nothing).
+    const sampler = new ProcessSampler();
+    let collecting = false;
+    const collectTimer = isManualClock(clock)
+      ? undefined
+      : setInterval(() => {
+          if (collecting) return;
+          collecting = true;
+          collectGauges(deps, { process: sampler.sample() })
+            .catch((err) => log(`metrics collector failed: ${(err as Error).stack ?? err}`))
+            .finally(() => (collecting = false));
+        }, LOCAL_COLLECT_INTERVAL_MS);
+    collectTimer?.unref();
     stopWork = async () => {
       scheduler.stop();
       await workflows.close();
       if (sweepTimer) clearInterval(sweepTimer);
       if (retryTimer) clearInterval(retryTimer);
+      if (collectTimer) clearInterval(collectTimer);
+      sampler.stop();
+      await poller?.stop();
       await queue.stop({ drain: false, timeoutMs: 1_000 });
       await deadLetterQueue.stop({ drain: false, timeoutMs: 1_000 });
       await gateway.close();
@@ -306,6 +339,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       scheduler,
       events,
       mailDir,
+      changeFeed: poller,
       stop() {
         stopped ??= (async () => {
           const requests = await httpServer!.close();
@@ -314,6 +348,9 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
           scheduler.stop();
           await workflows.close();
           if (sweepTimer) clearInterval(sweepTimer);
+          if (retryTimer) clearInterval(retryTimer);
+          if (collectTimer) clearInterval(collectTimer);
+          sampler.stop();
           const inFlight = queue.busy();
           await queue.stop({ drain: true, timeoutMs: options.drainMs ?? STOP_DRAIN_MS });
           const unfinished = queue.busy();
@@ -323,10 +360,10 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
             stopping.abort();
             await queue.settle(STOP_HANDBACK_MS);
           }
-          if (retryTimer) clearInterval(retryTimer);
-          await queue.stop({ drain: true, timeoutMs: 20_000 });
           await deadLetterQueue.stop({ drain: true, timeoutMs: 5_000 });
           await auditQueue.stop();
+          // After the queues: the last writes of the drained tasks still reach the feed's next poll.
+          await poller?.stop();
           log(`drained ${requests} request(s) and ${inFlight - unfinished} task(s); handed ${unfinished} task(s) back to the queue`);
           await forgetInstance(table, instanceId).catch(() => undefined);
           table.raw.destroy();

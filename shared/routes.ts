@@ -9,9 +9,10 @@ import { agentRoutes } from './agents/routes.js';
 import { workflowsRoutes } from './workflows/routes.js';
 import { pluginRoutes } from './plugins/routes.js';
 import { resourcesRoutes } from './resources/routes.js';
+import { analyticsRoutes } from './analytics/routes.js';
 
 /** The route table: every HTTP route the API serves, in one list. */
-export const ROUTES: readonly RouteSpec[] = [...healthRoutes, ...authRoutes, ...auditRoutes, ...docsRoutes, ...providersRoutes, ...taskRoutes, ...agentRoutes, ...workflowsRoutes, ...resourcesRoutes, ...pluginRoutes];
+export const ROUTES: readonly RouteSpec[] = [...healthRoutes, ...authRoutes, ...auditRoutes, ...docsRoutes, ...providersRoutes, ...taskRoutes, ...agentRoutes, ...workflowsRoutes, ...resourcesRoutes, ...pluginRoutes, ...analyticsRoutes];
 
 /** What each tag of the route table covers (the OpenAPI document's top-level `tags`). */
 export const TAG_DESCRIPTIONS: Record<string, string> = {
@@ -26,5 +27,6 @@ export const TAG_DESCRIPTIONS: Record<string, string> = {
   'Workflow Management': 'Workflows of steps, their runs on the state machine and their cancellation',
   'Workflow Schedules': 'Cron schedules that start workflow runs',
   'Resource Management': 'The capacity ledger the worker obeys: pools, allocations, conflicts, scaling and utilisation',
+  'Analytics & Metrics': 'The metrics store fed by the change feed: collect, query, raw points and the summary',
   'Plugin Management': 'Built-in integrations (webhook, Slack, GitHub, e-mail): their lifecycle, configuration, events and deliveries',
 };

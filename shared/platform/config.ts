@@ -43,6 +43,7 @@ export const ENV = {
   /** Namespace of the business metrics (EMF); unset: none are written (the local runtime). */
   metricsNamespace: 'POWERTOOLS_METRICS_NAMESPACE',
   resourcePools: 'RESOURCE_POOLS',
+  metricsRetentionDays: 'METRICS_RETENTION_DAYS',
 } as const;
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -126,6 +127,12 @@ const envSchema = z.object({
   [ENV.docsAssetsDir]: text.optional(),
   [ENV.version]: text.default('0.1.0'),
   [ENV.metricsNamespace]: text.optional(),
+  [ENV.metricsRetentionDays]: z
+    .string()
+    .regex(/^\d+$/, 'must be a whole number of days')
+    .transform(Number)
+    .refine((n) => n >= 1 && n <= 365, 'must be between 1 and 365 days')
+    .default(7),
   [ENV.taskQueueUrl]: text.optional(),
   [ENV.auditQueueUrl]: text.optional(),
   [ENV.stateMachineArn]: text.optional(),
@@ -202,6 +209,8 @@ export interface Config {
   metricsNamespace?: string;
   /** Capacities of the resource pools, seeded at first start (later changes go through POST /resources/scale). */
   resourcePools: ResourcePoolsConfig;
+  /** Days raw metric points are kept (rollups are kept by resolution, see shared/platform/metrics/store.ts). */
+  metricsRetentionDays: number;
   aws: AwsPortsConfig;
 }
 
@@ -252,6 +261,7 @@ export function parseConfig(env: Env): Config {
     ...(v[ENV.lambdaInstance] ? { lambdaInstance: v[ENV.lambdaInstance] } : {}),
     metricsNamespace: v[ENV.metricsNamespace],
     resourcePools: v[ENV.resourcePools] ?? resourcePoolsSchema.parse({}),
+    metricsRetentionDays: v[ENV.metricsRetentionDays],
     aws: {
       taskQueueUrl: v[ENV.taskQueueUrl],
       auditQueueUrl: v[ENV.auditQueueUrl],

@@ -42,3 +42,66 @@ export function percentile(buckets: readonly HistogramBucket[], q: number): numb
   }
   return buckets[buckets.length - 2]?.le_ms ?? null;
 }
+
+// ---------------------------------------------------------------- log-scale sketch (mergeable by addition)
+
+/**
+ * A DDSketch-style quantile sketch with relative accuracy `SKETCH_ALPHA`: a positive value v falls in
+ * bin ceil(log_γ v) with γ = (1+α)/(1−α); zero in its own bin; a negative value in the mirrored bin of
+ * |v|. Bins are integer keys holding counts, so two sketches merge by adding counts (DynamoDB `ADD`),
+ * and any quantile read back is within α of the true value (relative).
+ */
+export const SKETCH_ALPHA = 0.01;
+const GAMMA = (1 + SKETCH_ALPHA) / (1 - SKETCH_ALPHA);
+const LOG_GAMMA = Math.log(GAMMA);
+/** Values with |v| below this count as zero. */
+export const SKETCH_MIN_VALUE = 1e-9;
+
+/** Sparse bins: key → count. Keys: `p<i>` (positive), `n<i>` (negative, of |v|), `z` (zero). */
+export type SketchBins = Record<string, number>;
+
+/** The bin key of a value. */
+export function sketchKeyOf(value: number): string {
+  const abs = Math.abs(value);
+  if (abs < SKETCH_MIN_VALUE) return 'z';
+  const i = Math.ceil(Math.log(abs) / LOG_GAMMA);
+  return `${value < 0 ? 'n' : 'p'}${i}`;
+}
+
+/** The value a bin stands for (within α of every value it holds). */
+export function sketchValueOf(key: string): number {
+  if (key === 'z') return 0;
+  const i = Number(key.slice(1));
+  const v = (2 * Math.pow(GAMMA, i)) / (GAMMA + 1);
+  return key[0] === 'n' ? -v : v;
+}
+
+/** Adds `from` into `into` (merging two sketches). */
+export function mergeSketch(into: SketchBins, from: SketchBins): SketchBins {
+  for (const [k, n] of Object.entries(from)) into[k] = (into[k] ?? 0) + n;
+  return into;
+}
+
+/**
+ * The q-quantile (0..1) of a sketch by nearest rank, clamped to the observed [min, max] when given. Null without data.
+ */
+export function sketchQuantile(bins: SketchBins, q: number, bounds?: { min?: number | null; max?: number | null }): number | null {
+  const entries = Object.entries(bins).filter(([, n]) => n > 0);
+  const total = entries.reduce((a, [, n]) => a + n, 0);
+  if (total === 0) return null;
+  entries.sort(([a], [b]) => sketchValueOf(a) - sketchValueOf(b));
+  // Nearest rank (as exactQuantile of the raw points): the ceil(q × total)-th smallest value.
+  const rank = Math.max(1, Math.ceil(q * total));
+  let seen = 0;
+  let value = sketchValueOf(entries[entries.length - 1][0]);
+  for (const [k, n] of entries) {
+    seen += n;
+    if (seen >= rank) {
+      value = sketchValueOf(k);
+      break;
+    }
+  }
+  if (bounds?.min != null && value < bounds.min) value = bounds.min;
+  if (bounds?.max != null && value > bounds.max) value = bounds.max;
+  return value;
+}

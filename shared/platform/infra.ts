@@ -22,6 +22,8 @@ export const TABLE = {
   sortKey: 'sk',
   /** Epoch seconds after which DynamoDB deletes the item. */
   ttlAttribute: 'expires_at',
+  /** The change feed: the table's stream, with both images of every change (see CHANGE_FEED). */
+  stream: 'NEW_AND_OLD_IMAGES',
   indexes: [
     { name: 'gsi1', partitionKey: 'gsi1pk', sortKey: 'gsi1sk' },
     { name: 'gsi2', partitionKey: 'gsi2pk', sortKey: 'gsi2sk' },
@@ -32,6 +34,7 @@ export const TABLE = {
   partitionKey: string;
   sortKey: string;
   ttlAttribute: string;
+  stream: 'NEW_AND_OLD_IMAGES';
   indexes: readonly TableIndex[];
 };
 
@@ -160,6 +163,27 @@ export const SCHEDULE_FIRE_ASYNC = {
 /** How often the sweeper runs on AWS (an EventBridge rule); the local runtime runs it more often. */
 export const SWEEPER_INTERVAL_MINUTES = 1;
 
+// ---------------------------------------------------------------- change feed and metrics collector
+
+/**
+ * The consumer of the table's stream (`functions/change-feed`): its event source mapping on AWS, the
+ * local poller's batches and retries (`local/stream-poller.ts`).
+ */
+export const CHANGE_FEED = {
+  batchSize: 100,
+  maxBatchingWindowSeconds: 1,
+  /** Retries of a failing batch (after bisecting it) before it goes to the failure destination. */
+  retryAttempts: 5,
+  bisectBatchOnError: true,
+  /** Records older than this are not retried (the stream keeps 24 h). */
+  maxRecordAgeHours: 24,
+  /** How often the local poller reads the shards when the last read found nothing. */
+  localIdlePollMs: 250,
+} as const;
+
+/** How often the metrics collector samples the platform (EventBridge rule on AWS, a timer locally). */
+export const METRICS_COLLECTOR_INTERVAL_MINUTES = 1;
+
 // ---------------------------------------------------------------- ports of each function
 
 /**
@@ -238,6 +262,10 @@ export const FUNCTION_PORTS = {
   'audit-retry': { table: 'read-write' },
   // Records what reached the failure queues: a schedule's failed firing, the sweeper's failure.
   failures: { table: 'read-write' },
+  // The table's stream consumer: records the metrics of every change.
+  'change-feed': { table: 'read-write' },
+  // Samples task and workflow gauges into the metrics store every minute.
+  'metrics-collector': { table: 'read-write' },
   'ws-authorizer': { table: 'read', signer: 'verify' },
   'ws-connect': { table: 'read-write' },
   'ws-disconnect': { table: 'read-write' },

@@ -105,6 +105,19 @@ describe('task queue, DLQ and worker', () => {
     expect(taskQueue.VisibilityTimeout).toBeLessThanOrEqual(43200);
   });
 
+  it('feeds the table stream to the change-feed function: partial failures, bisect, bounded retries, a failure queue', () => {
+    const table = Object.values(resources('AWS::DynamoDB::Table'))[0];
+    expect(table.Properties.StreamSpecification).toEqual({ StreamViewType: 'NEW_AND_OLD_IMAGES' });
+    const feed = mappings.find((m) => m.Properties.FunctionName.Ref === fnId('change-feed'))!;
+    expect(feed.Properties).toMatchObject({
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      BisectBatchOnFunctionError: true,
+      MaximumRetryAttempts: 5,
+      StartingPosition: 'TRIM_HORIZON',
+    });
+    expect(feed.Properties.DestinationConfig.OnFailure.Destination['Fn::GetAtt'][0]).toMatch(/^ChangeFeedFailureQueue/);
+  });
+
   it('redrives to a DLQ after 5 receives, and the DLQ feeds the dead-letter function', () => {
     const dlqId = taskQueue.RedrivePolicy.deadLetterTargetArn['Fn::GetAtt'][0] as string;
     expect(taskQueue.RedrivePolicy.maxReceiveCount).toBe(TASK_MAX_RECEIVE_COUNT);
@@ -511,6 +524,8 @@ describe('IAM', () => {
   const STAR_ALLOWED = new Set([
     // SES has no resource-level permission for the account's sending status (the email plugin's health check).
     'ses:GetAccount',
+    // A stream event source mapping's role needs ListStreams, which has no resource-level permission.
+    'dynamodb:ListStreams',
     'xray:PutTraceSegments',
     'xray:PutTelemetryRecords',
     'xray:GetSamplingRules',

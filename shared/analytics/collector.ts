@@ -1,0 +1,54 @@
+/**
+ * The metrics collector: every minute (an EventBridge rule on AWS, a timer in the local runtime) it
+ * samples gauges into the metrics store. Each sample's source id is the metric and its minute, so a
+ * retried or doubled run records each gauge once per minute.
+ */
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import type { Deps } from '../platform/runtime.js';
+import { bucketStart, type MetricPoint } from '../platform/metrics/store.js';
+import { taskStatusCounts } from '../tasks/gauges.js';
+import { runningExecutionCount } from '../workflows/gauges.js';
+import { metricsStore } from './repo.js';
+
+/** The host process's own figures, sampled by the local runtime only (a Lambda's process is the collector's own). */
+export interface ProcessSample {
+  cpu_percent: number;
+  rss_mb: number;
+  heap_used_mb: number;
+  event_loop_lag_ms: number;
+}
+
+export interface CollectReport {
+  at: string;
+  recorded: number;
+  samples: Record<string, number>;
+}
+
+export async function collectGauges(deps: Deps, options: { process?: ProcessSample } = {}): Promise<CollectReport> {
+  const now = deps.clock.now();
+  const minute = new Date(bucketStart(now, 'minute'));
+  const storeStarted = performance.now();
+  await deps.store.doc.send(new GetCommand({ TableName: deps.store.table, Key: { pk: 'MCATALOG', sk: '-' }, ConsistentRead: true }));
+  const storeLatency = performance.now() - storeStarted;
+  const [counts, running] = await Promise.all([taskStatusCounts(deps), runningExecutionCount(deps)]);
+  const samples: Record<string, number> = {
+    'system.tasks_pending': counts.pending,
+    'system.tasks_queued': counts.queued,
+    'system.tasks_running': counts.running,
+    'system.workflows_running': running,
+    'system.store_latency_ms': Math.round(storeLatency * 100) / 100,
+  };
+  if (options.process) {
+    samples['system.process_cpu_percent'] = options.process.cpu_percent;
+    samples['system.process_rss_mb'] = options.process.rss_mb;
+    samples['system.process_heap_used_mb'] = options.process.heap_used_mb;
+    samples['system.event_loop_lag_ms'] = options.process.event_loop_lag_ms;
+  }
+  const store = metricsStore(deps);
+  let recorded = 0;
+  for (const [metric, value] of Object.entries(samples)) {
+    const point: MetricPoint = { metric, value, at: minute, labels: {}, sourceId: `collector:${metric}:${minute.toISOString()}` };
+    if (await store.record(point, now)) recorded++;
+  }
+  return { at: minute.toISOString(), recorded, samples };
+}

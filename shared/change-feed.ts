@@ -1,0 +1,5 @@
+import type { ChangeConsumer } from './platform/feed.js';
+import { metricsConsumer } from './analytics/feed.js';
+
+/** The consumers of the table's change feed, in the order each change is handed to them. */
+export const CHANGE_CONSUMERS: readonly ChangeConsumer[] = [metricsConsumer];

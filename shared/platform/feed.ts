@@ -1,0 +1,94 @@
+/**
+ * The change feed: the table's DynamoDB stream, read by one function on AWS and by the local runtime's
+ * poller (`local/stream-poller.ts`), both handing batches in Lambda's `DynamoDBStreamEvent` shape to
+ * `handleStreamEvent`. Consumers are plain functions over unmarshalled changes; each must be idempotent
+ * (a record can be delivered again). The platform knows no area: the consumer list is `shared/change-feed.ts`.
+ */
+import type { AttributeValue as LambdaAttributeValue, DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import type { Deps } from './runtime.js';
+
+/** One change of one item, images unmarshalled. */
+export interface Change {
+  /** The stream record's id: the same on every delivery of that record. */
+  eventId: string;
+  kind: 'INSERT' | 'MODIFY' | 'REMOVE';
+  pk: string;
+  sk: string;
+  /** The item after the change (absent for REMOVE). */
+  newImage?: Record<string, unknown>;
+  /** The item before the change (absent for INSERT). */
+  oldImage?: Record<string, unknown>;
+  /** When the change was written (the stream's approximate creation time). */
+  at: Date;
+  sequenceNumber: string;
+  /** A removal made by TTL (the stream names the DynamoDB service as its author). */
+  byTtl: boolean;
+}
+
+export interface ChangeConsumer {
+  name: string;
+  /**
+   * How many changes of a batch it may handle at once (default 1: in stream order). Above 1 only for a
+   * consumer whose effects commute (counting), since changes to one item may then be handled out of order.
+   */
+  concurrency?: number;
+  /** Handles one change; throwing makes the batch fail from this record on (retried). */
+  handle(change: Change, deps: Deps): Promise<void>;
+}
+
+type Image = Record<string, LambdaAttributeValue> | undefined;
+const toImage = (image: Image) => (image ? unmarshall(image as unknown as Record<string, AttributeValue>) : undefined);
+
+/** The changes of a stream event, in stream order. */
+export function changesOf(event: DynamoDBStreamEvent): Change[] {
+  return event.Records.map((r) => {
+    const keys = (toImage(r.dynamodb?.Keys) ?? {}) as { pk?: string; sk?: string };
+    const created = r.dynamodb?.ApproximateCreationDateTime;
+    return {
+      eventId: r.eventID ?? r.dynamodb?.SequenceNumber ?? '',
+      kind: (r.eventName ?? 'MODIFY') as Change['kind'],
+      pk: String(keys.pk ?? ''),
+      sk: String(keys.sk ?? ''),
+      newImage: toImage(r.dynamodb?.NewImage),
+      oldImage: toImage(r.dynamodb?.OldImage),
+      at: created ? new Date(created * 1000) : new Date(),
+      sequenceNumber: r.dynamodb?.SequenceNumber ?? '',
+      byTtl: (r as { userIdentity?: { principalId?: string } }).userIdentity?.principalId === 'dynamodb.amazonaws.com',
+    };
+  });
+}
+
+/**
+ * Hands the batch's changes to every consumer (in order, or `concurrency` at a time). The first change
+ * in stream order that a consumer failed on is reported: Lambda (and the local poller) retry the batch
+ * from that record, so nothing after it is lost; a concurrent consumer may see some later changes again,
+ * which its idempotence absorbs.
+ */
+export async function handleStreamEvent(
+  event: DynamoDBStreamEvent,
+  deps: Deps,
+  consumers: readonly ChangeConsumer[],
+  onError: (consumer: string, change: Change, err: unknown) => void,
+): Promise<DynamoDBBatchResponse> {
+  const changes = changesOf(event);
+  let failedAt = changes.length;
+  for (const consumer of consumers) {
+    const width = Math.max(1, consumer.concurrency ?? 1);
+    let next = 0;
+    const worker = async () => {
+      for (let i = next++; i < failedAt; i = next++) {
+        try {
+          await consumer.handle(changes[i], deps);
+        } catch (err) {
+          onError(consumer.name, changes[i], err);
+          failedAt = Math.min(failedAt, i);
+          if (width === 1) return;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(width, changes.length) }, worker));
+  }
+  return failedAt < changes.length ? { batchItemFailures: [{ itemIdentifier: changes[failedAt].sequenceNumber }] } : { batchItemFailures: [] };
+}

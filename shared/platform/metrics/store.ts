@@ -1,0 +1,528 @@
+/**
+ * The metrics store: points (a metric name, a number, a time, string labels) recorded exactly once each,
+ * kept raw for a retention period and rolled up per minute, hour and day.
+ *
+ * Writes: `record(point)` is one transaction that puts a marker keyed by the point's `sourceId`
+ * (condition: not there yet), the raw point (TTL), and `ADD`s count, sum and the sketch bins of every
+ * rollup the point belongs to. A second delivery of the same source id fails the marker's condition, so
+ * nothing is counted twice; a crash before the transaction loses nothing (the feed redelivers). Min and
+ * max are set after the transaction by conditional writes, which are idempotent and re-applied on a
+ * duplicate, so they heal after a crash in between.
+ *
+ * Series: a point with labels L is rolled up into the series `*` (every point of the metric), `L:k=v`
+ * for each label, and `F:<all labels>` (its full label set). A read without label filters reads `*`
+ * only; one label filter reads its `L:` series; anything else reads the `F:` series that match,
+ * found through the series registry. So a 30-day range at hour resolution reads 720 items per series.
+ *
+ * Reads: `readRollups` merges rollups per (bucket, group) and says how many items it read. The
+ * platform knows no area: metric names and labels are plain strings (see shared/analytics for the
+ * metrics the platform records).
+ */
+import { createHash } from 'node:crypto';
+import { BatchGetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { Store } from '../store/client.js';
+import { epochSeconds } from '../store/client.js';
+import { isConditionFailure, isTransactionConflict, retryOnConflict } from '../store/conflicts.js';
+import { queryPage } from '../store/query.js';
+import { mergeSketch, sketchKeyOf, sketchQuantile, type SketchBins } from '../histogram.js';
+
+// ---------------------------------------------------------------- facts
+
+export const RESOLUTIONS = ['minute', 'hour', 'day'] as const;
+export type Resolution = (typeof RESOLUTIONS)[number];
+export const RESOLUTION_MS: Record<Resolution, number> = { minute: 60_000, hour: 3_600_000, day: 86_400_000 };
+/** How long each rollup is kept (null: forever). */
+export const ROLLUP_RETENTION_DAYS: Record<Resolution, number | null> = { minute: 14, hour: 400, day: null };
+/** Raw points are kept this many days unless configured otherwise (METRICS_RETENTION_DAYS). */
+export const DEFAULT_RAW_RETENTION_DAYS = 7;
+/** At most this many labels per point (each adds three rollup writes). */
+export const MAX_LABELS = 8;
+/** Metric names and label keys: lower-case dotted words; label values: printable, no separators. */
+export const METRIC_NAME = /^[a-z][a-z0-9_]*(\.[a-z0-9_]+){0,4}$/;
+export const LABEL_KEY = /^[a-z][a-z0-9_]{0,31}$/;
+export const LABEL_VALUE = /^[A-Za-z0-9_.:/@+-]{1,128}$/;
+
+const DAY_MS = 86_400_000;
+
+// ---------------------------------------------------------------- types
+
+export type Labels = Record<string, string>;
+
+export interface MetricPoint {
+  metric: string;
+  value: number;
+  at: Date;
+  labels: Labels;
+  /** Identifies the event the point comes from: the same id is counted once, however often it is recorded. */
+  sourceId: string;
+}
+
+/** A raw point as stored and listed. */
+export interface StoredPoint {
+  point_id: string;
+  metric: string;
+  value: number;
+  at: string;
+  labels: Labels;
+  recorded_at: string;
+}
+
+/** Count, sum, min, max and a mergeable sketch: what every rollup holds, and what merging them gives. */
+export interface Rollup {
+  count: number;
+  sum: number;
+  min: number | null;
+  max: number | null;
+  bins: SketchBins;
+}
+
+export const AGGREGATIONS = ['count', 'sum', 'avg', 'min', 'max', 'p50', 'p90', 'p95', 'p99', 'rate'] as const;
+export type Aggregation = (typeof AGGREGATIONS)[number];
+
+export function emptyRollup(): Rollup {
+  return { count: 0, sum: 0, min: null, max: null, bins: {} };
+}
+
+export function mergeRollup(into: Rollup, from: Rollup): Rollup {
+  into.count += from.count;
+  into.sum += from.sum;
+  if (from.min !== null) into.min = into.min === null ? from.min : Math.min(into.min, from.min);
+  if (from.max !== null) into.max = into.max === null ? from.max : Math.max(into.max, from.max);
+  mergeSketch(into.bins, from.bins);
+  return into;
+}
+
+export function addValue(into: Rollup, value: number): Rollup {
+  return mergeRollup(into, { count: 1, sum: value, min: value, max: value, bins: { [sketchKeyOf(value)]: 1 } });
+}
+
+/**
+ * One figure of a rollup. `rate` is points per second over `seconds` (the bucket or the range); the
+ * percentiles come from the sketch (within 1 %, clamped to min/max). Null where there is no data.
+ */
+export function aggregateOf(r: Rollup, aggregation: Aggregation, seconds: number): number | null {
+  switch (aggregation) {
+    case 'count':
+      return r.count;
+    case 'sum':
+      return r.sum;
+    case 'rate':
+      return seconds > 0 ? r.count / seconds : null;
+    case 'avg':
+      return r.count ? r.sum / r.count : null;
+    case 'min':
+      return r.min;
+    case 'max':
+      return r.max;
+    default:
+      return sketchQuantile(r.bins, Number(aggregation.slice(1)) / 100, r);
+  }
+}
+
+/** The exact q-quantile of values (nearest rank on sorted values), for reads of raw points. */
+export function exactQuantile(sorted: readonly number[], q: number): number | null {
+  if (!sorted.length) return null;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
+}
+
+// ---------------------------------------------------------------- keys
+
+/** Canonical text of a label set: `k=v` sorted by key, joined by commas. */
+export function labelsKey(labels: Labels): string {
+  return Object.keys(labels)
+    .sort()
+    .map((k) => `${k}=${labels[k]}`)
+    .join(',');
+}
+
+/** The series a point with these labels is rolled up into. */
+export function seriesOf(labels: Labels): string[] {
+  return ['*', ...Object.keys(labels).sort().map((k) => `L:${k}=${labels[k]}`), `F:${labelsKey(labels)}`];
+}
+
+export function bucketStart(at: Date | number, resolution: Resolution): number {
+  const ms = typeof at === 'number' ? at : at.getTime();
+  return Math.floor(ms / RESOLUTION_MS[resolution]) * RESOLUTION_MS[resolution];
+}
+
+const hashOf = (text: string) => createHash('sha256').update(text).digest('base64url').slice(0, 22);
+const rollupPk = (res: Resolution, metric: string, series: string) => `MROLL#${res}#${metric}#${series}`;
+const markerKey = (sourceId: string) => ({ pk: `METRIC_EVENT#${hashOf(sourceId)}`, sk: 'EVENT' });
+const pointKey = (metric: string, at: string, id: string) => ({ pk: `METRIC#${metric}`, sk: `${at}#${id}` });
+const registryKey = (metric: string, series: string) => ({ pk: `MSERIES#${metric}`, sk: series });
+const catalogKey = (metric: string) => ({ pk: 'MCATALOG', sk: metric });
+/** Index partitions of raw points: every metric (gsi1), one user's (gsi2, label `user`). */
+const ALL_POINTS = 'METRICS';
+const pointsOfUser = (user: string) => `METRICS_USER#${user}`;
+
+const binAttr = (key: string) => `b_${key}`;
+
+function rollupOf(item: Record<string, unknown>): Rollup {
+  const bins: SketchBins = {};
+  for (const [k, v] of Object.entries(item)) if (k.startsWith('b_')) bins[k.slice(2)] = Number(v);
+  return {
+    count: Number(item.n ?? 0),
+    sum: Number(item.s ?? 0),
+    min: item.mn === undefined ? null : Number(item.mn),
+    max: item.mx === undefined ? null : Number(item.mx),
+    bins,
+  };
+}
+
+// ---------------------------------------------------------------- the store
+
+export interface MetricsStoreOptions {
+  rawRetentionDays?: number;
+}
+
+export interface RollupRead {
+  metric: string;
+  resolution: Resolution;
+  /** Inclusive bucket starts (ms, aligned to the resolution). */
+  start: number;
+  end: number;
+  /** Exact label matches every point must have. */
+  labels?: Labels;
+  /** Labels to group by (a point without one groups under null). */
+  groupBy?: readonly string[];
+}
+
+export interface RollupGroup {
+  /** The group's label values (empty without groupBy). */
+  labels: Record<string, string | null>;
+  /** Rollup per bucket start (ms). */
+  buckets: Map<number, Rollup>;
+}
+
+export interface RollupResult {
+  groups: RollupGroup[];
+  itemsRead: number;
+  series: string[];
+}
+
+/** Series known in-process (the registry write is skipped for them). */
+const registered = new Set<string>();
+
+export class MetricsStore {
+  private readonly rawRetentionDays: number;
+  constructor(
+    private readonly store: Store,
+    options: MetricsStoreOptions = {},
+  ) {
+    this.rawRetentionDays = options.rawRetentionDays ?? DEFAULT_RAW_RETENTION_DAYS;
+  }
+
+  /** Checks a point; returns the reason it cannot be stored, or null. */
+  static problemOf(p: MetricPoint): string | null {
+    if (!METRIC_NAME.test(p.metric)) return 'metric';
+    if (!Number.isFinite(p.value)) return 'value';
+    if (Number.isNaN(p.at.getTime())) return 'at';
+    const keys = Object.keys(p.labels);
+    if (keys.length > MAX_LABELS) return 'labels';
+    for (const k of keys) if (!LABEL_KEY.test(k) || !LABEL_VALUE.test(p.labels[k])) return `labels.${k}`;
+    return null;
+  }
+
+  /**
+   * Records a point once: true when this call stored it, false when its `sourceId` was already
+   * recorded (nothing is counted again). Lost races between transactions are retried.
+   */
+  async record(p: MetricPoint, now: Date = new Date()): Promise<boolean> {
+    const problem = MetricsStore.problemOf(p);
+    if (problem) throw new Error(`metric point has an invalid ${problem}`);
+    const series = seriesOf(p.labels);
+    await this.register(p.metric, p.labels);
+    const atIso = p.at.toISOString();
+    const id = hashOf(p.sourceId);
+    const rawExpiry = epochSeconds(new Date(Math.max(p.at.getTime(), now.getTime()) + this.rawRetentionDays * DAY_MS));
+    const bin = binAttr(sketchKeyOf(p.value));
+    const rollupKeys: Record<string, string>[] = [];
+    const updates = RESOLUTIONS.flatMap((res) => {
+      const bucket = new Date(bucketStart(p.at, res)).toISOString();
+      const keep = ROLLUP_RETENTION_DAYS[res];
+      return series.map((s) => {
+        const key = { pk: rollupPk(res, p.metric, s), sk: bucket };
+        rollupKeys.push(key);
+        return {
+          Update: {
+            TableName: this.store.table,
+            Key: key,
+            UpdateExpression:
+              'SET #metric = :m, #series = :s, #res = :r, #bucket = :b, #mn = if_not_exists(#mn, :v), #mx = if_not_exists(#mx, :v)' +
+              (keep === null ? '' : ', #exp = :e') +
+              ' ADD #n :one, #sum :v, #bin :one',
+            ExpressionAttributeNames: {
+              '#metric': 'metric',
+              '#series': 'series',
+              '#res': 'res',
+              '#bucket': 'bucket',
+              '#mn': 'mn',
+              '#mx': 'mx',
+              '#n': 'n',
+              '#sum': 's_sum',
+              '#bin': bin,
+              ...(keep === null ? {} : { '#exp': 'expires_at' }),
+            },
+            ExpressionAttributeValues: {
+              ':m': p.metric,
+              ':s': s,
+              ':r': res,
+              ':b': bucket,
+              ':v': p.value,
+              ':one': 1,
+              ...(keep === null ? {} : { ':e': epochSeconds(new Date(bucketStart(p.at, res) + RESOLUTION_MS[res] + keep * DAY_MS)) }),
+            },
+          },
+        };
+      });
+    });
+    let recorded = true;
+    try {
+      await retryOnConflict(
+        () =>
+          this.store.doc.send(
+            new TransactWriteCommand({
+              TransactItems: [
+                {
+                  Put: {
+                    TableName: this.store.table,
+                    Item: { ...markerKey(p.sourceId), entity: 'metric_event', source_id: p.sourceId, metric: p.metric, expires_at: rawExpiry },
+                    ConditionExpression: 'attribute_not_exists(pk)',
+                  },
+                },
+                {
+                  Put: {
+                    TableName: this.store.table,
+                    Item: {
+                      ...pointKey(p.metric, atIso, id),
+                      entity: 'metric_point',
+                      gsi1pk: ALL_POINTS,
+                      gsi1sk: `${atIso}#${id}`,
+                      ...(p.labels.user ? { gsi2pk: pointsOfUser(p.labels.user), gsi2sk: `${atIso}#${id}` } : {}),
+                      point_id: id,
+                      metric: p.metric,
+                      value: p.value,
+                      at: atIso,
+                      labels: p.labels,
+                      recorded_at: now.toISOString(),
+                      expires_at: rawExpiry,
+                    },
+                  },
+                },
+                ...updates,
+              ],
+            }),
+          ),
+        { isConflict: isTransactionConflict, attempts: 8 },
+      );
+    } catch (err) {
+      if (!isConditionFailure(err)) throw err;
+      recorded = false;
+    }
+    await this.settleBounds(rollupKeys, p.value);
+    return recorded;
+  }
+
+  /** Lowers `mn` / raises `mx` of the rollups where the value lies outside them (idempotent). */
+  private async settleBounds(keys: Record<string, string>[], value: number): Promise<void> {
+    for (let i = 0; i < keys.length; i += 100) {
+      const chunk = keys.slice(i, i + 100);
+      const out = await this.store.doc.send(
+        new BatchGetCommand({ RequestItems: { [this.store.table]: { Keys: chunk, ProjectionExpression: 'pk, sk, mn, mx' } } }),
+      );
+      const got = out.Responses?.[this.store.table] ?? [];
+      for (const item of got) {
+        for (const [attr, outside] of [
+          ['mn', Number(item.mn) > value],
+          ['mx', Number(item.mx) < value],
+        ] as const) {
+          if (!outside) continue;
+          await this.store.doc
+            .send(
+              new UpdateCommand({
+                TableName: this.store.table,
+                Key: { pk: item.pk, sk: item.sk },
+                UpdateExpression: 'SET #a = :v',
+                ConditionExpression: attr === 'mn' ? '#a > :v' : '#a < :v',
+                ExpressionAttributeNames: { '#a': attr },
+                ExpressionAttributeValues: { ':v': value },
+              }),
+            )
+            .catch((err) => {
+              if (!isConditionFailure(err)) throw err;
+            });
+        }
+      }
+      // Unprocessed keys (throttling) are read again.
+      const rest = out.UnprocessedKeys?.[this.store.table]?.Keys;
+      if (rest?.length) await this.settleBounds(rest as Record<string, string>[], value);
+    }
+  }
+
+  /** Puts the metric in the catalog and its L:/F: series in the registry (once per process each). */
+  private async register(metric: string, labels: Labels): Promise<void> {
+    const entries: [Record<string, string>, Record<string, unknown>][] = [[catalogKey(metric), { entity: 'metric_catalog', metric }]];
+    for (const k of Object.keys(labels)) entries.push([registryKey(metric, `L:${k}=${labels[k]}`), { entity: 'metric_series', metric, labels: { [k]: labels[k] }, kind: 'label' }]);
+    entries.push([registryKey(metric, `F:${labelsKey(labels)}`), { entity: 'metric_series', metric, labels, kind: 'full' }]);
+    for (const [key, attrs] of entries) {
+      const id = `${this.store.table}|${key.pk}|${key.sk}`;
+      if (registered.has(id)) continue;
+      await this.store.doc.send(new PutCommand({ TableName: this.store.table, Item: { ...key, ...attrs } }));
+      registered.add(id);
+    }
+  }
+
+  /** Every metric name recorded so far. */
+  async metrics(): Promise<string[]> {
+    const out: string[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.store.doc.send(
+        new QueryCommand({ TableName: this.store.table, KeyConditionExpression: 'pk = :p', ExpressionAttributeValues: { ':p': 'MCATALOG' }, ExclusiveStartKey: startKey }),
+      );
+      for (const i of page.Items ?? []) out.push(String(i.metric));
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    return out;
+  }
+
+  /** The registered series of a metric of one kind (`label`: one label each; `full`: a point's full label set). */
+  async seriesList(metric: string, kind: 'label' | 'full'): Promise<{ series: string; labels: Labels }[]> {
+    const out: { series: string; labels: Labels }[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.store.doc.send(
+        new QueryCommand({
+          TableName: this.store.table,
+          KeyConditionExpression: 'pk = :p AND begins_with(sk, :k)',
+          ExpressionAttributeValues: { ':p': `MSERIES#${metric}`, ':k': kind === 'label' ? 'L:' : 'F:' },
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      for (const i of page.Items ?? []) out.push({ series: String(i.sk), labels: (i.labels ?? {}) as Labels });
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    return out;
+  }
+
+  /** The rollups of one series between two bucket starts (inclusive), by bucket start. */
+  async readSeries(metric: string, series: string, resolution: Resolution, start: number, end: number): Promise<{ buckets: Map<number, Rollup>; itemsRead: number }> {
+    const buckets = new Map<number, Rollup>();
+    let itemsRead = 0;
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.store.doc.send(
+        new QueryCommand({
+          TableName: this.store.table,
+          KeyConditionExpression: 'pk = :p AND sk BETWEEN :a AND :b',
+          ExpressionAttributeValues: { ':p': rollupPk(resolution, metric, series), ':a': new Date(start).toISOString(), ':b': new Date(end).toISOString() },
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      for (const item of page.Items ?? []) {
+        itemsRead++;
+        const r = rollupOf({ ...item, s: item.s_sum });
+        buckets.set(Date.parse(String(item.sk)), r);
+      }
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    return { buckets, itemsRead };
+  }
+
+  /**
+   * The read primitive: rollups of `metric` between two bucket starts, filtered by exact labels and
+   * grouped by labels, with the number of items read. Chooses the fewest series that answer exactly.
+   */
+  async readRollups(q: RollupRead): Promise<RollupResult> {
+    const filter = q.labels ?? {};
+    const groupBy = q.groupBy ?? [];
+    const filterKeys = Object.keys(filter);
+    let plan: { series: string; labels: Labels }[];
+    if (!filterKeys.length && !groupBy.length) plan = [{ series: '*', labels: {} }];
+    else if (filterKeys.length === 1 && !groupBy.length) plan = [{ series: `L:${filterKeys[0]}=${filter[filterKeys[0]]}`, labels: filter }];
+    else if (!filterKeys.length && groupBy.length === 1) plan = (await this.seriesList(q.metric, 'label')).filter((s) => groupBy[0] in s.labels);
+    else plan = (await this.seriesList(q.metric, 'full')).filter((s) => filterKeys.every((k) => s.labels[k] === filter[k]));
+    const groups = new Map<string, RollupGroup>();
+    let itemsRead = 0;
+    for (const s of plan) {
+      const got = await this.readSeries(q.metric, s.series, q.resolution, q.start, q.end);
+      itemsRead += got.itemsRead;
+      const groupLabels = Object.fromEntries(groupBy.map((k) => [k, s.labels[k] ?? null]));
+      const gk = JSON.stringify(groupLabels);
+      let g = groups.get(gk);
+      if (!g) groups.set(gk, (g = { labels: groupLabels, buckets: new Map() }));
+      for (const [b, r] of got.buckets) {
+        const into = g.buckets.get(b);
+        if (into) mergeRollup(into, r);
+        else g.buckets.set(b, r);
+      }
+    }
+    if (!groupBy.length && !groups.size) groups.set('{}', { labels: {}, buckets: new Map() });
+    return { groups: [...groups.values()], itemsRead, series: plan.map((s) => s.series) };
+  }
+
+  /**
+   * Raw points of one metric (or of all, or of one user's) in a time range, newest first, one page.
+   * `maxReads` bounds the reads a filtered page may take (see queryPage).
+   */
+  async listPoints(q: {
+    metric?: string;
+    user?: string;
+    from: Date;
+    to: Date;
+    limit: number;
+    startKey?: Record<string, unknown>;
+    ascending?: boolean;
+    maxReads?: number;
+    filter?: { labels?: Labels; metric?: string };
+  }): Promise<{ items: StoredPoint[]; lastKey?: Record<string, unknown> }> {
+    const names: Record<string, string> = {};
+    const values: Record<string, unknown> = { ':a': q.from.toISOString(), ':b': `${q.to.toISOString()}#~` };
+    const conditions: string[] = [];
+    let index: 'gsi1' | 'gsi2' | undefined;
+    let keyCondition: string;
+    if (q.user) {
+      index = 'gsi2';
+      keyCondition = 'gsi2pk = :p AND gsi2sk BETWEEN :a AND :b';
+      values[':p'] = pointsOfUser(q.user);
+      if (q.metric) {
+        conditions.push('metric = :metric');
+        values[':metric'] = q.metric;
+      }
+    } else if (q.metric) {
+      keyCondition = 'pk = :p AND sk BETWEEN :a AND :b';
+      values[':p'] = `METRIC#${q.metric}`;
+    } else {
+      index = 'gsi1';
+      keyCondition = 'gsi1pk = :p AND gsi1sk BETWEEN :a AND :b';
+      values[':p'] = ALL_POINTS;
+    }
+    Object.entries(q.filter?.labels ?? {}).forEach(([k, v], i) => {
+      names[`#l${i}`] = k;
+      values[`:l${i}`] = v;
+      conditions.push(`labels.#l${i} = :l${i}`);
+    });
+    const page = await queryPage<Record<string, unknown>>(this.store, {
+      index,
+      keyCondition,
+      names,
+      values,
+      filter: conditions.length ? conditions.join(' AND ') : undefined,
+      limit: q.limit,
+      ascending: q.ascending,
+      startKey: q.startKey,
+      maxReads: q.maxReads,
+    });
+    return {
+      items: page.items.map((i) => ({
+        point_id: String(i.point_id),
+        metric: String(i.metric),
+        value: Number(i.value),
+        at: String(i.at),
+        labels: (i.labels ?? {}) as Labels,
+        recorded_at: String(i.recorded_at),
+      })),
+      lastKey: page.lastKey,
+    };
+  }
+}
