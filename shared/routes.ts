@@ -10,6 +10,7 @@ import { workflowsRoutes } from './workflows/routes.js';
 import { analyticsRoutes } from './analytics/routes.js';
 import { providerAnalyticsRoutes } from './analytics/providers-routes.js';
 import { insightRoutes } from './analytics/insights-routes.js';
+import { advancedAnalyticsRoutes } from './analytics/advanced-routes.js';
 
 /** The route table: every HTTP route the API serves, in one list. */
-export const ROUTES: readonly RouteSpec[] = [...healthRoutes, ...authRoutes, ...auditRoutes, ...docsRoutes, ...providersRoutes, ...taskRoutes, ...agentRoutes, ...workflowsRoutes, ...analyticsRoutes, ...providerAnalyticsRoutes, ...insightRoutes];
+export const ROUTES: readonly RouteSpec[] = [...healthRoutes, ...authRoutes, ...auditRoutes, ...docsRoutes, ...providersRoutes, ...taskRoutes, ...agentRoutes, ...workflowsRoutes, ...analyticsRoutes, ...providerAnalyticsRoutes, ...insightRoutes, ...advancedAnalyticsRoutes];
