@@ -180,7 +180,8 @@ const API_BASELINE: FunctionPorts = { table: 'read-write', signer: 'verify', app
 export const FUNCTION_PORTS = {
   tasks: { table: 'read-write', queue: 'send', connections: true, secrets: 'manage', signer: 'verify', appSecret: true, stepCallbacks: true },
   analytics: API_BASELINE,
-  'analytics-advanced': API_BASELINE,
+  // Reads the metrics store, writes export audit records; no paged lists (no app secret).
+  'analytics-advanced': { table: 'read-write', signer: 'verify' },
   // Every function that ends a task answers the waiting step of its workflow run (stepCallbacks).
   workflows: { table: 'read-write', queue: 'send', connections: true, scheduler: 'manage', workflows: 'manage', signer: 'verify', appSecret: true, stepCallbacks: true },
   resources: API_BASELINE,
