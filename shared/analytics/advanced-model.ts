@@ -164,3 +164,43 @@ export const exportMetadata = z.object({
 
 export const exportView = z.object({ export_metadata: exportMetadata, points: z.array(exportPoint) });
 export type ExportView = z.infer<typeof exportView>;
+
+// ---------------------------------------------------------------- dashboard data
+
+export const dashboardDataQuery = z.strictObject({
+  time_range: timeRange
+    .default('24h')
+    .refine((r) => rangeMs(r) <= 180 * 86_400_000, 'at most 180d')
+    .describe('Up to now (default 24h); compared with the period before it'),
+});
+
+export const DASHBOARD_FIGURES = [
+  { key: 'tasks_finished', metric: 'task.finished', aggregation: 'count' },
+  { key: 'task_duration_p95_ms', metric: 'task.duration_ms', aggregation: 'p95' },
+  { key: 'cost_usd', metric: 'task.cost_usd', aggregation: 'sum' },
+  { key: 'provider_calls', metric: 'provider.calls', aggregation: 'count' },
+] as const;
+
+export const dashboardDataView = z.object({
+  time_range: z.string(),
+  generated_at: isoDate,
+  bucket: z.enum(['minute', 'hour', 'day']),
+  summary: z.record(z.string(), z.unknown()).describe('As GET /api/v1/analytics/summary with window = time_range'),
+  series: z.array(z.object({ key: z.string(), metric_type: z.string(), aggregation: z.string(), points: z.array(z.object({ timestamp: isoDate, value: z.number().nullable(), count: z.number().int() })) })),
+  trends: z.array(
+    z.object({
+      key: z.string(),
+      current: z.number().nullable(),
+      previous: z.number().nullable(),
+      change: z.number().nullable().describe('current − previous'),
+      change_percent: z.number().nullable().describe('null when previous is 0 or null'),
+      current_count: z.number().int(),
+      previous_count: z.number().int(),
+    }),
+  ),
+  top_failing_task_types: z.array(z.object({ task_type: z.string(), failed: z.number().int(), finished: z.number().int(), failure_rate: z.number() })),
+  providers: z.record(z.string(), z.unknown()).describe('As GET /api/v1/analytics/providers/performance-comparison (min_samples 5)'),
+  open_alerts: z.null().describe('null: alert rules live in the monitoring function, not deployed with this build'),
+  items_read: z.number().int(),
+});
+export type DashboardDataView = z.infer<typeof dashboardDataView>;

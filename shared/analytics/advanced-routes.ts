@@ -1,7 +1,7 @@
 import { defineRoutes } from '../platform/api/route.js';
 import { requirePrincipal, type Operations } from '../platform/api/types.js';
 import * as s from './advanced-model.js';
-import { advancedInsights, realTime } from './advanced.js';
+import { advancedInsights, dashboardData, realTime } from './advanced.js';
 import { checkSize, exportFile, exportJson } from './export.js';
 
 const tags = ['Advanced Analytics'];
@@ -23,6 +23,20 @@ export const advancedAnalyticsRoutes = defineRoutes([
     tags,
     query: s.realTimeQuery,
     response: s.realTimeView,
+  },
+  {
+    operationId: 'getDashboardData',
+    method: 'GET',
+    path: '/api/v1/analytics/advanced/dashboard/data',
+    group: 'analytics-advanced',
+    permission: 'analytics:read',
+    summary: 'One call for a dashboard: summary, series, trends against the previous period, top failing task types, provider comparison',
+    description:
+      'Series of tasks finished, p95 task duration, cost and provider calls per bucket (minute up to 6h, hour up to 30d, day beyond); the same figures for this period and the one before with the change; ' +
+      `the five task types with most failures (with finished counts); the provider comparison (min_samples 5). \`open_alerts\` is null: alerts belong to the monitoring function. ${scopeNote}`,
+    tags,
+    query: s.dashboardDataQuery,
+    response: s.dashboardDataView,
   },
   {
     operationId: 'getAdvancedInsights',
@@ -59,6 +73,9 @@ export const advancedAnalyticsRoutes = defineRoutes([
 export const advancedAnalyticsOperations: Operations<typeof advancedAnalyticsRoutes> = {
   async getRealTimeMetrics(req) {
     return { data: await realTime(req.deps, requirePrincipal(req), req.query) };
+  },
+  async getDashboardData(req) {
+    return { data: await dashboardData(req.deps, requirePrincipal(req), req.query.time_range) };
   },
   async getAdvancedInsights(req) {
     return { data: await advancedInsights(req.deps, requirePrincipal(req), req.query) };

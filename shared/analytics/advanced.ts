@@ -10,7 +10,10 @@ import { chooseModel, forecast } from './forecast.js';
 import { cusumChangePoint, robustBand, robustScore } from './detect.js';
 import { bucketSeries } from './trends.js';
 import { rangeMs } from './model.js';
-import { DEFAULT_METRICS, metricSpec, type AdvancedInsightsView, type MetricSpec, type RealTimeView } from './advanced-model.js';
+import { DASHBOARD_FIGURES, DEFAULT_METRICS, metricSpec, type AdvancedInsightsView, type DashboardDataView, type MetricSpec, type RealTimeView } from './advanced-model.js';
+import { runQuery, summary } from './service.js';
+import { performanceComparison } from './providers.js';
+import type { QueryBody } from './model.js';
 import { MIN_HISTORY_POINTS } from './trends-model.js';
 
 /** Anomaly checks need at least this many baseline points. */
@@ -140,5 +143,60 @@ export async function advancedInsights(
     correlations,
     series_examined: series.map((s) => ({ metric_type: s.spec.metric, aggregation: s.spec.aggregation, points: s.values.length })),
     items_read: itemsRead,
+  };
+}
+
+export async function dashboardData(deps: Deps, principal: Principal, range: string): Promise<DashboardDataView> {
+  const now = deps.clock.now().getTime();
+  const span = rangeMs(range);
+  const bucket = span <= 6 * 3_600_000 ? 'minute' : span <= 30 * 86_400_000 ? 'hour' : 'day';
+  let itemsRead = 0;
+  const q = (metric: string, aggregation: QueryBody['aggregation'], extra: Partial<QueryBody>) =>
+    runQuery(deps, principal, { metric_type: metric, aggregation, filters: {}, group_by: {}, limit: 1000, ...extra } as QueryBody).then((r) => {
+      itemsRead += r.items_read;
+      return r;
+    });
+  const cur = { start: iso(now - span), end: iso(now) };
+  const prev = { start: iso(now - 2 * span), end: iso(now - span) };
+  const [sum, series, trends, failing, providers] = await Promise.all([
+    summary(deps, principal, range),
+    Promise.all(DASHBOARD_FIGURES.map(async (f) => ({ key: f.key, metric_type: f.metric, aggregation: f.aggregation, points: (await q(f.metric, f.aggregation, { time_range: range, group_by: { bucket } })).series[0]?.points ?? [] }))),
+    Promise.all(
+      DASHBOARD_FIGURES.map(async (f) => {
+        const [c, p] = await Promise.all([q(f.metric, f.aggregation, cur), q(f.metric, f.aggregation, prev)]);
+        const current = c.series[0]?.value ?? null;
+        const previous = p.series[0]?.value ?? null;
+        const change = current !== null && previous !== null ? current - previous : null;
+        return { key: f.key, current, previous, change, change_percent: change !== null && previous ? (100 * change) / previous : null, current_count: c.series[0]?.count ?? 0, previous_count: p.series[0]?.count ?? 0 };
+      }),
+    ),
+    q('task.finished', 'count', { time_range: range, group_by: { labels: ['task_type', 'status'] } }),
+    performanceComparison(deps, principal, { time_range: range, min_samples: 5 }),
+  ]);
+  const byType = new Map<string, { failed: number; finished: number }>();
+  for (const s of failing.series) {
+    const t = s.labels.task_type;
+    if (!t) continue;
+    const e = byType.get(t) ?? { failed: 0, finished: 0 };
+    byType.set(t, e);
+    e.finished += s.count;
+    if (s.labels.status === 'failed') e.failed += s.count;
+  }
+  const top = [...byType.entries()]
+    .filter(([, e]) => e.failed > 0)
+    .map(([task_type, e]) => ({ task_type, failed: e.failed, finished: e.finished, failure_rate: e.failed / e.finished }))
+    .sort((a, b) => b.failed - a.failed || b.failure_rate - a.failure_rate)
+    .slice(0, 5);
+  return {
+    time_range: range,
+    generated_at: iso(now),
+    bucket,
+    summary: sum,
+    series,
+    trends,
+    top_failing_task_types: top,
+    providers,
+    open_alerts: null,
+    items_read: itemsRead + sum.items_read + providers.items_read,
   };
 }

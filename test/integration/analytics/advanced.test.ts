@@ -135,6 +135,24 @@ describe('advanced analytics', () => {
     expect(res.status).toBe(403);
   });
 
+  it('dashboard data: series, trends against the previous period, failing types and providers, consistent with the query endpoint', async () => {
+    const res = await call('GET', '/api/v1/analytics/advanced/dashboard/data?time_range=6h', { token: admin.token });
+    expect(res.status).toBe(200);
+    const d = res.body.data;
+    expect(d.bucket).toBe('minute');
+    expect(d.series.map((s: any) => s.key)).toEqual(['tasks_finished', 'task_duration_p95_ms', 'cost_usd', 'provider_calls']);
+    expect(d.trends.map((t: any) => t.key)).toEqual(['tasks_finished', 'task_duration_p95_ms', 'cost_usd', 'provider_calls']);
+    for (const t of d.trends) if (t.current !== null && t.previous !== null) expect(t.change).toBeCloseTo(t.current - t.previous, 9);
+    const finished = d.series[0].points.reduce((a: number, p: any) => a + p.count, 0);
+    const q = await call('POST', '/api/v1/analytics/query', { token: admin.token, body: { metric_type: 'task.finished', time_range: '6h', group_by: { bucket: 'minute' } } });
+    expect(finished).toBe(q.body.data.series[0].points.reduce((a: number, p: any) => a + p.count, 0));
+    expect(d.summary.scope).toBe('all');
+    expect(Array.isArray(d.providers.table)).toBe(true);
+    expect(d.open_alerts).toBeNull();
+    for (const f of d.top_failing_task_types) expect(f.failure_rate).toBeCloseTo(f.failed / f.finished, 9);
+    expect((await call('GET', '/api/v1/analytics/advanced/dashboard/data?time_range=1y', { token: admin.token })).status).toBe(422);
+  });
+
   it('bad queries are 422 naming the field', async () => {
     for (const [path, field] of [
       ['/api/v1/analytics/advanced/export?format=pdf', 'format'],
