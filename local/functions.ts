@@ -1,6 +1,7 @@
 import type { FunctionGroup } from '../shared/platform/api/route.js';
 import type { HttpFunction } from './http-server.js';
 import * as analytics from '../functions/analytics/handler.js';
+import * as analyticsAdvanced from '../functions/analytics-advanced/handler.js';
 import * as auth from '../functions/auth/handler.js';
 import * as docs from '../functions/docs/handler.js';
 import * as health from '../functions/health/handler.js';
@@ -17,6 +18,7 @@ import * as ws from '../shared/realtime/socket.js';
  */
 export const HTTP_FUNCTIONS: Partial<Record<FunctionGroup, HttpFunction>> = {
   analytics: analytics.handler as unknown as HttpFunction,
+  'analytics-advanced': analyticsAdvanced.handler as unknown as HttpFunction,
   auth: auth.handler as unknown as HttpFunction,
   docs: docs.handler as unknown as HttpFunction,
   health: health.handler as unknown as HttpFunction,

@@ -10,9 +10,12 @@ import { workflowsRoutes } from './workflows/routes.js';
 import { pluginRoutes } from './plugins/routes.js';
 import { resourcesRoutes } from './resources/routes.js';
 import { analyticsRoutes } from './analytics/routes.js';
+import { providerAnalyticsRoutes } from './analytics/providers-routes.js';
+import { insightRoutes } from './analytics/insights-routes.js';
+import { advancedAnalyticsRoutes } from './analytics/advanced-routes.js';
 
 /** The route table: every HTTP route the API serves, in one list. */
-export const ROUTES: readonly RouteSpec[] = [...healthRoutes, ...authRoutes, ...auditRoutes, ...docsRoutes, ...providersRoutes, ...taskRoutes, ...agentRoutes, ...workflowsRoutes, ...resourcesRoutes, ...pluginRoutes, ...analyticsRoutes];
+export const ROUTES: readonly RouteSpec[] = [...healthRoutes, ...authRoutes, ...auditRoutes, ...docsRoutes, ...providersRoutes, ...taskRoutes, ...agentRoutes, ...workflowsRoutes, ...resourcesRoutes, ...pluginRoutes, ...analyticsRoutes, ...providerAnalyticsRoutes, ...insightRoutes, ...advancedAnalyticsRoutes];
 
 /** What each tag of the route table covers (the OpenAPI document's top-level `tags`). */
 export const TAG_DESCRIPTIONS: Record<string, string> = {
@@ -27,6 +30,7 @@ export const TAG_DESCRIPTIONS: Record<string, string> = {
   'Workflow Management': 'Workflows of steps, their runs on the state machine and their cancellation',
   'Workflow Schedules': 'Cron schedules that start workflow runs',
   'Resource Management': 'The capacity ledger the worker obeys: pools, allocations, conflicts, scaling and utilisation',
-  'Analytics & Metrics': 'The metrics store fed by the change feed: collect, query, raw points and the summary',
+  'Analytics & Metrics': 'The metrics store fed by the change feed: collect, query, raw points, summary, provider analytics, insights and trends',
+  'Advanced Analytics': 'Real-time values with anomaly flags, dashboard data, change points and correlations, and exports',
   'Plugin Management': 'Built-in integrations (webhook, Slack, GitHub, e-mail): their lifecycle, configuration, events and deliveries',
 };

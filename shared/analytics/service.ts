@@ -38,7 +38,7 @@ const readsAll = (p: Pick<Principal, 'permissions'>) => p.permissions.includes('
 const isSystem = (metric: string) => metric.split('.')[0] === SYSTEM_NAMESPACE;
 
 /** The label filter a read runs with: the caller's own, forced, unless they read everything or the metric is a system gauge. */
-function scopedLabels(principal: Principal, metric: string, labels: Labels = {}): { labels: Labels; scope: 'all' | 'own' } {
+export function scopedLabels(principal: Principal, metric: string, labels: Labels = {}): { labels: Labels; scope: 'all' | 'own' } {
   if (readsAll(principal) || isSystem(metric)) return { labels, scope: readsAll(principal) ? 'all' : 'own' };
   if (labels.user && labels.user !== principal.userId) throw forbidden('Without tasks:read_all you can read only your own metrics');
   return { labels: { ...labels, user: principal.userId }, scope: 'own' };

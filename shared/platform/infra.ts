@@ -236,7 +236,8 @@ const API_BASELINE: FunctionPorts = { table: 'read-write', signer: 'verify', app
 export const FUNCTION_PORTS = {
   tasks: { table: 'read-write', queue: 'send', connections: true, events: 'publish', secrets: 'manage', signer: 'verify', appSecret: true, stepCallbacks: true, auditQueue: true },
   analytics: API_BASELINE,
-  'analytics-advanced': API_BASELINE,
+  // Reads the metrics store, writes export audit records; no paged lists (no app secret).
+  'analytics-advanced': { table: 'read-write', signer: 'verify', auditQueue: true },
   // Every function that ends a task answers the waiting step of its workflow run (stepCallbacks), and
   // publishes task.* / execution.* events on the bus for the plugins (events: 'publish').
   workflows: { table: 'read-write', queue: 'send', connections: true, events: 'publish', scheduler: 'manage', workflows: 'manage', signer: 'verify', appSecret: true, stepCallbacks: true, auditQueue: true },

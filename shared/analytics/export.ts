@@ -1,0 +1,124 @@
+/**
+ * Export of raw metric points as JSON (with export_metadata), CSV (csv-stringify) or XLSX (exceljs: a
+ * Metadata sheet and one sheet per metric namespace). An export that would not fit a Lambda response
+ * (MAX_EXPORT_BYTES) is refused with 422 naming the range; nothing is cut silently.
+ */
+import { stringify } from 'csv-stringify/sync';
+import ExcelJS from 'exceljs';
+import type { Deps } from '../platform/runtime.js';
+import type { Principal } from '../platform/principal.js';
+import { validationError } from '../platform/errors.js';
+import type { StoredPoint } from '../platform/metrics/store.js';
+import { metricsStore } from './repo.js';
+import { rangeMs, SYSTEM_NAMESPACE } from './model.js';
+import { MAX_EXPORT_BYTES, MAX_EXPORT_POINTS, type ExportView } from './advanced-model.js';
+
+const DAY_MS = 86_400_000;
+const COLUMNS = ['timestamp', 'metric_type', 'value', 'labels', 'point_id', 'recorded_at'];
+const readsAll = (p: Pick<Principal, 'permissions'>) => p.permissions.includes('tasks:read_all');
+
+export interface ExportFile {
+  contentType: string;
+  body: string;
+  isBase64Encoded: boolean;
+  filename: string;
+  points: number;
+  bytes: number;
+}
+
+async function collectPoints(deps: Deps, principal: Principal, q: { time_range: string; metric_types?: string[] }, now: number) {
+  const from = new Date(now - rangeMs(q.time_range));
+  const to = new Date(now);
+  if (from.getTime() < now - deps.config.metricsRetentionDays * DAY_MS) {
+    throw validationError([{ path: 'time_range', message: `raw points are kept ${deps.config.metricsRetentionDays} days; choose a shorter range` }]);
+  }
+  const own = !readsAll(principal);
+  const reads: { metric?: string; user?: string }[] = q.metric_types
+    ? q.metric_types.map((metric) => ({ metric, user: own && metric.split('.')[0] !== SYSTEM_NAMESPACE ? principal.userId : undefined }))
+    : [own ? { user: principal.userId } : {}];
+  const store = metricsStore(deps);
+  const points: StoredPoint[] = [];
+  for (const r of reads) {
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await store.listPoints({ ...r, from, to, limit: 1000, startKey, ascending: true });
+      points.push(...page.items.filter((p) => !r.metric || p.metric === r.metric));
+      startKey = page.lastKey;
+      if (points.length > MAX_EXPORT_POINTS) {
+        throw validationError([{ path: 'time_range', message: `more than ${MAX_EXPORT_POINTS} points; narrow time_range or metric_types` }]);
+      }
+    } while (startKey);
+  }
+  points.sort((a, b) => a.at.localeCompare(b.at) || a.metric.localeCompare(b.metric));
+  return { points, from, to, scope: own ? ('own' as const) : ('all' as const) };
+}
+
+export async function exportJson(deps: Deps, principal: Principal, q: { format: 'json' | 'csv' | 'xlsx'; time_range: string; metric_types?: string[] }): Promise<ExportView> {
+  const now = deps.clock.now().getTime();
+  const { points, from, to, scope } = await collectPoints(deps, principal, q, now);
+  const categories: Record<string, number> = {};
+  for (const p of points) categories[p.metric.split('.')[0]] = (categories[p.metric.split('.')[0]] ?? 0) + 1;
+  return {
+    export_metadata: {
+      generated_at: new Date(now).toISOString(),
+      generated_by: principal.userId,
+      format: q.format,
+      time_range: q.time_range,
+      start: from.toISOString(),
+      end: to.toISOString(),
+      metric_types: q.metric_types ?? null,
+      scope,
+      point_count: points.length,
+      categories,
+      columns: COLUMNS,
+    },
+    points: points.map((p) => ({ timestamp: p.at, metric_type: p.metric, value: p.value, labels: p.labels, point_id: p.point_id, recorded_at: p.recorded_at })),
+  };
+}
+
+const tooLarge = (bytes: number) =>
+  validationError([{ path: 'time_range', message: `the export is ${(bytes / 1048576).toFixed(1)} MB, above the ${MAX_EXPORT_BYTES / 1048576} MB an answer may carry; narrow time_range or metric_types` }]);
+
+export function checkSize(bytes: number): void {
+  if (bytes > MAX_EXPORT_BYTES) throw tooLarge(bytes);
+}
+
+export async function exportFile(view: ExportView): Promise<ExportFile> {
+  const m = view.export_metadata;
+  const stamp = m.generated_at.replace(/[:.]/g, '-');
+  if (m.format === 'csv') {
+    const body = stringify(
+      view.points.map((p) => [p.timestamp, p.metric_type, p.value, JSON.stringify(p.labels), p.point_id, p.recorded_at]),
+      { header: true, columns: COLUMNS },
+    );
+    const bytes = Buffer.byteLength(body);
+    checkSize(bytes);
+    return { contentType: 'text/csv; charset=utf-8', body, isBase64Encoded: false, filename: `metrics-${stamp}.csv`, points: view.points.length, bytes };
+  }
+  const wb = new ExcelJS.Workbook();
+  wb.created = new Date(m.generated_at);
+  const meta = wb.addWorksheet('Metadata');
+  meta.columns = [
+    { header: 'key', key: 'key', width: 20 },
+    { header: 'value', key: 'value', width: 60 },
+  ];
+  for (const [key, value] of Object.entries(m)) meta.addRow({ key, value: typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value ?? '') });
+  const sheets = new Map<string, ExcelJS.Worksheet>();
+  for (const category of Object.keys(m.categories).sort()) {
+    const ws = wb.addWorksheet(category.slice(0, 31));
+    ws.columns = COLUMNS.map((c) => ({ header: c, key: c, width: c === 'labels' ? 60 : 26 }));
+    sheets.set(category, ws);
+  }
+  for (const p of view.points) sheets.get(p.metric_type.split('.')[0])!.addRow({ ...p, labels: JSON.stringify(p.labels) });
+  const buffer = Buffer.from(await wb.xlsx.writeBuffer());
+  const body = buffer.toString('base64');
+  checkSize(body.length);
+  return {
+    contentType: 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
+    body,
+    isBase64Encoded: true,
+    filename: `metrics-${stamp}.xlsx`,
+    points: view.points.length,
+    bytes: buffer.length,
+  };
+}
