@@ -29,6 +29,7 @@ import { ensureDefaultAgent } from '../shared/agents/service.js';
 import { isManualClock } from '../shared/platform/local/clock.js';
 import { handler as changeFeed } from '../functions/change-feed/handler.js';
 import { collectGauges } from '../shared/analytics/collector.js';
+import { ensureMonitoring, runEvaluator } from '../shared/monitoring/service.js';
 import { StreamPoller } from './stream-poller.js';
 import { ProcessSampler } from './process-sampler.js';
 
@@ -190,6 +191,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     await ensureDefaultAgent(deps);
     // The local scheduler keeps schedules in memory: register the stored ones again.
     await restoreSchedules(deps);
+    // Monitoring's configuration and default alert rules, at first start.
+    await ensureMonitoring(deps);
     queue.start();
     deadLetterQueue.start();
     // With a manual clock nothing runs on real timers: a test calls the sweeper handler itself.
@@ -224,6 +227,18 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
             .finally(() => (collecting = false));
         }, LOCAL_COLLECT_INTERVAL_MS);
     collectTimer?.unref();
+    // The alert evaluator: a tick every ALERT_EVALUATOR_TICK_MS; it evaluates when the stored interval has passed and monitoring is started.
+    let evaluating = false;
+    const evaluateTimer = isManualClock(clock)
+      ? undefined
+      : setInterval(() => {
+          if (evaluating) return;
+          evaluating = true;
+          runEvaluator(deps)
+            .catch((err) => log(`alert evaluator failed: ${(err as Error).stack ?? err}`))
+            .finally(() => (evaluating = false));
+        }, deps.config.alertEvaluatorTickMs);
+    evaluateTimer?.unref();
 
     let stopped: Promise<void> | undefined;
     return {
@@ -247,6 +262,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
           await workflows.close();
           if (sweepTimer) clearInterval(sweepTimer);
           if (collectTimer) clearInterval(collectTimer);
+          if (evaluateTimer) clearInterval(evaluateTimer);
           sampler.stop();
           await queue.stop({ drain: true, timeoutMs: 20_000 });
           await deadLetterQueue.stop({ drain: true, timeoutMs: 5_000 });

@@ -36,6 +36,7 @@ export const ENV = {
   docsAssetsDir: 'DOCS_ASSETS_DIR',
   version: 'SUPERVISOR_VERSION',
   metricsRetentionDays: 'METRICS_RETENTION_DAYS',
+  alertEvaluatorTickMs: 'ALERT_EVALUATOR_TICK_MS',
 } as const;
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -78,6 +79,12 @@ const envSchema = z.object({
     .transform(Number)
     .refine((n) => n >= 1 && n <= 365, 'must be between 1 and 365 days')
     .default(7),
+  [ENV.alertEvaluatorTickMs]: z
+    .string()
+    .regex(/^\d+$/, 'must be a whole number of milliseconds')
+    .transform(Number)
+    .refine((n) => n >= 100 && n <= 3_600_000, 'must be between 100 and 3600000 ms')
+    .default(10_000),
   [ENV.taskQueueUrl]: text.optional(),
   [ENV.stateMachineArn]: text.optional(),
   [ENV.scheduleGroup]: text.optional(),
@@ -143,6 +150,11 @@ export interface Config {
   version: string;
   /** Days raw metric points are kept (rollups are kept by resolution, see shared/platform/metrics/store.ts). */
   metricsRetentionDays: number;
+  /**
+   * How often the local runtime's timer calls the alert evaluator (ms); each call evaluates only when the
+   * stored `evaluation_interval_seconds` has passed. On AWS an EventBridge rule calls it every minute.
+   */
+  alertEvaluatorTickMs: number;
   aws: AwsPortsConfig;
 }
 
@@ -189,6 +201,7 @@ export function parseConfig(env: Env): Config {
     docsAssetsDir: v[ENV.docsAssetsDir],
     version: v[ENV.version],
     metricsRetentionDays: v[ENV.metricsRetentionDays],
+    alertEvaluatorTickMs: v[ENV.alertEvaluatorTickMs],
     aws: {
       taskQueueUrl: v[ENV.taskQueueUrl],
       stateMachineArn: v[ENV.stateMachineArn],
