@@ -4,6 +4,7 @@ import * as analytics from '../functions/analytics/handler.js';
 import * as auth from '../functions/auth/handler.js';
 import * as docs from '../functions/docs/handler.js';
 import * as health from '../functions/health/handler.js';
+import * as monitoring from '../functions/monitoring/handler.js';
 import * as providers from '../functions/providers/handler.js';
 import * as tasks from '../functions/tasks/handler.js';
 import * as workflows from '../functions/workflows/handler.js';
@@ -18,6 +19,7 @@ export const HTTP_FUNCTIONS: Partial<Record<FunctionGroup, HttpFunction>> = {
   auth: auth.handler as unknown as HttpFunction,
   docs: docs.handler as unknown as HttpFunction,
   health: health.handler as unknown as HttpFunction,
+  monitoring: monitoring.handler as unknown as HttpFunction,
   providers: providers.handler as unknown as HttpFunction,
   tasks: tasks.handler as unknown as HttpFunction,
   workflows: workflows.handler as unknown as HttpFunction,

@@ -12,12 +12,11 @@ import type { Deps } from '../platform/runtime.js';
 import type { Principal } from '../platform/principal.js';
 import { conflict, notFound, validationError } from '../platform/errors.js';
 import { epochSeconds } from '../platform/store/client.js';
-import { aggregateOf, bucketStart, emptyRollup, mergeRollup } from '../platform/metrics/store.js';
+import { aggregateOf, bucketStart, emptyRollup, mergeRollup, MetricsStore } from '../platform/metrics/store.js';
 import { runCheck, overallStatus } from '../health/checks.js';
 import { eventBus } from '../platform/use/events.js';
 import { taskStatusCounts } from '../tasks/gauges.js';
 import { runningExecutionCount } from '../workflows/gauges.js';
-import { metricsStore } from '../analytics/repo.js';
 import { MonitoringRepository, ruleKey, type AlertRecord, type ConfigRecord, type RuleRecord, type StateRecord } from './repo.js';
 import { holds, INACTIVE, step, type SeriesState } from './rules.js';
 import { BusNotifier, type AlertNotifier } from './notifier.js';
@@ -34,6 +33,8 @@ import {
 
 const DAY_MS = 86_400_000;
 const repoOf = (deps: Pick<Deps, 'store'>) => new MonitoringRepository(deps.store);
+/** The metrics store, read only here (the analytics area records into it). */
+const metricsStore = (deps: Pick<Deps, 'store' | 'config'>) => new MetricsStore(deps.store, { rawRetentionDays: deps.config.metricsRetentionDays });
 
 export const DEFAULT_CONFIG: MonitoringConfig = { evaluation_interval_seconds: 60, retention_days: 30, default_channels: [], enabled: true };
 
