@@ -332,12 +332,13 @@ describe('WebSocket API', () => {
 });
 
 describe('events, keys and secrets', () => {
-  it('has the stage event bus; nothing publishes to it, and only health describes it', () => {
+  it('has the stage event bus; only monitoring and the alert evaluator publish to it (alert.fired, alert.resolved)', () => {
     template.hasResourceProperties('AWS::Events::EventBus', { Name: 'supervisor-dev' });
+    const publishers = ['monitoring', 'alert-evaluator'];
     for (const label of labels()) {
-      expect(actionsOf(label), label).not.toContain('events:PutEvents');
-      expect(actionsOf(label).includes('events:DescribeEventBus'), label).toBe(label === 'health');
-      expect('EVENT_BUS_NAME' in env(label), label).toBe(label === 'health');
+      expect(actionsOf(label).includes('events:PutEvents'), label).toBe(publishers.includes(label));
+      expect(actionsOf(label).includes('events:DescribeEventBus'), label).toBe(label === 'health' || publishers.includes(label));
+      expect('EVENT_BUS_NAME' in env(label), label).toBe(label === 'health' || publishers.includes(label));
     }
   });
 
@@ -431,7 +432,8 @@ describe('functions', () => {
   });
 
   it('are Node.js on arm64 with active tracing, explicit memory/timeout and their own log group', () => {
-    expect(Object.keys(functions)).toHaveLength(API_GROUPS.length + 5 + 4);
+    // 8 background functions (worker, dead-letter, sweeper, workflow-engine, schedule-fire, change-feed, metrics-collector, alert-evaluator), 4 WebSocket handlers
+    expect(Object.keys(functions)).toHaveLength(API_GROUPS.length + 8 + 4);
     for (const f of Object.values(functions)) {
       expect(f.Properties).toMatchObject({
         Architectures: ['arm64'],
