@@ -11,6 +11,7 @@ import { portsOf, TABLE_INDEX_NAMES, TASK_QUEUE } from '../shared/platform/infra
 import { Bindings } from './bindings.js';
 import { SupervisorApis } from './constructs/apis.js';
 import { ChangeFeed } from './constructs/change-feed.js';
+import { Alerting } from './constructs/alerting.js';
 import { SupervisorData } from './constructs/data.js';
 import type { SupervisorHttpApi } from './constructs/http-api.js';
 import { SupervisorObservability } from './constructs/observability.js';
@@ -34,7 +35,7 @@ export const WORKER_MAX_CONCURRENCY = TASK_QUEUE.maxConcurrency;
 export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 /** Entries besides the API groups': `functions/<name>/handler.ts`. */
-export const BACKGROUND_ENTRIES = ['worker', 'dead-letter', 'sweeper', 'workflow-engine', 'schedule-fire', 'audit-retry', 'plugin-delivery', 'failures', 'change-feed', 'metrics-collector', 'ws'] as const;
+export const BACKGROUND_ENTRIES = ['worker', 'dead-letter', 'sweeper', 'workflow-engine', 'schedule-fire', 'audit-retry', 'plugin-delivery', 'failures', 'change-feed', 'metrics-collector', 'alert-evaluator', 'ws'] as const;
 
 export interface SupervisorStackProps extends StackProps {
   readonly stageConfig: StageConfig;
@@ -99,6 +100,7 @@ export class SupervisorStack extends Stack {
     new PluginDelivery(this, { stageConfig, functions, eventBus: data.eventBus, asyncFailureQueue: tasks.asyncFailureQueue });
     observability.failureConsumer(functions, [tasks.asyncFailureQueue, workflows.scheduleDlq]);
     new ChangeFeed(this, { stageConfig, functions, table: data.table, asyncFailureQueue: tasks.asyncFailureQueue });
+    new Alerting(this, 'Alerting', { stageConfig, functions, asyncFailureQueue: tasks.asyncFailureQueue });
 
     const bind = new Bindings({
       table: data.table,

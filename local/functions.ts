@@ -6,6 +6,7 @@ import * as auth from '../functions/auth/handler.js';
 import * as docs from '../functions/docs/handler.js';
 import * as health from '../functions/health/handler.js';
 import * as plugins from '../functions/plugins/handler.js';
+import * as monitoring from '../functions/monitoring/handler.js';
 import * as providers from '../functions/providers/handler.js';
 import * as resources from '../functions/resources/handler.js';
 import * as tasks from '../functions/tasks/handler.js';
@@ -23,6 +24,7 @@ export const HTTP_FUNCTIONS: Partial<Record<FunctionGroup, HttpFunction>> = {
   docs: docs.handler as unknown as HttpFunction,
   health: health.handler as unknown as HttpFunction,
   plugins: plugins.handler as unknown as HttpFunction,
+  monitoring: monitoring.handler as unknown as HttpFunction,
   providers: providers.handler as unknown as HttpFunction,
   resources: resources.handler as unknown as HttpFunction,
   tasks: tasks.handler as unknown as HttpFunction,

@@ -41,6 +41,7 @@ import { applyStoredWorkerConcurrency } from '../shared/resources/service.js';
 
 import { handler as changeFeed } from '../functions/change-feed/handler.js';
 import { collectGauges } from '../shared/analytics/collector.js';
+import { ensureMonitoring, runEvaluator } from '../shared/monitoring/service.js';
 import { StreamPoller } from './stream-poller.js';
 import { ProcessSampler } from './process-sampler.js';
 
@@ -260,6 +261,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     if (resumed) log(`resumed ${resumed} workflow execution(s) left running by a stopped runtime`);
     // The resource pools are seeded at first start; the worker follows the stored worker_concurrency.
     await applyStoredWorkerConcurrency(deps);
+    // Monitoring's configuration and default alert rules, at first start.
+    await ensureMonitoring(deps);
     queue.start();
     deadLetterQueue.start();
     const deferredAudits = await auditQueue.start();
@@ -310,12 +313,25 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
             .finally(() => (collecting = false));
         }, LOCAL_COLLECT_INTERVAL_MS);
     collectTimer?.unref();
+    // The alert evaluator: a tick every ALERT_EVALUATOR_TICK_MS; it evaluates when the stored interval has passed and monitoring is started.
+    let evaluating = false;
+    const evaluateTimer = isManualClock(clock)
+      ? undefined
+      : setInterval(() => {
+          if (evaluating) return;
+          evaluating = true;
+          runEvaluator(deps)
+            .catch((err) => log(`alert evaluator failed: ${(err as Error).stack ?? err}`))
+            .finally(() => (evaluating = false));
+        }, deps.config.alertEvaluatorTickMs);
+    evaluateTimer?.unref();
     stopWork = async () => {
       scheduler.stop();
       await workflows.close();
       if (sweepTimer) clearInterval(sweepTimer);
       if (retryTimer) clearInterval(retryTimer);
       if (collectTimer) clearInterval(collectTimer);
+      if (evaluateTimer) clearInterval(evaluateTimer);
       sampler.stop();
       await poller?.stop();
       await queue.stop({ drain: false, timeoutMs: 1_000 });
@@ -350,6 +366,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
           if (sweepTimer) clearInterval(sweepTimer);
           if (retryTimer) clearInterval(retryTimer);
           if (collectTimer) clearInterval(collectTimer);
+          if (evaluateTimer) clearInterval(evaluateTimer);
           sampler.stop();
           const inFlight = queue.busy();
           await queue.stop({ drain: true, timeoutMs: options.drainMs ?? STOP_DRAIN_MS });

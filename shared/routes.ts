@@ -13,9 +13,10 @@ import { analyticsRoutes } from './analytics/routes.js';
 import { providerAnalyticsRoutes } from './analytics/providers-routes.js';
 import { insightRoutes } from './analytics/insights-routes.js';
 import { advancedAnalyticsRoutes } from './analytics/advanced-routes.js';
+import { monitoringRoutes } from './monitoring/routes.js';
 
 /** The route table: every HTTP route the API serves, in one list. */
-export const ROUTES: readonly RouteSpec[] = [...healthRoutes, ...authRoutes, ...auditRoutes, ...docsRoutes, ...providersRoutes, ...taskRoutes, ...agentRoutes, ...workflowsRoutes, ...resourcesRoutes, ...pluginRoutes, ...analyticsRoutes, ...providerAnalyticsRoutes, ...insightRoutes, ...advancedAnalyticsRoutes];
+export const ROUTES: readonly RouteSpec[] = [...healthRoutes, ...authRoutes, ...auditRoutes, ...docsRoutes, ...providersRoutes, ...taskRoutes, ...agentRoutes, ...workflowsRoutes, ...resourcesRoutes, ...pluginRoutes, ...analyticsRoutes, ...providerAnalyticsRoutes, ...insightRoutes, ...advancedAnalyticsRoutes, ...monitoringRoutes];
 
 /** What each tag of the route table covers (the OpenAPI document's top-level `tags`). */
 export const TAG_DESCRIPTIONS: Record<string, string> = {
@@ -32,5 +33,6 @@ export const TAG_DESCRIPTIONS: Record<string, string> = {
   'Resource Management': 'The capacity ledger the worker obeys: pools, allocations, conflicts, scaling and utilisation',
   'Analytics & Metrics': 'The metrics store fed by the change feed: collect, query, raw points, summary, provider analytics, insights and trends',
   'Advanced Analytics': 'Real-time values with anomaly flags, dashboard data, change points and correlations, and exports',
+  'Real-time Monitoring': 'Alert rules evaluated against the metrics store (Prometheus states), alerts, acknowledgements and the evaluator configuration',
   'Plugin Management': 'Built-in integrations (webhook, Slack, GitHub, e-mail): their lifecycle, configuration, events and deliveries',
 };

@@ -52,7 +52,7 @@ export function pointsOfChange(change: Change): MetricPoint[] {
     }
     if (moved && FINISHED.has(String(after.status))) {
       const at = time(after.completed_at) ?? time(after.updated_at);
-      const l = labels({ ...base, status: after.status });
+      const l = labels({ ...base, status: after.status, error: (after.error as { code?: string } | null | undefined)?.code });
       add('task.finished', 1, at, l, id);
       add('task.duration_ms', num(after.duration_ms) ?? undefined, at, l, id);
       add('task.attempts', num(after.attempts), at, l, id);

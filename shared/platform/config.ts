@@ -44,6 +44,7 @@ export const ENV = {
   metricsNamespace: 'POWERTOOLS_METRICS_NAMESPACE',
   resourcePools: 'RESOURCE_POOLS',
   metricsRetentionDays: 'METRICS_RETENTION_DAYS',
+  alertEvaluatorTickMs: 'ALERT_EVALUATOR_TICK_MS',
 } as const;
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -133,6 +134,12 @@ const envSchema = z.object({
     .transform(Number)
     .refine((n) => n >= 1 && n <= 365, 'must be between 1 and 365 days')
     .default(7),
+  [ENV.alertEvaluatorTickMs]: z
+    .string()
+    .regex(/^\d+$/, 'must be a whole number of milliseconds')
+    .transform(Number)
+    .refine((n) => n >= 100 && n <= 3_600_000, 'must be between 100 and 3600000 ms')
+    .default(10_000),
   [ENV.taskQueueUrl]: text.optional(),
   [ENV.auditQueueUrl]: text.optional(),
   [ENV.stateMachineArn]: text.optional(),
@@ -211,6 +218,11 @@ export interface Config {
   resourcePools: ResourcePoolsConfig;
   /** Days raw metric points are kept (rollups are kept by resolution, see shared/platform/metrics/store.ts). */
   metricsRetentionDays: number;
+  /**
+   * How often the local runtime's timer calls the alert evaluator (ms); each call evaluates only when the
+   * stored `evaluation_interval_seconds` has passed. On AWS an EventBridge rule calls it every minute.
+   */
+  alertEvaluatorTickMs: number;
   aws: AwsPortsConfig;
 }
 
@@ -262,6 +274,7 @@ export function parseConfig(env: Env): Config {
     metricsNamespace: v[ENV.metricsNamespace],
     resourcePools: v[ENV.resourcePools] ?? resourcePoolsSchema.parse({}),
     metricsRetentionDays: v[ENV.metricsRetentionDays],
+    alertEvaluatorTickMs: v[ENV.alertEvaluatorTickMs],
     aws: {
       taskQueueUrl: v[ENV.taskQueueUrl],
       auditQueueUrl: v[ENV.auditQueueUrl],

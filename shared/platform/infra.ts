@@ -184,6 +184,9 @@ export const CHANGE_FEED = {
 /** How often the metrics collector samples the platform (EventBridge rule on AWS, a timer locally). */
 export const METRICS_COLLECTOR_INTERVAL_MINUTES = 1;
 
+/** How often the alert evaluator is invoked on AWS (EventBridge rule); it skips runs within the configured interval. */
+export const ALERT_EVALUATOR_INTERVAL_MINUTES = 1;
+
 // ---------------------------------------------------------------- ports of each function
 
 /**
@@ -246,7 +249,8 @@ export const FUNCTION_PORTS = {
   providers: { table: 'read-write', secrets: 'manage', signer: 'verify', appSecret: true, bedrock: true, auditQueue: true },
   // Configuration secrets, custom events, notifications and redeliveries (which deliver synchronously).
   plugins: { table: 'read-write', secrets: 'manage', events: 'publish', mail: true, signer: 'verify', appSecret: true, auditQueue: true },
-  monitoring: API_BASELINE,
+  // Rule deletion resolves alerts and notifies them (event bus, WebSocket subscribers); the health view checks the bus.
+  monitoring: { table: 'read-write', events: 'publish', connections: true, signer: 'verify', appSecret: true, auditQueue: true },
   // Logout and rights changes close the user's sockets; deactivation pauses the user's schedules.
   auth: { table: 'read-write', connections: true, scheduler: 'manage', signer: 'sign', appSecret: true, auditQueue: true },
   health: { table: 'read', queue: 'check', workflows: 'describe', scheduler: 'check', events: 'check', signer: 'verify', auditQueue: true },
@@ -267,6 +271,8 @@ export const FUNCTION_PORTS = {
   'change-feed': { table: 'read-write' },
   // Samples task and workflow gauges into the metrics store every minute.
   'metrics-collector': { table: 'read-write' },
+  // Evaluates the alert rules every minute; publishes alert.fired / alert.resolved and pushes them to subscribers.
+  'alert-evaluator': { table: 'read-write', events: 'publish', connections: true },
   'ws-authorizer': { table: 'read', signer: 'verify' },
   'ws-connect': { table: 'read-write' },
   'ws-disconnect': { table: 'read-write' },
