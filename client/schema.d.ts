@@ -12188,7 +12188,9 @@ export interface operations {
     listPlugins: {
         parameters: {
             query?: {
+                /** @description Only items of this type */
                 type?: "notification" | "integration" | "analytics" | "monitoring" | "workflow" | "security" | "storage";
+                /** @description Only items in this status */
                 status?: "discovered" | "loaded" | "active" | "inactive" | "error" | "unloaded";
             };
             header?: never;
@@ -12659,6 +12661,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description The plugin type */
                 plugin_type: "notification" | "integration" | "analytics" | "monitoring" | "workflow" | "security" | "storage";
             };
             cookie?: never;
@@ -12924,10 +12927,15 @@ export interface operations {
                 limit?: number;
                 /** @description `next_cursor` of the previous page, to read the next one (bound to the same filters) */
                 cursor?: string;
+                /** @description Only events of this type */
                 event_type?: string;
+                /** @description Only items of this plugin */
                 plugin_name?: "webhook" | "slack" | "github" | "email";
+                /** @description Only items in this status */
                 status?: "pending" | "retrying" | "succeeded" | "failed";
+                /** @description Start of the time range (ISO 8601, inclusive) */
                 from?: string;
+                /** @description End of the time range (ISO 8601, exclusive) */
                 to?: string;
             };
             header?: never;
@@ -13369,6 +13377,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Name of the plugin */
                 plugin_name: "webhook" | "slack" | "github" | "email";
             };
             cookie?: never;
@@ -13489,6 +13498,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Name of the plugin */
                 plugin_name: "webhook" | "slack" | "github" | "email";
             };
             cookie?: never;
@@ -13618,6 +13628,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Name of the plugin */
                 plugin_name: "webhook" | "slack" | "github" | "email";
             };
             cookie?: never;
@@ -13747,6 +13758,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Name of the plugin */
                 plugin_name: "webhook" | "slack" | "github" | "email";
             };
             cookie?: never;
@@ -13876,6 +13888,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Name of the plugin */
                 plugin_name: "webhook" | "slack" | "github" | "email";
             };
             cookie?: never;
@@ -13980,6 +13993,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Name of the plugin */
                 plugin_name: "webhook" | "slack" | "github" | "email";
             };
             cookie?: never;
@@ -14084,6 +14098,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Name of the plugin */
                 plugin_name: "webhook" | "slack" | "github" | "email";
             };
             cookie?: never;
