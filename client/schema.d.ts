@@ -13959,7 +13959,9 @@ export interface operations {
     listPlugins: {
         parameters: {
             query?: {
+                /** @description Only items of this type */
                 type?: "notification" | "integration" | "analytics" | "monitoring" | "workflow" | "security" | "storage";
+                /** @description Only items in this status */
                 status?: "discovered" | "loaded" | "active" | "inactive" | "error" | "unloaded";
             };
             header?: never;
@@ -14430,6 +14432,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description The plugin type */
                 plugin_type: "notification" | "integration" | "analytics" | "monitoring" | "workflow" | "security" | "storage";
             };
             cookie?: never;
@@ -14695,10 +14698,15 @@ export interface operations {
                 limit?: number;
                 /** @description `next_cursor` of the previous page, to read the next one (bound to the same filters) */
                 cursor?: string;
+                /** @description Only events of this type */
                 event_type?: string;
+                /** @description Only items of this plugin */
                 plugin_name?: "webhook" | "slack" | "github" | "email";
+                /** @description Only items in this status */
                 status?: "pending" | "retrying" | "succeeded" | "failed";
+                /** @description Start of the time range (ISO 8601, inclusive) */
                 from?: string;
+                /** @description End of the time range (ISO 8601, exclusive) */
                 to?: string;
             };
             header?: never;
@@ -15140,6 +15148,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Name of the plugin */
                 plugin_name: "webhook" | "slack" | "github" | "email";
             };
             cookie?: never;
@@ -15260,6 +15269,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Name of the plugin */
                 plugin_name: "webhook" | "slack" | "github" | "email";
             };
             cookie?: never;
@@ -15389,6 +15399,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Name of the plugin */
                 plugin_name: "webhook" | "slack" | "github" | "email";
             };
             cookie?: never;
@@ -15518,6 +15529,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Name of the plugin */
                 plugin_name: "webhook" | "slack" | "github" | "email";
             };
             cookie?: never;
@@ -15647,6 +15659,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Name of the plugin */
                 plugin_name: "webhook" | "slack" | "github" | "email";
             };
             cookie?: never;
@@ -15751,6 +15764,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Name of the plugin */
                 plugin_name: "webhook" | "slack" | "github" | "email";
             };
             cookie?: never;
@@ -15855,6 +15869,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Name of the plugin */
                 plugin_name: "webhook" | "slack" | "github" | "email";
             };
             cookie?: never;

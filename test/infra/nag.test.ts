@@ -34,7 +34,7 @@ describe('cdk-nag (AwsSolutions + Serverless)', () => {
       expect(annotations.findError('*', Match.stringLikeRegexp('AwsSolutions-.*|Serverless-.*'))).toEqual([]);
       expect(annotations.findWarning('*', Match.stringLikeRegexp('AwsSolutions-.*|Serverless-.*'))).toEqual([]);
       expect(annotations.findError('*', Match.anyValue())).toEqual([]);
-    });
+    }, 300_000); // a synth of the whole stack: minutes on a loaded 2-core machine
   }
 
   it('fails synthesis when a finding is not acknowledged (the packs really run at synth)', () => {

@@ -55,6 +55,6 @@ describe('the typed client (client/)', () => {
       // The client's logout revoked the session: its last refresh token renews nothing.
       const after = await call('POST', '/auth/refresh', { body: { refresh_token: result.lastRefreshToken } });
       expect(after.status).toBe(401);
-    });
+    }, 240_000); // a task and a two-step workflow run to the end, on a shared machine
   });
 });

@@ -39,6 +39,28 @@ function schemaOf(schema: z.ZodType, io: 'input' | 'output'): Json {
   return json;
 }
 
+/** Parameters that mean the same on every route that takes them (a route's own description wins). */
+const COMMON_PARAMETERS: Record<string, string> = {
+  status: 'Only items in this status',
+  type: 'Only items of this type',
+  severity: 'Only items of these severities (comma-separated)',
+  from: 'Start of the time range (ISO 8601, inclusive)',
+  to: 'End of the time range (ISO 8601, exclusive)',
+  time_range: 'How far back from now, e.g. 1h, 24h, 7d, 30d',
+  event_type: 'Only events of this type',
+  metric_type: 'The metric, e.g. task.duration_ms',
+  format: 'The answer\'s format',
+};
+
+/** `…_id` in a path: the id of that thing; `…_name`, `…_type`: its name, its type; `…_id` in a query: a filter on it. */
+function conventionalDescription(name: string, where: string): string | undefined {
+  const thing = (suffix: string) => name.slice(0, -suffix.length).replace(/_/g, ' ');
+  if (name.endsWith('_id')) return where === 'path' ? `Id of the ${thing('_id')}` : `Only items of this ${thing('_id')}`;
+  if (name.endsWith('_name')) return where === 'path' ? `Name of the ${thing('_name')}` : `Only items of this ${thing('_name')}`;
+  if (name.endsWith('_type')) return `The ${thing('_type')} type`;
+  return undefined;
+}
+
 function parametersOf(route: RouteSpec): Json[] {
   const out: Json[] = [];
   const add = (schema: z.ZodObject | undefined, where: 'path' | 'query') => {
@@ -68,8 +90,9 @@ function parametersOf(route: RouteSpec): Json[] {
     }
   }
   for (const p of out) {
-    if (p.description || p.in !== 'path' || typeof p.name !== 'string' || !p.name.endsWith('_id')) continue;
-    p.description = `Id of the ${p.name.slice(0, -3).replace(/_/g, ' ')}`;
+    if (p.description || typeof p.name !== 'string') continue;
+    const description = COMMON_PARAMETERS[p.name] ?? conventionalDescription(p.name, p.in as string);
+    if (description) p.description = description;
   }
   if (route.idempotent) {
     out.push({
