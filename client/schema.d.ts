@@ -1812,6 +1812,508 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/analytics/collect": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Record one metric point (idempotent by event_id)
+         * @description Records a point of your own metric (not in the platform namespaces task., provider., workflow., auth., realtime., system.), labelled `user=<caller>`. The same `event_id` from the same caller is recorded once: a repeat answers 200 with `recorded: false` and counts nothing. The platform records its own metrics itself from its change feed.
+         *
+         *     Requires permission `analytics:write` (roles: admin, operator).
+         */
+        post: operations["collectMetric"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/analytics/query": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Aggregate a metric over a range: count, sum, avg, min, max, p50/p90/p95/p99, rate; filtered and grouped
+         * @description Reads minute, hour or day rollups: the finest with at most 800 buckets in the range that its retention still holds (minute 14 days, hour 400 days), or `group_by.bucket` when given. Percentiles come from a mergeable sketch (within 1 %). `rate` is points per second. `filters.value_range` reads raw points instead (exact; within METRICS_RETENTION_DAYS). The answer says the resolution and how many items were read. Bad combinations (time_range with start/end, too many buckets, a bucket older than its retention, grouping by a filtered label) are 422 naming the field. Scope: with `tasks:read_all` every point; without it (a `user`) only points labelled `user=<caller>` (their tasks, runs, logins and collected points) and the platform-wide `system.*` gauges.
+         *
+         *     Requires permission `analytics:read` (roles: admin, operator, user, viewer).
+         */
+        post: operations["queryMetrics"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/analytics/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Raw metric points, newest first, with filters and cursor pagination
+         * @description Raw points are kept METRICS_RETENTION_DAYS (default 7). Scope: with `tasks:read_all` every point; without it (a `user`) only points labelled `user=<caller>` (their tasks, runs, logins and collected points) and the platform-wide `system.*` gauges. A label filter may end a page short while next_cursor is set.
+         *
+         *     Requires permission `analytics:read` (roles: admin, operator, user, viewer).
+         */
+        get: operations["listMetricPoints"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/analytics/summary": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Dashboard summary: tasks today and in the window, success rate, durations, queue, workflows, cost and tokens today, health score
+         * @description Task figures from the metrics store (recorded from the change feed, so a change shows within about a second); queue and running workflows live from counters kept on write (platform-wide). The health score carries its formula, inputs and weights. Scope: with `tasks:read_all` every point; without it (a `user`) only points labelled `user=<caller>` (their tasks, runs, logins and collected points) and the platform-wide `system.*` gauges.
+         *
+         *     Requires permission `analytics:read` (roles: admin, operator, user, viewer).
+         */
+        get: operations["getAnalyticsSummary"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/analytics/providers/dashboard": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Per provider and model over a range: requests, success rate, p50/p95 latency, time to first token, tokens, cost, cost per successful task
+         * @description Figures from the minute/hour/day rollups of provider.calls, provider.latency_ms, provider.ttft_ms and task.* metrics; the answer says the resolution read and the items read. Provider calls (requests, outcomes, latency) are provider-level figures read platform-wide; task figures (finished tasks, tokens, cost) are the caller’s own without `tasks:read_all`.
+         *
+         *     Requires permission `analytics:read` (roles: admin, operator, user, viewer).
+         */
+        get: operations["getProviderDashboard"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/analytics/providers/cost-optimization": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Re-routing suggestions per task type with the expected monthly saving, success rates and sample sizes behind them
+         * @description Nothing is suggested for a provider/model with fewer than `min_samples` finished tasks of the type (both sides), nor to a target that succeeds more than `max_success_drop` less often. `considered` lists every candidate and why others were skipped. Task figures are the caller’s own without `tasks:read_all`.
+         *
+         *     Requires permission `analytics:read` (roles: admin, operator, user, viewer).
+         */
+        get: operations["getProviderCostOptimization"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/analytics/providers/performance-comparison": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Side-by-side table of providers and models, and rankings (fastest, most reliable, cheapest per success, healthiest) with sample sizes
+         * @description Only rows with at least `min_samples` in the ranked figure are ranked. The health score's formula is in the answer. Provider calls (requests, outcomes, latency) are provider-level figures read platform-wide; task figures (finished tasks, tokens, cost) are the caller’s own without `tasks:read_all`.
+         *
+         *     Requires permission `analytics:read` (roles: admin, operator, user, viewer).
+         */
+        get: operations["getProviderPerformanceComparison"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/analytics/providers/{provider_id}/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One provider over a range: totals, per model, and series per bucket
+         * @description 404 for a provider that is not registered. At most 1000 buckets (422 on `bucket` otherwise). Provider calls (requests, outcomes, latency) are provider-level figures read platform-wide; task figures (finished tasks, tokens, cost) are the caller’s own without `tasks:read_all`.
+         *
+         *     Requires permission `analytics:read` (roles: admin, operator, user, viewer).
+         */
+        get: operations["getProviderMetrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/analytics/insights": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Findings with their evidence: failure-rate spikes, latency regressions, cost anomalies, quotas near exhaustion, provider degradation, queue backlog growth
+         * @description Each finding carries the metric, its value, baseline, threshold, both windows, sample sizes and the rule that fired, and a suggested action. Rates and p95 latencies are compared with the previous period of the same length and need `min_samples` on both sides; cost is compared with the previous seven windows (robust z-score); the backlog with its own least-squares trend; quotas are read live. `checked` says what was examined and what had too few samples. Task figures are the caller’s own without `tasks:read_all`; provider, queue and quota figures are platform-wide.
+         *
+         *     Requires permission `analytics:read` (roles: admin, operator, user, viewer).
+         */
+        get: operations["getAnalyticsInsights"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/analytics/trends/{metric_type}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Forecast of a metric: Holt's linear smoothing, or Holt-Winters when a season is detectable, with 95 % prediction intervals and a back-tested error
+         * @description Reads hour (or day) rollups of `history`, up to the last complete bucket. The season (daily for hours, weekly for days) is used when three seasons of data show an autocorrelation of the differenced series above max(0.3, 1.96/√n). Parameters come from a grid search on one-step errors; intervals from the residual σ and the method’s h-step variance. The back-test holds out the latest `horizon` buckets and reports MAPE, MASE and interval coverage. With too little history the answer is 200 with `status: insufficient_data` and `needed` (how many buckets). Scope as /analytics/query.
+         *
+         *     Requires permission `analytics:read` (roles: admin, operator, user, viewer).
+         */
+        get: operations["getMetricTrend"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/analytics/advanced/metrics/real-time": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Latest values per minute, short-horizon forecasts with intervals, and robust z-score anomaly flags
+         * @description Reads minute rollups of the trailing window (the current minute excluded). Each of the latest `check_last` minutes is scored against the minutes before it: robust z = (value − median) / (MAD / 0.6745); a flag gives the value, the band median ± z_threshold·MAD/0.6745 and the score (at least 10 baseline minutes). Forecasts: Holt (or Holt-Winters with an hourly season) once 24 minutes have data, else insufficient_data. Scope as /analytics/query: without `tasks:read_all` only the caller’s own points and the platform-wide system.* gauges.
+         *
+         *     Requires permission `analytics:read` (roles: admin, operator, user, viewer).
+         */
+        get: operations["getRealTimeMetrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/analytics/advanced/dashboard/data": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One call for a dashboard: summary, series, trends against the previous period, top failing task types, provider comparison
+         * @description Series of tasks finished, p95 task duration, cost and provider calls per bucket (minute up to 6h, hour up to 30d, day beyond); the same figures for this period and the one before with the change; the five task types with most failures (with finished counts); the provider comparison (min_samples 5). `open_alerts` is null: alerts belong to the monitoring function. Scope as /analytics/query: without `tasks:read_all` only the caller’s own points and the platform-wide system.* gauges.
+         *
+         *     Requires permission `analytics:read` (roles: admin, operator, user, viewer).
+         */
+        get: operations["getDashboardData"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/analytics/advanced/insights": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Anomalies, change points (CUSUM) and correlations between metrics, each with a confidence computed from the data
+         * @description Anomalies: robust z over the series, kept when the Bonferroni-adjusted two-sided p is below `alpha`. Change points: the CUSUM peak’s p (Kolmogorov approximation) below `alpha`, at least 5 points each side. Correlations: Pearson r of aligned buckets (at least 10), Fisher z test below `alpha`. Scope as /analytics/query: without `tasks:read_all` only the caller’s own points and the platform-wide system.* gauges.
+         *
+         *     Requires permission `analytics:read` (roles: admin, operator, user, viewer).
+         */
+        get: operations["getAdvancedInsights"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/analytics/advanced/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export raw metric points as JSON (with export_metadata), CSV or XLSX (a Metadata sheet and one sheet per metric namespace)
+         * @description Honours time_range (within METRICS_RETENTION_DAYS) and metric_types. CSV and XLSX are attachments (Content-Disposition); JSON is the usual envelope. Every export is audited (format, points, bytes). An export above 5 MB or 100000 points is 422 naming time_range. Scope as /analytics/query: without `tasks:read_all` only the caller’s own points and the platform-wide system.* gauges.
+         *
+         *     Requires permission `analytics:export` (roles: admin, operator).
+         */
+        get: operations["exportAnalytics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/monitoring/health": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Comprehensive health: components with status and latency, alert counts, recent alerts, utilisation, the evaluator
+         * @description Components: the table and the event bus (checked now, with latency) and the evaluator (its last run). Alerts: firing ones by severity, label sets pending, acknowledged. Utilisation: tasks queued, pending, running and workflow runs running, from counters kept on write.
+         *
+         *     Requires permission `monitoring:read` (roles: admin, operator, user, viewer).
+         */
+        get: operations["getMonitoringHealth"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/monitoring/alerts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Alerts, newest first, filtered by status, severity, rule and start time; cursor pagination
+         * @description An alert is stored when a rule fires (with its pending and firing values) and resolved when the condition has not held for `keep_firing_for_seconds`. Resolved alerts are kept `retention_days`.
+         *
+         *     Requires permission `monitoring:read` (roles: admin, operator, user, viewer).
+         */
+        get: operations["listAlerts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/monitoring/alerts/{alert_id}/acknowledge": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Acknowledge an alert: it keeps its state, further notifications of it are suppressed (idempotent)
+         * @description Acknowledge an alert: it keeps its state, further notifications of it are suppressed (idempotent)
+         *
+         *     Requires permission `alerts:manage` (roles: admin, operator).
+         */
+        post: operations["acknowledgeAlert"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/monitoring/alerts/rules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Every alert rule with its current state (inactive, pending, firing), last value and label sets
+         * @description Every alert rule with its current state (inactive, pending, firing), last value and label sets
+         *
+         *     Requires permission `monitoring:read` (roles: admin, operator, user, viewer).
+         */
+        get: operations["listAlertRules"];
+        put?: never;
+        /**
+         * Create an alert rule on a metric of the metrics store
+         * @description Evaluated every `evaluation_interval_seconds` over the metric's minute rollups in the last `window_seconds`, per label set (`group_by`). States as Prometheus: inactive → pending when the condition holds → firing once it has held `for_seconds` → resolved when it has not held for `keep_firing_for_seconds`. An unknown metric is a 422 listing the known ones; a name in use is a 409.
+         *
+         *     Requires permission `alerts:manage` (roles: admin, operator).
+         */
+        post: operations["createAlertRule"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/monitoring/alerts/rules/{rule_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Replace an alert rule (default rules included); another metric, labels or group_by, or disabling it, resolves its open alerts
+         * @description Replace an alert rule (default rules included); another metric, labels or group_by, or disabling it, resolves its open alerts
+         *
+         *     Requires permission `alerts:manage` (roles: admin, operator).
+         */
+        put: operations["replaceAlertRule"];
+        post?: never;
+        /**
+         * Delete an alert rule; its firing alerts are resolved (`rule_deleted`) and notified
+         * @description Delete an alert rule; its firing alerts are resolved (`rule_deleted`) and notified
+         *
+         *     Requires permission `alerts:manage` (roles: admin, operator).
+         */
+        delete: operations["deleteAlertRule"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/monitoring/config": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Monitoring configuration: evaluation interval, alert retention, default channels, enabled
+         * @description Monitoring configuration: evaluation interval, alert retention, default channels, enabled
+         *
+         *     Requires permission `monitoring:read` (roles: admin, operator, user, viewer).
+         */
+        get: operations["getMonitoringConfig"];
+        /**
+         * Replace the monitoring configuration (audited); 409 when it changed meanwhile
+         * @description Replace the monitoring configuration (audited); 409 when it changed meanwhile
+         *
+         *     Requires permission `monitoring:manage` (roles: admin, operator).
+         */
+        put: operations["updateMonitoringConfig"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/monitoring/start": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start the evaluator (idempotent; survives restarts). It resumes at the current time: nothing missed is replayed
+         * @description Start the evaluator (idempotent; survives restarts). It resumes at the current time: nothing missed is replayed
+         *
+         *     Requires permission `monitoring:manage` (roles: admin, operator).
+         */
+        post: operations["startMonitoring"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/monitoring/stop": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Stop the evaluator (idempotent; survives restarts): scheduled runs do nothing until started
+         * @description Stop the evaluator (idempotent; survives restarts): scheduled runs do nothing until started
+         *
+         *     Requires permission `monitoring:manage` (roles: admin, operator).
+         */
+        post: operations["stopMonitoring"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -13486,6 +13988,7 @@ export interface operations {
     getResourceMonitoring: {
         parameters: {
             query?: {
+                /** @description How far back from now, e.g. 1h, 24h, 7d, 30d */
                 time_range?: "1h" | "6h" | "24h" | "7d";
             };
             header?: never;
@@ -15969,6 +16472,3748 @@ export interface operations {
             };
             /** @description Body is not application/json */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Validation error; errors[] names each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (request_id only) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    collectMetric: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Your id of the event: the same id is recorded once */
+                    event_id: string;
+                    metric_type: string;
+                    value: number;
+                    /**
+                     * Format: date-time
+                     * @description When it happened (default: now); at most 5 minutes ahead, not older than the raw retention
+                     */
+                    timestamp?: string;
+                    /** @default {} */
+                    labels?: {
+                        [key: string]: string;
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description Record one metric point (idempotent by event_id) */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            /** @description false: this event_id was recorded before; nothing was counted again */
+                            recorded: boolean;
+                            point: {
+                                metric_type: string;
+                                value: number;
+                                /** Format: date-time */
+                                timestamp: string;
+                                labels: {
+                                    [key: string]: string;
+                                };
+                            };
+                        };
+                        message: string;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Malformed request (invalid_json, bad_request, invalid_cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated but lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict, invalid state transition or idempotency conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body over the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Validation error; errors[] names each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (request_id only) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    queryMetrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    metric_type: string;
+                    /** @description Up to now; give this or start/end (default 24h) */
+                    time_range?: string;
+                    /** Format: date-time */
+                    start?: string;
+                    /** Format: date-time */
+                    end?: string;
+                    /**
+                     * @default count
+                     * @enum {string}
+                     */
+                    aggregation?: "count" | "sum" | "avg" | "min" | "max" | "p50" | "p90" | "p95" | "p99" | "rate";
+                    /** @default {} */
+                    filters?: {
+                        labels?: {
+                            [key: string]: string;
+                        };
+                        /** @description Only points in [min, max]: read from raw points (kept METRICS_RETENTION_DAYS), exact */
+                        value_range?: {
+                            min?: number;
+                            max?: number;
+                        };
+                    };
+                    /** @default {} */
+                    group_by?: {
+                        /**
+                         * @description A series per time bucket
+                         * @enum {string}
+                         */
+                        bucket?: "minute" | "hour" | "day";
+                        labels?: string[];
+                    };
+                    /**
+                     * @description Most groups answered (largest value first)
+                     * @default 100
+                     */
+                    limit?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description Aggregate a metric over a range: count, sum, avg, min, max, p50/p90/p95/p99, rate; filtered and grouped */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            metric_type: string;
+                            /** @enum {string} */
+                            aggregation: "count" | "sum" | "avg" | "min" | "max" | "p50" | "p90" | "p95" | "p99" | "rate";
+                            /**
+                             * @description What was read: minute/hour/day rollups, or raw points (value_range)
+                             * @enum {string}
+                             */
+                            resolution: "minute" | "hour" | "day" | "raw";
+                            /**
+                             * Format: date-time
+                             * @description Start of the first bucket read (the range aligned down to the resolution)
+                             */
+                            start: string;
+                            /**
+                             * Format: date-time
+                             * @description End of the last bucket read
+                             */
+                            end: string;
+                            /**
+                             * @description own: only points labelled with the caller (without tasks:read_all), and system.* metrics
+                             * @enum {string}
+                             */
+                            scope: "all" | "own";
+                            /** @description Table items read to answer */
+                            items_read: number;
+                            series: {
+                                labels: {
+                                    [key: string]: string | null;
+                                };
+                                /** @description The aggregation over the whole range */
+                                value: number | null;
+                                count: number;
+                                /** @description Per bucket (with group_by.bucket) */
+                                points?: {
+                                    /** Format: date-time */
+                                    timestamp: string;
+                                    value: number | null;
+                                    count: number;
+                                }[];
+                            }[];
+                        };
+                        message: string;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Malformed request (invalid_json, bad_request, invalid_cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated but lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict, invalid state transition or idempotency conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body over the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Validation error; errors[] names each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (request_id only) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listMetricPoints: {
+        parameters: {
+            query?: {
+                /** @description Items per page (1..100, default 20) */
+                limit?: number;
+                /** @description `next_cursor` of the previous page, to read the next one (bound to the same filters) */
+                cursor?: string;
+                /** @description The metric, e.g. task.duration_ms */
+                metric_type?: string;
+                /** @description Default: 24 hours before `to` */
+                from?: string;
+                /** @description Default: now */
+                to?: string;
+                /** @description Only points with this label value */
+                label?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Raw metric points, newest first, with filters and cursor pagination */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            items: {
+                                point_id: string;
+                                metric_type: string;
+                                value: number;
+                                /** Format: date-time */
+                                timestamp: string;
+                                labels: {
+                                    [key: string]: string;
+                                };
+                                /** Format: date-time */
+                                recorded_at: string;
+                            }[];
+                            next_cursor: string | null;
+                        };
+                        message: string;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Malformed request (invalid_json, bad_request, invalid_cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated but lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Validation error; errors[] names each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (request_id only) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getAnalyticsSummary: {
+        parameters: {
+            query?: {
+                /** @description The window of the in-window figures (default 24h) */
+                window?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Dashboard summary: tasks today and in the window, success rate, durations, queue, workflows, cost and tokens today, health score */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            /** @enum {string} */
+                            scope: "all" | "own";
+                            window: string;
+                            /** Format: date-time */
+                            generated_at: string;
+                            tasks: {
+                                /** @description Since 00:00 UTC */
+                                created_today: number;
+                                created_in_window: number;
+                                /** @description By final status */
+                                finished_in_window: {
+                                    [key: string]: number;
+                                };
+                                /** @description completed / (completed + failed) in the window; null when none finished */
+                                success_rate: number | null;
+                                duration_ms: {
+                                    count: number;
+                                    p50: number | null;
+                                    p95: number | null;
+                                };
+                                queue_wait_ms: {
+                                    count: number;
+                                    p50: number | null;
+                                    p95: number | null;
+                                };
+                            };
+                            queue: {
+                                pending: number;
+                                queued: number;
+                                running: number;
+                                /** @description pending + queued: tasks waiting for a worker (platform-wide) */
+                                depth: number;
+                            };
+                            /** @description Platform-wide */
+                            running_workflows: number;
+                            today: {
+                                cost_usd: number;
+                                tokens_in: number;
+                                tokens_out: number;
+                            };
+                            health: {
+                                /** @description 0-100; null when no input has data */
+                                score: number | null;
+                                formula: string;
+                                inputs: {
+                                    [key: string]: number | null;
+                                };
+                                weights: {
+                                    [key: string]: number;
+                                };
+                            };
+                            items_read: number;
+                        };
+                        message: string;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Malformed request (invalid_json, bad_request, invalid_cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated but lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Validation error; errors[] names each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (request_id only) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getProviderDashboard: {
+        parameters: {
+            query?: {
+                /** @description Up to now (default 7d) */
+                time_range?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Per provider and model over a range: requests, success rate, p50/p95 latency, time to first token, tokens, cost, cost per successful task */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            time_range: string;
+                            /** Format: date-time */
+                            start: string;
+                            /** Format: date-time */
+                            end: string;
+                            /** @enum {string} */
+                            resolution: "minute" | "hour" | "day";
+                            scope: {
+                                /**
+                                 * @description Provider calls are provider-level figures, read platform-wide
+                                 * @constant
+                                 */
+                                calls: "all";
+                                /**
+                                 * @description own: tokens, cost and task counts of the caller’s own tasks (without tasks:read_all)
+                                 * @enum {string}
+                                 */
+                                tasks: "all" | "own";
+                            };
+                            providers: {
+                                provider_id: string;
+                                model: string | null;
+                                /** @description Provider calls (one per attempt), every outcome */
+                                requests: number;
+                                calls_by_outcome: {
+                                    [key: string]: number;
+                                };
+                                /** @description completed calls / calls that ended (cancelled excluded); null without calls */
+                                success_rate: number | null;
+                                latency_ms: {
+                                    count: number;
+                                    p50: number | null;
+                                    p95: number | null;
+                                };
+                                /** @description From provider.ttft_ms points where a provider reports them; count 0 and nulls otherwise */
+                                time_to_first_token_ms: {
+                                    count: number;
+                                    p50: number | null;
+                                    p95: number | null;
+                                };
+                                tasks_finished: number;
+                                tasks_completed: number;
+                                tokens_in: number;
+                                tokens_out: number;
+                                cost_usd: number;
+                                /** @description cost of every finished task / completed tasks; null without a completed task */
+                                cost_per_successful_task_usd: number | null;
+                            }[];
+                            totals: {
+                                /** @description Provider calls (one per attempt), every outcome */
+                                requests: number;
+                                calls_by_outcome: {
+                                    [key: string]: number;
+                                };
+                                /** @description completed calls / calls that ended (cancelled excluded); null without calls */
+                                success_rate: number | null;
+                                latency_ms: {
+                                    count: number;
+                                    p50: number | null;
+                                    p95: number | null;
+                                };
+                                /** @description From provider.ttft_ms points where a provider reports them; count 0 and nulls otherwise */
+                                time_to_first_token_ms: {
+                                    count: number;
+                                    p50: number | null;
+                                    p95: number | null;
+                                };
+                                tasks_finished: number;
+                                tasks_completed: number;
+                                tokens_in: number;
+                                tokens_out: number;
+                                cost_usd: number;
+                                /** @description cost of every finished task / completed tasks; null without a completed task */
+                                cost_per_successful_task_usd: number | null;
+                            };
+                            items_read: number;
+                        };
+                        message: string;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Malformed request (invalid_json, bad_request, invalid_cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated but lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Validation error; errors[] names each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (request_id only) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getProviderCostOptimization: {
+        parameters: {
+            query?: {
+                /** @description Observation window (default 30d) */
+                time_range?: string;
+                /** @description Finished tasks each side needs before it is compared (default 20, at least 5) */
+                min_samples?: number;
+                /** @description A target may succeed at most this much less often than the current choice (absolute, default 0.02) */
+                max_success_drop?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Re-routing suggestions per task type with the expected monthly saving, success rates and sample sizes behind them */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            time_range: string;
+                            min_samples: number;
+                            max_success_drop: number;
+                            /** @enum {string} */
+                            scope: "all" | "own";
+                            method: string;
+                            suggestions: {
+                                task_type: string;
+                                from: {
+                                    provider_id: string;
+                                    model: string | null;
+                                    /** @description Sample size */
+                                    tasks_finished: number;
+                                    success_rate: number;
+                                    cost_per_task_usd: number;
+                                    cost_per_successful_task_usd: number;
+                                };
+                                to: {
+                                    provider_id: string;
+                                    model: string | null;
+                                    /** @description Sample size */
+                                    tasks_finished: number;
+                                    success_rate: number;
+                                    cost_per_task_usd: number;
+                                    cost_per_successful_task_usd: number;
+                                };
+                                /** @description Observed volume of the task type on `from`, scaled to 30 days */
+                                monthly_tasks: number;
+                                expected_monthly_saving_usd: number;
+                                saving_percent: number;
+                            }[];
+                            considered: {
+                                task_type: string;
+                                candidates: {
+                                    provider_id: string;
+                                    model: string | null;
+                                    /** @description Sample size */
+                                    tasks_finished: number;
+                                    success_rate: number;
+                                    cost_per_task_usd: number;
+                                    cost_per_successful_task_usd: number;
+                                }[];
+                                skipped: {
+                                    provider_id: string;
+                                    model: string | null;
+                                    tasks_finished: number;
+                                    reason: string;
+                                }[];
+                            }[];
+                            items_read: number;
+                        };
+                        message: string;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Malformed request (invalid_json, bad_request, invalid_cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated but lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Validation error; errors[] names each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (request_id only) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getProviderPerformanceComparison: {
+        parameters: {
+            query?: {
+                /** @description Up to now (default 7d) */
+                time_range?: string;
+                /** @description Finished tasks each side needs before it is compared (default 20, at least 5) */
+                min_samples?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Side-by-side table of providers and models, and rankings (fastest, most reliable, cheapest per success, healthiest) with sample sizes */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            time_range: string;
+                            min_samples: number;
+                            scope: {
+                                /**
+                                 * @description Provider calls are provider-level figures, read platform-wide
+                                 * @constant
+                                 */
+                                calls: "all";
+                                /**
+                                 * @description own: tokens, cost and task counts of the caller’s own tasks (without tasks:read_all)
+                                 * @enum {string}
+                                 */
+                                tasks: "all" | "own";
+                            };
+                            table: {
+                                provider_id: string;
+                                model: string | null;
+                                /** @description Provider calls (one per attempt), every outcome */
+                                requests: number;
+                                calls_by_outcome: {
+                                    [key: string]: number;
+                                };
+                                /** @description completed calls / calls that ended (cancelled excluded); null without calls */
+                                success_rate: number | null;
+                                latency_ms: {
+                                    count: number;
+                                    p50: number | null;
+                                    p95: number | null;
+                                };
+                                /** @description From provider.ttft_ms points where a provider reports them; count 0 and nulls otherwise */
+                                time_to_first_token_ms: {
+                                    count: number;
+                                    p50: number | null;
+                                    p95: number | null;
+                                };
+                                tasks_finished: number;
+                                tasks_completed: number;
+                                tokens_in: number;
+                                tokens_out: number;
+                                cost_usd: number;
+                                /** @description cost of every finished task / completed tasks; null without a completed task */
+                                cost_per_successful_task_usd: number | null;
+                                health_score: number | null;
+                                /** @description Enough samples to be ranked */
+                                eligible: boolean;
+                            }[];
+                            rankings: {
+                                /** @description p50 latency, ascending; sample = calls */
+                                fastest: {
+                                    rank: number;
+                                    provider_id: string;
+                                    model: string | null;
+                                    value: number;
+                                    sample_size: number;
+                                }[];
+                                /** @description call success rate, descending; sample = calls */
+                                most_reliable: {
+                                    rank: number;
+                                    provider_id: string;
+                                    model: string | null;
+                                    value: number;
+                                    sample_size: number;
+                                }[];
+                                /** @description cost per successful task, ascending; sample = finished tasks */
+                                cheapest_per_success: {
+                                    rank: number;
+                                    provider_id: string;
+                                    model: string | null;
+                                    value: number;
+                                    sample_size: number;
+                                }[];
+                                /** @description health score, descending; sample = calls */
+                                healthiest: {
+                                    rank: number;
+                                    provider_id: string;
+                                    model: string | null;
+                                    value: number;
+                                    sample_size: number;
+                                }[];
+                            };
+                            health_formula: string;
+                            items_read: number;
+                        };
+                        message: string;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Malformed request (invalid_json, bad_request, invalid_cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated but lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Validation error; errors[] names each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (request_id only) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getProviderMetrics: {
+        parameters: {
+            query?: {
+                /** @description Up to now (default 24h) */
+                time_range?: string;
+                /** @description Bucket of the series (default: hour up to 7 days, else day) */
+                bucket?: "minute" | "hour" | "day";
+            };
+            header?: never;
+            path: {
+                /** @description Id of the provider */
+                provider_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One provider over a range: totals, per model, and series per bucket */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            provider_id: string;
+                            time_range: string;
+                            /** @enum {string} */
+                            bucket: "minute" | "hour" | "day";
+                            /** Format: date-time */
+                            start: string;
+                            /** Format: date-time */
+                            end: string;
+                            scope: {
+                                /**
+                                 * @description Provider calls are provider-level figures, read platform-wide
+                                 * @constant
+                                 */
+                                calls: "all";
+                                /**
+                                 * @description own: tokens, cost and task counts of the caller’s own tasks (without tasks:read_all)
+                                 * @enum {string}
+                                 */
+                                tasks: "all" | "own";
+                            };
+                            totals: {
+                                /** @description Provider calls (one per attempt), every outcome */
+                                requests: number;
+                                calls_by_outcome: {
+                                    [key: string]: number;
+                                };
+                                /** @description completed calls / calls that ended (cancelled excluded); null without calls */
+                                success_rate: number | null;
+                                latency_ms: {
+                                    count: number;
+                                    p50: number | null;
+                                    p95: number | null;
+                                };
+                                /** @description From provider.ttft_ms points where a provider reports them; count 0 and nulls otherwise */
+                                time_to_first_token_ms: {
+                                    count: number;
+                                    p50: number | null;
+                                    p95: number | null;
+                                };
+                                tasks_finished: number;
+                                tasks_completed: number;
+                                tokens_in: number;
+                                tokens_out: number;
+                                cost_usd: number;
+                                /** @description cost of every finished task / completed tasks; null without a completed task */
+                                cost_per_successful_task_usd: number | null;
+                            };
+                            models: {
+                                provider_id: string;
+                                model: string | null;
+                                /** @description Provider calls (one per attempt), every outcome */
+                                requests: number;
+                                calls_by_outcome: {
+                                    [key: string]: number;
+                                };
+                                /** @description completed calls / calls that ended (cancelled excluded); null without calls */
+                                success_rate: number | null;
+                                latency_ms: {
+                                    count: number;
+                                    p50: number | null;
+                                    p95: number | null;
+                                };
+                                /** @description From provider.ttft_ms points where a provider reports them; count 0 and nulls otherwise */
+                                time_to_first_token_ms: {
+                                    count: number;
+                                    p50: number | null;
+                                    p95: number | null;
+                                };
+                                tasks_finished: number;
+                                tasks_completed: number;
+                                tokens_in: number;
+                                tokens_out: number;
+                                cost_usd: number;
+                                /** @description cost of every finished task / completed tasks; null without a completed task */
+                                cost_per_successful_task_usd: number | null;
+                            }[];
+                            series: {
+                                /** Format: date-time */
+                                timestamp: string;
+                                requests: number;
+                                success_rate: number | null;
+                                latency_p50_ms: number | null;
+                                latency_p95_ms: number | null;
+                                tasks_finished: number;
+                                tokens_in: number;
+                                tokens_out: number;
+                                cost_usd: number;
+                            }[];
+                            items_read: number;
+                        };
+                        message: string;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Malformed request (invalid_json, bad_request, invalid_cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated but lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Validation error; errors[] names each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (request_id only) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getAnalyticsInsights: {
+        parameters: {
+            query?: {
+                /** @description The period looked at; compared with the one before it (default 24h, at most 7d) */
+                window?: string;
+                /** @description Points each side needs before a rate or latency is compared (default 20) */
+                min_samples?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Findings with their evidence: failure-rate spikes, latency regressions, cost anomalies, quotas near exhaustion, provider degradation, queue backlog growth */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            window: string;
+                            /** Format: date-time */
+                            generated_at: string;
+                            scope: {
+                                /** @enum {string} */
+                                tasks: "all" | "own";
+                                /** @constant */
+                                providers: "all";
+                                /** @constant */
+                                system: "all";
+                            };
+                            insights: {
+                                /** @enum {string} */
+                                kind: "failure_rate_spike" | "latency_regression" | "cost_anomaly" | "provider_degradation" | "queue_backlog_growth" | "quota_near_exhaustion";
+                                /** @enum {string} */
+                                severity: "info" | "warning" | "critical";
+                                /** @description What it is about, e.g. { task_type } or { provider } */
+                                subject: {
+                                    [key: string]: string;
+                                };
+                                title: string;
+                                evidence: {
+                                    metric: string;
+                                    value: number;
+                                    baseline: number;
+                                    threshold: number;
+                                    window: {
+                                        /** Format: date-time */
+                                        start: string;
+                                        /** Format: date-time */
+                                        end: string;
+                                    };
+                                    baseline_window: {
+                                        /** Format: date-time */
+                                        start: string;
+                                        /** Format: date-time */
+                                        end: string;
+                                    };
+                                    sample_size: number;
+                                    baseline_sample_size: number;
+                                    rule: string;
+                                };
+                                suggested_action: string;
+                            }[];
+                            /** @description What was examined, including what had too few samples */
+                            checked: {
+                                /** @enum {string} */
+                                kind: "failure_rate_spike" | "latency_regression" | "cost_anomaly" | "provider_degradation" | "queue_backlog_growth" | "quota_near_exhaustion";
+                                subjects: number;
+                                skipped_for_samples: number;
+                            }[];
+                            items_read: number;
+                        };
+                        message: string;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Malformed request (invalid_json, bad_request, invalid_cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated but lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Validation error; errors[] names each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (request_id only) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getMetricTrend: {
+        parameters: {
+            query?: {
+                /** @description How far ahead (1-720 hours, default 24) */
+                prediction_hours?: number;
+                /** @description History read to fit the model, up to the current bucket (default 7d) */
+                history?: string;
+                /** @description Spacing of the series; the season looked for is daily (24) for hours, weekly (7) for days */
+                bucket?: "hour" | "day";
+                /** @description Figure per bucket (default sum; count/sum/rate buckets without points are 0, others are interpolated) */
+                aggregation?: "count" | "sum" | "avg" | "min" | "max" | "p50" | "p90" | "p95" | "p99" | "rate";
+            };
+            header?: never;
+            path: {
+                /** @description The metric, e.g. task.duration_ms */
+                metric_type: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Forecast of a metric: Holt's linear smoothing, or Holt-Winters when a season is detectable, with 95 % prediction intervals and a back-tested error */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            metric_type: string;
+                            /** @enum {string} */
+                            aggregation: "count" | "sum" | "avg" | "min" | "max" | "p50" | "p90" | "p95" | "p99" | "rate";
+                            /** @enum {string} */
+                            bucket: "hour" | "day";
+                            /** @enum {string} */
+                            scope: "all" | "own";
+                            /** @enum {string} */
+                            status: "ok" | "insufficient_data";
+                            history: {
+                                start: string | null;
+                                /**
+                                 * Format: date-time
+                                 * @description End of the last complete bucket (the current bucket is not used)
+                                 */
+                                end: string;
+                                points: number;
+                                /** @description Buckets without points, interpolated (non-additive aggregations) */
+                                filled_buckets: number;
+                                values: {
+                                    /** Format: date-time */
+                                    timestamp: string;
+                                    value: number;
+                                }[];
+                            };
+                            /** @description With insufficient_data: how much history is needed */
+                            needed: {
+                                points: number;
+                                have: number;
+                                message: string;
+                            } | null;
+                            method: ("holt" | "holt_winters") | null;
+                            parameters: {
+                                alpha: number;
+                                beta: number;
+                                gamma: number | null;
+                                season: number | null;
+                            } | null;
+                            season: {
+                                period: number;
+                                detected: boolean;
+                                /** @description Autocorrelation of the differenced series at the season lag */
+                                acf: number | null;
+                                bound: number | null;
+                            } | null;
+                            interval_level: number;
+                            residual_sigma: number | null;
+                            forecast: {
+                                /** Format: date-time */
+                                timestamp: string;
+                                value: number;
+                                lower: number;
+                                upper: number;
+                            }[];
+                            backtest: {
+                                /** @description Latest buckets held out */
+                                holdout: number;
+                                /** @description Percent; null when a held-out value is 0 */
+                                mape: number | null;
+                                /** @description Against the naive (seasonal naive for holt_winters) one-step error in the training part */
+                                mase: number | null;
+                                /** @description Share of held-out values inside the 95 % intervals */
+                                coverage: number;
+                            } | null;
+                            items_read: number;
+                        };
+                        message: string;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Malformed request (invalid_json, bad_request, invalid_cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated but lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Validation error; errors[] names each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (request_id only) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getRealTimeMetrics: {
+        parameters: {
+            query?: {
+                /** @description Comma-separated metric[:aggregation] (default task.finished,task.duration_ms,task.cost_usd,provider.latency_ms,system.tasks_pending) */
+                metric_types?: string;
+                /** @description Trailing minutes read (default 120) */
+                window_minutes?: number;
+                prediction_minutes?: number;
+                /** @description How many latest minutes are checked for anomalies (default 5) */
+                check_last?: number;
+                /** @description Robust z-score above which a value is an anomaly (default 3.5) */
+                z_threshold?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Latest values per minute, short-horizon forecasts with intervals, and robust z-score anomaly flags */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            /** Format: date-time */
+                            generated_at: string;
+                            window: {
+                                /** Format: date-time */
+                                start: string;
+                                /** Format: date-time */
+                                end: string;
+                                /** @constant */
+                                bucket: "minute";
+                            };
+                            z_threshold: number;
+                            metrics: {
+                                metric_type: string;
+                                /** @enum {string} */
+                                aggregation: "count" | "sum" | "avg" | "min" | "max" | "p50" | "p90" | "p95" | "p99" | "rate";
+                                /** @enum {string} */
+                                scope: "all" | "own";
+                                /** @description The last complete minute with data */
+                                latest: {
+                                    /** Format: date-time */
+                                    timestamp: string;
+                                    value: number;
+                                } | null;
+                                points: number;
+                                prediction: {
+                                    /** @enum {string} */
+                                    status: "ok" | "insufficient_data";
+                                    method: ("holt" | "holt_winters") | null;
+                                    needed: number | null;
+                                    values: {
+                                        /** Format: date-time */
+                                        timestamp: string;
+                                        value: number;
+                                        lower: number;
+                                        upper: number;
+                                    }[];
+                                };
+                                anomalies: {
+                                    /** Format: date-time */
+                                    timestamp: string;
+                                    value: number;
+                                    band: {
+                                        median: number;
+                                        lower: number;
+                                        upper: number;
+                                    };
+                                    /** @description (value − median) / (MAD / 0.6745); null when the baseline is constant (any other value is then flagged) */
+                                    score: number | null;
+                                    baseline_size: number;
+                                }[];
+                            }[];
+                            items_read: number;
+                        };
+                        message: string;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Malformed request (invalid_json, bad_request, invalid_cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated but lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Validation error; errors[] names each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (request_id only) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getDashboardData: {
+        parameters: {
+            query?: {
+                /** @description Up to now (default 24h); compared with the period before it */
+                time_range?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One call for a dashboard: summary, series, trends against the previous period, top failing task types, provider comparison */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            time_range: string;
+                            /** Format: date-time */
+                            generated_at: string;
+                            /** @enum {string} */
+                            bucket: "minute" | "hour" | "day";
+                            /** @description As GET /api/v1/analytics/summary with window = time_range */
+                            summary: {
+                                [key: string]: unknown;
+                            };
+                            series: {
+                                key: string;
+                                metric_type: string;
+                                aggregation: string;
+                                points: {
+                                    /** Format: date-time */
+                                    timestamp: string;
+                                    value: number | null;
+                                    count: number;
+                                }[];
+                            }[];
+                            trends: {
+                                key: string;
+                                current: number | null;
+                                previous: number | null;
+                                /** @description current − previous */
+                                change: number | null;
+                                /** @description null when previous is 0 or null */
+                                change_percent: number | null;
+                                current_count: number;
+                                previous_count: number;
+                            }[];
+                            top_failing_task_types: {
+                                task_type: string;
+                                failed: number;
+                                finished: number;
+                                failure_rate: number;
+                            }[];
+                            /** @description As GET /api/v1/analytics/providers/performance-comparison (min_samples 5) */
+                            providers: {
+                                [key: string]: unknown;
+                            };
+                            /** @description null: alert rules live in the monitoring function, not deployed with this build */
+                            open_alerts: null;
+                            items_read: number;
+                        };
+                        message: string;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Malformed request (invalid_json, bad_request, invalid_cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated but lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Validation error; errors[] names each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (request_id only) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getAdvancedInsights: {
+        parameters: {
+            query?: {
+                /** @description Up to now (default 24h; minute buckets up to 6h, hours beyond) */
+                time_range?: string;
+                /** @description Comma-separated metric[:aggregation] */
+                metric_types?: string;
+                /** @description Significance each finding must reach (default 0.01) */
+                alpha?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Anomalies, change points (CUSUM) and correlations between metrics, each with a confidence computed from the data */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            time_range: string;
+                            /** @enum {string} */
+                            bucket: "minute" | "hour";
+                            /** Format: date-time */
+                            start: string;
+                            /** Format: date-time */
+                            end: string;
+                            alpha: number;
+                            anomalies: {
+                                /** Format: date-time */
+                                timestamp: string;
+                                value: number;
+                                band: {
+                                    median: number;
+                                    lower: number;
+                                    upper: number;
+                                };
+                                /** @description (value − median) / (MAD / 0.6745); null when the baseline is constant (any other value is then flagged) */
+                                score: number | null;
+                                baseline_size: number;
+                                metric_type: string;
+                                aggregation: string;
+                                /** @description 1 − Bonferroni-adjusted two-sided p of the robust z over the series’ points */
+                                confidence: number;
+                            }[];
+                            change_points: {
+                                metric_type: string;
+                                aggregation: string;
+                                /** Format: date-time */
+                                timestamp: string;
+                                before_mean: number;
+                                after_mean: number;
+                                statistic: number | null;
+                                /** @description 1 − p of the CUSUM peak (Kolmogorov approximation) */
+                                confidence: number;
+                                sample_size: number;
+                                /** @constant */
+                                method: "cusum";
+                            }[];
+                            correlations: {
+                                metrics: [
+                                    string,
+                                    string
+                                ];
+                                r: number;
+                                sample_size: number;
+                                p_value: number;
+                                confidence: number;
+                                /** @constant */
+                                method: "pearson";
+                            }[];
+                            series_examined: {
+                                metric_type: string;
+                                aggregation: string;
+                                points: number;
+                            }[];
+                            items_read: number;
+                        };
+                        message: string;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Malformed request (invalid_json, bad_request, invalid_cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated but lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Validation error; errors[] names each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (request_id only) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    exportAnalytics: {
+        parameters: {
+            query?: {
+                /** @description The answer's format */
+                format?: "json" | "csv" | "xlsx";
+                /** @description Up to now; raw points are kept METRICS_RETENTION_DAYS */
+                time_range?: string;
+                /** @description Comma-separated metric names (default: every metric) */
+                metric_types?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Export raw metric points as JSON (with export_metadata), CSV or XLSX (a Metadata sheet and one sheet per metric namespace) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            export_metadata: {
+                                /** Format: date-time */
+                                generated_at: string;
+                                generated_by: string;
+                                /** @enum {string} */
+                                format: "json" | "csv" | "xlsx";
+                                time_range: string;
+                                /** Format: date-time */
+                                start: string;
+                                /** Format: date-time */
+                                end: string;
+                                metric_types: string[] | null;
+                                /** @enum {string} */
+                                scope: "all" | "own";
+                                point_count: number;
+                                /** @description Points per metric namespace (one XLSX sheet each) */
+                                categories: {
+                                    [key: string]: number;
+                                };
+                                columns: string[];
+                            };
+                            points: {
+                                /** Format: date-time */
+                                timestamp: string;
+                                metric_type: string;
+                                value: number;
+                                labels: {
+                                    [key: string]: string;
+                                };
+                                point_id: string;
+                                /** Format: date-time */
+                                recorded_at: string;
+                            }[];
+                        };
+                        message: string;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Malformed request (invalid_json, bad_request, invalid_cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated but lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Validation error; errors[] names each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (request_id only) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getMonitoringHealth: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Comprehensive health: components with status and latency, alert counts, recent alerts, utilisation, the evaluator */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            /** @enum {string} */
+                            status: "healthy" | "degraded" | "unhealthy";
+                            components: {
+                                name: string;
+                                status: string;
+                                latency_ms: number | null;
+                                detail: string | null;
+                            }[];
+                            alerts: {
+                                /** @description Firing alerts by severity */
+                                firing: {
+                                    [key: string]: number;
+                                };
+                                /** @description Label sets pending */
+                                pending: number;
+                                firing_total: number;
+                                acknowledged: number;
+                            };
+                            recent_alerts: {
+                                alert_id: string;
+                                rule_id: string;
+                                rule_name: string;
+                                metric: string;
+                                labels: {
+                                    [key: string]: string | null;
+                                };
+                                /** @enum {string} */
+                                severity: "info" | "warning" | "critical" | "emergency";
+                                /** @enum {string} */
+                                status: "firing" | "resolved";
+                                /** @description Value when it last changed state */
+                                value: number | null;
+                                threshold: number;
+                                /** @enum {string} */
+                                condition: "gt" | "gte" | "lt" | "lte" | "eq" | "ne";
+                                /**
+                                 * Format: date-time
+                                 * @description When the condition first held (pending)
+                                 */
+                                started_at: string;
+                                /** Format: date-time */
+                                fired_at: string;
+                                resolved_at: string | null;
+                                resolved_reason: ("condition_cleared" | "rule_deleted" | "rule_changed") | null;
+                                acknowledged_at: string | null;
+                                acknowledged_by: string | null;
+                                transitions: {
+                                    /** @enum {string} */
+                                    state: "pending" | "firing" | "resolved";
+                                    /** Format: date-time */
+                                    at: string;
+                                    value: number | null;
+                                }[];
+                                deliveries: {
+                                    /** @enum {string} */
+                                    event: "alert.fired" | "alert.resolved";
+                                    channels: string[];
+                                    /** @enum {string} */
+                                    status: "published" | "suppressed" | "failed";
+                                    /** Format: date-time */
+                                    at: string;
+                                    detail: string | null;
+                                }[];
+                            }[];
+                            utilisation: {
+                                tasks_queued: number;
+                                tasks_pending: number;
+                                tasks_running: number;
+                                workflows_running: number;
+                            };
+                            rules: {
+                                total: number;
+                                enabled: number;
+                            };
+                            evaluator: {
+                                enabled: boolean;
+                                interval_seconds: number;
+                                last_run_at: string | null;
+                                last_duration_ms: number | null;
+                                last_rules_evaluated: number | null;
+                                last_error: string | null;
+                                errors_total: number;
+                                runs_total: number;
+                                next_run_at: string | null;
+                            };
+                        };
+                        message: string;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Malformed request (invalid_json, bad_request, invalid_cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated but lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Validation error; errors[] names each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (request_id only) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listAlerts: {
+        parameters: {
+            query?: {
+                /** @description Items per page (1..100, default 20) */
+                limit?: number;
+                /** @description `next_cursor` of the previous page, to read the next one (bound to the same filters) */
+                cursor?: string;
+                /** @description Only items in this status */
+                status?: string;
+                /** @description Only items of these severities (comma-separated) */
+                severity?: string;
+                /** @description Only items of this rule */
+                rule_id?: string;
+                /** @description Alerts that started at or after */
+                from?: string;
+                /** @description Alerts that started at or before */
+                to?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Alerts, newest first, filtered by status, severity, rule and start time; cursor pagination */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            items: {
+                                alert_id: string;
+                                rule_id: string;
+                                rule_name: string;
+                                metric: string;
+                                labels: {
+                                    [key: string]: string | null;
+                                };
+                                /** @enum {string} */
+                                severity: "info" | "warning" | "critical" | "emergency";
+                                /** @enum {string} */
+                                status: "firing" | "resolved";
+                                /** @description Value when it last changed state */
+                                value: number | null;
+                                threshold: number;
+                                /** @enum {string} */
+                                condition: "gt" | "gte" | "lt" | "lte" | "eq" | "ne";
+                                /**
+                                 * Format: date-time
+                                 * @description When the condition first held (pending)
+                                 */
+                                started_at: string;
+                                /** Format: date-time */
+                                fired_at: string;
+                                resolved_at: string | null;
+                                resolved_reason: ("condition_cleared" | "rule_deleted" | "rule_changed") | null;
+                                acknowledged_at: string | null;
+                                acknowledged_by: string | null;
+                                transitions: {
+                                    /** @enum {string} */
+                                    state: "pending" | "firing" | "resolved";
+                                    /** Format: date-time */
+                                    at: string;
+                                    value: number | null;
+                                }[];
+                                deliveries: {
+                                    /** @enum {string} */
+                                    event: "alert.fired" | "alert.resolved";
+                                    channels: string[];
+                                    /** @enum {string} */
+                                    status: "published" | "suppressed" | "failed";
+                                    /** Format: date-time */
+                                    at: string;
+                                    detail: string | null;
+                                }[];
+                            }[];
+                            next_cursor: string | null;
+                        };
+                        message: string;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Malformed request (invalid_json, bad_request, invalid_cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated but lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Validation error; errors[] names each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (request_id only) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    acknowledgeAlert: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Id of the alert */
+                alert_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Acknowledge an alert: it keeps its state, further notifications of it are suppressed (idempotent) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            alert_id: string;
+                            rule_id: string;
+                            rule_name: string;
+                            metric: string;
+                            labels: {
+                                [key: string]: string | null;
+                            };
+                            /** @enum {string} */
+                            severity: "info" | "warning" | "critical" | "emergency";
+                            /** @enum {string} */
+                            status: "firing" | "resolved";
+                            /** @description Value when it last changed state */
+                            value: number | null;
+                            threshold: number;
+                            /** @enum {string} */
+                            condition: "gt" | "gte" | "lt" | "lte" | "eq" | "ne";
+                            /**
+                             * Format: date-time
+                             * @description When the condition first held (pending)
+                             */
+                            started_at: string;
+                            /** Format: date-time */
+                            fired_at: string;
+                            resolved_at: string | null;
+                            resolved_reason: ("condition_cleared" | "rule_deleted" | "rule_changed") | null;
+                            acknowledged_at: string | null;
+                            acknowledged_by: string | null;
+                            transitions: {
+                                /** @enum {string} */
+                                state: "pending" | "firing" | "resolved";
+                                /** Format: date-time */
+                                at: string;
+                                value: number | null;
+                            }[];
+                            deliveries: {
+                                /** @enum {string} */
+                                event: "alert.fired" | "alert.resolved";
+                                channels: string[];
+                                /** @enum {string} */
+                                status: "published" | "suppressed" | "failed";
+                                /** Format: date-time */
+                                at: string;
+                                detail: string | null;
+                            }[];
+                        };
+                        message: string;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Malformed request (invalid_json, bad_request, invalid_cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated but lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict, invalid state transition or idempotency conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Validation error; errors[] names each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (request_id only) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listAlertRules: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every alert rule with its current state (inactive, pending, firing), last value and label sets */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            items: {
+                                rule_id: string;
+                                name: string;
+                                description: string | null;
+                                metric: string;
+                                labels: {
+                                    [key: string]: string;
+                                };
+                                group_by: string[];
+                                /** @enum {string} */
+                                aggregation: "count" | "sum" | "avg" | "min" | "max" | "p50" | "p90" | "p95" | "p99" | "rate";
+                                window_seconds: number;
+                                /** @enum {string} */
+                                condition: "gt" | "gte" | "lt" | "lte" | "eq" | "ne";
+                                threshold: number;
+                                for_seconds: number;
+                                keep_firing_for_seconds: number;
+                                /** @enum {string} */
+                                severity: "info" | "warning" | "critical" | "emergency";
+                                channels: string[];
+                                enabled: boolean;
+                                /** @description Seeded at first start (may be edited or deleted) */
+                                builtin: boolean;
+                                /** Format: date-time */
+                                created_at: string;
+                                /** Format: date-time */
+                                updated_at: string;
+                                /**
+                                 * @description The most advanced state of its label sets
+                                 * @enum {string}
+                                 */
+                                state: "inactive" | "pending" | "firing";
+                                last_value: number | null;
+                                last_evaluated_at: string | null;
+                                series: {
+                                    labels: {
+                                        [key: string]: string | null;
+                                    };
+                                    /** @enum {string} */
+                                    state: "inactive" | "pending" | "firing";
+                                    /** @description Last value seen for this label set */
+                                    value: number | null;
+                                    active_since: string | null;
+                                    alert_id: string | null;
+                                    /** Format: date-time */
+                                    evaluated_at: string;
+                                }[];
+                            }[];
+                        };
+                        message: string;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Malformed request (invalid_json, bad_request, invalid_cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated but lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Validation error; errors[] names each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (request_id only) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    createAlertRule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Unique among rules (case-insensitive) */
+                    name: string;
+                    description?: string;
+                    /** @description A metric the metrics store knows (a 422 lists them) */
+                    metric: string;
+                    /** @description Exact label matches the points must have */
+                    labels?: {
+                        [key: string]: string;
+                    };
+                    /** @description One alert per value of these labels (a label set); without it one per rule */
+                    group_by?: string[];
+                    /**
+                     * @description Figure of the window: count, sum, avg, min, max, p50/p90/p95/p99, rate (points per second)
+                     * @enum {string}
+                     */
+                    aggregation: "count" | "sum" | "avg" | "min" | "max" | "p50" | "p90" | "p95" | "p99" | "rate";
+                    /** @description Range read at each evaluation (minute rollups) */
+                    window_seconds: number;
+                    /** @enum {string} */
+                    condition: "gt" | "gte" | "lt" | "lte" | "eq" | "ne";
+                    threshold: number;
+                    /** @description How long the condition must hold before pending turns firing */
+                    for_seconds: number;
+                    /**
+                     * @description How long a firing alert stays firing after the condition stops holding
+                     * @default 0
+                     */
+                    keep_firing_for_seconds?: number;
+                    /** @enum {string} */
+                    severity: "info" | "warning" | "critical" | "emergency";
+                    /**
+                     * @description Notification channels (plugin names); the configured default channels when empty
+                     * @default []
+                     */
+                    channels?: string[];
+                    /** @default true */
+                    enabled?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description Create an alert rule on a metric of the metrics store */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            rule_id: string;
+                            name: string;
+                            description: string | null;
+                            metric: string;
+                            labels: {
+                                [key: string]: string;
+                            };
+                            group_by: string[];
+                            /** @enum {string} */
+                            aggregation: "count" | "sum" | "avg" | "min" | "max" | "p50" | "p90" | "p95" | "p99" | "rate";
+                            window_seconds: number;
+                            /** @enum {string} */
+                            condition: "gt" | "gte" | "lt" | "lte" | "eq" | "ne";
+                            threshold: number;
+                            for_seconds: number;
+                            keep_firing_for_seconds: number;
+                            /** @enum {string} */
+                            severity: "info" | "warning" | "critical" | "emergency";
+                            channels: string[];
+                            enabled: boolean;
+                            /** @description Seeded at first start (may be edited or deleted) */
+                            builtin: boolean;
+                            /** Format: date-time */
+                            created_at: string;
+                            /** Format: date-time */
+                            updated_at: string;
+                            /**
+                             * @description The most advanced state of its label sets
+                             * @enum {string}
+                             */
+                            state: "inactive" | "pending" | "firing";
+                            last_value: number | null;
+                            last_evaluated_at: string | null;
+                            series: {
+                                labels: {
+                                    [key: string]: string | null;
+                                };
+                                /** @enum {string} */
+                                state: "inactive" | "pending" | "firing";
+                                /** @description Last value seen for this label set */
+                                value: number | null;
+                                active_since: string | null;
+                                alert_id: string | null;
+                                /** Format: date-time */
+                                evaluated_at: string;
+                            }[];
+                        };
+                        message: string;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Malformed request (invalid_json, bad_request, invalid_cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated but lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict, invalid state transition or idempotency conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body over the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Validation error; errors[] names each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (request_id only) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    replaceAlertRule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Id of the rule */
+                rule_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Unique among rules (case-insensitive) */
+                    name: string;
+                    description?: string;
+                    /** @description A metric the metrics store knows (a 422 lists them) */
+                    metric: string;
+                    /** @description Exact label matches the points must have */
+                    labels?: {
+                        [key: string]: string;
+                    };
+                    /** @description One alert per value of these labels (a label set); without it one per rule */
+                    group_by?: string[];
+                    /**
+                     * @description Figure of the window: count, sum, avg, min, max, p50/p90/p95/p99, rate (points per second)
+                     * @enum {string}
+                     */
+                    aggregation: "count" | "sum" | "avg" | "min" | "max" | "p50" | "p90" | "p95" | "p99" | "rate";
+                    /** @description Range read at each evaluation (minute rollups) */
+                    window_seconds: number;
+                    /** @enum {string} */
+                    condition: "gt" | "gte" | "lt" | "lte" | "eq" | "ne";
+                    threshold: number;
+                    /** @description How long the condition must hold before pending turns firing */
+                    for_seconds: number;
+                    /**
+                     * @description How long a firing alert stays firing after the condition stops holding
+                     * @default 0
+                     */
+                    keep_firing_for_seconds?: number;
+                    /** @enum {string} */
+                    severity: "info" | "warning" | "critical" | "emergency";
+                    /**
+                     * @description Notification channels (plugin names); the configured default channels when empty
+                     * @default []
+                     */
+                    channels?: string[];
+                    /** @default true */
+                    enabled?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description Replace an alert rule (default rules included); another metric, labels or group_by, or disabling it, resolves its open alerts */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            rule_id: string;
+                            name: string;
+                            description: string | null;
+                            metric: string;
+                            labels: {
+                                [key: string]: string;
+                            };
+                            group_by: string[];
+                            /** @enum {string} */
+                            aggregation: "count" | "sum" | "avg" | "min" | "max" | "p50" | "p90" | "p95" | "p99" | "rate";
+                            window_seconds: number;
+                            /** @enum {string} */
+                            condition: "gt" | "gte" | "lt" | "lte" | "eq" | "ne";
+                            threshold: number;
+                            for_seconds: number;
+                            keep_firing_for_seconds: number;
+                            /** @enum {string} */
+                            severity: "info" | "warning" | "critical" | "emergency";
+                            channels: string[];
+                            enabled: boolean;
+                            /** @description Seeded at first start (may be edited or deleted) */
+                            builtin: boolean;
+                            /** Format: date-time */
+                            created_at: string;
+                            /** Format: date-time */
+                            updated_at: string;
+                            /**
+                             * @description The most advanced state of its label sets
+                             * @enum {string}
+                             */
+                            state: "inactive" | "pending" | "firing";
+                            last_value: number | null;
+                            last_evaluated_at: string | null;
+                            series: {
+                                labels: {
+                                    [key: string]: string | null;
+                                };
+                                /** @enum {string} */
+                                state: "inactive" | "pending" | "firing";
+                                /** @description Last value seen for this label set */
+                                value: number | null;
+                                active_since: string | null;
+                                alert_id: string | null;
+                                /** Format: date-time */
+                                evaluated_at: string;
+                            }[];
+                        };
+                        message: string;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Malformed request (invalid_json, bad_request, invalid_cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated but lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict, invalid state transition or idempotency conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body over the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Validation error; errors[] names each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (request_id only) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    deleteAlertRule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Id of the rule */
+                rule_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Delete an alert rule; its firing alerts are resolved (`rule_deleted`) and notified */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            rule_id: string;
+                            /** @constant */
+                            deleted: true;
+                            resolved_alerts: number;
+                        };
+                        message: string;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Malformed request (invalid_json, bad_request, invalid_cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated but lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict, invalid state transition or idempotency conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Validation error; errors[] names each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (request_id only) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getMonitoringConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Monitoring configuration: evaluation interval, alert retention, default channels, enabled */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            /** @description Evaluate at most this often; on AWS the schedule runs every minute, so values under 60 act as 60 */
+                            evaluation_interval_seconds: number;
+                            /** @description Resolved alerts are kept this many days */
+                            retention_days: number;
+                            /** @description Channels of rules that name none */
+                            default_channels: string[];
+                            /** @description Whether the evaluator runs (POST /start and /stop set it too) */
+                            enabled: boolean;
+                            updated_at: string | null;
+                            updated_by: string | null;
+                        };
+                        message: string;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Malformed request (invalid_json, bad_request, invalid_cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated but lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Validation error; errors[] names each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (request_id only) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    updateMonitoringConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Evaluate at most this often; on AWS the schedule runs every minute, so values under 60 act as 60 */
+                    evaluation_interval_seconds: number;
+                    /** @description Resolved alerts are kept this many days */
+                    retention_days: number;
+                    /** @description Channels of rules that name none */
+                    default_channels: string[];
+                    /** @description Whether the evaluator runs (POST /start and /stop set it too) */
+                    enabled: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description Replace the monitoring configuration (audited); 409 when it changed meanwhile */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            /** @description Evaluate at most this often; on AWS the schedule runs every minute, so values under 60 act as 60 */
+                            evaluation_interval_seconds: number;
+                            /** @description Resolved alerts are kept this many days */
+                            retention_days: number;
+                            /** @description Channels of rules that name none */
+                            default_channels: string[];
+                            /** @description Whether the evaluator runs (POST /start and /stop set it too) */
+                            enabled: boolean;
+                            updated_at: string | null;
+                            updated_by: string | null;
+                        };
+                        message: string;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Malformed request (invalid_json, bad_request, invalid_cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated but lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict, invalid state transition or idempotency conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body over the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Validation error; errors[] names each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (request_id only) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    startMonitoring: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Start the evaluator (idempotent; survives restarts). It resumes at the current time: nothing missed is replayed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            enabled: boolean;
+                            changed: boolean;
+                            evaluator: {
+                                enabled: boolean;
+                                interval_seconds: number;
+                                last_run_at: string | null;
+                                last_duration_ms: number | null;
+                                last_rules_evaluated: number | null;
+                                last_error: string | null;
+                                errors_total: number;
+                                runs_total: number;
+                                next_run_at: string | null;
+                            };
+                        };
+                        message: string;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Malformed request (invalid_json, bad_request, invalid_cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated but lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict, invalid state transition or idempotency conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Validation error; errors[] names each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Internal error (request_id only) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    stopMonitoring: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Stop the evaluator (idempotent; survives restarts): scheduled runs do nothing until started */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            enabled: boolean;
+                            changed: boolean;
+                            evaluator: {
+                                enabled: boolean;
+                                interval_seconds: number;
+                                last_run_at: string | null;
+                                last_duration_ms: number | null;
+                                last_rules_evaluated: number | null;
+                                last_error: string | null;
+                                errors_total: number;
+                                runs_total: number;
+                                next_run_at: string | null;
+                            };
+                        };
+                        message: string;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
+            /** @description Malformed request (invalid_json, bad_request, invalid_cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not authenticated: a missing, invalid, expired or revoked token (or, on login and refresh, wrong credentials) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Authenticated but lacks the permission */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unknown id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict, invalid state transition or idempotency conflict */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
