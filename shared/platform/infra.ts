@@ -245,7 +245,7 @@ export const FUNCTION_PORTS = {
   // publishes task.* / execution.* events on the bus for the plugins (events: 'publish').
   workflows: { table: 'read-write', queue: 'send', connections: true, events: 'publish', scheduler: 'manage', workflows: 'manage', signer: 'verify', appSecret: true, stepCallbacks: true, auditQueue: true },
   // Preempting a task (a conflict's resolution) re-queues it, announces it and answers its workflow step.
-  resources: { table: 'read-write', queue: 'send', connections: true, signer: 'verify', stepCallbacks: true },
+  resources: { table: 'read-write', queue: 'send', connections: true, events: 'publish', signer: 'verify', stepCallbacks: true, auditQueue: true },
   providers: { table: 'read-write', secrets: 'manage', signer: 'verify', appSecret: true, bedrock: true, auditQueue: true },
   // Configuration secrets, custom events, notifications and redeliveries (which deliver synchronously).
   plugins: { table: 'read-write', secrets: 'manage', events: 'publish', mail: true, signer: 'verify', appSecret: true, auditQueue: true },
