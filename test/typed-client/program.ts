@@ -25,12 +25,12 @@ type Task = Awaited<ReturnType<typeof getTask>>;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function until<T>(what: string, read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 60_000): Promise<T> {
+async function until<T>(what: string, read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 180_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await read();
     if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: not done after ${timeoutMs} ms`);
+    if (Date.now() > deadline) throw new Error(`${what}: not done after ${timeoutMs} ms (last seen: ${JSON.stringify(value).slice(0, 500)})`);
     await sleep(200);
   }
 }
@@ -43,7 +43,7 @@ async function getTask(client: SupervisorClient, taskId: string) {
 
 async function createTask(client: SupervisorClient, tag: string, prompt: string) {
   const { data, error, response } = await client.api.POST('/api/v1/tasks', {
-    body: { type: 'custom', title: `typed client: ${prompt}`, payload: { prompt }, tags: [tag] },
+    body: { type: 'custom', provider_id: 'local', title: `typed client: ${prompt}`, payload: { prompt }, tags: [tag] },
   });
   if (!data) throw new Error(`POST task: ${response.status} ${error?.detail ?? ''}`);
   return data.data;
@@ -82,8 +82,8 @@ export async function scenario(baseUrl: string, username: string, password: stri
     body: {
       name: `typed-client-${tag}`,
       steps: [
-        { id: 'plan', type: 'custom', payload: { prompt: 'List three risks of the change.' } },
-        { id: 'review', type: 'custom', depends_on: ['plan'], payload: { prompt: 'Review: {{steps.plan.output}}' } },
+        { id: 'plan', type: 'custom', provider_id: 'local', payload: { prompt: 'List three risks of the change.' } },
+        { id: 'review', type: 'custom', provider_id: 'local', depends_on: ['plan'], payload: { prompt: 'Review: {{steps.plan.output}}' } },
       ],
     },
   });
