@@ -65,6 +65,7 @@ export const advancedAnalyticsRoutes = defineRoutes([
     tags,
     query: s.exportQuery,
     response: s.exportView,
+    alsoContentTypes: ['text/csv', 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet'],
     audit: true,
     resourceType: 'analytics_export',
   },

@@ -26,6 +26,7 @@ export const analyticsRoutes = defineRoutes([
     body: s.collectBody,
     response: s.collectView,
     status: 201,
+    alsoAnswers: { 200: 'Already recorded: the same event_id from the same caller; nothing was counted again' },
     resourceType: 'metric',
   },
   {

@@ -128,6 +128,12 @@ export function documentPath(path: string): string {
 
 const EXAMPLE_TIME = '2025-01-01T00:00:00.000Z';
 
+const BINARY_TYPE = /^(image|application\/(octet|vnd\.))/;
+
+function fileContent(type: string): Json {
+  return { schema: { type: 'string', ...(BINARY_TYPE.test(type) ? { contentMediaType: type, contentEncoding: 'binary' } : {}) } };
+}
+
 function successContent(route: RouteSpec, withExample = true): Json {
   const example = withExample ? route.example : undefined;
   if (route.rawResponse) {
@@ -139,12 +145,12 @@ function successContent(route: RouteSpec, withExample = true): Json {
           ...(example && 'response' in example ? { example: example.response } : {}),
         };
       } else {
-        content[type] = { schema: { type: 'string', ...(/^(image|application\/octet)/.test(type) ? { contentMediaType: type, contentEncoding: 'binary' } : {}) } };
+        content[type] = fileContent(type);
       }
     }
     return content;
   }
-  return {
+  const content: Json = {
     'application/json': {
       schema: {
         type: 'object',
@@ -158,6 +164,8 @@ function successContent(route: RouteSpec, withExample = true): Json {
       ...(example && 'response' in example ? { example: { data: example.response, message: example.message ?? 'OK', timestamp: EXAMPLE_TIME } } : {}),
     },
   };
+  for (const type of route.alsoContentTypes ?? []) content[type] = fileContent(type);
+  return content;
 }
 
 /** Error statuses an operation can answer, derived from its declaration. */

@@ -60,6 +60,8 @@ export interface RouteSpec {
    * types it comes in and, for a JSON one, the schema of the whole body.
    */
   rawResponse?: { contentTypes: string[]; schema?: z.ZodType; description?: string };
+  /** Further content types of the success answer besides the JSON envelope (a file the query asks for). */
+  alsoContentTypes?: string[];
   /**
    * Error statuses the route answers besides those the document derives from its declaration
    * (401 on a public route that checks credentials, 429 from a limit the service keeps).

@@ -71,8 +71,8 @@ describe('analytics: providers', () => {
       expect(row.cost_usd).toBeCloseTo(w.cost, 9);
       expect(row.cost_per_successful_task_usd).toBeCloseTo(w.cost / w.completed, 9);
       expect(row.latency_ms.count).toBe(w.requests);
-      // The sketch's rank: the value at floor(q·(n − 1)) of the sorted values, within 1 %.
-      const nearest = (q: number) => w.latencies[Math.floor(q * (w.latencies.length - 1))];
+      // Nearest rank, as the sketch reads it: the ceil(q·n)-th smallest value, within 1 %.
+      const nearest = (q: number) => w.latencies[Math.max(1, Math.ceil(q * w.latencies.length)) - 1];
       expect(Math.abs(row.latency_ms.p50 - nearest(0.5))).toBeLessThanOrEqual(Math.max(1, nearest(0.5) * 0.011));
       expect(Math.abs(row.latency_ms.p95 - nearest(0.95))).toBeLessThanOrEqual(Math.max(1, nearest(0.95) * 0.011));
       expect(row.time_to_first_token_ms.count).toBe(0);
