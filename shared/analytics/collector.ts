@@ -45,10 +45,7 @@ export async function collectGauges(deps: Deps, options: { process?: ProcessSamp
     samples['system.event_loop_lag_ms'] = options.process.event_loop_lag_ms;
   }
   const store = metricsStore(deps);
-  let recorded = 0;
-  for (const [metric, value] of Object.entries(samples)) {
-    const point: MetricPoint = { metric, value, at: minute, labels: {}, sourceId: `collector:${metric}:${minute.toISOString()}` };
-    if (await store.record(point, now)) recorded++;
-  }
+  const points: MetricPoint[] = Object.entries(samples).map(([metric, value]) => ({ metric, value, at: minute, labels: {}, sourceId: `collector:${metric}:${minute.toISOString()}` }));
+  const recorded = (await store.recordMany(points, now)).filter(Boolean).length;
   return { at: minute.toISOString(), recorded, samples };
 }

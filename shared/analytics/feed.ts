@@ -8,13 +8,11 @@ import { pointsOfChange } from './derive.js';
  */
 export const metricsConsumer: ChangeConsumer = {
   name: 'metrics',
-  // Counting commutes, and every point is recorded once by its source id: changes need no order.
-  concurrency: 8,
-  async handle(change, deps) {
-    const points = pointsOfChange(change);
+  // Every point is recorded once by its source id, so a retried batch counts nothing twice; recording
+  // the batch's points together adds once per rollup item instead of once per point.
+  async handleBatch(changes, deps) {
+    const points = changes.flatMap((change) => pointsOfChange(change));
     if (!points.length) return;
-    const store = metricsStore(deps);
-    // Different metrics: different rollup items, no contention between them.
-    await Promise.all(points.map((point) => store.record(point, deps.clock.now())));
+    await metricsStore(deps).recordMany(points, deps.clock.now());
   },
 };

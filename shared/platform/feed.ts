@@ -35,7 +35,12 @@ export interface ChangeConsumer {
    */
   concurrency?: number;
   /** Handles one change; throwing makes the batch fail from this record on (retried). */
-  handle(change: Change, deps: Deps): Promise<void>;
+  handle?(change: Change, deps: Deps): Promise<void>;
+  /**
+   * Handles the whole batch at once (instead of `handle`), for a consumer that gains from batching and
+   * is idempotent over it; throwing makes the whole batch fail (retried).
+   */
+  handleBatch?(changes: readonly Change[], deps: Deps): Promise<void>;
 }
 
 type Image = Record<string, LambdaAttributeValue> | undefined;
@@ -75,12 +80,22 @@ export async function handleStreamEvent(
   const changes = changesOf(event);
   let failedAt = changes.length;
   for (const consumer of consumers) {
+    if (consumer.handleBatch) {
+      try {
+        if (failedAt > 0) await consumer.handleBatch(changes.slice(0, failedAt), deps);
+      } catch (err) {
+        onError(consumer.name, changes[0], err);
+        failedAt = 0;
+      }
+      continue;
+    }
+    const handle = consumer.handle!.bind(consumer);
     const width = Math.max(1, consumer.concurrency ?? 1);
     let next = 0;
     const worker = async () => {
       for (let i = next++; i < failedAt; i = next++) {
         try {
-          await consumer.handle(changes[i], deps);
+          await handle(changes[i], deps);
         } catch (err) {
           onError(consumer.name, changes[i], err);
           failedAt = Math.min(failedAt, i);

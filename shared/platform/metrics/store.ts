@@ -2,10 +2,11 @@
  * The metrics store: points (a metric name, a number, a time, string labels) recorded exactly once each,
  * kept raw for a retention period and rolled up per minute, hour and day.
  *
- * Writes: `record(point)` is one transaction that puts a marker keyed by the point's `sourceId`
- * (condition: not there yet), the raw point (TTL), and `ADD`s count, sum and the sketch bins of every
- * rollup the point belongs to. A second delivery of the same source id fails the marker's condition, so
- * nothing is counted twice; a crash before the transaction loses nothing (the feed redelivers). Min and
+ * Writes: `recordMany(points)` writes transactions that put a marker per point keyed by its `sourceId`
+ * (condition: not there yet) and the raw point (TTL), and `ADD` count, sum and the sketch bins to every
+ * rollup the points belong to (one update per rollup item, summed over the points). A second delivery
+ * of the same source id fails the marker's condition, so nothing is counted twice; a crash before the
+ * transaction loses nothing (the feed redelivers). Min and
  * max are set after the transaction by conditional writes, which are idempotent and re-applied on a
  * duplicate, so they heal after a crash in between.
  *
@@ -19,10 +20,10 @@
  * metrics the platform records).
  */
 import { createHash } from 'node:crypto';
-import { BatchGetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
 import type { Store } from '../store/client.js';
 import { epochSeconds } from '../store/client.js';
-import { isConditionFailure, isTransactionConflict, retryOnConflict } from '../store/conflicts.js';
+import { cancellationCodes, isConditionFailure, isTransactionConflict, retryOnConflict } from '../store/conflicts.js';
 import { queryPage } from '../store/query.js';
 import { mergeSketch, sketchKeyOf, sketchQuantile, type SketchBins } from '../histogram.js';
 
@@ -157,6 +158,26 @@ const pointsOfUser = (user: string) => `METRICS_USER#${user}`;
 
 const binAttr = (key: string) => `b_${key}`;
 
+/** DynamoDB's limit of items in one transaction. */
+const MAX_TRANSACTION_ITEMS = 100;
+
+interface RollupKey {
+  pk: string;
+  sk: string;
+  metric: string;
+  series: string;
+  res: Resolution;
+}
+
+/** Every rollup item a point adds to: each of its series at each resolution. */
+function rollupKeysOf(p: MetricPoint): RollupKey[] {
+  const series = seriesOf(p.labels);
+  return RESOLUTIONS.flatMap((res) => {
+    const bucket = new Date(bucketStart(p.at, res)).toISOString();
+    return series.map((s) => ({ pk: rollupPk(res, p.metric, s), sk: bucket, metric: p.metric, series: s, res }));
+  });
+}
+
 function rollupOf(item: Record<string, unknown>): Rollup {
   const bins: SketchBins = {};
   for (const [k, v] of Object.entries(item)) if (k.startsWith('b_')) bins[k.slice(2)] = Number(v);
@@ -225,116 +246,199 @@ export class MetricsStore {
 
   /**
    * Records a point once: true when this call stored it, false when its `sourceId` was already
-   * recorded (nothing is counted again). Lost races between transactions are retried.
+   * recorded (nothing is counted again).
    */
   async record(p: MetricPoint, now: Date = new Date()): Promise<boolean> {
-    const problem = MetricsStore.problemOf(p);
-    if (problem) throw new Error(`metric point has an invalid ${problem}`);
-    const series = seriesOf(p.labels);
-    await this.register(p.metric, p.labels);
-    const atIso = p.at.toISOString();
-    const id = hashOf(p.sourceId);
-    const rawExpiry = epochSeconds(new Date(Math.max(p.at.getTime(), now.getTime()) + this.rawRetentionDays * DAY_MS));
-    const bin = binAttr(sketchKeyOf(p.value));
-    const rollupKeys: Record<string, string>[] = [];
-    const updates = RESOLUTIONS.flatMap((res) => {
-      const bucket = new Date(bucketStart(p.at, res)).toISOString();
-      const keep = ROLLUP_RETENTION_DAYS[res];
-      return series.map((s) => {
-        const key = { pk: rollupPk(res, p.metric, s), sk: bucket };
-        rollupKeys.push(key);
-        return {
-          Update: {
-            TableName: this.store.table,
-            Key: key,
-            UpdateExpression:
-              'SET #metric = :m, #series = :s, #res = :r, #bucket = :b, #mn = if_not_exists(#mn, :v), #mx = if_not_exists(#mx, :v)' +
-              (keep === null ? '' : ', #exp = :e') +
-              ' ADD #n :one, #sum :v, #bin :one',
-            ExpressionAttributeNames: {
-              '#metric': 'metric',
-              '#series': 'series',
-              '#res': 'res',
-              '#bucket': 'bucket',
-              '#mn': 'mn',
-              '#mx': 'mx',
-              '#n': 'n',
-              '#sum': 's_sum',
-              '#bin': bin,
-              ...(keep === null ? {} : { '#exp': 'expires_at' }),
-            },
-            ExpressionAttributeValues: {
-              ':m': p.metric,
-              ':s': s,
-              ':r': res,
-              ':b': bucket,
-              ':v': p.value,
-              ':one': 1,
-              ...(keep === null ? {} : { ':e': epochSeconds(new Date(bucketStart(p.at, res) + RESOLUTION_MS[res] + keep * DAY_MS)) }),
-            },
-          },
-        };
-      });
-    });
-    let recorded = true;
-    try {
-      await retryOnConflict(
-        () =>
-          this.store.doc.send(
-            new TransactWriteCommand({
-              TransactItems: [
-                {
-                  Put: {
-                    TableName: this.store.table,
-                    Item: { ...markerKey(p.sourceId), entity: 'metric_event', source_id: p.sourceId, metric: p.metric, expires_at: rawExpiry },
-                    ConditionExpression: 'attribute_not_exists(pk)',
-                  },
-                },
-                {
-                  Put: {
-                    TableName: this.store.table,
-                    Item: {
-                      ...pointKey(p.metric, atIso, id),
-                      entity: 'metric_point',
-                      gsi1pk: ALL_POINTS,
-                      gsi1sk: `${atIso}#${id}`,
-                      ...(p.labels.user ? { gsi2pk: pointsOfUser(p.labels.user), gsi2sk: `${atIso}#${id}` } : {}),
-                      point_id: id,
-                      metric: p.metric,
-                      value: p.value,
-                      at: atIso,
-                      labels: p.labels,
-                      recorded_at: now.toISOString(),
-                      expires_at: rawExpiry,
-                    },
-                  },
-                },
-                ...updates,
-              ],
-            }),
-          ),
-        { isConflict: isTransactionConflict, attempts: 8 },
-      );
-    } catch (err) {
-      if (!isConditionFailure(err)) throw err;
-      recorded = false;
-    }
-    await this.settleBounds(rollupKeys, p.value);
+    const [recorded] = await this.recordMany([p], now);
     return recorded;
   }
 
-  /** Lowers `mn` / raises `mx` of the rollups where the value lies outside them (idempotent). */
-  private async settleBounds(keys: Record<string, string>[], value: number): Promise<void> {
-    for (let i = 0; i < keys.length; i += 100) {
-      const chunk = keys.slice(i, i + 100);
+  /**
+   * Records points once each (by `sourceId`); answers, in order, whether this call stored each one.
+   *
+   * The points are grouped into as few transactions as DynamoDB allows: each holds the points' markers
+   * (condition: not recorded yet) and raw points, and one `ADD` per rollup item carrying the sum of its
+   * points. A batch of changes that land in the same minute thus adds once to the hot `*` rollups
+   * instead of once per point, and concurrent consumers contend far less. A transaction cancelled by a
+   * marker that exists is run again without the points already recorded; lost races are retried.
+   */
+  async recordMany(points: readonly MetricPoint[], now: Date = new Date()): Promise<boolean[]> {
+    for (const p of points) {
+      const problem = MetricsStore.problemOf(p);
+      if (problem) throw new Error(`metric point has an invalid ${problem}`);
+    }
+    const recorded = points.map(() => false);
+    const seen = new Set<string>();
+    const pending: number[] = [];
+    points.forEach((p, i) => {
+      if (seen.has(p.sourceId)) return;
+      seen.add(p.sourceId);
+      pending.push(i);
+    });
+    for (const i of pending) await this.register(points[i].metric, points[i].labels);
+    for (const chunk of this.chunks(pending.map((i) => points[i]))) {
+      const stored = await this.writeChunk(chunk, now);
+      for (const p of stored) recorded[points.indexOf(p)] = true;
+    }
+    await this.settleBounds(pending.map((i) => points[i]));
+    return recorded;
+  }
+
+  /** Points cut into groups whose transaction (two items per point, one per distinct rollup) fits DynamoDB's limit. */
+  private chunks(points: readonly MetricPoint[]): MetricPoint[][] {
+    const out: MetricPoint[][] = [];
+    let current: MetricPoint[] = [];
+    let rollups = new Set<string>();
+    for (const p of points) {
+      const keys = rollupKeysOf(p).map((k) => `${k.pk}|${k.sk}`);
+      const added = keys.filter((k) => !rollups.has(k)).length;
+      if (current.length && (current.length + 1) * 2 + rollups.size + added > MAX_TRANSACTION_ITEMS) {
+        out.push(current);
+        current = [];
+        rollups = new Set();
+      }
+      current.push(p);
+      for (const k of keys) rollups.add(k);
+    }
+    if (current.length) out.push(current);
+    return out;
+  }
+
+  /** One transaction for the points not recorded yet; answers those this call stored. */
+  private async writeChunk(chunk: readonly MetricPoint[], now: Date): Promise<MetricPoint[]> {
+    let remaining = [...chunk];
+    while (remaining.length) {
+      const items = this.transactionOf(remaining, now);
+      try {
+        await retryOnConflict(() => this.store.doc.send(new TransactWriteCommand({ TransactItems: items })), { isConflict: isTransactionConflict, attempts: 8 });
+        return remaining;
+      } catch (err) {
+        if (!isConditionFailure(err)) throw err;
+        // Markers come first, one per point: the points whose marker exists were recorded before.
+        const codes = cancellationCodes(err);
+        const fresh = remaining.filter((_, i) => codes[i] !== 'ConditionalCheckFailed');
+        if (fresh.length === remaining.length) throw err;
+        remaining = fresh;
+      }
+    }
+    return [];
+  }
+
+  private transactionOf(points: readonly MetricPoint[], now: Date): NonNullable<TransactWriteCommandInput['TransactItems']> {
+    const table = this.store.table;
+    const expiryOf = (p: MetricPoint) => epochSeconds(new Date(Math.max(p.at.getTime(), now.getTime()) + this.rawRetentionDays * DAY_MS));
+    const markers = points.map((p) => ({
+      Put: {
+        TableName: table,
+        Item: { ...markerKey(p.sourceId), entity: 'metric_event', source_id: p.sourceId, metric: p.metric, expires_at: expiryOf(p) },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      },
+    }));
+    const raw = points.map((p) => {
+      const atIso = p.at.toISOString();
+      const id = hashOf(p.sourceId);
+      return {
+        Put: {
+          TableName: table,
+          Item: {
+            ...pointKey(p.metric, atIso, id),
+            entity: 'metric_point',
+            gsi1pk: ALL_POINTS,
+            gsi1sk: `${atIso}#${id}`,
+            ...(p.labels.user ? { gsi2pk: pointsOfUser(p.labels.user), gsi2sk: `${atIso}#${id}` } : {}),
+            point_id: id,
+            metric: p.metric,
+            value: p.value,
+            at: atIso,
+            labels: p.labels,
+            recorded_at: now.toISOString(),
+            expires_at: expiryOf(p),
+          },
+        },
+      };
+    });
+    const sums = new Map<string, { key: RollupKey; count: number; sum: number; min: number; bins: Record<string, number> }>();
+    for (const p of points) {
+      for (const key of rollupKeysOf(p)) {
+        const id = `${key.pk}|${key.sk}`;
+        const into = sums.get(id) ?? { key, count: 0, sum: 0, min: p.value, bins: {} };
+        into.count += 1;
+        into.sum += p.value;
+        into.min = Math.min(into.min, p.value);
+        const bin = binAttr(sketchKeyOf(p.value));
+        into.bins[bin] = (into.bins[bin] ?? 0) + 1;
+        sums.set(id, into);
+      }
+    }
+    const updates = [...sums.values()].map(({ key, count, sum, min, bins }) => {
+      const keep = ROLLUP_RETENTION_DAYS[key.res];
+      const binNames = Object.keys(bins);
+      return {
+        Update: {
+          TableName: table,
+          Key: { pk: key.pk, sk: key.sk },
+          UpdateExpression:
+            // min/max start at a value of the rollup and are settled after the transaction (settleBounds).
+            'SET #metric = :m, #series = :s, #res = :r, #bucket = :b, #mn = if_not_exists(#mn, :v), #mx = if_not_exists(#mx, :v)' +
+            (keep === null ? '' : ', #exp = :e') +
+            ' ADD #n :n, #sum :sum, ' +
+            binNames.map((_, i) => `#bin${i} :bin${i}`).join(', '),
+          ExpressionAttributeNames: {
+            '#metric': 'metric',
+            '#series': 'series',
+            '#res': 'res',
+            '#bucket': 'bucket',
+            '#mn': 'mn',
+            '#mx': 'mx',
+            '#n': 'n',
+            '#sum': 's_sum',
+            ...Object.fromEntries(binNames.map((name, i) => [`#bin${i}`, name])),
+            ...(keep === null ? {} : { '#exp': 'expires_at' }),
+          },
+          ExpressionAttributeValues: {
+            ':m': key.metric,
+            ':s': key.series,
+            ':r': key.res,
+            ':b': key.sk,
+            ':v': min,
+            ':n': count,
+            ':sum': sum,
+            ...Object.fromEntries(binNames.map((name, i) => [`:bin${i}`, bins[name]])),
+            ...(keep === null ? {} : { ':e': epochSeconds(new Date(Date.parse(key.sk) + RESOLUTION_MS[key.res] + keep * DAY_MS)) }),
+          },
+        },
+      };
+    });
+    return [...markers, ...raw, ...updates];
+  }
+
+  /**
+   * Lowers `mn` / raises `mx` of the rollups where the points lie outside them: idempotent, so it is
+   * also run for points already recorded (healing a crash between a transaction and this).
+   */
+  private async settleBounds(points: readonly MetricPoint[]): Promise<void> {
+    const bounds = new Map<string, { key: Record<string, string>; min: number; max: number }>();
+    for (const p of points) {
+      for (const key of rollupKeysOf(p)) {
+        const id = `${key.pk}|${key.sk}`;
+        const b = bounds.get(id) ?? { key: { pk: key.pk, sk: key.sk }, min: p.value, max: p.value };
+        b.min = Math.min(b.min, p.value);
+        b.max = Math.max(b.max, p.value);
+        bounds.set(id, b);
+      }
+    }
+    let keys = [...bounds.values()].map((b) => b.key);
+    while (keys.length) {
+      const chunk = keys.slice(0, 100);
+      keys = keys.slice(100);
       const out = await this.store.doc.send(
         new BatchGetCommand({ RequestItems: { [this.store.table]: { Keys: chunk, ProjectionExpression: 'pk, sk, mn, mx' } } }),
       );
-      const got = out.Responses?.[this.store.table] ?? [];
-      for (const item of got) {
-        for (const [attr, outside] of [
-          ['mn', Number(item.mn) > value],
-          ['mx', Number(item.mx) < value],
+      for (const item of out.Responses?.[this.store.table] ?? []) {
+        const b = bounds.get(`${item.pk}|${item.sk}`)!;
+        for (const [attr, value, outside] of [
+          ['mn', b.min, Number(item.mn) > b.min],
+          ['mx', b.max, Number(item.mx) < b.max],
         ] as const) {
           if (!outside) continue;
           await this.store.doc
@@ -355,7 +459,7 @@ export class MetricsStore {
       }
       // Unprocessed keys (throttling) are read again.
       const rest = out.UnprocessedKeys?.[this.store.table]?.Keys;
-      if (rest?.length) await this.settleBounds(rest as Record<string, string>[], value);
+      if (rest?.length) keys.push(...(rest as Record<string, string>[]));
     }
   }
 

@@ -14,6 +14,7 @@ import type { Deps } from '../../../shared/platform/runtime.js';
 import { handleStreamEvent } from '../../../shared/platform/feed.js';
 import { CHANGE_CONSUMERS } from '../../../shared/change-feed.js';
 import { toLambdaRecord } from '../../../local/stream-poller.js';
+import { bucketStart, MetricsStore } from '../../../shared/platform/metrics/store.js';
 
 const TASKS = 5;
 
@@ -233,5 +234,39 @@ describe('analytics: bad bodies are 422 naming the field', () => {
     const res = await query(admin, body);
     expect(res.status).toBe(422);
     expect(res.body.errors.map((e: any) => e.path ?? e.field)).toContain(field);
+  });
+});
+
+describe('the metrics store: recording in batches', () => {
+  it('a batch larger than one transaction counts each point once, also when some were recorded before or repeat within it', async () => {
+    const store = new Store({ tableName: 'supervisor', endpoint: inject('dynamodbEndpoint') });
+    const metrics = new MetricsStore(store);
+    const metric = `custom.batch_${ulid().toLowerCase().slice(-8)}`;
+    const at = new Date(Math.floor(Date.now() / 60_000) * 60_000 - 120_000);
+    // Two label sets: 27 rollup items each, so 150 points need several transactions.
+    const points = Array.from({ length: 150 }, (_, i) => ({
+      metric,
+      value: i + 1,
+      at,
+      labels: { shard: i % 2 ? 'odd' : 'even', user: 'batch-test' },
+      sourceId: `batch-test:${metric}:${i}`,
+    }));
+    const early = await metrics.recordMany(points.slice(0, 40));
+    expect(early.every(Boolean)).toBe(true);
+    // 40 already recorded, 110 new, and 10 of the new ones sent twice in the same call.
+    const again = await metrics.recordMany([...points, ...points.slice(140)]);
+    expect(again.filter(Boolean).length).toBe(110);
+    expect(again.slice(0, 40).some(Boolean)).toBe(false);
+    expect(again.slice(150).some(Boolean)).toBe(false);
+
+    for (const resolution of ['minute', 'hour', 'day'] as const) {
+      const start = bucketStart(at, resolution);
+      const all = await metrics.readRollups({ metric, resolution, start, end: start });
+      const rollup = [...all.groups[0].buckets.values()][0];
+      expect(rollup).toMatchObject({ count: 150, sum: (150 * 151) / 2, min: 1, max: 150 });
+      const odd = await metrics.readRollups({ metric, resolution, start, end: start, labels: { shard: 'odd' } });
+      expect([...odd.groups[0].buckets.values()][0]).toMatchObject({ count: 75, min: 2, max: 150 });
+    }
+    store.raw.destroy();
   });
 });

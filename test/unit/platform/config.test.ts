@@ -34,6 +34,18 @@ describe('parseConfig', () => {
       pluginMaxAttempts: 5,
       docsAssetsDir: undefined,
       version: '0.1.0',
+      metricsRetentionDays: 7,
+      alertEvaluatorTickMs: 10_000,
+      resourcePools: {
+        worker_concurrency: 100,
+        provider_concurrency: 100,
+        cpu: 200,
+        memory_mb: 204_800,
+        disk_mb: 102_400,
+        gpu: 0,
+        network_mbps: 10_000,
+        cli_runners: [],
+      },
       aws: {
         taskQueueUrl: undefined,
         stateMachineArn: undefined,
