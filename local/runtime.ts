@@ -40,6 +40,7 @@ import { forgetInstance, registerInstance } from './instances.js';
 import { applyStoredWorkerConcurrency } from '../shared/resources/service.js';
 
 import { handler as changeFeed } from '../functions/change-feed/handler.js';
+import { CHANGE_FEED_KEY_PREFIXES } from '../shared/change-feed.js';
 import { collectGauges } from '../shared/analytics/collector.js';
 import { ensureMonitoring, runEvaluator } from '../shared/monitoring/service.js';
 import { StreamPoller } from './stream-poller.js';
@@ -298,7 +299,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     const poller =
       options.changeFeed === false
         ? undefined
-        : new StreamPoller({ endpoint, tableName, handler: (event) => changeFeed(event), dataDir, log });
+        : new StreamPoller({ endpoint, tableName, handler: (event) => changeFeed(event), dataDir, log, keyPrefixes: CHANGE_FEED_KEY_PREFIXES });
     poller?.start();
     // The metrics collector, with this process's own figures (on AWS the Lambda's process would say nothing).
     const sampler = new ProcessSampler();

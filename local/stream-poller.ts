@@ -28,6 +28,11 @@ export interface StreamPollerOptions {
   dataDir: string | null;
   log: (line: string) => void;
   idlePollMs?: number;
+  /**
+   * Partition key prefixes of the records handed to the handler, as the event source mapping's filter
+   * on AWS: the others are passed over (and checkpointed) without a call. All records when absent.
+   */
+  keyPrefixes?: readonly string[];
 }
 
 /**
@@ -176,7 +181,9 @@ export class StreamPoller {
         else return this.finish(shardId, handled);
         return handled;
       }
-      const result = await this.options.handler({ Records: records.map((r) => toLambdaRecord(r, streamArn)) });
+      const prefixes = this.options.keyPrefixes;
+      const wanted = prefixes ? records.filter((r) => prefixes.some((p) => String(r.dynamodb?.Keys?.pk?.S ?? '').startsWith(p))) : records;
+      const result = wanted.length ? await this.options.handler({ Records: wanted.map((r) => toLambdaRecord(r, streamArn)) }) : { batchItemFailures: [] };
       const failed = result.batchItemFailures?.[0]?.itemIdentifier;
       const failedAt = failed ? records.findIndex((r) => r.dynamodb?.SequenceNumber === failed) : -1;
       const doneUpTo = failedAt === -1 ? records.length : failedAt;

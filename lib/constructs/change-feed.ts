@@ -2,11 +2,12 @@ import { Duration } from 'aws-cdk-lib';
 import type { Table } from 'aws-cdk-lib/aws-dynamodb';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
-import { StartingPosition } from 'aws-cdk-lib/aws-lambda';
+import { FilterCriteria, StartingPosition } from 'aws-cdk-lib/aws-lambda';
 import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { Queue } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { CHANGE_FEED, FAILURE_QUEUE_RETENTION_DAYS, FUNCTIONS, METRICS_COLLECTOR_INTERVAL_MINUTES } from '../../shared/platform/infra.js';
+import { CHANGE_FEED_KEY_PREFIXES } from '../../shared/change-feed.js';
 import { acknowledge } from '../nag.js';
 import type { StageConfig } from '../stage.js';
 import type { SupervisorFunction, SupervisorFunctions } from './supervisor-function.js';
@@ -64,6 +65,8 @@ export class ChangeFeed {
         maxRecordAge: Duration.hours(CHANGE_FEED.maxRecordAgeHours),
         reportBatchItemFailures: true,
         onFailure: new SqsDlq(this.failureQueue),
+        // Only the items some consumer wants reach the function (not, e.g., the metric rollups it writes).
+        filters: [FilterCriteria.filter({ dynamodb: { Keys: { pk: { S: CHANGE_FEED_KEY_PREFIXES.map((prefix) => ({ prefix })) } } } })],
       }),
     );
 

@@ -6,6 +6,9 @@
 import type { Change } from '../platform/feed.js';
 import { LABEL_VALUE, type Labels, type MetricPoint } from '../platform/metrics/store.js';
 
+/** The items whose changes become points: tasks and their sessions, workflow runs and steps, logins, connections. */
+export const METRIC_SOURCE_PREFIXES = ['TASK#', 'EXECUTION#', 'SESSION#', 'LOGIN#', 'CONN#'] as const;
+
 /** Task statuses after which a task has finished. */
 const FINISHED = new Set(['completed', 'failed', 'cancelled']);
 const STEP_FINISHED = new Set(['completed', 'failed', 'cancelled', 'skipped']);

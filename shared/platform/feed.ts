@@ -30,6 +30,12 @@ export interface Change {
 export interface ChangeConsumer {
   name: string;
   /**
+   * The partition key prefixes of the items whose changes it handles. The feed hands it nothing else,
+   * and on AWS the event source mapping's filter drops the changes no consumer wants (its own writes
+   * among them) before they reach the function.
+   */
+  keyPrefixes: readonly string[];
+  /**
    * How many changes of a batch it may handle at once (default 1: in stream order). Above 1 only for a
    * consumer whose effects commute (counting), since changes to one item may then be handled out of order.
    */
@@ -65,6 +71,10 @@ export function changesOf(event: DynamoDBStreamEvent): Change[] {
   });
 }
 
+export function wantsKey(consumer: Pick<ChangeConsumer, 'keyPrefixes'>, pk: string): boolean {
+  return consumer.keyPrefixes.some((prefix) => pk.startsWith(prefix));
+}
+
 /**
  * Hands the batch's changes to every consumer (in order, or `concurrency` at a time). The first change
  * in stream order that a consumer failed on is reported: Lambda (and the local poller) retry the batch
@@ -80,12 +90,23 @@ export async function handleStreamEvent(
   const changes = changesOf(event);
   let failedAt = changes.length;
   for (const consumer of consumers) {
+    const wanted = (i: number) => wantsKey(consumer, changes[i].pk);
     if (consumer.handleBatch) {
+      const batch = (from: number, to: number) => changes.slice(from, to).filter((c) => wantsKey(consumer, c.pk));
       try {
-        if (failedAt > 0) await consumer.handleBatch(changes.slice(0, failedAt), deps);
-      } catch (err) {
-        onError(consumer.name, changes[0], err);
-        failedAt = 0;
+        const all = batch(0, failedAt);
+        if (all.length) await consumer.handleBatch(all, deps);
+      } catch {
+        // Find the first change that fails on its own: the batch is retried from there, as Lambda would.
+        for (let i = 0; i < failedAt; i++) {
+          if (!wanted(i)) continue;
+          try {
+            await consumer.handleBatch([changes[i]], deps);
+          } catch (err) {
+            onError(consumer.name, changes[i], err);
+            failedAt = i;
+          }
+        }
       }
       continue;
     }
@@ -94,6 +115,7 @@ export async function handleStreamEvent(
     let next = 0;
     const worker = async () => {
       for (let i = next++; i < failedAt; i = next++) {
+        if (!wanted(i)) continue;
         try {
           await handle(changes[i], deps);
         } catch (err) {

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { CHANGE_FEED_KEY_PREFIXES } from '../../shared/change-feed.js';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -116,6 +117,12 @@ describe('task queue, DLQ and worker', () => {
       StartingPosition: 'TRIM_HORIZON',
     });
     expect(feed.Properties.DestinationConfig.OnFailure.Destination['Fn::GetAtt'][0]).toMatch(/^ChangeFeedFailureQueue/);
+    // Only the changes a consumer wants reach the function: not the metric items it writes itself.
+    const pattern = JSON.parse(feed.Properties.FilterCriteria.Filters[0].Pattern);
+    const prefixes = pattern.dynamodb.Keys.pk.S.map((rule: { prefix: string }) => rule.prefix);
+    expect(prefixes).toEqual([...CHANGE_FEED_KEY_PREFIXES]);
+    expect(prefixes).toContain('TASK#');
+    expect(prefixes.some((p: string) => 'MROLL#minute#task.finished#*'.startsWith(p) || 'METRIC#task.finished'.startsWith(p))).toBe(false);
   });
 
   it('redrives to a DLQ after 5 receives, and the DLQ feeds the dead-letter function', () => {

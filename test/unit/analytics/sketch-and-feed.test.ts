@@ -54,6 +54,7 @@ describe('change feed', () => {
       const seen: string[] = [];
       const consumer: ChangeConsumer = {
         name: 't',
+        keyPrefixes: ['X#'],
         concurrency,
         async handle(change) {
           seen.push(change.sequenceNumber);
@@ -67,6 +68,25 @@ describe('change feed', () => {
       if (concurrency === 1) expect(seen).toEqual(['1', '2', '3']);
     });
   }
+
+  it('a batch consumer that fails is retried from the first change that fails on its own; changes outside its prefixes never reach it', async () => {
+    const seen: string[][] = [];
+    const consumer: ChangeConsumer = {
+      name: 'batch',
+      keyPrefixes: ['X#1', 'X#2', 'X#3', 'X#5'],
+      async handleBatch(changes) {
+        seen.push(changes.map((c) => c.sequenceNumber));
+        if (changes.some((c) => c.sequenceNumber === '3')) throw new Error('boom');
+      },
+    };
+    const out = await handleStreamEvent(event, {} as Deps, [consumer], () => undefined);
+    expect(out.batchItemFailures).toEqual([{ itemIdentifier: '3' }]);
+    expect(seen[0]).toEqual(['1', '2', '3', '5']);
+    expect(seen.slice(1)).toEqual([['1'], ['2'], ['3']]);
+    const quiet = await handleStreamEvent({ Records: [record('4')] } as unknown as DynamoDBStreamEvent, {} as Deps, [consumer], () => undefined);
+    expect(quiet.batchItemFailures).toEqual([]);
+    expect(seen).toHaveLength(4);
+  });
 
   it('a finished task becomes its metrics, each with a source id of its version', () => {
     const task = { task_id: 'T1', version: 7, type: 'custom', status: 'completed', provider_id: 'local', model: 'local-echo', agent_id: null, created_by: 'U1', duration_ms: 1200, attempts: 1, tokens_in: 10, tokens_out: 20, cost_usd: 0.5, completed_at: '2026-01-01T00:00:00.000Z' };
