@@ -149,6 +149,23 @@ describe('task queue, DLQ and worker', () => {
     expect(env('worker')).toHaveProperty('TASK_QUEUE_URL');
   });
 
+  it('lets only the resources function update the worker mapping (its maximum concurrency), on that one mapping', () => {
+    const mappingId = Object.keys(resources('AWS::Lambda::EventSourceMapping')).find((id) => resources('AWS::Lambda::EventSourceMapping')[id] === workerMapping)!;
+    const grant = statementFor('resources', 'lambda:UpdateEventSourceMapping')!;
+    expect(grant).toBeDefined();
+    expect(grant.Action).toBe('lambda:UpdateEventSourceMapping');
+    // The ARN of the worker's mapping, built from its id: no wildcard, no other mapping.
+    const resource = JSON.stringify(grant.Resource);
+    expect(resource).toContain(`"Ref":"${mappingId}"`);
+    expect(resource).toContain(':event-source-mapping:');
+    expect(resource).not.toContain('*');
+    expect(env('resources')).toMatchObject({ WORKER_EVENT_SOURCE_MAPPING_ID: { Ref: mappingId }, WORKER_RESERVED_CONCURRENCY: String(WORKER_MAX_CONCURRENCY) });
+    for (const label of labels().filter((l) => l !== 'resources')) {
+      expect(actionsOf(label), label).not.toContain('lambda:UpdateEventSourceMapping');
+      expect(env(label), label).not.toHaveProperty('WORKER_EVENT_SOURCE_MAPPING_ID');
+    }
+  });
+
   it('runs the sweeper every minute with a DLQ on the rule target and the function', () => {
     template.hasResourceProperties('AWS::Events::Rule', {
       ScheduleExpression: 'rate(1 minute)',
