@@ -20,6 +20,7 @@ const AREAS: AreaBench[] = [
   { file: 'tasks.ts', exportName: 'benchTasks' },
   { file: 'workflows.ts', exportName: 'benchWorkflows' },
   { file: 'resources.ts', exportName: 'benchResources' },
+  { file: 'monitoring.ts', exportName: 'benchMonitoring' },
 ];
 
 const started = Date.now();

@@ -33,6 +33,10 @@ export interface BindableResources {
   /** `supervisor/<stage>/providers/` */
   readonly secretPrefix: string;
   readonly wsStage: WebSocketStage;
+  /** The task queue → worker event source mapping (its UUID and ARN): `workerScaling` updates its maximum concurrency. */
+  readonly workerEventSourceMapping: { readonly id: string; readonly arn: string };
+  /** The worker's reserved concurrency, when the stage reserves one. */
+  readonly workerReservedConcurrency?: number;
   /**
    * Bedrock models and inference profiles the providers may invoke (ARNs); by default every
    * foundation model (any region, for cross-region inference profiles) and the account's inference
@@ -83,6 +87,7 @@ export class Bindings {
     if (ports.signer) this.signingKey(fn, ports.signer);
     if (ports.appSecret) this.appSecret(fn);
     if (ports.bedrock) this.bedrock(fn);
+    if (ports.workerScaling) this.workerScaling(fn);
   }
 
   /** Table items and GSIs, and `TABLE_NAME`. */
@@ -275,5 +280,16 @@ export class Bindings {
           'inference profiles (CDK context bedrockModelArns narrows it to named ones).',
       );
     }
+  }
+
+  /**
+   * Scale the worker: UpdateEventSourceMapping on the task queue's one mapping (its ARN, no wildcard),
+   * whose `ScalingConfig.MaximumConcurrency` is how many worker invocations run at once.
+   */
+  workerScaling(fn: SupervisorFunction): void {
+    const { workerEventSourceMapping, workerReservedConcurrency } = this.r;
+    fn.addEnvironment(ENV.workerEventSourceMappingId, workerEventSourceMapping.id);
+    if (workerReservedConcurrency !== undefined) fn.addEnvironment(ENV.workerReservedConcurrency, String(workerReservedConcurrency));
+    fn.addToRolePolicy(new PolicyStatement({ actions: ['lambda:UpdateEventSourceMapping'], resources: [workerEventSourceMapping.arn] }));
   }
 }

@@ -118,6 +118,8 @@ export class SupervisorStack extends Stack {
       appSecret: data.appSecret,
       secretPrefix: data.secretPrefix,
       wsStage: apis.webSocketApi.stage,
+      workerEventSourceMapping: { id: tasks.workerEventSource.eventSourceMappingId, arn: tasks.workerEventSource.eventSourceMappingArn },
+      workerReservedConcurrency: tasks.workerReservedConcurrency,
       bedrockModelArns: props.bedrockModelArns,
     });
     for (const [label, fn] of functions.byLabel) bind.ports(fn, portsOf(label));

@@ -20,7 +20,8 @@
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import type { Clock, SendOptions, TaskQueue } from '../shared/platform/ports.js';
+import type { Clock, SendOptions, TaskQueue, WorkerScaling } from '../shared/platform/ports.js';
+import { workerInvocationsFor } from '../shared/platform/infra.js';
 import { systemClock } from '../shared/platform/ports.js';
 
 export type QueueConsumer = (event: SQSEvent) => Promise<SQSBatchResponse | void>;
@@ -359,4 +360,12 @@ function failedIds(response: SQSBatchResponse | void, handles: Map<string, strin
 function clampDelay(delay: number | undefined): number {
   if (delay === undefined || !Number.isFinite(delay)) return 0;
   return Math.min(900, Math.max(0, Math.floor(delay)));
+}
+
+/**
+ * `WorkerScaling` locally: the in-process worker's queue runs `workerInvocationsFor(tasks)` batches at
+ * once, as the SQS event source mapping's maximum concurrency does on AWS.
+ */
+export function queueWorkerScaling(queue: Pick<LocalQueue, 'setMaxConcurrency'>): WorkerScaling {
+  return { setMaxConcurrency: async (tasks) => queue.setMaxConcurrency(workerInvocationsFor(tasks)) };
 }

@@ -3,7 +3,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { ENV, parseConfig, type Config } from '../shared/platform/config.js';
-import { TABLE, TASK_DEAD_LETTER_QUEUE, TASK_QUEUE, workerInvocationsFor } from '../shared/platform/infra.js';
+import { TABLE, TASK_DEAD_LETTER_QUEUE, TASK_QUEUE } from '../shared/platform/infra.js';
 import { installDeps, type Deps } from '../shared/platform/runtime.js';
 import { Store } from '../shared/platform/store/client.js';
 import { systemClock, type Clock } from '../shared/platform/ports.js';
@@ -15,7 +15,7 @@ import { lockDataDir } from './data-dir.js';
 import { createHttpServer } from './http-server.js';
 import { createConnectionsServer, createWebSocketGateway } from './websocket.js';
 import { Router } from './router.js';
-import { LocalQueue } from './queue.js';
+import { LocalQueue, queueWorkerScaling } from './queue.js';
 import { LocalEventBus } from './event-bus.js';
 import { LocalScheduler } from './scheduler.js';
 import { LocalStateMachineRunner } from './state-machine.js';
@@ -234,7 +234,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       signer: await LocalTokenSigner.create(dataDir, config.issuer),
       clock,
       // worker_concurrency (the resource ledger's pool) sets how many tasks the in-process worker runs at once.
-      workerScaling: { setMaxConcurrency: async (tasks) => queue.setMaxConcurrency(workerInvocationsFor(tasks)) },
+      workerScaling: queueWorkerScaling(queue),
       appSecret: (() => {
         const secret = loadOrCreateAppSecret(dataDir);
         return () => secret;

@@ -39,6 +39,10 @@ export class TaskProcessing {
   /** Failed asynchronous invocations (sweeper, schedule target) and failed sweeper rule deliveries. */
   readonly asyncFailureQueue: Queue;
   readonly worker: SupervisorFunction;
+  /** The task queue → worker mapping; scaling worker_concurrency updates its maximum concurrency. */
+  readonly workerEventSource: SqsEventSource;
+  /** The worker's reserved concurrency, when the stage reserves one (the mapping's maximum concurrency stays below it). */
+  readonly workerReservedConcurrency?: number;
   readonly deadLetter: SupervisorFunction;
   readonly sweeper: SupervisorFunction;
 
@@ -81,6 +85,7 @@ export class TaskProcessing {
     // Reserved (and so capped): 900-second runs never take the account's unreserved concurrency,
     // which the API functions draw from (see docs/deploy.md for the account quota this assumes).
     const { workerReservedConcurrency } = props.stageConfig;
+    this.workerReservedConcurrency = workerReservedConcurrency;
     if (workerReservedConcurrency !== undefined) {
       (this.worker.node.defaultChild as CfnFunction).reservedConcurrentExecutions = workerReservedConcurrency;
     }
@@ -98,14 +103,13 @@ export class TaskProcessing {
     });
 
     // ---------------------------------------------------------------- queue consumers and the sweeper schedule
-    this.worker.addEventSource(
-      new SqsEventSource(this.taskQueue, {
-        batchSize: TASK_QUEUE.batchSize,
-        reportBatchItemFailures: true,
-        // Never above the reservation: the mapping would be throttled by it.
-        maxConcurrency: Math.min(TASK_QUEUE.maxConcurrency, workerReservedConcurrency ?? TASK_QUEUE.maxConcurrency),
-      }),
-    );
+    this.workerEventSource = new SqsEventSource(this.taskQueue, {
+      batchSize: TASK_QUEUE.batchSize,
+      reportBatchItemFailures: true,
+      // Never above the reservation: the mapping would be throttled by it.
+      maxConcurrency: Math.min(TASK_QUEUE.maxConcurrency, workerReservedConcurrency ?? TASK_QUEUE.maxConcurrency),
+    });
+    this.worker.addEventSource(this.workerEventSource);
     this.deadLetter.addEventSource(
       new SqsEventSource(this.taskDlq, { batchSize: TASK_DEAD_LETTER_QUEUE.batchSize, reportBatchItemFailures: true }),
     );

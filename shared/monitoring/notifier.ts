@@ -13,6 +13,7 @@ import type { Deps } from '../platform/runtime.js';
 import { eventBus } from '../platform/use/events.js';
 import { publish } from '../realtime/publisher.js';
 import type { AlertView } from './model.js';
+import { severitiesOf } from './stream.js';
 
 export type AlertEvent = 'alert.fired' | 'alert.resolved' | 'alert.acknowledged';
 
@@ -26,13 +27,27 @@ export interface AlertNotifier {
   notify(n: AlertNotification): Promise<{ status: 'published' | 'failed'; detail: string | null }>;
 }
 
+/** The alert without its history, as events carry it. */
+export function alertSummary(alert: AlertView) {
+  const { transitions: _t, deliveries: _d, ...summary } = alert;
+  return summary;
+}
+
+/**
+ * Pushes an alert event to the WebSocket subscribers of `alerts` and `monitoring` whose preferences
+ * follow its severity (`alert_severities`; all when unset). Never throws.
+ */
+export async function streamAlert(deps: Deps, event: AlertEvent, alert: AlertView): Promise<number> {
+  return publish(deps, ['alerts', 'monitoring'], event, alertSummary(alert), { accepts: (prefs) => severitiesOf(prefs).includes(alert.severity) });
+}
+
 export class BusNotifier implements AlertNotifier {
   constructor(private readonly deps: Deps) {}
 
   async notify(n: AlertNotification): Promise<{ status: 'published' | 'failed'; detail: string | null }> {
     // Subscribers first: a bus that is down must not hold back the live stream.
-    const { transitions: _t, deliveries: _d, ...summary } = n.alert;
-    await publish(this.deps, ['alerts', 'monitoring'], n.event, summary);
+    const summary = alertSummary(n.alert);
+    await streamAlert(this.deps, n.event, n.alert);
     if (n.event === 'alert.acknowledged') return { status: 'published', detail: null };
     try {
       await eventBus(this.deps).publish(n.event, { alert: summary, channels: n.channels });

@@ -19,7 +19,8 @@ import { taskStatusCounts } from '../tasks/gauges.js';
 import { runningExecutionCount } from '../workflows/gauges.js';
 import { MonitoringRepository, ruleKey, type AlertRecord, type ConfigRecord, type RuleRecord, type StateRecord } from './repo.js';
 import { holds, INACTIVE, step, type SeriesState } from './rules.js';
-import { BusNotifier, type AlertNotifier } from './notifier.js';
+import { BusNotifier, streamAlert, type AlertNotifier } from './notifier.js';
+import { pushMonitoringUpdate } from './stream.js';
 import {
   PLATFORM_METRICS,
   SEVERITIES,
@@ -185,6 +186,7 @@ export async function deleteRule(deps: Deps, ruleId: string): Promise<{ rule_id:
   if (!rule) throw notFound('Alert rule');
   const resolved = await closeRuleAlerts(deps, rule, 'rule_deleted', false);
   if (!(await repo.deleteRule(rule, await repo.states(ruleId)))) throw notFound('Alert rule');
+  if (resolved) await pushMonitoringUpdate(deps);
   return { rule_id: ruleId, deleted: true, resolved_alerts: resolved };
 }
 
@@ -279,6 +281,8 @@ export async function evaluateRules(deps: Deps, options: { now?: Date; notifier?
   };
   await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 8) }, worker));
   report.duration_ms = Math.round(performance.now() - started);
+  // The stream's snapshot after the run (sent only where it changed and the subscriber's interval passed).
+  await pushMonitoringUpdate(deps);
   return report;
 }
 
@@ -375,6 +379,8 @@ async function notify(deps: Deps, notifier: AlertNotifier, event: 'alert.fired' 
   const channels = rule.channels.length ? rule.channels : config.default_channels;
   const at = deps.clock.now().toISOString();
   if (event === 'alert.resolved' && alert.acknowledged_at) {
+    // No notification to the channels; the live stream still shows the state change.
+    await streamAlert(deps, event, alertViewOf(alert));
     await repo.addDelivery(alertId, { event, channels, status: 'suppressed', at, detail: 'acknowledged' });
     return;
   }
@@ -396,7 +402,11 @@ export interface EvaluatorRun {
  */
 export async function runEvaluator(deps: Deps, options: { notifier?: AlertNotifier } = {}): Promise<EvaluatorRun> {
   const config = await ensureMonitoring(deps);
-  if (!config.enabled) return { ran: false, reason: 'stopped' };
+  if (!config.enabled) {
+    // Evaluation is stopped; the stream's subscribers still see the platform change.
+    await pushMonitoringUpdate(deps);
+    return { ran: false, reason: 'stopped' };
+  }
   const repo = repoOf(deps);
   const now = deps.clock.now();
   if (!(await repo.claimRun(now, config.evaluation_interval_seconds * 800))) return { ran: false, reason: 'too_soon' };
@@ -429,7 +439,10 @@ export async function acknowledgeAlert(deps: Deps, principal: Principal, alertId
   const changed = await repo.acknowledge(alertId, principal.userId, deps.clock.now().toISOString());
   const alert = await repo.getAlert(alertId);
   if (!alert) throw notFound('Alert');
-  if (changed) await new BusNotifier(deps).notify({ event: 'alert.acknowledged', alert: alertViewOf(alert), channels: [] });
+  if (changed) {
+    await new BusNotifier(deps).notify({ event: 'alert.acknowledged', alert: alertViewOf(alert), channels: [] });
+    await pushMonitoringUpdate(deps);
+  }
   return { alert: alertViewOf(alert), changed };
 }
 

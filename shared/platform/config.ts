@@ -46,6 +46,10 @@ export const ENV = {
   resourcePools: 'RESOURCE_POOLS',
   metricsRetentionDays: 'METRICS_RETENTION_DAYS',
   alertEvaluatorTickMs: 'ALERT_EVALUATOR_TICK_MS',
+  /** The task queue's event source mapping (its UUID), whose maximum concurrency scaling worker_concurrency sets. */
+  workerEventSourceMappingId: 'WORKER_EVENT_SOURCE_MAPPING_ID',
+  /** The worker's reserved concurrency, when the stage reserves one: the mapping's maximum concurrency never exceeds it. */
+  workerReservedConcurrency: 'WORKER_RESERVED_CONCURRENCY',
 } as const;
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -155,6 +159,8 @@ const envSchema = z.object({
   [ENV.wsManagementEndpoint]: text.optional(),
   [ENV.secretPrefix]: text.optional(),
   [ENV.functionLabel]: text.optional(),
+  [ENV.workerEventSourceMappingId]: text.optional(),
+  [ENV.workerReservedConcurrency]: z.string().regex(/^\d+$/, 'must be a whole number').transform(Number).pipe(z.number().int().min(1)).optional(),
   [ENV.resourcePools]: resourcePools.optional(),
 });
 
@@ -175,6 +181,10 @@ export interface AwsPortsConfig {
   appSecretArn?: string;
   wsManagementEndpoint?: string;
   secretPrefix?: string;
+  /** The task queue's event source mapping (UUID): `workerScaling` updates its maximum concurrency. */
+  workerEventSourceMappingId?: string;
+  /** The worker's reserved concurrency (the mapping's maximum concurrency is kept at or below it). */
+  workerReservedConcurrency?: number;
   /**
    * The function's label (`tasks`, `worker`, `ws-message`, …), set by the CDK stack: its `Deps` hold only
    * the ports `FUNCTION_PORTS` declares for it. Unset (scripts, tests), every port is built.
@@ -297,6 +307,8 @@ export function parseConfig(env: Env): Config {
       wsManagementEndpoint: v[ENV.wsManagementEndpoint],
       secretPrefix: v[ENV.secretPrefix],
       functionLabel: v[ENV.functionLabel],
+      workerEventSourceMappingId: v[ENV.workerEventSourceMappingId],
+      workerReservedConcurrency: v[ENV.workerReservedConcurrency],
     },
   };
 }

@@ -223,10 +223,12 @@ export interface FunctionPorts {
   readonly appSecret?: true;
   /** Amazon Bedrock models (InvokeModel, InvokeModelWithResponseStream). */
   readonly bedrock?: true;
+  /** Set the worker's concurrency: UpdateEventSourceMapping on the task queue's one mapping (its maximum concurrency). */
+  readonly workerScaling?: true;
 }
 
 /** The ports of `Deps` a function can be denied (the table, the clock and the configuration are always there). */
-export const DEPS_PORTS = ['queue', 'auditQueue', 'scheduler', 'workflows', 'connections', 'events', 'secrets', 'mail', 'signer', 'appSecret'] as const;
+export const DEPS_PORTS = ['queue', 'auditQueue', 'scheduler', 'workflows', 'connections', 'events', 'secrets', 'mail', 'signer', 'appSecret', 'workerScaling'] as const;
 export type DepsPort = (typeof DEPS_PORTS)[number];
 
 /** An API group's function when the group has no handler yet: read-write table, tokens verified, cursors signed, audit retries. */
@@ -244,8 +246,9 @@ export const FUNCTION_PORTS = {
   // Every function that ends a task answers the waiting step of its workflow run (stepCallbacks), and
   // publishes task.* / execution.* events on the bus for the plugins (events: 'publish').
   workflows: { table: 'read-write', queue: 'send', connections: true, events: 'publish', scheduler: 'manage', workflows: 'manage', signer: 'verify', appSecret: true, stepCallbacks: true, auditQueue: true },
-  // Preempting a task (a conflict's resolution) re-queues it, announces it and answers its workflow step.
-  resources: { table: 'read-write', queue: 'send', connections: true, events: 'publish', signer: 'verify', stepCallbacks: true, auditQueue: true },
+  // Preempting a task (a conflict's resolution) re-queues it, announces it and answers its workflow step;
+  // scaling worker_concurrency sets the task queue mapping's maximum concurrency (workerScaling).
+  resources: { table: 'read-write', queue: 'send', connections: true, events: 'publish', signer: 'verify', stepCallbacks: true, auditQueue: true, workerScaling: true },
   providers: { table: 'read-write', secrets: 'manage', signer: 'verify', appSecret: true, bedrock: true, auditQueue: true },
   // Configuration secrets, custom events, notifications and redeliveries (which deliver synchronously).
   plugins: { table: 'read-write', secrets: 'manage', events: 'publish', mail: true, signer: 'verify', appSecret: true, auditQueue: true },

@@ -146,7 +146,7 @@ export interface TokenSigner {
   jwks(): Promise<{ keys: Jwk[] }>;
 }
 
-/** The task worker's concurrency (local: the in-process worker; see use/worker-scaling.ts). */
+/** The task worker's concurrency (AWS: the task queue's event source mapping; local: the in-process worker; see use/worker-scaling.ts). */
 export interface WorkerScaling {
   /** Sets the worker's concurrent invocations for `tasks` runs at once (workerInvocationsFor, infra.ts); answers the invocations applied. */
   setMaxConcurrency(tasks: number): Promise<number>;

@@ -34,7 +34,7 @@ export interface Deps {
   mail: MailSender;
   signer: TokenSigner;
   clock: Clock;
-  /** The worker's concurrency; only the local runtime wires it (see use/worker-scaling.ts). */
+  /** The worker's concurrency: the task queue mapping's maximum concurrency on AWS, the in-process worker's locally (see use/worker-scaling.ts). */
   workerScaling?: WorkerScaling;
   /** Key for HMAC-signed cursors and other server-side MACs. */
   appSecret(): Promise<Buffer>;

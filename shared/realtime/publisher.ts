@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Deps } from '../platform/runtime.js';
 import { ConnectionGoneError } from '../platform/ports.js';
 import { ConnectionRepository } from './repo.js';
@@ -11,7 +12,11 @@ export interface PublishOptions {
   permission?: string;
   /** Only this user, or subscribers holding `permission`, receive it (e.g. owner-only items). */
   ownerId?: string;
+  /** Only subscribers whose connection preferences (`update_preferences`) accept it receive it (one read per subscriber). */
+  accepts?: (preferences: Record<string, unknown>) => boolean;
 }
+
+const SKIPPED = Symbol('not accepted by the subscriber\'s preferences');
 
 /**
  * Sends an event to every connection subscribed to any of the channels, once per connection, through
@@ -41,12 +46,16 @@ export async function publish(deps: Deps, channels: string[], type: string, data
         const byOwnership = options.ownerId !== undefined && sub.user_id === options.ownerId;
         if (!unrestricted && !byPermission && !byOwnership) continue;
         const message = serverMessage(type, bounded, channel);
+        const accepted = options.accepts
+          ? repo.get(sub.connection_id).then((conn) => conn !== undefined && options.accepts!(conn.preferences ?? {}))
+          : Promise.resolve(true);
         sends.push(
-          connectionsOf(deps).post(sub.connection_id, message).then(
+          accepted.then((ok) => (ok ? connectionsOf(deps).post(sub.connection_id, message) : Promise.reject(SKIPPED))).then(
             () => {
               delivered++;
             },
             async (err) => {
+              if (err === SKIPPED) return;
               if (err instanceof ConnectionGoneError) await repo.remove(sub.connection_id, [channel]).catch(() => undefined);
               else logger.error('websocket post failed', { connection_id: sub.connection_id, type, error: err as Error });
             },
@@ -92,4 +101,55 @@ export async function disconnectUser(deps: Deps, userId: string, options: { sess
     logger.error('closing connections failed', { user_id: userId, error: err as Error });
   }
   return closed;
+}
+
+/** How often a stream subscriber receives a changed snapshot when its preferences name no refresh interval. */
+export const DEFAULT_REFRESH_SECONDS = 5;
+
+/**
+ * Sends each live subscriber of `channel` the snapshot the view `load` answers builds for its preferences, when it
+ * differs from the last one the connection received and that one is at least the subscriber's
+ * `refresh_interval_seconds` old (`force`: these connections get it at once, if it changed). Each send
+ * is claimed first with a conditional write on the connection (`stream_<channel>`: hash and time of the
+ * last snapshot), so two pushers racing send it once. Never throws; answers how many were sent.
+ */
+export async function publishSnapshot(
+  deps: Deps,
+  channel: string,
+  type: string,
+  load: () => Promise<(preferences: Record<string, unknown>) => unknown>,
+  options: { force?: string[] } = {},
+): Promise<number> {
+  const repo = new ConnectionRepository(deps.store);
+  const now = deps.clock.now();
+  let sent = 0;
+  try {
+    const subscribers = (await repo.subscribers(channel)).filter((sub) => sub.expires_at > Math.floor(now.getTime() / 1000));
+    // The state is read only when someone listens.
+    const view = subscribers.length ? await load() : undefined;
+    await Promise.all(
+      subscribers.map(async (sub) => {
+        const conn = await repo.get(sub.connection_id);
+        if (!conn || !conn.channels.includes(channel)) return;
+        const data = boundEventData(view!(conn.preferences ?? {}));
+        const hash = createHash('sha256').update(JSON.stringify(data)).digest('base64url').slice(0, 22);
+        const last = conn[`stream_${channel}`] as { hash: string; at: string } | undefined;
+        if (last?.hash === hash) return;
+        const interval = Number(conn.preferences?.refresh_interval_seconds ?? DEFAULT_REFRESH_SECONDS) * 1000;
+        const forced = options.force?.includes(sub.connection_id) ?? false;
+        if (last && !forced && now.getTime() - Date.parse(last.at) < interval) return;
+        if (!(await repo.claimStreamSend(sub.connection_id, channel, last?.at, { hash, at: now.toISOString() }))) return;
+        try {
+          await connectionsOf(deps).post(sub.connection_id, serverMessage(type, data, channel));
+          sent++;
+        } catch (err) {
+          if (err instanceof ConnectionGoneError) await repo.remove(sub.connection_id, [channel]).catch(() => undefined);
+          else logger.error('websocket snapshot not delivered', { connection_id: sub.connection_id, type, error: err as Error });
+        }
+      }),
+    );
+  } catch (err) {
+    logger.error('snapshot publish failed', { type, error: err as Error });
+  }
+  return sent;
 }

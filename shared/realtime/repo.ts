@@ -17,6 +17,8 @@ export interface ConnectionRecord {
   expires_at: number;
   /** The session (refresh-token family) whose access token opened it; logout closes it. */
   session_id?: string;
+  /** `stream_<channel>`: the last snapshot a stream channel sent it (hash and time; see publishSnapshot). */
+  [stream: `stream_${string}`]: { hash: string; at: string } | undefined;
 }
 
 export interface Subscriber {
@@ -165,6 +167,29 @@ export class ConnectionRepository {
         ExpressionAttributeValues: { ':p': preferences },
       }),
     );
+  }
+
+  /**
+   * Claims the next snapshot of a stream channel for the connection: sets `stream_<channel>` only if the
+   * last one is still the one read (`lastAt`), so of two pushers racing one sends. False when lost or gone.
+   */
+  async claimStreamSend(id: string, channel: string, lastAt: string | undefined, next: { hash: string; at: string }): Promise<boolean> {
+    try {
+      await this.store.doc.send(
+        new UpdateCommand({
+          TableName: this.store.table,
+          Key: connKey(id),
+          UpdateExpression: 'SET #s = :n',
+          ConditionExpression: lastAt === undefined ? 'attribute_exists(pk) AND attribute_not_exists(#s)' : 'attribute_exists(pk) AND #s.#at = :last',
+          ExpressionAttributeNames: { '#s': `stream_${channel}`, ...(lastAt === undefined ? {} : { '#at': 'at' }) },
+          ExpressionAttributeValues: { ':n': next, ...(lastAt === undefined ? {} : { ':last': lastAt }) },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (isConditionFailure(err)) return false;
+      throw err;
+    }
   }
 
   /**

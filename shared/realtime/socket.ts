@@ -27,6 +27,7 @@ import type { Permission } from '../platform/permissions.js';
 import { taskReadable } from '../tasks/service.js';
 import { executionReadable } from '../workflows/service.js';
 import { connectionsOf } from '../platform/use/connections.js';
+import { MONITORING_CHANNEL, pushMonitoringUpdate } from '../monitoring/stream.js';
 
 type WsEvent = APIGatewayProxyWebsocketEventV2 & {
   queryStringParameters?: Record<string, string | undefined>;
@@ -188,6 +189,15 @@ export async function message(event: WsEvent, context?: Context): Promise<APIGat
       await reply('preferences_updated', { preferences });
       break;
     }
+  }
+  // The monitoring stream's snapshot at once: when the channel is (re)subscribed, the severities change,
+  // or the connection has not had one yet (API Gateway cannot send during $connect; any first message,
+  // a ping, brings it).
+  if (
+    conn.channels.includes(MONITORING_CHANNEL) &&
+    ((msg.action === 'subscribe' && msg.channels.includes(MONITORING_CHANNEL)) || msg.action === 'update_preferences' || !conn[`stream_${MONITORING_CHANNEL}`])
+  ) {
+    await pushMonitoringUpdate(deps, { force: [id] });
   }
   logger.debug('ws message', { action: msg.action, connection_id: id });
   return { statusCode: 200 };

@@ -24,6 +24,7 @@ const ACCESSORS: Record<Exclude<keyof FunctionPorts, 'table'>, string> = {
   signer: 'tokenSigner',
   appSecret: 'appSecret',
   bedrock: 'BedrockProvider',
+  workerScaling: 'workerScaling',
 };
 const WS_HANDLERS = ['authorizer', 'connect', 'disconnect', 'message'];
 

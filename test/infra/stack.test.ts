@@ -17,7 +17,7 @@ import {
 } from '../../lib/supervisor-stack.js';
 import { agentRoutes } from '../../shared/agents/routes.js';
 import { FUNCTION_PORTS, type FunctionPorts } from '../../shared/platform/infra.js';
-import { buildStack, removeOutdirs } from './helpers.js';
+import { buildStack, FAKE_ROUTES, removeOutdirs } from './helpers.js';
 
 afterAll(removeOutdirs);
 
@@ -154,6 +154,35 @@ describe('task queue, DLQ and worker', () => {
     });
     expect(functions[fnId('worker')].Properties.MemorySize).toBe(1024);
     expect(env('worker')).toHaveProperty('TASK_QUEUE_URL');
+  });
+
+  it('lets only the resources function update the worker mapping (its maximum concurrency), on that one mapping', () => {
+    // The fixture table with a resources route, so that the resources function exists.
+    const withResources = Template.fromStack(
+      buildStack({ stage: 'dev', routes: [...FAKE_ROUTES, { operationId: 'scaleResources', method: 'POST', path: '/api/v1/resources/scale', group: 'resources', permission: null, summary: 'fixture' }] }).stack,
+    );
+    const fns = resources('AWS::Lambda::Function', withResources);
+    const label = (id: string) => (fns[id].Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME as string).slice(11);
+    const resourcesFn = Object.keys(fns).find((id) => label(id) === 'resources')!;
+    const workerFn = Object.keys(fns).find((id) => label(id) === 'worker')!;
+    const maps = resources('AWS::Lambda::EventSourceMapping', withResources);
+    const mappingId = Object.keys(maps).find((id) => maps[id].Properties.FunctionName.Ref === workerFn)!;
+    const policies = Object.values(resources('AWS::IAM::Policy', withResources));
+    const statementsOf = (fnId: string) =>
+      policies.filter((p) => p.Properties.Roles.some((r: { Ref: string }) => r.Ref === fns[fnId].Properties.Role['Fn::GetAtt'][0])).flatMap((p) => p.Properties.PolicyDocument.Statement as Array<{ Action: string | string[]; Resource: unknown }>);
+    const grants = statementsOf(resourcesFn).filter((st) => [st.Action].flat().includes('lambda:UpdateEventSourceMapping'));
+    expect(grants).toHaveLength(1);
+    expect(grants[0].Action).toBe('lambda:UpdateEventSourceMapping');
+    // The ARN of the worker's mapping, built from its id: no wildcard, no other mapping.
+    const resource = JSON.stringify(grants[0].Resource);
+    expect(resource).toContain(`"Ref":"${mappingId}"`);
+    expect(resource).toContain(':event-source-mapping:');
+    expect(resource).not.toContain('*');
+    expect(fns[resourcesFn].Properties.Environment.Variables).toMatchObject({ WORKER_EVENT_SOURCE_MAPPING_ID: { Ref: mappingId }, WORKER_RESERVED_CONCURRENCY: String(WORKER_MAX_CONCURRENCY) });
+    for (const other of Object.keys(fns).filter((id) => id !== resourcesFn)) {
+      expect(statementsOf(other).flatMap((st) => [st.Action].flat()), label(other)).not.toContain('lambda:UpdateEventSourceMapping');
+      expect(fns[other].Properties.Environment.Variables, label(other)).not.toHaveProperty('WORKER_EVENT_SOURCE_MAPPING_ID');
+    }
   });
 
   it('runs the sweeper every minute with a DLQ on the rule target and the function', () => {

@@ -17,6 +17,7 @@ import type {
   SecretStore,
   TaskQueue,
   TokenSigner,
+  WorkerScaling,
   WorkflowRunner,
 } from '../ports.js';
 import type { Deps } from '../runtime.js';
@@ -30,6 +31,7 @@ import { SecretsManagerStore } from './secret-store.js';
 import { KmsTokenSigner } from './token-signer.js';
 import { lazy } from './util.js';
 import { StepFunctionsRunner } from './workflows.js';
+import { EventSourceMappingScaling } from './worker-scaling.js';
 
 export { ApiGatewayConnections } from './connections.js';
 export { derToJose, joseToDer } from './ecdsa.js';
@@ -39,6 +41,7 @@ export { SchedulerService, type SchedulerServiceOptions } from './scheduler.js';
 export { SecretsManagerStore } from './secret-store.js';
 export { KmsTokenSigner, kidForKeyId } from './token-signer.js';
 export { StepFunctionsRunner } from './workflows.js';
+export { EventSourceMappingScaling } from './worker-scaling.js';
 
 export class MissingEnvError extends Error {
   constructor(readonly variable: string, port: string) {
@@ -135,6 +138,9 @@ export function createAwsDeps(config: Config, store: Store, clock: Clock): Deps 
   const secrets = once(() => new SecretsManagerStore(need(ports.secretPrefix, ENV.secretPrefix, 'SecretStore')));
   const mail = once(() => new SesMailSender());
   const signer = once(() => new KmsTokenSigner(need(ports.signingKeyId, ENV.signingKeyId, 'TokenSigner'), config.issuer));
+  const scaling = once(
+    () => new EventSourceMappingScaling(need(ports.workerEventSourceMappingId, ENV.workerEventSourceMappingId, 'WorkerScaling'), ports.workerReservedConcurrency),
+  );
 
   const queuePort: TaskQueue = {
     send: async (body, options) => queue().send(body, options),
@@ -180,6 +186,10 @@ export function createAwsDeps(config: Config, store: Store, clock: Clock): Deps 
     jwks: async (): Promise<{ keys: Jwk[] }> => signer().jwks(),
   };
 
+  const workerScalingPort: WorkerScaling = {
+    setMaxConcurrency: async (tasks) => scaling().setMaxConcurrency(tasks),
+  };
+
   const appSecret = lazy(async () => {
     const arn = need(ports.appSecretArn, ENV.appSecretArn, 'appSecret');
     const mod = await import('@aws-sdk/client-secrets-manager');
@@ -203,5 +213,6 @@ export function createAwsDeps(config: Config, store: Store, clock: Clock): Deps 
     signer: signerPort,
     clock,
     appSecret,
+    workerScaling: workerScalingPort,
   }, ports.functionLabel);
 }

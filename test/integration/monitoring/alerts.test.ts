@@ -1,11 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
-import { call, adminSession, userWithRole, type Session } from '../../support/client.js';
+import { call, adminSession, openSocket, userWithRole, type Session } from '../../support/client.js';
+import { ApiGatewayConnections } from '../../../shared/platform/aws/connections.js';
+import { LocalEventBus } from '../../../local/event-bus.js';
 import { Store } from '../../../shared/platform/store/client.js';
 import { getConfig } from '../../../shared/platform/config.js';
 import { systemClock } from '../../../shared/platform/ports.js';
 import type { Deps } from '../../../shared/platform/runtime.js';
 import { MetricsStore, bucketStart } from '../../../shared/platform/metrics/store.js';
 import { evaluateRules, runEvaluator } from '../../../shared/monitoring/service.js';
+import { pushMonitoringUpdate } from '../../../shared/monitoring/stream.js';
 import type { AlertNotification, AlertNotifier } from '../../../shared/monitoring/notifier.js';
 
 /** Records what the evaluator hands over (the bus and WebSocket notifier is exercised through the runtime's own calls). */
@@ -202,6 +205,60 @@ describe('monitoring: rules, evaluator and alerts', () => {
     expect(put.status).toBe(200);
     expect(put.body.data).toMatchObject({ retention_days: 14, default_channels: ['ops'], updated_by: expect.any(String) });
     expect((await call('PUT', '/api/v1/monitoring/config', { token: viewer.token, body })).status).toBe(403);
+  });
+
+  it('the WebSocket receives the transitions in order, a snapshot on change, and only the severities it follows', async () => {
+    const metric = `mon.ws${suffix()}`;
+    // Holds at k0-k2 (fires at k2), clears from k3 (resolved at k5), holds again k6-k8 (fires at k8).
+    const values = [50, 50, 50, 0, 0, 0, 50, 50, 50];
+    await feed(metric, values);
+    const created = await call('POST', '/api/v1/monitoring/alerts/rules', { token: operator.token, body: ruleBody(metric, { keep_firing_for_seconds: 60 }) });
+    expect(created.status).toBe(201);
+    const ruleId = created.body.data.rule_id;
+    // The evaluator as the runtime runs it: the bus and the runtime's own @connections endpoint.
+    const live = { ...deps, connections: new ApiGatewayConnections(inject('connectionsUrl')), events: new LocalEventBus() } as Deps;
+
+    const all = await openSocket('/api/v1/monitoring/stream', viewer.token);
+    const warningsOnly = await openSocket('/api/v1/monitoring/stream', viewer.token);
+    try {
+      // The first message brings the first snapshot (API Gateway cannot send during $connect).
+      all.send({ action: 'ping' });
+      const first = await all.waitFor((m) => m.type === 'monitoring.update');
+      all.send({ action: 'update_preferences', preferences: { refresh_interval_seconds: 1 } });
+      await all.waitFor((m) => m.type === 'preferences_updated');
+      expect(first).toMatchObject({ channel: 'monitoring', data: { severities: ['info', 'warning', 'critical', 'emergency'], alerts: { firing_total: expect.any(Number) }, utilisation: { tasks_queued: expect.any(Number) } } });
+      warningsOnly.send({ action: 'update_preferences', preferences: { alert_severities: ['warning'], refresh_interval_seconds: 1 } });
+      await warningsOnly.waitFor((m) => m.type === 'monitoring.update' && m.data.severities.join() === 'warning');
+
+      for (let k = 0; k < values.length; k++) await evaluateRules(live, { now: at(k), ruleIds: [ruleId] });
+      const fired = await all.waitFor((m) => m.type === 'alert.fired' && m.data.rule_id === ruleId);
+      // Snapshots are throttled to the subscriber's interval (1 s here): the next push after it lists the firing alert.
+      await new Promise((r) => setTimeout(r, 1100));
+      await pushMonitoringUpdate(live);
+      await all.waitFor((m) => m.type === 'monitoring.update' && m.data.firing_alerts.some((a: any) => a.rule_id === ruleId && a.severity === 'critical'));
+      const firedAgain = (await call('GET', `/api/v1/monitoring/alerts?rule_id=${ruleId}&status=firing`, { token: viewer.token })).body.data.items[0];
+      expect((await call('POST', `/api/v1/monitoring/alerts/${firedAgain.alert_id}/acknowledge`, { token: operator.token })).status).toBe(200);
+      expect((await call('DELETE', `/api/v1/monitoring/alerts/rules/${ruleId}`, { token: operator.token })).body.data.resolved_alerts).toBe(1);
+
+      const mine = (m: any) => m.type.startsWith('alert.') && m.data.rule_id === ruleId;
+      await all.waitFor((m) => mine(m) && m.type === 'alert.resolved' && m.data.alert_id === firedAgain.alert_id);
+      const seen = all.messages.filter(mine).map((m) => [m.type, m.data.alert_id === fired.data.alert_id ? 'first' : 'second', m.data.status]);
+      expect(seen).toEqual([
+        ['alert.fired', 'first', 'firing'],
+        ['alert.resolved', 'first', 'resolved'],
+        ['alert.fired', 'second', 'firing'],
+        ['alert.acknowledged', 'second', 'firing'],
+        ['alert.resolved', 'second', 'resolved'],
+      ]);
+      // The warning-only subscriber saw none of this critical rule's events, and no snapshot listing it.
+      expect(warningsOnly.messages.filter(mine)).toEqual([]);
+      expect(warningsOnly.messages.filter((m) => m.type === 'monitoring.update').every((m) => m.data.firing_alerts.every((a: any) => a.severity === 'warning'))).toBe(true);
+      // A snapshot is sent only when it changed: two in a row are never equal.
+      const updates = all.messages.filter((m) => m.type === 'monitoring.update').map((m) => JSON.stringify(m.data));
+      for (let i = 1; i < updates.length; i++) expect(updates[i]).not.toBe(updates[i - 1]);
+    } finally {
+      await Promise.all([all.close(), warningsOnly.close()]);
+    }
   });
 
   it('health: components, alert counts, utilisation and the evaluator', async () => {
