@@ -6,6 +6,7 @@
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { Deps } from '../platform/runtime.js';
 import { bucketStart, type MetricPoint } from '../platform/metrics/store.js';
+import { quotaStatus } from '../agents/service.js';
 import { taskStatusCounts } from '../tasks/gauges.js';
 import { runningExecutionCount } from '../workflows/gauges.js';
 import { metricsStore } from './repo.js';
@@ -46,6 +47,15 @@ export async function collectGauges(deps: Deps, options: { process?: ProcessSamp
   }
   const store = metricsStore(deps);
   const points: MetricPoint[] = Object.entries(samples).map(([metric, value]) => ({ metric, value, at: minute, labels: {}, sourceId: `collector:${metric}:${minute.toISOString()}` }));
+  // Quota use per agent with a limit: the larger of its request and token shares of the window, in percent.
+  for (const agent of (await quotaStatus(deps)).agents) {
+    const shares = (['requests', 'tokens'] as const).flatMap((k) => (agent.limit[k] ? [(agent.used[k] / agent.limit[k]) * 100] : []));
+    if (!shares.length) continue;
+    const metric = 'system.agent_quota_utilization';
+    const value = Math.round(Math.max(...shares) * 100) / 100;
+    points.push({ metric, value, at: minute, labels: { agent: agent.agent_id, provider: agent.provider_id }, sourceId: `collector:${metric}:${agent.agent_id}:${minute.toISOString()}` });
+    samples[`${metric}{agent=${agent.agent_id}}`] = value;
+  }
   const recorded = (await store.recordMany(points, now)).filter(Boolean).length;
   return { at: minute.toISOString(), recorded, samples };
 }

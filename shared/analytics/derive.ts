@@ -6,8 +6,11 @@
 import type { Change } from '../platform/feed.js';
 import { LABEL_VALUE, type Labels, type MetricPoint } from '../platform/metrics/store.js';
 
-/** The items whose changes become points: tasks and their sessions, workflow runs and steps, logins, connections. */
-export const METRIC_SOURCE_PREFIXES = ['TASK#', 'EXECUTION#', 'SESSION#', 'LOGIN#', 'CONN#'] as const;
+/** The items whose changes become points: tasks and their sessions, workflow runs and steps, schedule firings, logins, connections. */
+export const METRIC_SOURCE_PREFIXES = ['TASK#', 'EXECUTION#', 'SCHEDULE#', 'SESSION#', 'LOGIN#', 'CONN#'] as const;
+
+/** Outcomes of a schedule firing once it is settled (a claim is `starting` until then). */
+const FIRING_SETTLED = new Set(['started', 'skipped', 'failed']);
 
 /** Task statuses after which a task has finished. */
 const FINISHED = new Set(['completed', 'failed', 'cancelled']);
@@ -97,6 +100,17 @@ export function pointsOfChange(change: Change): MetricPoint[] {
     const l = labels({ workflow: after.workflow_id, step: after.step_id, status: after.status });
     add('workflow.steps_finished', 1, at, l, id);
     add('workflow.step_duration_ms', num(after.duration_ms), at, l, id);
+    return points;
+  }
+
+  // ------------------------------------------------ schedule firings: how late each was taken
+  if (pk.startsWith('SCHEDULE#') && sk.startsWith('FIRING#')) {
+    if (before?.outcome === after.outcome || !FIRING_SETTLED.has(String(after.outcome))) return points;
+    const due = time(after.scheduled_for);
+    const fired = time(after.fired_at);
+    if (due && fired) {
+      add('schedule.firing_lag_ms', Math.max(0, fired.getTime() - due.getTime()), fired, labels({ schedule: after.schedule_id, outcome: after.outcome }), `firing:${after.schedule_id}:${after.scheduled_for}`);
+    }
     return points;
   }
 

@@ -3,7 +3,7 @@ import { isoDate, pageQuery } from '../platform/api/schemas.js';
 import { AGGREGATIONS, LABEL_KEY, LABEL_VALUE, MAX_LABELS, METRIC_NAME, RESOLUTIONS, RESOLUTION_MS } from '../platform/metrics/store.js';
 
 /** Namespaces of the platform's own metrics: /collect may not write into them. */
-export const PLATFORM_NAMESPACES = ['task', 'provider', 'workflow', 'auth', 'realtime', 'system'] as const;
+export const PLATFORM_NAMESPACES = ['task', 'provider', 'workflow', 'schedule', 'auth', 'realtime', 'system'] as const;
 /** Metrics of this namespace describe the platform as a whole (no user): every analytics reader sees them. */
 export const SYSTEM_NAMESPACE = 'system';
 

@@ -19,7 +19,7 @@ export const analyticsRoutes = defineRoutes([
     permission: 'analytics:write',
     summary: 'Record one metric point (idempotent by event_id)',
     description:
-      'Records a point of your own metric (not in the platform namespaces task., provider., workflow., auth., realtime., system.), labelled `user=<caller>`. ' +
+      'Records a point of your own metric (not in the platform namespaces task., provider., workflow., schedule., auth., realtime., system.), labelled `user=<caller>`. ' +
       'The same `event_id` from the same caller is recorded once: a repeat answers 200 with `recorded: false` and counts nothing. ' +
       'The platform records its own metrics itself from its change feed.',
     tags,

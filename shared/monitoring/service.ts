@@ -39,10 +39,7 @@ const metricsStore = (deps: Pick<Deps, 'store' | 'config'>) => new MetricsStore(
 
 export const DEFAULT_CONFIG: MonitoringConfig = { evaluation_interval_seconds: 60, retention_days: 30, default_channels: [], enabled: true };
 
-/**
- * Rules seeded at first start, on metrics the platform records. Not seeded (no metric yet): agent
- * quota above 90 % and schedule firing lag.
- */
+/** Rules seeded at first start, on metrics the platform records. */
 export const DEFAULT_RULES: CreateRuleBody[] = [
   {
     name: 'Task queue backlog',
@@ -99,6 +96,36 @@ export const DEFAULT_RULES: CreateRuleBody[] = [
     condition: 'gt',
     threshold: 10,
     for_seconds: 300,
+    keep_firing_for_seconds: 600,
+    severity: 'warning',
+    channels: [],
+    enabled: true,
+  },
+  {
+    name: 'Agent quota nearly used',
+    description: 'An agent has used more than 90 % of its request or token quota for the window (sampled every minute), per agent',
+    metric: 'system.agent_quota_utilization',
+    group_by: ['agent'],
+    aggregation: 'max',
+    window_seconds: 300,
+    condition: 'gt',
+    threshold: 90,
+    for_seconds: 0,
+    keep_firing_for_seconds: 300,
+    severity: 'warning',
+    channels: [],
+    enabled: true,
+  },
+  {
+    name: 'Schedule firing lag',
+    description: 'A schedule firing was taken more than 60 s after it was due in the last 15 minutes, per schedule',
+    metric: 'schedule.firing_lag_ms',
+    group_by: ['schedule'],
+    aggregation: 'max',
+    window_seconds: 900,
+    condition: 'gt',
+    threshold: 60_000,
+    for_seconds: 0,
     keep_firing_for_seconds: 600,
     severity: 'warning',
     channels: [],

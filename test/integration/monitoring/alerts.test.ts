@@ -75,7 +75,7 @@ describe('monitoring: rules, evaluator and alerts', () => {
     const res = await call('GET', '/api/v1/monitoring/alerts/rules', { token: viewer.token });
     expect(res.status).toBe(200);
     const names = res.body.data.items.filter((r: any) => r.builtin).map((r: any) => r.name);
-    expect(names).toEqual(expect.arrayContaining(['Task queue backlog', 'Task dead-lettered', 'Task failures', 'Provider call failures']));
+    expect(names).toEqual(expect.arrayContaining(['Task queue backlog', 'Task dead-lettered', 'Task failures', 'Provider call failures', 'Agent quota nearly used', 'Schedule firing lag']));
   });
 
   it('refuses bad rules with 422 and duplicate names with 409; only alerts:manage may write', async () => {
