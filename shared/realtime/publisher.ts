@@ -1,6 +1,6 @@
 import type { Deps } from '../platform/runtime.js';
 import { ConnectionGoneError } from '../platform/ports.js';
-import { ConnectionRepository } from './repo.js';
+import { ConnectionRepository, type ConnectionRecord, type StreamState } from './repo.js';
 import { serverMessage, type CloseReason } from './channels.js';
 import { logger } from '../platform/logger.js';
 import { connectionsOf } from '../platform/use/connections.js';
@@ -59,6 +59,47 @@ export async function publish(deps: Deps, channels: string[], type: string, data
     logger.error('publish failed', { type, error: err as Error });
   }
   return delivered;
+}
+
+/**
+ * The live connections subscribed to any of `channels` (or only `connectionId`, if it is), each once
+ * with the first of the channels it holds: for a per-connection stream that reads each record's preferences.
+ */
+export async function subscribedConnections(deps: Deps, channels: readonly string[], options: { connectionId?: string } = {}): Promise<{ conn: ConnectionRecord; channel: string }[]> {
+  const repo = new ConnectionRepository(deps.store);
+  const nowEpoch = deps.clock.now().getTime() / 1000;
+  const ids = new Map<string, string>();
+  if (options.connectionId) {
+    const conn = await repo.get(options.connectionId);
+    const channel = conn && channels.find((c) => conn.channels.includes(c));
+    return conn && channel && conn.expires_at > nowEpoch ? [{ conn, channel }] : [];
+  }
+  for (const channel of channels) {
+    for (const sub of await repo.subscribers(channel)) if (!ids.has(sub.connection_id) && sub.expires_at > nowEpoch) ids.set(sub.connection_id, channel);
+  }
+  const out = await Promise.all([...ids].map(async ([id, channel]) => ({ conn: await repo.get(id), channel })));
+  return out.filter((c): c is { conn: ConnectionRecord; channel: string } => c.conn !== undefined && c.conn.expires_at > nowEpoch);
+}
+
+/** Replaces a connection's stream state if nobody did since `expectedSeq` was read (see `ConnectionRepository.setStreamState`). */
+export function claimStreamState(deps: Deps, connectionId: string, expectedSeq: number, state: Omit<StreamState, 'seq'>): Promise<boolean> {
+  return new ConnectionRepository(deps.store).setStreamState(connectionId, expectedSeq, state);
+}
+
+/**
+ * Sends one event to one connection (a per-subscriber stream such as the analytics stream), bounded
+ * like every published event. A connection that is gone (410) is cleaned up. Never throws; answers
+ * whether the event was delivered.
+ */
+export async function sendTo(deps: Deps, connectionId: string, channel: string, type: string, data: unknown): Promise<boolean> {
+  try {
+    await connectionsOf(deps).post(connectionId, serverMessage(type, boundEventData(data), channel));
+    return true;
+  } catch (err) {
+    if (err instanceof ConnectionGoneError) await new ConnectionRepository(deps.store).remove(connectionId, [channel]).catch(() => undefined);
+    else logger.error('websocket post failed', { connection_id: connectionId, type, error: err as Error });
+    return false;
+  }
 }
 
 /**

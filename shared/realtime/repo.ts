@@ -17,6 +17,17 @@ export interface ConnectionRecord {
   expires_at: number;
   /** The session (refresh-token family) whose access token opened it; logout closes it. */
   session_id?: string;
+  /** What a per-connection stream (the analytics stream) last sent; `seq` orders its writers. */
+  stream_state?: StreamState;
+}
+
+export interface StreamState {
+  seq: number;
+  /** When the last periodic update was sent (epoch ms), and a digest of what it said. */
+  sent_at?: number;
+  digest?: string;
+  /** Keys of the one-off events already sent (bounded by the writer). */
+  sent_keys?: string[];
 }
 
 export interface Subscriber {
@@ -165,6 +176,29 @@ export class ConnectionRepository {
         ExpressionAttributeValues: { ':p': preferences },
       }),
     );
+  }
+
+  /**
+   * Replaces the connection's stream state if nobody did since `expectedSeq` was read (conditional
+   * write): of two writers that read the same state, one wins and the other sends nothing. False when
+   * another writer won or the connection is gone.
+   */
+  async setStreamState(id: string, expectedSeq: number, state: Omit<StreamState, 'seq'>): Promise<boolean> {
+    try {
+      await this.store.doc.send(
+        new UpdateCommand({
+          TableName: this.store.table,
+          Key: connKey(id),
+          UpdateExpression: 'SET stream_state = :s',
+          ConditionExpression: expectedSeq === 0 ? 'attribute_exists(pk) AND attribute_not_exists(stream_state)' : 'attribute_exists(pk) AND stream_state.seq = :seq',
+          ExpressionAttributeValues: { ':s': { ...state, seq: expectedSeq + 1 }, ...(expectedSeq === 0 ? {} : { ':seq': expectedSeq }) },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (isConditionFailure(err)) return false;
+      throw err;
+    }
   }
 
   /**
