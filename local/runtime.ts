@@ -42,6 +42,7 @@ import { applyStoredWorkerConcurrency } from '../shared/resources/service.js';
 import { handler as changeFeed } from '../functions/change-feed/handler.js';
 import { CHANGE_FEED_KEY_PREFIXES } from '../shared/change-feed.js';
 import { collectGauges } from '../shared/analytics/collector.js';
+import { pushAnalyticsStream } from '../shared/analytics/stream.js';
 import { ensureMonitoring, runEvaluator } from '../shared/monitoring/service.js';
 import { StreamPoller } from './stream-poller.js';
 import { ProcessSampler } from './process-sampler.js';
@@ -55,6 +56,12 @@ export const STOP_HANDBACK_MS = 5_000;
 export const LOCAL_PLUGIN_RETRY_INTERVAL_MS = 500;
 /** How often the local runtime runs the metrics collector (on AWS every METRICS_COLLECTOR_INTERVAL_MINUTES). */
 export const LOCAL_COLLECT_INTERVAL_MS = 60_000;
+/**
+ * How often the local runtime pushes the analytics stream besides the change feed's pushes, so that a
+ * change that came within a subscriber's interval goes out when the interval ends (on AWS it goes out
+ * with the next change-feed push, the collector's minute at the latest).
+ */
+export const LOCAL_ANALYTICS_STREAM_TICK_MS = 1_000;
 
 export interface LocalRuntimeOptions {
   /** 0 picks a free port. */
@@ -314,6 +321,15 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
             .finally(() => (collecting = false));
         }, LOCAL_COLLECT_INTERVAL_MS);
     collectTimer?.unref();
+    let streaming = false;
+    const streamTimer = isManualClock(clock)
+      ? undefined
+      : setInterval(() => {
+          if (streaming) return;
+          streaming = true;
+          void pushAnalyticsStream(deps).finally(() => (streaming = false));
+        }, LOCAL_ANALYTICS_STREAM_TICK_MS);
+    streamTimer?.unref();
     // The alert evaluator: a tick every ALERT_EVALUATOR_TICK_MS; it evaluates when the stored interval has passed and monitoring is started.
     let evaluating = false;
     const evaluateTimer = isManualClock(clock)
@@ -332,6 +348,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       if (sweepTimer) clearInterval(sweepTimer);
       if (retryTimer) clearInterval(retryTimer);
       if (collectTimer) clearInterval(collectTimer);
+      if (streamTimer) clearInterval(streamTimer);
       if (evaluateTimer) clearInterval(evaluateTimer);
       sampler.stop();
       await poller?.stop();
@@ -367,6 +384,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
           if (sweepTimer) clearInterval(sweepTimer);
           if (retryTimer) clearInterval(retryTimer);
           if (collectTimer) clearInterval(collectTimer);
+          if (streamTimer) clearInterval(streamTimer);
           if (evaluateTimer) clearInterval(evaluateTimer);
           sampler.stop();
           const inFlight = queue.busy();

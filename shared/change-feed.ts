@@ -1,8 +1,9 @@
 import type { ChangeConsumer } from './platform/feed.js';
 import { metricsConsumer } from './analytics/feed.js';
+import { analyticsStreamConsumer } from './analytics/stream.js';
 
 /** The consumers of the table's change feed, in the order each change is handed to them. */
-export const CHANGE_CONSUMERS: readonly ChangeConsumer[] = [metricsConsumer];
+export const CHANGE_CONSUMERS: readonly ChangeConsumer[] = [metricsConsumer, analyticsStreamConsumer];
 
 /** Partition key prefixes of the items some consumer wants: the changes of every other item are dropped at the source. */
 export const CHANGE_FEED_KEY_PREFIXES: readonly string[] = [...new Set(CHANGE_CONSUMERS.flatMap((c) => c.keyPrefixes))].sort();

@@ -38,6 +38,8 @@ export async function realTime(
     const n = s.values.length;
     const anomalies: RealTimeView['metrics'][number]['anomalies'] = [];
     for (let j = Math.max(MIN_BASELINE, n - q.check_last); j < n; j++) {
+      // An interpolated gap is not a measurement: it is never flagged.
+      if (s.interpolated[j]) continue;
       const baseline = s.values.slice(0, j);
       const b = robustBand(baseline);
       const score = robustScore(s.values[j], b);

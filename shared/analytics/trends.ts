@@ -36,9 +36,11 @@ export async function bucketSeries(
   }
   // Gaps of non-additive figures: linear interpolation between their neighbours (the last point is always data-backed or additive).
   let filled = 0;
+  const interpolated: boolean[] = raw.map((v) => v === null);
   while (raw.length && raw[raw.length - 1] === null) {
     raw.pop();
     times.pop();
+    interpolated.pop();
   }
   const values = raw.map((v, i) => {
     if (v !== null) return v;
@@ -49,7 +51,7 @@ export async function bucketSeries(
     while (raw[b] === null) b++;
     return raw[a]! + ((raw[b]! - raw[a]!) * (i - a)) / (b - a);
   });
-  return { times, values, filled, scope, itemsRead: read.itemsRead, current, step };
+  return { times, values, interpolated, filled, scope, itemsRead: read.itemsRead, current, step };
 }
 
 export async function trend(deps: Deps, principal: Principal, metric: string, q: TrendQuery): Promise<TrendView> {

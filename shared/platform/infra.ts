@@ -270,8 +270,8 @@ export const FUNCTION_PORTS = {
   'audit-retry': { table: 'read-write' },
   // Records what reached the failure queues: a schedule's failed firing, the sweeper's failure.
   failures: { table: 'read-write' },
-  // The table's stream consumer: records the metrics of every change.
-  'change-feed': { table: 'read-write' },
+  // The table's stream consumer: records the metrics of every change, pushes the analytics stream to its subscribers.
+  'change-feed': { table: 'read-write', connections: true },
   // Samples task and workflow gauges into the metrics store every minute.
   'metrics-collector': { table: 'read-write' },
   // Evaluates the alert rules every minute; publishes alert.fired / alert.resolved and pushes them to subscribers.

@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import type { Permission } from '../platform/permissions.js';
+import { AGGREGATIONS, METRIC_NAME } from '../platform/metrics/store.js';
 
 /** Channels a client may subscribe to, and the permission each needs. `task:<id>` and `execution:<id>` follow one item. */
 const CHANNEL_PERMISSIONS: Record<string, Permission> = {
@@ -37,10 +38,24 @@ export const clientMessage = z.discriminatedUnion('action', [
   z.strictObject({
     action: z.literal('update_preferences'),
     preferences: z.strictObject({
-      metric_types: z.array(z.string().max(64)).max(50).optional(),
+      metric_types: z
+        .array(
+          z
+            .string()
+            .max(64)
+            .refine((s) => {
+              const [m, a, ...rest] = s.split(':');
+              return METRIC_NAME.test(m) && (a === undefined || (AGGREGATIONS as readonly string[]).includes(a)) && !rest.length;
+            }, `a metric name, optionally with :aggregation (${AGGREGATIONS.join(', ')}), e.g. task.duration_ms:p95`),
+        )
+        .min(1)
+        .max(10)
+        .optional(),
       refresh_interval_seconds: z.number().int().min(1).max(3600).optional(),
       alert_severities: z.array(z.enum(['info', 'warning', 'critical', 'emergency'])).optional(),
       anomaly_detection: z.boolean().optional(),
+      /** The robust z-score above which the analytics stream reports an anomaly (default 3.5). */
+      anomaly_z_threshold: z.number().min(2).max(10).optional(),
     }),
   }),
 ]);

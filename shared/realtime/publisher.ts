@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Deps } from '../platform/runtime.js';
 import { ConnectionGoneError } from '../platform/ports.js';
-import { ConnectionRepository } from './repo.js';
+import { ConnectionRepository, type ConnectionRecord, type StreamState } from './repo.js';
 import { serverMessage, type CloseReason } from './channels.js';
 import { logger } from '../platform/logger.js';
 import { connectionsOf } from '../platform/use/connections.js';
@@ -71,6 +71,47 @@ export async function publish(deps: Deps, channels: string[], type: string, data
 }
 
 /**
+ * The live connections subscribed to any of `channels` (or only `connectionId`, if it is), each once
+ * with the first of the channels it holds: for a per-connection stream that reads each record's preferences.
+ */
+export async function subscribedConnections(deps: Deps, channels: readonly string[], options: { connectionId?: string } = {}): Promise<{ conn: ConnectionRecord; channel: string }[]> {
+  const repo = new ConnectionRepository(deps.store);
+  const nowEpoch = deps.clock.now().getTime() / 1000;
+  const ids = new Map<string, string>();
+  if (options.connectionId) {
+    const conn = await repo.get(options.connectionId);
+    const channel = conn && channels.find((c) => conn.channels.includes(c));
+    return conn && channel && conn.expires_at > nowEpoch ? [{ conn, channel }] : [];
+  }
+  for (const channel of channels) {
+    for (const sub of await repo.subscribers(channel)) if (!ids.has(sub.connection_id) && sub.expires_at > nowEpoch) ids.set(sub.connection_id, channel);
+  }
+  const out = await Promise.all([...ids].map(async ([id, channel]) => ({ conn: await repo.get(id), channel })));
+  return out.filter((c): c is { conn: ConnectionRecord; channel: string } => c.conn !== undefined && c.conn.expires_at > nowEpoch);
+}
+
+/** Replaces what a stream channel last sent a connection if nobody did since `expectedSeq` was read (see `ConnectionRepository.claimStreamState`). */
+export function claimStreamState(deps: Deps, connectionId: string, channel: string, expectedSeq: number, state: Omit<StreamState, 'seq'>): Promise<boolean> {
+  return new ConnectionRepository(deps.store).claimStreamState(connectionId, channel, expectedSeq, state);
+}
+
+/**
+ * Sends one event to one connection (a per-subscriber stream such as the analytics stream), bounded
+ * like every published event. A connection that is gone (410) is cleaned up. Never throws; answers
+ * whether the event was delivered.
+ */
+export async function sendTo(deps: Deps, connectionId: string, channel: string, type: string, data: unknown): Promise<boolean> {
+  try {
+    await connectionsOf(deps).post(connectionId, serverMessage(type, boundEventData(data), channel));
+    return true;
+  } catch (err) {
+    if (err instanceof ConnectionGoneError) await new ConnectionRepository(deps.store).remove(connectionId, [channel]).catch(() => undefined);
+    else logger.error('websocket post failed', { connection_id: connectionId, type, error: err as Error });
+    return false;
+  }
+}
+
+/**
  * Closes a user's WebSocket connections (all of them, or those of one session): their rights were
  * copied at `$connect`, so when the user logs out, loses a role or changes password, the client must
  * connect again with a token that reflects it. `close` says why (4001 session ended, 4003 rights
@@ -132,13 +173,13 @@ export async function publishSnapshot(
         const conn = await repo.get(sub.connection_id);
         if (!conn || !conn.channels.includes(channel)) return;
         const data = boundEventData(view!(conn.preferences ?? {}));
-        const hash = createHash('sha256').update(JSON.stringify(data)).digest('base64url').slice(0, 22);
-        const last = conn[`stream_${channel}`] as { hash: string; at: string } | undefined;
-        if (last?.hash === hash) return;
+        const digest = createHash('sha256').update(JSON.stringify(data)).digest('base64url').slice(0, 22);
+        const last = conn[`stream_${channel}`] ?? { seq: 0 };
+        if (last.digest === digest) return;
         const interval = Number(conn.preferences?.refresh_interval_seconds ?? DEFAULT_REFRESH_SECONDS) * 1000;
         const forced = options.force?.includes(sub.connection_id) ?? false;
-        if (last && !forced && now.getTime() - Date.parse(last.at) < interval) return;
-        if (!(await repo.claimStreamSend(sub.connection_id, channel, last?.at, { hash, at: now.toISOString() }))) return;
+        if (last.sent_at !== undefined && !forced && now.getTime() - last.sent_at < interval) return;
+        if (!(await repo.claimStreamState(sub.connection_id, channel, last.seq, { sent_at: now.getTime(), digest }))) return;
         try {
           await connectionsOf(deps).post(sub.connection_id, serverMessage(type, data, channel));
           sent++;

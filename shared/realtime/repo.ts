@@ -17,8 +17,18 @@ export interface ConnectionRecord {
   expires_at: number;
   /** The session (refresh-token family) whose access token opened it; logout closes it. */
   session_id?: string;
-  /** `stream_<channel>`: the last snapshot a stream channel sent it (hash and time; see publishSnapshot). */
-  [stream: `stream_${string}`]: { hash: string; at: string } | undefined;
+  /** `stream_<channel>`: what a stream channel (analytics, monitoring) last sent it; see `claimStreamState`. */
+  [stream: `stream_${string}`]: StreamState | undefined;
+}
+
+/** What a stream channel last sent a connection; `seq` orders its writers. */
+export interface StreamState {
+  seq: number;
+  /** When the last periodic update was sent (epoch ms), and a digest of what it said. */
+  sent_at?: number;
+  digest?: string;
+  /** Keys of the one-off events already sent (bounded by the writer). */
+  sent_keys?: string[];
 }
 
 export interface Subscriber {
@@ -170,19 +180,20 @@ export class ConnectionRepository {
   }
 
   /**
-   * Claims the next snapshot of a stream channel for the connection: sets `stream_<channel>` only if the
-   * last one is still the one read (`lastAt`), so of two pushers racing one sends. False when lost or gone.
+   * Replaces what a stream channel last sent the connection (`stream_<channel>`) if nobody did since
+   * `expectedSeq` was read (conditional write): of two pushers that read the same state, one wins and
+   * the other sends nothing. False when another won or the connection is gone.
    */
-  async claimStreamSend(id: string, channel: string, lastAt: string | undefined, next: { hash: string; at: string }): Promise<boolean> {
+  async claimStreamState(id: string, channel: string, expectedSeq: number, state: Omit<StreamState, 'seq'>): Promise<boolean> {
     try {
       await this.store.doc.send(
         new UpdateCommand({
           TableName: this.store.table,
           Key: connKey(id),
-          UpdateExpression: 'SET #s = :n',
-          ConditionExpression: lastAt === undefined ? 'attribute_exists(pk) AND attribute_not_exists(#s)' : 'attribute_exists(pk) AND #s.#at = :last',
-          ExpressionAttributeNames: { '#s': `stream_${channel}`, ...(lastAt === undefined ? {} : { '#at': 'at' }) },
-          ExpressionAttributeValues: { ':n': next, ...(lastAt === undefined ? {} : { ':last': lastAt }) },
+          UpdateExpression: 'SET #s = :s',
+          ConditionExpression: expectedSeq === 0 ? 'attribute_exists(pk) AND attribute_not_exists(#s)' : 'attribute_exists(pk) AND #s.#seq = :seq',
+          ExpressionAttributeNames: { '#s': `stream_${channel}`, ...(expectedSeq === 0 ? {} : { '#seq': 'seq' }) },
+          ExpressionAttributeValues: { ':s': { ...state, seq: expectedSeq + 1 }, ...(expectedSeq === 0 ? {} : { ':seq': expectedSeq }) },
         }),
       );
       return true;

@@ -28,6 +28,7 @@ import { taskReadable } from '../tasks/service.js';
 import { executionReadable } from '../workflows/service.js';
 import { connectionsOf } from '../platform/use/connections.js';
 import { MONITORING_CHANNEL, pushMonitoringUpdate } from '../monitoring/stream.js';
+import { ANALYTICS_STREAM_CHANNELS, pushAnalyticsStream } from '../analytics/stream.js';
 
 type WsEvent = APIGatewayProxyWebsocketEventV2 & {
   queryStringParameters?: Record<string, string | undefined>;
@@ -177,6 +178,8 @@ export async function message(event: WsEvent, context?: Context): Promise<APIGat
       if (denied.length) await reply('error', { error: 'forbidden', detail: `Not permitted: ${denied.join(', ')}`, channels: denied });
       if (unknown.length) await reply('error', { error: 'not_found', detail: `No such item: ${unknown.join(', ')}`, channels: unknown });
       await reply('subscribed', { channels: conn.channels });
+      // A new subscriber of the analytics stream gets its first update now.
+      if (ok.some((c) => (ANALYTICS_STREAM_CHANNELS as readonly string[]).includes(c))) await pushAnalyticsStream(deps, { connectionId: id, force: true });
       break;
     }
     case 'unsubscribe':
@@ -187,6 +190,8 @@ export async function message(event: WsEvent, context?: Context): Promise<APIGat
       const preferences = { ...conn.preferences, ...msg.preferences };
       await repo.setPreferences(id, preferences);
       await reply('preferences_updated', { preferences });
+      // The analytics stream follows the new preferences at once.
+      if (conn.channels.some((c) => (ANALYTICS_STREAM_CHANNELS as readonly string[]).includes(c))) await pushAnalyticsStream(deps, { connectionId: id, force: true });
       break;
     }
   }

@@ -148,7 +148,9 @@ export function bucketStart(at: Date | number, resolution: Resolution): number {
 
 const hashOf = (text: string) => createHash('sha256').update(text).digest('base64url').slice(0, 22);
 const rollupPk = (res: Resolution, metric: string, series: string) => `MROLL#${res}#${metric}#${series}`;
-const markerKey = (sourceId: string) => ({ pk: `METRIC_EVENT#${hashOf(sourceId)}`, sk: 'EVENT' });
+/** Partition key prefix of the marker written with each recorded point: its change on the table's stream says a point was recorded. */
+export const POINT_MARKER_PREFIX = 'METRIC_EVENT#';
+const markerKey = (sourceId: string) => ({ pk: `${POINT_MARKER_PREFIX}${hashOf(sourceId)}`, sk: 'EVENT' });
 const pointKey = (metric: string, at: string, id: string) => ({ pk: `METRIC#${metric}`, sk: `${at}#${id}` });
 const registryKey = (metric: string, series: string) => ({ pk: `MSERIES#${metric}`, sk: series });
 const catalogKey = (metric: string) => ({ pk: 'MCATALOG', sk: metric });
