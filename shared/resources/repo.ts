@@ -1,3 +1,4 @@
+import { KeyedLimiter } from '../platform/limit.js';
 import { GetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand, DeleteCommand, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
 import { ulid } from 'ulid';
 import type { Store } from '../platform/store/client.js';
@@ -6,6 +7,10 @@ import { buildUpdate } from '../platform/store/update.js';
 import { cancellationCodes, isConditionFailure, isTransactionConflict, retryOnConflict, VersionConflictError } from '../platform/store/conflicts.js';
 import type { Amounts, PoolType } from './model.js';
 import type { AllocationState, LedgerEvent, PoolSeed, Waiter } from './rules.js';
+
+/** Transactions on the same pools in flight at once from this process (see KeyedLimiter). */
+const poolWrites = new KeyedLimiter(4);
+const poolsKey = (amounts: Record<string, number>) => Object.keys(amounts).sort().join(',');
 
 /**
  * The ledger on the single table. Pools, allocations, waiting requests and conflict resolutions share
@@ -219,7 +224,7 @@ export class ResourceRepository {
       items.push({ Put: { TableName: this.store.table, Item: this.ledgerItem(pool, at, { kind: 'allocate', delta_allocated: n, delta_capacity: 0, task_id: allocation.task_id, waited_ms: allocation.waited_ms }) } });
     }
     try {
-      await retryOnConflict(() => this.store.doc.send(new TransactWriteCommand({ TransactItems: items })), { isConflict: isTransactionConflict });
+      await poolWrites.run(poolsKey(allocation.amounts), () => retryOnConflict(() => this.store.doc.send(new TransactWriteCommand({ TransactItems: items })), { isConflict: isTransactionConflict }));
       return { ok: true, allocation };
     } catch (err) {
       if (!isConditionFailure(err)) throw err;
@@ -252,7 +257,7 @@ export class ResourceRepository {
       items.push({ Put: { TableName: this.store.table, Item: this.ledgerItem(pool, at, { kind: 'release', delta_allocated: -n, delta_capacity: 0, task_id: allocation.task_id }) } });
     }
     try {
-      await retryOnConflict(() => this.store.doc.send(new TransactWriteCommand({ TransactItems: items })), { isConflict: isTransactionConflict });
+      await poolWrites.run(poolsKey(allocation.amounts), () => retryOnConflict(() => this.store.doc.send(new TransactWriteCommand({ TransactItems: items })), { isConflict: isTransactionConflict }));
       return true;
     } catch (err) {
       if (isConditionFailure(err)) return false;
