@@ -6,6 +6,7 @@ import {
   DynamoDBStreamsClient,
   GetRecordsCommand,
   GetShardIteratorCommand,
+  type GetRecordsCommandOutput,
   type _Record as StreamRecord,
   type Shard,
 } from '@aws-sdk/client-dynamodb-streams';
@@ -33,6 +34,11 @@ export interface StreamPollerOptions {
    * on AWS: the others are passed over (and checkpointed) without a call. All records when absent.
    */
   keyPrefixes?: readonly string[];
+  /**
+   * How long records are gathered into one batch before the handler gets them (default
+   * `CHANGE_FEED.maxBatchingWindowSeconds`, the event source mapping's MaximumBatchingWindowInSeconds).
+   */
+  batchingWindowMs?: number;
 }
 
 /**
@@ -43,6 +49,12 @@ export interface StreamPollerOptions {
  * atomically), so a restart resumes after it. A reported failure is retried from the failed record;
  * after `CHANGE_FEED.retryAttempts` retries the record is written to `change-feed-failures.jsonl`
  * (the local on-failure destination) and skipped.
+ *
+ * As the event source mapping does with its batching window, records are gathered for up to
+ * `CHANGE_FEED.maxBatchingWindowSeconds` after the first one (or until a batch is full) before the
+ * handler runs: a busy table then makes a few large batches, not one small batch per write, and the
+ * consumers' own writes (one ADD per rollup item per batch) stay few while requests compete for the
+ * same DynamoDB Local. A stop cuts the window short and hands over what was gathered.
  */
 export class StreamPoller {
   private readonly streams: DynamoDBStreamsClient;
@@ -57,6 +69,8 @@ export class StreamPoller {
   private failures = new Map<string, number>();
   private arn?: string;
   private shardList?: { shards: Shard[]; at: number };
+  /** Ends the batching window's wait early (stop). */
+  private wakeUp?: () => void;
   /** Records handed to the handler since start (tests and the bench read it). */
   delivered = 0;
 
@@ -85,6 +99,7 @@ export class StreamPoller {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    this.wakeUp?.();
     await this.running;
     this.streams.destroy();
     this.dynamo.destroy();
@@ -160,6 +175,39 @@ export class StreamPoller {
     return out.ShardIterator;
   }
 
+  /**
+   * Reads up to one batch from a shard: records are gathered until the batch is full, the shard has
+   * closed, or the batching window (from the first record read) has passed.
+   */
+  private async gather(iterator: string): Promise<{ records: StreamRecord[]; next?: string }> {
+    const records: StreamRecord[] = [];
+    const windowMs = this.options.batchingWindowMs ?? CHANGE_FEED.maxBatchingWindowSeconds * 1000;
+    let windowEnds: number | undefined;
+    let next: string | undefined = iterator;
+    while (next) {
+      const out: GetRecordsCommandOutput = await this.streams.send(new GetRecordsCommand({ ShardIterator: next, Limit: CHANGE_FEED.batchSize - records.length }));
+      records.push(...(out.Records ?? []));
+      next = out.NextShardIterator;
+      if (!records.length || records.length >= CHANGE_FEED.batchSize || this.stopped) break;
+      windowEnds ??= Date.now() + windowMs;
+      const left = windowEnds - Date.now();
+      if (left <= 0) break;
+      if (!out.Records?.length) await this.pause(Math.min(left, this.options.idlePollMs ?? CHANGE_FEED.localIdlePollMs));
+    }
+    return { records, next };
+  }
+
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wakeUp = done;
+    });
+  }
+
   /** Reads one shard until it has nothing new; batches go to the handler in order. */
   private async readShard(streamArn: string, shardId: string): Promise<number> {
     let handled = 0;
@@ -168,14 +216,15 @@ export class StreamPoller {
       if (!iterator) return this.finish(shardId, handled);
       let out;
       try {
-        out = await this.streams.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: CHANGE_FEED.batchSize }));
+        const gathered = await this.gather(iterator);
+        out = { Records: gathered.records, NextShardIterator: gathered.next };
       } catch (err) {
         // An expired or trimmed iterator: start again from the checkpoint.
         this.iterators.delete(shardId);
         if ((err as { name?: string }).name === 'ExpiredIteratorException') continue;
         throw err;
       }
-      const records = out.Records ?? [];
+      const records = out.Records;
       if (!records.length) {
         if (out.NextShardIterator) this.iterators.set(shardId, out.NextShardIterator);
         else return this.finish(shardId, handled);

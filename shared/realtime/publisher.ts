@@ -32,9 +32,11 @@ export async function publish(deps: Deps, channels: string[], type: string, data
   try {
     const seen = new Set<string>();
     const sends: Promise<void>[] = [];
-    for (const channel of channels) {
-      const subscribers = await repo.subscribers(channel);
-      for (const sub of subscribers) {
+    // The channels' subscribers are read side by side (one round trip, not one per channel), then
+    // taken in the channels' order: a connection on several hears the event once, on the first.
+    const byChannel = await Promise.all(channels.map((channel) => repo.subscribers(channel)));
+    for (const [i, channel] of channels.entries()) {
+      for (const sub of byChannel[i]) {
         if (seen.has(sub.connection_id)) continue;
         seen.add(sub.connection_id);
         if (sub.expires_at <= nowEpoch) {

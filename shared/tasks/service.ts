@@ -85,14 +85,15 @@ export function taskEndMetrics(task: Pick<TaskRecord, 'status' | 'duration_ms' |
 export async function announce(deps: Deps, after: TaskRecord, change: Change): Promise<boolean> {
   const ended = ENDED.includes(after.status) && change.from.some((s) => !ENDED.includes(s));
   if (ended) recordMetrics(deps.config, taskEndMetrics(after));
+  if (after.workflow_execution_id && ended) {
+    // A workflow step's task ended: the run's waiting Advance goes on now, first, as the run's next
+    // steps wait on it (the notifications below do not).
+    await stepTaskFinished(deps, after.workflow_execution_id);
+  }
   for (const type of change.events) await publishTask(deps, type, after);
   // The event bus (plugins): a task that has just completed or failed.
   if (ended && (after.status === 'completed' || after.status === 'failed')) {
     await publishSystemEvent(deps, `task.${after.status}`, publicView(after));
-  }
-  if (after.workflow_execution_id && ended) {
-    // A workflow step's task ended: the run's waiting Advance goes on now.
-    await stepTaskFinished(deps, after.workflow_execution_id);
   }
   if (!change.send) return false;
   const sent = await sendRun(deps, after.task_id, change.send.token, change.send.delaySeconds);

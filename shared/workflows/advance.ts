@@ -42,14 +42,15 @@ export interface EngineOutput {
  */
 export async function advanceWithCallback(deps: Deps, input: EngineInput & { callback_seconds?: number }, token: string): Promise<void> {
   try {
-    const { output } = await advanceOnce(deps, input);
+    const { output, state } = await advanceOnce(deps, input);
     const repo = executions(deps);
     const now = deps.clock.now();
     const send = async (answer: EngineOutput, execution: ExecutionRecord | undefined, window?: number) => {
       await stepCallbacks(deps).sendTaskSuccess(token, { ...answer, callback_seconds: window ?? callbackSeconds(execution, now) });
     };
     if (output.done) return await send(output, undefined);
-    const { execution, steps } = await repo.load(input.execution_id);
+    // The run as this advance left it (every write it made succeeded); after a lost race, as stored now.
+    const { execution, steps } = state ?? (await repo.load(input.execution_id));
     const definition = execution ? await definitionOf(deps, execution.workflow_id, execution.workflow_version) : undefined;
     if (!execution || !definition || execution.status !== 'running') return await send({ ...output, wait_seconds: 1 }, execution);
     const watch = callbackWatch(definition, steps, execution, now);
@@ -144,11 +145,12 @@ async function anyFinishes(deps: Deps, taskIds: string[], withinMs: number): Pro
  * the run still running and on the step record being unchanged), start the claimed steps' tasks, and
  * finish the run when every step has ended.
  */
-async function advanceOnce(deps: Deps, input: EngineInput): Promise<{ output: EngineOutput; startedTasks: string[] }> {
+async function advanceOnce(deps: Deps, input: EngineInput): Promise<{ output: EngineOutput; startedTasks: string[]; state?: AdvancedState }> {
   const startedTasks: string[] = [];
-  const answer = (done: boolean, status: string, waitSeconds = 0) => ({
+  const answer = (done: boolean, status: string, waitSeconds = 0, state?: AdvancedState) => ({
     output: { execution_id: input.execution_id, workflow_id: input.workflow_id, done, status, wait_seconds: waitSeconds },
     startedTasks,
+    ...(state ? { state } : {}),
   });
   const repo = executions(deps);
   let { execution, steps } = await repo.load(input.execution_id);
@@ -202,6 +204,13 @@ async function advanceOnce(deps: Deps, input: EngineInput): Promise<{ output: En
   const beforeOf = new Map(plan.transitions.map((t) => [t.after.step_id, t.before]));
   let stale = false;
   const claimed = new Map<string, StepState>();
+  /** The step records as this round leaves them (what it read, with each write it made). */
+  const current = new Map<string, StepState>(steps);
+  /**
+   * Notices of the steps that ended: sent while the next steps' tasks are created, not before (the
+   * next steps wait on the tasks, not on the notices); a started step's own notice follows them.
+   */
+  const notices: Promise<void>[] = [];
   await Promise.all(
     plan.transitions.map(async ({ before, after }) => {
       const isStart = starting.has(after.step_id);
@@ -211,20 +220,26 @@ async function advanceOnce(deps: Deps, input: EngineInput): Promise<{ output: En
         return;
       }
       const stored = { ...after, rev: before.rev + 1 };
+      current.set(after.step_id, stored);
       if (isStart) claimed.set(after.step_id, stored);
-      else await publishExecution(deps, run, [stepView(byId.get(after.step_id)!, stored)]);
+      else notices.push(publishExecution(deps, run, [stepView(byId.get(after.step_id)!, stored)]));
     }),
   );
+  const noticed = Promise.all(notices).then(() => undefined);
   await Promise.all(plan.cancelTasks.map((taskId) => cancelQuietly(deps, taskId, 'the workflow step was stopped')));
   await Promise.all(
     plan.starts
       .filter((s) => claimed.has(s.step_id))
       .map(async (start) => {
-        const taskId = await startStepTask(deps, run, definition, byId.get(start.step_id)!, beforeOf.get(start.step_id)!, claimed.get(start.step_id)!, start.payload);
-        if (taskId === undefined) stale = true;
-        else if (taskId) startedTasks.push(taskId);
+        const started = await startStepTask(deps, run, definition, byId.get(start.step_id)!, beforeOf.get(start.step_id)!, claimed.get(start.step_id)!, start.payload, noticed);
+        if (started === undefined) stale = true;
+        else {
+          current.set(start.step_id, started.step);
+          if (started.taskId) startedTasks.push(started.taskId);
+        }
       }),
   );
+  await noticed;
 
   if (stale) return answer(false, 'running', 1);
   if (plan.finish) {
@@ -238,14 +253,22 @@ async function advanceOnce(deps: Deps, input: EngineInput): Promise<{ output: En
     const now = await repo.get(run.execution_id);
     return answer(true, now?.status ?? 'missing');
   }
-  return answer(false, 'running', plan.waitSeconds);
+  return answer(false, 'running', plan.waitSeconds, { execution: run, steps: current });
+}
+
+/** A run as one advance left it, every write of the round having succeeded. */
+interface AdvancedState {
+  execution: ExecutionRecord;
+  steps: ReadonlyMap<string, StepState>;
 }
 
 /**
- * Creates the task of a claimed attempt and links it to the step, and answers the task id. A task the
- * API refuses (its rendered payload fails the task schema, an unknown provider) fails the step (answer
- * null); an outage gives the claim back so that the next Advance tries again, and a step that changed
- * meanwhile gets its new task cancelled (answer undefined: re-plan).
+ * Creates the task of a claimed attempt and links it to the step, and answers the task id with the
+ * step as stored. A task the API refuses (its rendered payload fails the task schema, an unknown
+ * provider) fails the step (task id null); an outage gives the claim back so that the next Advance
+ * tries again, and a step that changed meanwhile gets its new task cancelled (answer undefined:
+ * re-plan). The step's notice goes out after `earlierNotices`, so that clients hear of the steps that
+ * ended before the step they made start.
  */
 async function startStepTask(
   deps: Deps,
@@ -255,7 +278,8 @@ async function startStepTask(
   beforeClaim: StepState,
   claim: StepState,
   payload: Record<string, unknown>,
-): Promise<string | null | undefined> {
+  earlierNotices: Promise<void>,
+): Promise<{ taskId: string | null; step: StepState } | undefined> {
   const repo = executions(deps);
   let task: TaskView;
   try {
@@ -282,8 +306,10 @@ async function startStepTask(
       const detail = err.errors?.length ? `${err.detail} (${err.errors.map((e) => `${e.path}: ${e.message}`).join('; ')})` : err.detail;
       const failed: StepState = { ...claim, status: 'failed', completed_at: deps.clock.now().toISOString(), error: { code: 'task_rejected', message: detail.slice(0, 2000) } };
       if (await repo.writeStep(run.execution_id, claim, failed)) {
-        await publishExecution(deps, run, [stepView(step, { ...failed, rev: claim.rev + 1 })]);
-        return null;
+        const stored = { ...failed, rev: claim.rev + 1 };
+        await earlierNotices;
+        await publishExecution(deps, run, [stepView(step, stored)]);
+        return { taskId: null, step: stored };
       }
       return undefined;
     }
@@ -296,8 +322,10 @@ async function startStepTask(
     await cancelQuietly(deps, task.task_id, 'the workflow step was stopped before its task was linked');
     return undefined;
   }
-  await publishExecution(deps, run, [stepView(step, { ...linked, rev: claim.rev + 1 })]);
-  return task.task_id;
+  const stored = { ...linked, rev: claim.rev + 1 };
+  await earlierNotices;
+  await publishExecution(deps, run, [stepView(step, stored)]);
+  return { taskId: task.task_id, step: stored };
 }
 
 // ---------------------------------------------------------------- settling
