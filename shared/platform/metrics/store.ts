@@ -359,20 +359,21 @@ export class MetricsStore {
         },
       };
     });
-    const sums = new Map<string, { key: RollupKey; count: number; sum: number; min: number; bins: Record<string, number> }>();
+    const sums = new Map<string, { key: RollupKey; count: number; sum: number; min: number; max: number; bins: Record<string, number> }>();
     for (const p of points) {
       for (const key of rollupKeysOf(p)) {
         const id = `${key.pk}|${key.sk}`;
-        const into = sums.get(id) ?? { key, count: 0, sum: 0, min: p.value, bins: {} };
+        const into = sums.get(id) ?? { key, count: 0, sum: 0, min: p.value, max: p.value, bins: {} };
         into.count += 1;
         into.sum += p.value;
         into.min = Math.min(into.min, p.value);
+        into.max = Math.max(into.max, p.value);
         const bin = binAttr(sketchKeyOf(p.value));
         into.bins[bin] = (into.bins[bin] ?? 0) + 1;
         sums.set(id, into);
       }
     }
-    const updates = [...sums.values()].map(({ key, count, sum, min, bins }) => {
+    const updates = [...sums.values()].map(({ key, count, sum, min, max, bins }) => {
       const keep = ROLLUP_RETENTION_DAYS[key.res];
       const binNames = Object.keys(bins);
       return {
@@ -380,8 +381,8 @@ export class MetricsStore {
           TableName: table,
           Key: { pk: key.pk, sk: key.sk },
           UpdateExpression:
-            // min/max start at a value of the rollup and are settled after the transaction (settleBounds).
-            'SET #metric = :m, #series = :s, #res = :r, #bucket = :b, #mn = if_not_exists(#mn, :v), #mx = if_not_exists(#mx, :v)' +
+            // A new rollup starts with these points' min/max; an existing one is settled after the transaction (settleBounds).
+            'SET #metric = :m, #series = :s, #res = :r, #bucket = :b, #mn = if_not_exists(#mn, :mn), #mx = if_not_exists(#mx, :mx)' +
             (keep === null ? '' : ', #exp = :e') +
             ' ADD #n :n, #sum :sum, ' +
             binNames.map((_, i) => `#bin${i} :bin${i}`).join(', '),
@@ -402,7 +403,8 @@ export class MetricsStore {
             ':s': key.series,
             ':r': key.res,
             ':b': key.sk,
-            ':v': min,
+            ':mn': min,
+            ':mx': max,
             ':n': count,
             ':sum': sum,
             ...Object.fromEntries(binNames.map((name, i) => [`:bin${i}`, bins[name]])),

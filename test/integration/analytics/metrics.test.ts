@@ -84,6 +84,7 @@ describe('analytics: metrics recorded from the change feed', () => {
         Object.values(r.body.data.tasks.finished_in_window as Record<string, number>).reduce((a, n) => a + n, 0) === TASKS &&
         r.body.data.today.tokens_in === want.tokensIn &&
         r.body.data.today.tokens_out === want.tokensOut &&
+        Math.abs(r.body.data.today.cost_usd - want.cost) < 1e-9 &&
         r.body.data.tasks.duration_ms.count === want.durations.length &&
         r.body.data.tasks.created_in_window === TASKS,
       60_000,

@@ -50,7 +50,14 @@ describe('analytics: providers', () => {
   it('the dashboard gives each provider its requests, success rate, latency, tokens and cost', async () => {
     const res = await eventually(
       () => dashboard(admin, '?time_range=1h'),
-      (r) => r.status === 200 && [cheap, dear].every((p) => r.body.data.providers.find((x: any) => x.provider_id === p)?.tasks_finished === PER_PROVIDER && r.body.data.providers.find((x: any) => x.provider_id === p)?.requests === want(p).requests),
+      // Every figure of every task and call is in (they are recorded from several changes, in several batches).
+      (r) =>
+        r.status === 200 &&
+        [cheap, dear].every((p) => {
+          const row = r.body.data.providers.find((x: any) => x.provider_id === p);
+          const w = want(p);
+          return row?.tasks_finished === PER_PROVIDER && row.requests === w.requests && row.latency_ms.count === w.requests && row.tokens_in === w.tokensIn && row.tokens_out === w.tokensOut && Math.abs(row.cost_usd - w.cost) < 1e-9;
+        }),
       60_000,
       250,
     );
