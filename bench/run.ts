@@ -9,7 +9,7 @@ import { mark, printTable } from './lib/table.js';
 /**
  * `npm run bench`: the foundation's figures, then those of the areas that provide a bench module
  * (`bench/tasks.ts` exporting `benchTasks(runtime)`, `bench/workflows.ts` exporting
- * `benchWorkflows(runtime)`), all against one local runtime started here, in memory.
+ * `benchWorkflows(runtime)`, … `bench/analytics.ts` exporting `benchAnalytics(runtime)`), all against one local runtime started here, in memory.
  */
 
 interface AreaBench {
@@ -21,6 +21,7 @@ const AREAS: AreaBench[] = [
   { file: 'workflows.ts', exportName: 'benchWorkflows' },
   { file: 'resources.ts', exportName: 'benchResources' },
   { file: 'monitoring.ts', exportName: 'benchMonitoring' },
+  { file: 'analytics.ts', exportName: 'benchAnalytics' },
 ];
 
 const started = Date.now();

@@ -33,12 +33,12 @@ export const TASKS_BENCH = {
 };
 
 /** Nearest-rank quantile. */
-function quantile(values: number[], q: number): number {
+export function quantile(values: number[], q: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
 }
 
-async function pool<T>(count: number, limit: number, fn: (i: number) => Promise<T>): Promise<T[]> {
+export async function pool<T>(count: number, limit: number, fn: (i: number) => Promise<T>): Promise<T[]> {
   const out: T[] = new Array(count);
   let next = 0;
   await Promise.all(
@@ -53,7 +53,7 @@ async function pool<T>(count: number, limit: number, fn: (i: number) => Promise<
 }
 
 /** A user seeded into the runtime's table (as `npm run admin:create` does) and its access token. */
-async function benchUser(runtime: LocalRuntime): Promise<{ token: string; userId: string }> {
+export async function benchUser(runtime: LocalRuntime): Promise<{ token: string; userId: string }> {
   const { deps } = runtime;
   const username = `bench-tasks-${ulid().toLowerCase()}`;
   const password = 'bench-tasks-password';
@@ -70,7 +70,7 @@ async function benchUser(runtime: LocalRuntime): Promise<{ token: string; userId
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 
-function request(url: string, method: string, token: string, body?: unknown): Promise<{ status: number; body: any }> {
+export function request(url: string, method: string, token: string, body?: unknown): Promise<{ status: number; body: any }> {
   const payload = body === undefined ? undefined : JSON.stringify(body);
   const u = new URL(url);
   return new Promise((resolve, reject) => {
@@ -95,7 +95,7 @@ function request(url: string, method: string, token: string, body?: unknown): Pr
   });
 }
 
-async function socket(runtime: LocalRuntime, token: string, channels: string[], onMessage: (m: any, at: number) => void): Promise<WebSocket> {
+export async function socket(runtime: LocalRuntime, token: string, channels: string[], onMessage: (m: any, at: number) => void): Promise<WebSocket> {
   const ws = new WebSocket(`${runtime.wsUrl}/ws?token=${encodeURIComponent(token)}`);
   await new Promise<void>((resolve, reject) => {
     ws.once('open', () => resolve());
@@ -114,7 +114,7 @@ async function socket(runtime: LocalRuntime, token: string, channels: string[], 
   return ws;
 }
 
-const closeAll = (sockets: WebSocket[]) => Promise.all(sockets.map((ws) => new Promise<void>((resolve) => (ws.readyState === WebSocket.CLOSED ? resolve() : (ws.once('close', () => resolve()), ws.close())))));
+export const closeAll = (sockets: WebSocket[]) => Promise.all(sockets.map((ws) => new Promise<void>((resolve) => (ws.readyState === WebSocket.CLOSED ? resolve() : (ws.once('close', () => resolve()), ws.close())))));
 
 /** Create → completed (as seen by a `tasks` subscriber) for N tasks created C at a time. */
 async function benchEndToEnd(runtime: LocalRuntime, token: string) {

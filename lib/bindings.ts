@@ -6,6 +6,7 @@ import { PolicyStatement, type IRole } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
+import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import { ENV } from '../shared/platform/config.js';
 import type { FunctionPorts } from '../shared/platform/infra.js';
 import type { SupervisorFunction } from './constructs/supervisor-function.js';
@@ -37,6 +38,8 @@ export interface BindableResources {
   readonly workerEventSourceMapping: { readonly id: string; readonly arn: string };
   /** The worker's reserved concurrency, when the stage reserves one. */
   readonly workerReservedConcurrency?: number;
+  /** Files handed out by presigned URL (the `files` port). */
+  readonly filesBucket: IBucket;
   /**
    * Bedrock models and inference profiles the providers may invoke (ARNs); by default every
    * foundation model (any region, for cross-region inference profiles) and the account's inference
@@ -88,6 +91,7 @@ export class Bindings {
     if (ports.appSecret) this.appSecret(fn);
     if (ports.bedrock) this.bedrock(fn);
     if (ports.workerScaling) this.workerScaling(fn);
+    if (ports.files) this.files(fn);
   }
 
   /** Table items and GSIs, and `TABLE_NAME`. */
@@ -291,5 +295,17 @@ export class Bindings {
     fn.addEnvironment(ENV.workerEventSourceMappingId, workerEventSourceMapping.id);
     if (workerReservedConcurrency !== undefined) fn.addEnvironment(ENV.workerReservedConcurrency, String(workerReservedConcurrency));
     fn.addToRolePolicy(new PolicyStatement({ actions: ['lambda:UpdateEventSourceMapping'], resources: [workerEventSourceMapping.arn] }));
+  }
+
+  /**
+   * Hand out files: put objects under `exports/` of the files bucket and read them back (a presigned GET
+   * URL acts with the signer's permissions), and `EXPORT_BUCKET`.
+   */
+  files(fn: SupervisorFunction): void {
+    const { filesBucket } = this.r;
+    const objects = filesBucket.arnForObjects('exports/*');
+    fn.addEnvironment(ENV.exportBucket, filesBucket.bucketName);
+    fn.addToRolePolicy(new PolicyStatement({ actions: ['s3:PutObject', 's3:GetObject'], resources: [objects] }));
+    fn.acknowledgeWildcard(objects, 'Each export is a new object under exports/<ulid>/ of the files bucket, named at run time; nothing else in the bucket.');
   }
 }

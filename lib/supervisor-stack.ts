@@ -120,6 +120,7 @@ export class SupervisorStack extends Stack {
       wsStage: apis.webSocketApi.stage,
       workerEventSourceMapping: { id: tasks.workerEventSource.eventSourceMappingId, arn: tasks.workerEventSource.eventSourceMappingArn },
       workerReservedConcurrency: tasks.workerReservedConcurrency,
+      filesBucket: data.filesBucket,
       bedrockModelArns: props.bedrockModelArns,
     });
     for (const [label, fn] of functions.byLabel) bind.ports(fn, portsOf(label));

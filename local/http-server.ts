@@ -4,7 +4,9 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context
 import type { FunctionGroup } from '../shared/platform/api/route.js';
 import { errorBody } from '../shared/platform/api/envelope.js';
 import { NO_CONTENT_POLICY, SECURITY_HEADERS } from '../shared/platform/api/middleware.js';
-import { HTTP_INTEGRATION_TIMEOUT_SECONDS } from '../shared/platform/infra.js';
+import { HTTP_INTEGRATION_TIMEOUT_SECONDS, SHARED_FILES } from '../shared/platform/infra.js';
+import { openSharedFile } from '../shared/platform/local/file-share.js';
+import fs from 'node:fs';
 import { Router } from './router.js';
 import { lambdaContext } from './lambda-context.js';
 
@@ -21,6 +23,8 @@ export interface HttpServerOptions {
   integrationTimeoutMs?: number;
   /** `CORS_ORIGINS` (config.corsOrigins): what the preflight allows; `*` allows any origin, without credentials. */
   corsOrigins?: string[];
+  /** Files handed out by link (LocalFileShare): served under SHARED_FILES.localPath when the link's signature holds. */
+  sharedFiles?: { dir: string; key: () => Promise<Buffer>; now: () => Date };
 }
 
 /** The preflight's `Access-Control-Allow-Origin`: `*`, the request's origin when listed, or none. */
@@ -82,6 +86,35 @@ export function createHttpServer(options: HttpServerOptions) {
           'Access-Control-Allow-Headers': 'Authorization,Content-Type,Idempotency-Key',
           'Access-Control-Max-Age': 600,
           Vary: 'Origin',
+        });
+        return;
+      }
+      if (options.sharedFiles && url.pathname.startsWith(SHARED_FILES.localPath) && (method === 'GET' || method === 'HEAD')) {
+        const shared = options.sharedFiles;
+        const found = await openSharedFile(shared.dir, await shared.key(), url.pathname, url.searchParams, shared.now());
+        if (!found.ok) {
+          send(res, found.status, { 'Content-Type': 'application/json' }, errorBody(found.code, found.detail, requestId));
+          return;
+        }
+        const headers = {
+          ...SECURITY_HEADERS,
+          'Content-Security-Policy': NO_CONTENT_POLICY,
+          'X-Request-Id': requestId,
+          'Content-Type': found.contentType,
+          'Content-Length': found.size,
+          'Content-Disposition': `attachment; filename="${found.filename.replace(/["\\\r\n]/g, '_')}"`,
+        };
+        res.writeHead(200, Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, String(v)])));
+        if (method === 'HEAD') {
+          res.end();
+          return;
+        }
+        // Streamed: a large file is never held in memory.
+        await new Promise<void>((resolve) => {
+          const stream = fs.createReadStream(found.file);
+          stream.on('error', () => (res.destroy(), resolve()));
+          res.on('close', () => (stream.destroy(), resolve()));
+          stream.pipe(res);
         });
         return;
       }

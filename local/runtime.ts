@@ -13,6 +13,8 @@ import { LocalMailSender, LocalSecretStore, LocalTokenSigner, loadOrCreateAppSec
 import { ensureTable, freePort, newAccessKeyId, startDynamoDbLocal, type DynamoDbLocal } from './dynamodb-local.js';
 import { lockDataDir } from './data-dir.js';
 import { createHttpServer } from './http-server.js';
+import { LocalFileShare } from '../shared/platform/local/file-share.js';
+import { createHmac } from 'node:crypto';
 import { createConnectionsServer, createWebSocketGateway } from './websocket.js';
 import { Router } from './router.js';
 import { LocalQueue, queueWorkerScaling } from './queue.js';
@@ -197,6 +199,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       await pluginDelivery({ id: event.id, source: event.source, 'detail-type': event.detailType, time: event.time, detail: event.detail });
     });
     const mailDir = dataDir ? path.join(dataDir, 'mail') : fs.mkdtempSync(path.join(os.tmpdir(), 'supervisor-mail-'));
+    // Files handed out by link (large exports): <dataDir>/files, served by the public port with signed, expiring URLs.
+    const filesDir = dataDir ? path.join(dataDir, 'files') : fs.mkdtempSync(path.join(os.tmpdir(), 'supervisor-files-'));
     const scheduler = new LocalScheduler({
       clock,
       fire: async (payload) => {
@@ -238,6 +242,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       events,
       secrets: new LocalSecretStore(dataDir),
       mail: new LocalMailSender(mailDir),
+      files: new LocalFileShare({ dir: filesDir, baseUrl: `http://${host}:${port}`, key: () => sharedFilesKey(), clock }),
       signer: await LocalTokenSigner.create(dataDir, config.issuer),
       clock,
       // worker_concurrency (the resource ledger's pool) sets how many tasks the in-process worker runs at once.
@@ -248,11 +253,18 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       })(),
     };
     installDeps(deps);
+    const sharedFilesKey = async () => createHmac('sha256', await deps.appSecret()).update('shared-file-links').digest();
 
     const gateway = createWebSocketGateway(WS_FUNCTIONS, log);
     connectionsServer = createConnectionsServer(gateway, connectionsKey);
     await listen(connectionsServer, connectionsPort, '127.0.0.1');
-    httpServer = createHttpServer({ router: new Router(ROUTES), functions: HTTP_FUNCTIONS, log, corsOrigins: config.corsOrigins });
+    httpServer = createHttpServer({
+      router: new Router(ROUTES),
+      functions: HTTP_FUNCTIONS,
+      log,
+      corsOrigins: config.corsOrigins,
+      sharedFiles: { dir: filesDir, key: sharedFilesKey, now: () => clock.now() },
+    });
     httpServer.server.on('upgrade', (req, socket, head) => gateway.handleUpgrade(req, socket, head));
     await ensureLocalProvider(deps);
     await ensureDefaultAgent(deps);

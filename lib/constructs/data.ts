@@ -3,8 +3,9 @@ import { AttributeType, BillingMode, StreamViewType, Table } from 'aws-cdk-lib/a
 import { EventBus } from 'aws-cdk-lib/aws-events';
 import { Key, KeySpec, KeyUsage } from 'aws-cdk-lib/aws-kms';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
+import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
-import { TABLE } from '../../shared/platform/infra.js';
+import { SHARED_FILES, TABLE } from '../../shared/platform/infra.js';
 import { acknowledge } from '../nag.js';
 import { stackInstanceSuffix, type StageConfig } from '../stage.js';
 
@@ -27,6 +28,8 @@ export class SupervisorData {
   readonly appSecret: Secret;
   /** `supervisor/<stage>/providers/`: provider and agent credentials, one secret each, made at run time. */
   readonly secretPrefix: string;
+  /** Files handed out by presigned URL (exports too large for an answer): private, encrypted, TLS only, kept a day. */
+  readonly filesBucket: Bucket;
 
   constructor(scope: Construct, props: SupervisorDataProps) {
     const { stage, isProd } = props.stageConfig;
@@ -76,5 +79,21 @@ export class SupervisorData {
         'so it is rotated manually (put-secret-value) rather than by a rotation Lambda.',
     );
     this.secretPrefix = `supervisor/${stage}/providers/`;
+
+    this.filesBucket = new Bucket(scope, 'SharedFilesBucket', {
+      encryption: BucketEncryption.S3_MANAGED,
+      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+      objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      enforceSSL: true,
+      lifecycleRules: [{ id: 'expire-shared-files', expiration: Duration.days(SHARED_FILES.keepDays), abortIncompleteMultipartUploadAfter: Duration.days(1) }],
+      // Nothing in it outlives a day: an emptied bucket is removed with the stack (a non-empty one fails the delete and is kept).
+      removalPolicy: isProd ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+    });
+    acknowledge(
+      this.filesBucket,
+      'AwsSolutions-S1',
+      'The bucket holds exports for a day, reached only through presigned URLs that the analytics-advanced function hands out; ' +
+        'every export is already audited (who, what, size) in the audit log, so server access logs would duplicate it.',
+    );
   }
 }

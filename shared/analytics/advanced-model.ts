@@ -129,8 +129,6 @@ export type AdvancedInsightsView = z.infer<typeof advancedInsightsView>;
 // ---------------------------------------------------------------- export
 
 export const EXPORT_FORMATS = ['json', 'csv', 'xlsx'] as const;
-/** Above this the answer would not fit a Lambda response (6 MB, base64 for XLSX). */
-export const MAX_EXPORT_BYTES = 5 * 1024 * 1024;
 export const MAX_EXPORT_POINTS = 100_000;
 
 export const exportQuery = z.strictObject({
@@ -164,6 +162,21 @@ export const exportMetadata = z.object({
 
 export const exportView = z.object({ export_metadata: exportMetadata, points: z.array(exportPoint) });
 export type ExportView = z.infer<typeof exportView>;
+
+export const exportLinkView = z.object({
+  export_metadata: exportMetadata,
+  download: z
+    .object({
+      url: z.string().describe('GET it (no Authorization header) until expires_at: a presigned S3 URL on AWS, a signed link of the local runtime locally'),
+      expires_at: isoDate,
+      content_type: z.string(),
+      filename: z.string(),
+      bytes: z.number().int().describe('Size of the file'),
+    })
+    .describe('The export was larger than EXPORT_INLINE_MAX_BYTES (default 5 MiB): the file is in object storage'),
+});
+export type ExportLinkView = z.infer<typeof exportLinkView>;
+export const exportAnswer = z.union([exportView, exportLinkView]);
 
 // ---------------------------------------------------------------- dashboard data
 

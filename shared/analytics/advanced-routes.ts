@@ -2,7 +2,7 @@ import { defineRoutes } from '../platform/api/route.js';
 import { requirePrincipal, type Operations } from '../platform/api/types.js';
 import * as s from './advanced-model.js';
 import { advancedInsights, dashboardData, realTime } from './advanced.js';
-import { checkSize, exportFile, exportJson } from './export.js';
+import { exportAnalytics } from './export.js';
 
 const tags = ['Advanced Analytics'];
 const scopeNote = 'Scope as /analytics/query: without `tasks:read_all` only the caller’s own points and the platform-wide system.* gauges.';
@@ -61,10 +61,13 @@ export const advancedAnalyticsRoutes = defineRoutes([
     summary: 'Export raw metric points as JSON (with export_metadata), CSV or XLSX (a Metadata sheet and one sheet per metric namespace)',
     description:
       'Honours time_range (within METRICS_RETENTION_DAYS) and metric_types. CSV and XLSX are attachments (Content-Disposition); JSON is the usual envelope. ' +
-      `Every export is audited (format, points, bytes). An export above ${s.MAX_EXPORT_BYTES / 1048576} MB or ${s.MAX_EXPORT_POINTS} points is 422 naming time_range. ${scopeNote}`,
+      `Every export is audited (format, points, bytes, inline or link). An export of more than ${s.MAX_EXPORT_POINTS} points is 422 naming time_range. ` +
+      'An answer larger than EXPORT_INLINE_MAX_BYTES (default 5 MiB; a Lambda answer is at most 6 MB) is not inlined: the file goes to object storage ' +
+      '(S3 on AWS, kept a day; a folder under the data directory locally) and the answer, in JSON whatever the format, is `{ export_metadata, download: { url, expires_at, content_type, filename, bytes } }`: ' +
+      `the URL needs no token and works for an hour (presigned on AWS; HMAC-signed locally, 403 once expired or altered). ${scopeNote}`,
     tags,
     query: s.exportQuery,
-    response: s.exportView,
+    response: s.exportAnswer,
     alsoContentTypes: ['text/csv', 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet'],
     audit: true,
     resourceType: 'analytics_export',
@@ -82,18 +85,20 @@ export const advancedAnalyticsOperations: Operations<typeof advancedAnalyticsRou
     return { data: await advancedInsights(req.deps, requirePrincipal(req), req.query) };
   },
   async exportAnalytics(req) {
-    const view = await exportJson(req.deps, requirePrincipal(req), req.query);
-    if (req.query.format === 'json') {
-      const bytes = Buffer.byteLength(JSON.stringify(view));
-      checkSize(bytes);
-      req.audit.details = { format: 'json', points: view.points.length, bytes, time_range: req.query.time_range, metric_types: req.query.metric_types ?? null };
-      return { data: view };
-    }
-    const file = await exportFile(view);
-    req.audit.details = { format: req.query.format, points: file.points, bytes: file.bytes, time_range: req.query.time_range, metric_types: req.query.metric_types ?? null };
+    const out = await exportAnalytics(req.deps, requirePrincipal(req), req.query);
+    req.audit.details = {
+      format: req.query.format,
+      points: out.points,
+      bytes: out.bytes,
+      delivered: out.kind === 'stored' ? 'link' : 'inline',
+      time_range: req.query.time_range,
+      metric_types: req.query.metric_types ?? null,
+    };
+    if (out.kind === 'json') return { data: out.view };
+    if (out.kind === 'stored') return { data: out.link, message: 'The export is too large for an answer: download it from download.url before download.expires_at' };
     return {
-      raw: { contentType: file.contentType, body: file.body, isBase64Encoded: file.isBase64Encoded },
-      headers: { 'Content-Disposition': `attachment; filename="${file.filename}"` },
+      raw: { contentType: out.file.contentType, body: out.file.body.toString(out.base64 ? 'base64' : 'utf8'), isBase64Encoded: out.base64 },
+      headers: { 'Content-Disposition': `attachment; filename="${out.file.filename}"` },
     };
   },
 };

@@ -1,7 +1,8 @@
 /**
  * Export of raw metric points as JSON (with export_metadata), CSV (csv-stringify) or XLSX (exceljs: a
- * Metadata sheet and one sheet per metric namespace). An export that would not fit a Lambda response
- * (MAX_EXPORT_BYTES) is refused with 422 naming the range; nothing is cut silently.
+ * Metadata sheet and one sheet per metric namespace). An export whose answer would be larger than
+ * EXPORT_INLINE_MAX_BYTES (a Lambda answer is at most 6 MB) goes to object storage through the `files`
+ * port and the answer carries its link; nothing is cut silently.
  */
 import { stringify } from 'csv-stringify/sync';
 import ExcelJS from 'exceljs';
@@ -11,7 +12,12 @@ import { validationError } from '../platform/errors.js';
 import type { StoredPoint } from '../platform/metrics/store.js';
 import { metricsStore } from './repo.js';
 import { rangeMs, SYSTEM_NAMESPACE } from './model.js';
-import { MAX_EXPORT_BYTES, MAX_EXPORT_POINTS, type ExportView } from './advanced-model.js';
+import { MAX_EXPORT_POINTS, type ExportLinkView, type ExportView } from './advanced-model.js';
+import { fileShare } from '../platform/use/files.js';
+import { SHARED_FILES } from '../platform/infra.js';
+import { ulid } from 'ulid';
+
+type ExportQuery = { format: 'json' | 'csv' | 'xlsx'; time_range: string; metric_types?: string[] };
 
 const DAY_MS = 86_400_000;
 const COLUMNS = ['timestamp', 'metric_type', 'value', 'labels', 'point_id', 'recorded_at'];
@@ -19,8 +25,7 @@ const readsAll = (p: Pick<Principal, 'permissions'>) => p.permissions.includes('
 
 export interface ExportFile {
   contentType: string;
-  body: string;
-  isBase64Encoded: boolean;
+  body: Buffer;
   filename: string;
   points: number;
   bytes: number;
@@ -53,7 +58,7 @@ async function collectPoints(deps: Deps, principal: Principal, q: { time_range: 
   return { points, from, to, scope: own ? ('own' as const) : ('all' as const) };
 }
 
-export async function exportJson(deps: Deps, principal: Principal, q: { format: 'json' | 'csv' | 'xlsx'; time_range: string; metric_types?: string[] }): Promise<ExportView> {
+export async function exportJson(deps: Deps, principal: Principal, q: ExportQuery): Promise<ExportView> {
   const now = deps.clock.now().getTime();
   const { points, from, to, scope } = await collectPoints(deps, principal, q, now);
   const categories: Record<string, number> = {};
@@ -76,24 +81,18 @@ export async function exportJson(deps: Deps, principal: Principal, q: { format: 
   };
 }
 
-const tooLarge = (bytes: number) =>
-  validationError([{ path: 'time_range', message: `the export is ${(bytes / 1048576).toFixed(1)} MB, above the ${MAX_EXPORT_BYTES / 1048576} MB an answer may carry; narrow time_range or metric_types` }]);
-
-export function checkSize(bytes: number): void {
-  if (bytes > MAX_EXPORT_BYTES) throw tooLarge(bytes);
-}
-
+/** A file of the export: CSV text or the XLSX workbook's bytes. */
 export async function exportFile(view: ExportView): Promise<ExportFile> {
   const m = view.export_metadata;
   const stamp = m.generated_at.replace(/[:.]/g, '-');
   if (m.format === 'csv') {
-    const body = stringify(
-      view.points.map((p) => [p.timestamp, p.metric_type, p.value, JSON.stringify(p.labels), p.point_id, p.recorded_at]),
-      { header: true, columns: COLUMNS },
+    const body = Buffer.from(
+      stringify(
+        view.points.map((p) => [p.timestamp, p.metric_type, p.value, JSON.stringify(p.labels), p.point_id, p.recorded_at]),
+        { header: true, columns: COLUMNS },
+      ),
     );
-    const bytes = Buffer.byteLength(body);
-    checkSize(bytes);
-    return { contentType: 'text/csv; charset=utf-8', body, isBase64Encoded: false, filename: `metrics-${stamp}.csv`, points: view.points.length, bytes };
+    return { contentType: 'text/csv; charset=utf-8', body, filename: `metrics-${stamp}.csv`, points: view.points.length, bytes: body.length };
   }
   const wb = new ExcelJS.Workbook();
   wb.created = new Date(m.generated_at);
@@ -110,15 +109,59 @@ export async function exportFile(view: ExportView): Promise<ExportFile> {
     sheets.set(category, ws);
   }
   for (const p of view.points) sheets.get(p.metric_type.split('.')[0])!.addRow({ ...p, labels: JSON.stringify(p.labels) });
-  const buffer = Buffer.from(await wb.xlsx.writeBuffer());
-  const body = buffer.toString('base64');
-  checkSize(body.length);
+  const body = Buffer.from(await wb.xlsx.writeBuffer());
   return {
     contentType: 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
     body,
-    isBase64Encoded: true,
     filename: `metrics-${stamp}.xlsx`,
     points: view.points.length,
-    bytes: buffer.length,
+    bytes: body.length,
+  };
+}
+
+/** What an export answers: the JSON view, a file in the answer, or a link to the file in object storage. */
+export type ExportOutcome = { points: number; bytes: number } & (
+  | { kind: 'json'; view: ExportView }
+  | { kind: 'file'; file: ExportFile; base64: boolean }
+  | { kind: 'stored'; link: ExportLinkView }
+);
+
+/**
+ * The export use case: the points, the file in the requested format, and where it goes. An answer
+ * (the JSON envelope, the CSV text, the XLSX in base64 as API Gateway carries it) larger than
+ * EXPORT_INLINE_MAX_BYTES is stored through the `files` port and answered with its link instead.
+ */
+export async function exportAnalytics(deps: Deps, principal: Principal, q: ExportQuery): Promise<ExportOutcome> {
+  const view = await exportJson(deps, principal, q);
+  const limit = deps.config.exportInlineMaxBytes;
+  const points = view.points.length;
+  let file: ExportFile;
+  if (q.format === 'json') {
+    const text = JSON.stringify(view);
+    const bytes = Buffer.byteLength(text);
+    // The envelope adds `{"data":…,"message":"…","timestamp":"…"}`: well under a kilobyte.
+    if (bytes + 1024 <= limit) return { kind: 'json', view, points, bytes };
+    file = { contentType: 'application/json', body: Buffer.from(text), filename: `metrics-${view.export_metadata.generated_at.replace(/[:.]/g, '-')}.json`, points, bytes };
+  } else {
+    file = await exportFile(view);
+    const base64 = q.format === 'xlsx';
+    const answerBytes = base64 ? Math.ceil(file.bytes / 3) * 4 : file.bytes;
+    if (answerBytes <= limit) return { kind: 'file', file, base64, points, bytes: file.bytes };
+  }
+  const stored = await fileShare(deps).put({
+    key: `exports/${ulid()}/${file.filename}`,
+    body: file.body,
+    contentType: file.contentType,
+    filename: file.filename,
+    expiresInSeconds: SHARED_FILES.linkTtlSeconds,
+  });
+  return {
+    kind: 'stored',
+    points,
+    bytes: file.bytes,
+    link: {
+      export_metadata: view.export_metadata,
+      download: { url: stored.url, expires_at: stored.expiresAt.toISOString(), content_type: file.contentType, filename: file.filename, bytes: file.bytes },
+    },
   };
 }

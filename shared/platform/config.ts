@@ -50,6 +50,10 @@ export const ENV = {
   workerEventSourceMappingId: 'WORKER_EVENT_SOURCE_MAPPING_ID',
   /** The worker's reserved concurrency, when the stage reserves one: the mapping's maximum concurrency never exceeds it. */
   workerReservedConcurrency: 'WORKER_RESERVED_CONCURRENCY',
+  /** Answers (exports) larger than this many bytes go to object storage and the answer carries a link. */
+  exportInlineMaxBytes: 'EXPORT_INLINE_MAX_BYTES',
+  /** The S3 bucket of files handed out by link (the `files` port). */
+  exportBucket: 'EXPORT_BUCKET',
 } as const;
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -162,6 +166,14 @@ const envSchema = z.object({
   [ENV.workerEventSourceMappingId]: text.optional(),
   [ENV.workerReservedConcurrency]: z.string().regex(/^\d+$/, 'must be a whole number').transform(Number).pipe(z.number().int().min(1)).optional(),
   [ENV.resourcePools]: resourcePools.optional(),
+  // A Lambda answer is at most 6 MB: the default leaves room for the envelope and headers.
+  [ENV.exportInlineMaxBytes]: z
+    .string()
+    .regex(/^\d+$/, 'must be a whole number of bytes')
+    .transform(Number)
+    .refine((n) => n >= 1 && n <= 5_242_880, 'must be between 1 and 5242880 bytes')
+    .default(5_242_880),
+  [ENV.exportBucket]: text.optional(),
 });
 
 /**
@@ -185,6 +197,8 @@ export interface AwsPortsConfig {
   workerEventSourceMappingId?: string;
   /** The worker's reserved concurrency (the mapping's maximum concurrency is kept at or below it). */
   workerReservedConcurrency?: number;
+  /** The bucket of files handed out by link (port `files`). */
+  exportBucket?: string;
   /**
    * The function's label (`tasks`, `worker`, `ws-message`, …), set by the CDK stack: its `Deps` hold only
    * the ports `FUNCTION_PORTS` declares for it. Unset (scripts, tests), every port is built.
@@ -240,6 +254,8 @@ export interface Config {
    * stored `evaluation_interval_seconds` has passed. On AWS an EventBridge rule calls it every minute.
    */
   alertEvaluatorTickMs: number;
+  /** An export whose answer would be larger than this (bytes) is stored and answered with a link (default 5 MiB). */
+  exportInlineMaxBytes: number;
   aws: AwsPortsConfig;
 }
 
@@ -293,6 +309,7 @@ export function parseConfig(env: Env): Config {
     resourcePools: v[ENV.resourcePools] ?? resourcePoolsSchema.parse({}),
     metricsRetentionDays: v[ENV.metricsRetentionDays],
     alertEvaluatorTickMs: v[ENV.alertEvaluatorTickMs],
+    exportInlineMaxBytes: v[ENV.exportInlineMaxBytes],
     aws: {
       taskQueueUrl: v[ENV.taskQueueUrl],
       auditQueueUrl: v[ENV.auditQueueUrl],
@@ -309,6 +326,7 @@ export function parseConfig(env: Env): Config {
       functionLabel: v[ENV.functionLabel],
       workerEventSourceMappingId: v[ENV.workerEventSourceMappingId],
       workerReservedConcurrency: v[ENV.workerReservedConcurrency],
+      exportBucket: v[ENV.exportBucket],
     },
   };
 }

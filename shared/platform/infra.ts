@@ -74,6 +74,13 @@ export const FUNCTIONS = {
 /** API Gateway's integration timeout: an HTTP request whose function has not answered by then gets a 504. */
 export const HTTP_INTEGRATION_TIMEOUT_SECONDS = 30;
 
+/**
+ * Files handed out by link (the `files` port): how long a link works, and how long the file is kept (the
+ * exports bucket's lifecycle rule on AWS; locally the folder is pruned of older files at each put).
+ * Locally the links are served under `localPath` of the runtime's public port.
+ */
+export const SHARED_FILES = { linkTtlSeconds: 3600, keepDays: 1, localPath: '/local-files/' } as const;
+
 // ---------------------------------------------------------------- queues
 
 /** SQS visibility timeout of a Lambda-consumed queue: at least 6 × the consumer's timeout (AWS guidance). */
@@ -225,10 +232,12 @@ export interface FunctionPorts {
   readonly bedrock?: true;
   /** Set the worker's concurrency: UpdateEventSourceMapping on the task queue's one mapping (its maximum concurrency). */
   readonly workerScaling?: true;
+  /** Hand out files by expiring link: put objects into the exports bucket and presign their GET (`EXPORT_BUCKET`). */
+  readonly files?: true;
 }
 
 /** The ports of `Deps` a function can be denied (the table, the clock and the configuration are always there). */
-export const DEPS_PORTS = ['queue', 'auditQueue', 'scheduler', 'workflows', 'connections', 'events', 'secrets', 'mail', 'signer', 'appSecret', 'workerScaling'] as const;
+export const DEPS_PORTS = ['queue', 'auditQueue', 'scheduler', 'workflows', 'connections', 'events', 'secrets', 'mail', 'signer', 'appSecret', 'workerScaling', 'files'] as const;
 export type DepsPort = (typeof DEPS_PORTS)[number];
 
 /** An API group's function when the group has no handler yet: read-write table, tokens verified, cursors signed, audit retries. */
@@ -241,8 +250,9 @@ const API_BASELINE: FunctionPorts = { table: 'read-write', signer: 'verify', app
 export const FUNCTION_PORTS = {
   tasks: { table: 'read-write', queue: 'send', connections: true, events: 'publish', secrets: 'manage', signer: 'verify', appSecret: true, stepCallbacks: true, auditQueue: true },
   analytics: API_BASELINE,
-  // Reads the metrics store, writes export audit records; no paged lists (no app secret).
-  'analytics-advanced': { table: 'read-write', signer: 'verify', auditQueue: true },
+  // Reads the metrics store, writes export audit records; no paged lists (no app secret). An export above
+  // EXPORT_INLINE_MAX_BYTES goes to the exports bucket and the answer carries a presigned URL (files).
+  'analytics-advanced': { table: 'read-write', signer: 'verify', auditQueue: true, files: true },
   // Every function that ends a task answers the waiting step of its workflow run (stepCallbacks), and
   // publishes task.* / execution.* events on the bus for the plugins (events: 'publish').
   workflows: { table: 'read-write', queue: 'send', connections: true, events: 'publish', scheduler: 'manage', workflows: 'manage', signer: 'verify', appSecret: true, stepCallbacks: true, auditQueue: true },

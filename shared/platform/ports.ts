@@ -92,6 +92,27 @@ export interface MailSender extends Checkable {
   send(message: MailMessage): Promise<{ messageId: string }>;
 }
 
+/** A file to hand out by link (an export too large to be an answer). */
+export interface FileToShare {
+  /** Where it is kept: `<prefix>/<unique id>/<file name>`, letters, digits, `.`, `_`, `-` and `/` only. */
+  key: string;
+  body: Buffer;
+  contentType: string;
+  /** The name a download saves it under. */
+  filename: string;
+  /** How long the link works. */
+  expiresInSeconds: number;
+}
+
+/**
+ * Files handed out by an expiring link: on AWS an S3 bucket (objects expire after a day) and a presigned
+ * GET URL; locally a folder under the data directory that the local runtime serves with an HMAC-signed URL.
+ */
+export interface FileShare {
+  /** Stores the file and answers a URL that downloads it until `expiresAt`. */
+  put(file: FileToShare): Promise<{ url: string; expiresAt: Date }>;
+}
+
 export interface SecretStore {
   /** Stores a secret and answers an opaque reference to it. */
   put(name: string, value: string): Promise<string>;

@@ -3,6 +3,7 @@ import type {
   Clock,
   Connections,
   EventBus,
+  FileShare,
   MailSender,
   ScheduleService,
   SecretStore,
@@ -32,6 +33,8 @@ export interface Deps {
   secrets: SecretStore;
   /** Outbound email (the email plugin). */
   mail: MailSender;
+  /** Files handed out by an expiring link (large exports): absent where no adapter is wired (scripts, tests that build their own `Deps`). */
+  files?: FileShare;
   signer: TokenSigner;
   clock: Clock;
   /** The worker's concurrency: the task queue mapping's maximum concurrency on AWS, the in-process worker's locally (see use/worker-scaling.ts). */

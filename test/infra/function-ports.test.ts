@@ -25,6 +25,7 @@ const ACCESSORS: Record<Exclude<keyof FunctionPorts, 'table'>, string> = {
   appSecret: 'appSecret',
   bedrock: 'BedrockProvider',
   workerScaling: 'workerScaling',
+  files: 'fileShare',
 };
 const WS_HANDLERS = ['authorizer', 'connect', 'disconnect', 'message'];
 

@@ -11,6 +11,7 @@ import type {
   Clock,
   Connections,
   EventBus,
+  FileShare,
   MailSender,
   Jwk,
   ScheduleService,
@@ -25,6 +26,7 @@ import type { Store } from '../store/client.js';
 import { ApiGatewayConnections } from './connections.js';
 import { EventBridgeBus } from './event-bus.js';
 import { SesMailSender } from './mail.js';
+import { S3FileShare } from './file-share.js';
 import { SqsTaskQueue } from './queue.js';
 import { SchedulerService } from './scheduler.js';
 import { SecretsManagerStore } from './secret-store.js';
@@ -39,6 +41,7 @@ export { EventBridgeBus, EVENT_SOURCE } from './event-bus.js';
 export { SqsTaskQueue, clampDelaySeconds } from './queue.js';
 export { SchedulerService, type SchedulerServiceOptions } from './scheduler.js';
 export { SecretsManagerStore } from './secret-store.js';
+export { S3FileShare } from './file-share.js';
 export { KmsTokenSigner, kidForKeyId } from './token-signer.js';
 export { StepFunctionsRunner } from './workflows.js';
 export { EventSourceMappingScaling } from './worker-scaling.js';
@@ -137,6 +140,7 @@ export function createAwsDeps(config: Config, store: Store, clock: Clock): Deps 
   const events = once(() => new EventBridgeBus(need(ports.eventBusName, ENV.eventBusName, 'EventBus')));
   const secrets = once(() => new SecretsManagerStore(need(ports.secretPrefix, ENV.secretPrefix, 'SecretStore')));
   const mail = once(() => new SesMailSender());
+  const files = once(() => new S3FileShare(need(ports.exportBucket, ENV.exportBucket, 'FileShare')));
   const signer = once(() => new KmsTokenSigner(need(ports.signingKeyId, ENV.signingKeyId, 'TokenSigner'), config.issuer));
   const scaling = once(
     () => new EventSourceMappingScaling(need(ports.workerEventSourceMappingId, ENV.workerEventSourceMappingId, 'WorkerScaling'), ports.workerReservedConcurrency),
@@ -180,6 +184,9 @@ export function createAwsDeps(config: Config, store: Store, clock: Clock): Deps 
     send: async (message) => mail().send(message),
     check: async () => mail().check(),
   };
+  const filesPort: FileShare = {
+    put: async (file) => files().put(file),
+  };
   const signerPort: TokenSigner = {
     algorithm: 'ES256',
     sign: async (claims) => signer().sign(claims),
@@ -210,6 +217,7 @@ export function createAwsDeps(config: Config, store: Store, clock: Clock): Deps 
     events: eventsPort,
     secrets: secretsPort,
     mail: mailPort,
+    files: filesPort,
     signer: signerPort,
     clock,
     appSecret,

@@ -160,6 +160,9 @@ const pointsOfUser = (user: string) => `METRICS_USER#${user}`;
 
 const binAttr = (key: string) => `b_${key}`;
 
+/** Conditional min/max writes settleBounds sends at once. */
+const SETTLE_CONCURRENCY = 16;
+
 /** DynamoDB's limit of items in one transaction. */
 const MAX_TRANSACTION_ITEMS = 100;
 
@@ -191,6 +194,52 @@ function rollupOf(item: Record<string, unknown>): Rollup {
     bins,
   };
 }
+
+/**
+ * The stored form of one rollup item (keys and attributes: what the transactions' `ADD`s and the settled
+ * bounds amount to), for loaders that write whole rollups at once, such as the bench. `readSeries`
+ * reads it back.
+ */
+export function rollupItem(metric: string, series: string, resolution: Resolution, bucket: number, r: Rollup): Record<string, unknown> {
+  const sk = new Date(bucketStart(bucket, resolution)).toISOString();
+  const keep = ROLLUP_RETENTION_DAYS[resolution];
+  return {
+    pk: rollupPk(resolution, metric, series),
+    sk,
+    metric,
+    series,
+    res: resolution,
+    bucket: sk,
+    n: r.count,
+    s_sum: r.sum,
+    ...(r.min === null ? {} : { mn: r.min }),
+    ...(r.max === null ? {} : { mx: r.max }),
+    ...Object.fromEntries(Object.entries(r.bins).map(([k, v]) => [binAttr(k), v])),
+    ...(keep === null ? {} : { expires_at: epochSeconds(new Date(Date.parse(sk) + RESOLUTION_MS[resolution] + keep * DAY_MS)) }),
+  };
+}
+
+/** The stored form of a raw point (it expires `retentionDays` after its time, or after `now` if later). */
+export function pointItem(p: MetricPoint, now: Date, retentionDays: number): Record<string, unknown> {
+  const atIso = p.at.toISOString();
+  const id = hashOf(p.sourceId);
+  return {
+    ...pointKey(p.metric, atIso, id),
+    entity: 'metric_point',
+    gsi1pk: ALL_POINTS,
+    gsi1sk: `${atIso}#${id}`,
+    ...(p.labels.user ? { gsi2pk: pointsOfUser(p.labels.user), gsi2sk: `${atIso}#${id}` } : {}),
+    point_id: id,
+    metric: p.metric,
+    value: p.value,
+    at: atIso,
+    labels: p.labels,
+    recorded_at: now.toISOString(),
+    expires_at: pointExpiry(p, now, retentionDays),
+  };
+}
+
+const pointExpiry = (p: MetricPoint, now: Date, retentionDays: number) => epochSeconds(new Date(Math.max(p.at.getTime(), now.getTime()) + retentionDays * DAY_MS));
 
 // ---------------------------------------------------------------- the store
 
@@ -278,9 +327,15 @@ export class MetricsStore {
       pending.push(i);
     });
     for (const i of pending) await this.register(points[i].metric, points[i].labels);
+    // Points that share rollup items (same metric, labels and minute) go into the same transactions: a
+    // batch of task completions is then a few transactions instead of one per handful of points.
+    const sortKey = (p: MetricPoint) => `${p.metric}|${labelsKey(p.labels)}|${bucketStart(p.at, 'minute')}`;
+    const keys = new Map(pending.map((i) => [i, sortKey(points[i])]));
+    pending.sort((a, b) => (keys.get(a)! < keys.get(b)! ? -1 : keys.get(a)! > keys.get(b)! ? 1 : a - b));
+    const indexOf = new Map(pending.map((i) => [points[i], i]));
     for (const chunk of this.chunks(pending.map((i) => points[i]))) {
       const stored = await this.writeChunk(chunk, now);
-      for (const p of stored) recorded[points.indexOf(p)] = true;
+      for (const p of stored) recorded[indexOf.get(p)!] = true;
     }
     await this.settleBounds(pending.map((i) => points[i]));
     return recorded;
@@ -328,7 +383,7 @@ export class MetricsStore {
 
   private transactionOf(points: readonly MetricPoint[], now: Date): NonNullable<TransactWriteCommandInput['TransactItems']> {
     const table = this.store.table;
-    const expiryOf = (p: MetricPoint) => epochSeconds(new Date(Math.max(p.at.getTime(), now.getTime()) + this.rawRetentionDays * DAY_MS));
+    const expiryOf = (p: MetricPoint) => pointExpiry(p, now, this.rawRetentionDays);
     const markers = points.map((p) => ({
       Put: {
         TableName: table,
@@ -336,29 +391,7 @@ export class MetricsStore {
         ConditionExpression: 'attribute_not_exists(pk)',
       },
     }));
-    const raw = points.map((p) => {
-      const atIso = p.at.toISOString();
-      const id = hashOf(p.sourceId);
-      return {
-        Put: {
-          TableName: table,
-          Item: {
-            ...pointKey(p.metric, atIso, id),
-            entity: 'metric_point',
-            gsi1pk: ALL_POINTS,
-            gsi1sk: `${atIso}#${id}`,
-            ...(p.labels.user ? { gsi2pk: pointsOfUser(p.labels.user), gsi2sk: `${atIso}#${id}` } : {}),
-            point_id: id,
-            metric: p.metric,
-            value: p.value,
-            at: atIso,
-            labels: p.labels,
-            recorded_at: now.toISOString(),
-            expires_at: expiryOf(p),
-          },
-        },
-      };
-    });
+    const raw = points.map((p) => ({ Put: { TableName: table, Item: pointItem(p, now, this.rawRetentionDays) } }));
     const sums = new Map<string, { key: RollupKey; count: number; sum: number; min: number; max: number; bins: Record<string, number> }>();
     for (const p of points) {
       for (const key of rollupKeysOf(p)) {
@@ -381,8 +414,8 @@ export class MetricsStore {
           TableName: table,
           Key: { pk: key.pk, sk: key.sk },
           UpdateExpression:
-            // A new rollup starts with these points' min/max; an existing one is settled after the transaction (settleBounds).
-            'SET #metric = :m, #series = :s, #res = :r, #bucket = :b, #mn = if_not_exists(#mn, :mn), #mx = if_not_exists(#mx, :mx)' +
+            // A new rollup starts with these points' min and max; an existing one's are settled after the transaction (settleBounds).
+            'SET #metric = :m, #series = :s, #res = :r, #bucket = :b, #mn = if_not_exists(#mn, :v), #mx = if_not_exists(#mx, :x)' +
             (keep === null ? '' : ', #exp = :e') +
             ' ADD #n :n, #sum :sum, ' +
             binNames.map((_, i) => `#bin${i} :bin${i}`).join(', '),
@@ -403,8 +436,8 @@ export class MetricsStore {
             ':s': key.series,
             ':r': key.res,
             ':b': key.sk,
-            ':mn': min,
-            ':mx': max,
+            ':v': min,
+            ':x': max,
             ':n': count,
             ':sum': sum,
             ...Object.fromEntries(binNames.map((name, i) => [`:bin${i}`, bins[name]])),
@@ -438,28 +471,32 @@ export class MetricsStore {
       const out = await this.store.doc.send(
         new BatchGetCommand({ RequestItems: { [this.store.table]: { Keys: chunk, ProjectionExpression: 'pk, sk, mn, mx' } } }),
       );
+      const changes: { pk: string; sk: string; attr: 'mn' | 'mx'; value: number }[] = [];
       for (const item of out.Responses?.[this.store.table] ?? []) {
         const b = bounds.get(`${item.pk}|${item.sk}`)!;
-        for (const [attr, value, outside] of [
-          ['mn', b.min, Number(item.mn) > b.min],
-          ['mx', b.max, Number(item.mx) < b.max],
-        ] as const) {
-          if (!outside) continue;
-          await this.store.doc
-            .send(
-              new UpdateCommand({
-                TableName: this.store.table,
-                Key: { pk: item.pk, sk: item.sk },
-                UpdateExpression: 'SET #a = :v',
-                ConditionExpression: attr === 'mn' ? '#a > :v' : '#a < :v',
-                ExpressionAttributeNames: { '#a': attr },
-                ExpressionAttributeValues: { ':v': value },
+        if (Number(item.mn) > b.min) changes.push({ pk: String(item.pk), sk: String(item.sk), attr: 'mn', value: b.min });
+        if (Number(item.mx) < b.max) changes.push({ pk: String(item.pk), sk: String(item.sk), attr: 'mx', value: b.max });
+      }
+      // Independent conditional writes: a few at a time rather than one after the other.
+      for (let i = 0; i < changes.length; i += SETTLE_CONCURRENCY) {
+        await Promise.all(
+          changes.slice(i, i + SETTLE_CONCURRENCY).map((c) =>
+            this.store.doc
+              .send(
+                new UpdateCommand({
+                  TableName: this.store.table,
+                  Key: { pk: c.pk, sk: c.sk },
+                  UpdateExpression: 'SET #a = :v',
+                  ConditionExpression: c.attr === 'mn' ? '#a > :v' : '#a < :v',
+                  ExpressionAttributeNames: { '#a': c.attr },
+                  ExpressionAttributeValues: { ':v': c.value },
+                }),
+              )
+              .catch((err) => {
+                if (!isConditionFailure(err)) throw err;
               }),
-            )
-            .catch((err) => {
-              if (!isConditionFailure(err)) throw err;
-            });
-        }
+          ),
+        );
       }
       // Unprocessed keys (throttling) are read again.
       const rest = out.UnprocessedKeys?.[this.store.table]?.Keys;

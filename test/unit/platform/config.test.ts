@@ -37,6 +37,7 @@ describe('parseConfig', () => {
       version: '0.1.0',
       metricsRetentionDays: 7,
       alertEvaluatorTickMs: 10_000,
+      exportInlineMaxBytes: 5_242_880,
       resourcePools: {
         worker_concurrency: 100,
         provider_concurrency: 100,
@@ -61,6 +62,13 @@ describe('parseConfig', () => {
         secretPrefix: undefined,
       },
     });
+  });
+
+  it('EXPORT_INLINE_MAX_BYTES: whole bytes up to 5 MiB (a Lambda answer is at most 6 MB); EXPORT_BUCKET goes to the files port', () => {
+    expect(parseConfig({ EXPORT_INLINE_MAX_BYTES: '2048', EXPORT_BUCKET: 'files-bucket' })).toMatchObject({ exportInlineMaxBytes: 2048, aws: { exportBucket: 'files-bucket' } });
+    for (const bad of ['0', '5242881', '1.5', 'big']) {
+      expect(() => parseConfig({ EXPORT_INLINE_MAX_BYTES: bad }), bad).toThrow(/EXPORT_INLINE_MAX_BYTES/);
+    }
   });
 
   it('treats an empty variable as unset', () => {

@@ -1,0 +1,276 @@
+import '../local/quiet-sdk.js';
+import { performance } from 'node:perf_hooks';
+import { pathToFileURL } from 'node:url';
+import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { ulid } from 'ulid';
+import type WebSocket from 'ws';
+import { startLocalRuntime, type LocalRuntime } from '../local/runtime.js';
+import type { Deps } from '../shared/platform/runtime.js';
+import { permissionsOf } from '../shared/platform/permissions.js';
+import type { Principal } from '../shared/platform/principal.js';
+import { addValue, bucketStart, emptyRollup, exactQuantile, mergeRollup, pointItem, rollupItem, MetricsStore, RESOLUTION_MS, type Resolution, type Rollup } from '../shared/platform/metrics/store.js';
+import { exportAnalytics } from '../shared/analytics/export.js';
+import { benchUser, closeAll, pool, quantile, request, socket } from './tasks.js';
+import { fixed, printTable } from './lib/table.js';
+
+/**
+ * Issue 11's figures:
+ * - the query of a 30-day p95 over one metric with 30 days of minute rollups loaded (and the hour and day
+ *   rollups they roll up into), over HTTP: p50/p99 latency and the items it read (aims: p99 < 100 ms
+ *   locally, < 1,000 items); the answer is checked against the exact p95 of the loaded values;
+ * - ingest throughput of task completions on the local provider with the change feed (and so the
+ *   metrics consumer) on and off: the same tasks at the same concurrency on two runtimes started one
+ *   after the other (aim: overhead < 10 %);
+ * - export of 100,000 points through the export code path (`exportAnalytics`, as the route runs it):
+ *   time, peak RSS of this process, bytes, for CSV and XLSX (aim: RSS < 200 MB).
+ * `benchAnalytics(runtime)` is called by `bench/run.ts`; `npx tsx bench/analytics.ts` runs it alone.
+ */
+export const ANALYTICS_BENCH = {
+  queryDays: 30,
+  valuesPerMinute: 6,
+  queries: 200,
+  ingestTasks: 300,
+  ingestConcurrency: 20,
+  warmupTasks: 20,
+  exportPoints: 100_000,
+};
+
+interface Figure {
+  what: string;
+  value: string;
+  aim?: { label: string; met: boolean };
+}
+
+const DAY_MS = 86_400_000;
+
+/** Writes items with BatchWrite, a few requests at a time, retrying what DynamoDB left unprocessed. */
+async function writeItems(deps: Deps, items: Record<string, unknown>[]): Promise<void> {
+  const batches: Record<string, unknown>[][] = [];
+  for (let i = 0; i < items.length; i += 25) batches.push(items.slice(i, i + 25));
+  await pool(batches.length, 8, async (i) => {
+    let requests = batches[i].map((Item) => ({ PutRequest: { Item } }));
+    while (requests.length) {
+      const out = await deps.store.doc.send(new BatchWriteCommand({ RequestItems: { [deps.store.table]: requests } }));
+      requests = (out.UnprocessedItems?.[deps.store.table] ?? []) as typeof requests;
+    }
+  });
+}
+
+/** A deterministic latency-like value: a daily wave, a slow trend and a long tail. */
+const valueAt = (minute: number, k: number) => 100 + 40 * Math.sin((2 * Math.PI * minute) / 1440) + (minute % 97) * 0.5 + (k === 0 && minute % 13 === 0 ? 400 : k * 7);
+
+// ---------------------------------------------------------------- (a) 30-day p95
+
+async function benchQuery(runtime: LocalRuntime, token: string) {
+  const { deps } = runtime;
+  const metric = `bench.q${ulid().toLowerCase().slice(-10)}.latency_ms`;
+  const now = Date.now();
+  const firstMinute = bucketStart(now - ANALYTICS_BENCH.queryDays * DAY_MS, 'hour');
+  const lastMinute = bucketStart(now, 'minute');
+  const rollups: Record<Resolution, Map<number, Rollup>> = { minute: new Map(), hour: new Map(), day: new Map() };
+  const values: number[] = [];
+  for (let t = firstMinute, m = 0; t <= lastMinute; t += RESOLUTION_MS.minute, m++) {
+    const r = emptyRollup();
+    for (let k = 0; k < ANALYTICS_BENCH.valuesPerMinute; k++) {
+      const v = valueAt(m, k);
+      addValue(r, v);
+      values.push(v);
+    }
+    rollups.minute.set(t, r);
+    for (const res of ['hour', 'day'] as const) {
+      const b = bucketStart(t, res);
+      mergeRollup(rollups[res].get(b) ?? (rollups[res].set(b, emptyRollup()), rollups[res].get(b)!), r);
+    }
+  }
+  const items = (['minute', 'hour', 'day'] as const).flatMap((res) => [...rollups[res]].map(([b, r]) => rollupItem(metric, '*', res, b, r)));
+  const loadStart = performance.now();
+  await writeItems(deps, items);
+  const loadSeconds = (performance.now() - loadStart) / 1000;
+
+  const body = { metric_type: metric, time_range: `${ANALYTICS_BENCH.queryDays}d`, aggregation: 'p95' };
+  for (let i = 0; i < 10; i++) await request(`${runtime.url}/api/v1/analytics/query`, 'POST', token, body);
+  const latencies: number[] = [];
+  let last: any;
+  for (let i = 0; i < ANALYTICS_BENCH.queries; i++) {
+    const t0 = performance.now();
+    const res = await request(`${runtime.url}/api/v1/analytics/query`, 'POST', token, body);
+    latencies.push(performance.now() - t0);
+    if (res.status !== 200) throw new Error(`query answered ${res.status}: ${JSON.stringify(res.body)}`);
+    last = res.body.data;
+  }
+  const exact = exactQuantile(values.sort((a, b) => a - b), 0.95)!;
+  const answered = last.series[0].value as number;
+  return {
+    minuteItems: rollups.minute.size,
+    items: items.length,
+    loadSeconds,
+    resolution: last.resolution as string,
+    itemsRead: last.items_read as number,
+    count: last.series[0].count as number,
+    points: values.length,
+    p50: quantile(latencies, 0.5),
+    p99: quantile(latencies, 0.99),
+    answered,
+    exact,
+    error: Math.abs(answered - exact) / exact,
+  };
+}
+
+// ---------------------------------------------------------------- (b) ingest with the feed on and off
+
+async function ingestRun(changeFeed: boolean) {
+  const runtime = await startLocalRuntime({ port: 0, dataDir: null, log: () => undefined, changeFeed });
+  try {
+    const { token } = await benchUser(runtime);
+    const finished = new Map<string, number>();
+    let waiting: { count: number; resolve: () => void } | undefined;
+    const listener: WebSocket = await socket(runtime, token, ['tasks'], (m, at) => {
+      if (m.type === 'task.updated' && (m.data.status === 'completed' || m.data.status === 'failed') && !finished.has(m.data.task_id)) {
+        finished.set(m.data.task_id, at);
+        if (waiting && finished.size >= waiting.count) waiting.resolve();
+      }
+    });
+    const create = async (i: number) => {
+      const res = await request(`${runtime.url}/api/v1/tasks`, 'POST', token, {
+        type: 'bug_fix',
+        provider_id: 'local',
+        payload: { description: `Ingest bench task ${i}: the export drops the last row`, error_message: 'expected 100 rows, got 99' },
+      });
+      if (res.status !== 201) throw new Error(`create failed: ${res.status} ${JSON.stringify(res.body)}`);
+      return res.body.data.task_id as string;
+    };
+    const allDone = (count: number) =>
+      new Promise<void>((resolve, reject) => {
+        if (finished.size >= count) return resolve();
+        const timer = setTimeout(() => reject(new Error(`only ${finished.size} of ${count} tasks finished within 5 minutes`)), 300_000);
+        waiting = { count, resolve: () => (clearTimeout(timer), resolve()) };
+      });
+    // Warm-up: the same path, not measured.
+    await pool(ANALYTICS_BENCH.warmupTasks, ANALYTICS_BENCH.ingestConcurrency, create);
+    await allDone(ANALYTICS_BENCH.warmupTasks);
+
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    const ids = await pool(ANALYTICS_BENCH.ingestTasks, ANALYTICS_BENCH.ingestConcurrency, create);
+    await allDone(ANALYTICS_BENCH.warmupTasks + ANALYTICS_BENCH.ingestTasks);
+    const seconds = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    await closeAll([listener]);
+
+    // With the feed on: how long after the last completion the metrics have every finished task.
+    let metricsLagMs: number | null = null;
+    let recorded: number | null = null;
+    if (changeFeed) {
+      const store = new MetricsStore(runtime.deps.store);
+      const wanted = ANALYTICS_BENCH.warmupTasks + ANALYTICS_BENCH.ingestTasks;
+      const end = performance.now();
+      for (;;) {
+        const read = await store.readRollups({ metric: 'task.finished', resolution: 'day', start: bucketStart(Date.now() - DAY_MS, 'day'), end: bucketStart(Date.now(), 'day') });
+        recorded = [...read.groups[0].buckets.values()].reduce((s, r) => s + r.count, 0);
+        if (recorded >= wanted || performance.now() - end > 60_000) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      metricsLagMs = performance.now() - end;
+    }
+    return { changeFeed, tasks: ids.length, seconds, throughput: ids.length / seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, metricsLagMs, recorded };
+  } finally {
+    await runtime.stop();
+  }
+}
+
+// ---------------------------------------------------------------- (c) export of 100,000 points
+
+async function benchExport(runtime: LocalRuntime) {
+  const { deps } = runtime;
+  const metric = `bench.x${ulid().toLowerCase().slice(-10)}.duration_ms`;
+  const now = Date.now();
+  const n = ANALYTICS_BENCH.exportPoints;
+  const recordedAt = new Date(now);
+  const items = Array.from({ length: n }, (_, i) =>
+    pointItem(
+      { metric, value: Math.round(valueAt(i, i % 6) * 100) / 100, at: new Date(now - 20 * 3_600_000 + Math.floor((i * 20 * 3_600_000) / n)), labels: { provider: ['local', 'openai', 'anthropic'][i % 3], task_type: i % 2 ? 'bug_fix' : 'pr_review' }, sourceId: `bench:${metric}:${i}` },
+      recordedAt,
+      deps.config.metricsRetentionDays,
+    ),
+  );
+  const loadStart = performance.now();
+  await writeItems(deps, items);
+  const loadSeconds = (performance.now() - loadStart) / 1000;
+  items.length = 0;
+
+  const principal: Principal = { userId: 'bench-export', username: 'bench-export', roles: ['admin'], permissions: permissionsOf(['admin']), sessionId: 'bench' };
+  const rows = [];
+  for (const format of ['csv', 'xlsx'] as const) {
+    (globalThis as { gc?: () => void }).gc?.();
+    const before = process.memoryUsage().rss;
+    let peak = before;
+    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 10);
+    const t0 = performance.now();
+    const out = await exportAnalytics(deps, principal, { format, time_range: '24h', metric_types: [metric] });
+    const ms = performance.now() - t0;
+    clearInterval(sampler);
+    peak = Math.max(peak, process.memoryUsage().rss);
+    if (out.points !== n) throw new Error(`the ${format} export holds ${out.points} points, not ${n}`);
+    rows.push({ format, ms, bytes: out.bytes, before, peak, stored: out.kind === 'stored' });
+  }
+  return { loadSeconds, rows };
+}
+
+// ---------------------------------------------------------------- all
+
+const mb = (bytes: number) => bytes / 1048576;
+
+export async function benchAnalytics(runtime: LocalRuntime): Promise<Figure[]> {
+  const { token } = await benchUser(runtime);
+  const q = await benchQuery(runtime, token);
+  printTable(
+    `30-day p95 over one metric (POST /api/v1/analytics/query, ${ANALYTICS_BENCH.queries} queries; ${q.minuteItems} minute rollups of ${q.points} points loaded with their hour and day rollups, ${q.items} items in ${fixed(q.loadSeconds)} s)`,
+    ['resolution', 'items read', 'p50', 'p99', 'p95 answered', 'exact p95', 'error'],
+    [[q.resolution, String(q.itemsRead), `${fixed(q.p50)} ms`, `${fixed(q.p99)} ms`, fixed(q.answered, 2), fixed(q.exact, 2), `${fixed(q.error * 100, 2)} %`]],
+  );
+
+  const on = await ingestRun(true);
+  const off = await ingestRun(false);
+  const overhead = (off.throughput - on.throughput) / off.throughput;
+  printTable(
+    `Ingest of task completions, local provider (${ANALYTICS_BENCH.ingestTasks} tasks at concurrency ${ANALYTICS_BENCH.ingestConcurrency} after ${ANALYTICS_BENCH.warmupTasks} warm-up tasks; a fresh runtime each)`,
+    ['change feed', 'time', 'tasks/s', 'CPU of this process', 'metrics complete after the last task'],
+    [on, off].map((r) => [
+      r.changeFeed ? 'on' : 'off',
+      `${fixed(r.seconds, 2)} s`,
+      fixed(r.throughput, 1),
+      `${fixed(r.cpuSeconds, 1)} s`,
+      r.metricsLagMs === null ? '-' : `${fixed(r.metricsLagMs)} ms (${r.recorded} task.finished)`,
+    ]),
+  );
+  console.log(`overhead of the metrics feed: ${fixed(overhead * 100)} % of throughput, ${fixed(((on.cpuSeconds - off.cpuSeconds) / off.cpuSeconds) * 100)} % more CPU`);
+
+  const x = await benchExport(runtime);
+  printTable(
+    `Export of ${ANALYTICS_BENCH.exportPoints} points (exportAnalytics, one metric; points loaded in ${fixed(x.loadSeconds)} s)`,
+    ['format', 'time', 'bytes', 'RSS before', 'peak RSS', 'growth', 'delivered'],
+    x.rows.map((r) => [r.format, `${fixed(r.ms / 1000, 2)} s`, `${fixed(mb(r.bytes), 1)} MB`, `${fixed(mb(r.before))} MB`, `${fixed(mb(r.peak))} MB`, `${fixed(mb(r.peak - r.before))} MB`, r.stored ? 'object storage (URL)' : 'inline']),
+  );
+
+  const figures: Figure[] = [
+    { what: `analytics 30-day p95 query p50 / p99`, value: `${fixed(q.p50)} / ${fixed(q.p99)} ms`, aim: { label: 'p99 < 100 ms', met: q.p99 < 100 } },
+    { what: 'analytics 30-day p95 query items read', value: String(q.itemsRead), aim: { label: '< 1,000', met: q.itemsRead < 1000 } },
+    { what: `analytics ingest tasks/s, feed on / off`, value: `${fixed(on.throughput, 1)} / ${fixed(off.throughput, 1)}` },
+    { what: 'analytics ingest overhead of the metrics feed', value: `${fixed(overhead * 100)} %`, aim: { label: '< 10 %', met: overhead < 0.1 } },
+  ];
+  for (const r of x.rows) {
+    figures.push({ what: `analytics export of ${ANALYTICS_BENCH.exportPoints} points, ${r.format}: time, bytes`, value: `${fixed(r.ms / 1000, 2)} s, ${fixed(mb(r.bytes), 1)} MB` });
+    figures.push({ what: `analytics export of ${ANALYTICS_BENCH.exportPoints} points, ${r.format}: peak RSS`, value: `${fixed(mb(r.peak))} MB`, aim: { label: '< 200 MB', met: mb(r.peak) < 200 } });
+  }
+  return figures;
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const runtime = await startLocalRuntime({ port: 0, dataDir: null, log: () => undefined });
+  try {
+    const figures = await benchAnalytics(runtime);
+    printTable('Analytics figures', ['figure', 'value', 'aim'], figures.map((f) => [f.what, f.value, f.aim ? `${f.aim.met ? 'ok' : 'MISS'} (${f.aim.label})` : '']));
+  } finally {
+    await runtime.stop();
+  }
+}
