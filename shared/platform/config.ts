@@ -33,6 +33,7 @@ export const ENV = {
   cliProviderEnabled: 'CLI_PROVIDER_ENABLED',
   cliEnvAllowCredentials: 'CLI_ENV_ALLOW_CREDENTIALS',
   outboundAllowPrivate: 'OUTBOUND_ALLOW_PRIVATE',
+  pluginsAllowPrivateUrls: 'PLUGINS_ALLOW_PRIVATE_URLS',
   logLevel: 'LOG_LEVEL',
   pluginRetryBaseMs: 'PLUGIN_RETRY_BASE_MS',
   pluginMaxAttempts: 'PLUGIN_MAX_ATTEMPTS',
@@ -75,6 +76,7 @@ const envSchema = z.object({
   [ENV.cliProviderEnabled]: flag.default('false'),
   [ENV.cliEnvAllowCredentials]: text.default(''),
   [ENV.outboundAllowPrivate]: flag.default('false'),
+  [ENV.pluginsAllowPrivateUrls]: flag.default('false'),
   [ENV.logLevel]: logLevel.default('INFO'),
   [ENV.lambdaInstance]: text.optional(),
   [ENV.pluginRetryBaseMs]: z.string().regex(/^\d+$/, 'must be a whole number of milliseconds').transform(Number).pipe(z.number().min(1).max(3_600_000)).default(30_000),
@@ -143,6 +145,11 @@ export interface Config {
   cliEnvAllowCredentials: string[];
   /** Outbound requests may reach loopback and private addresses (local development only; never set on AWS). */
   outboundAllowPrivate: boolean;
+  /**
+   * Plugin deliveries and probes may reach loopback and private addresses over plain http (tests with
+   * local receivers only): apart from OUTBOUND_ALLOW_PRIVATE, which `npm start` sets for local providers.
+   */
+  pluginsAllowPrivateUrls: boolean;
   logLevel: LogLevel;
   /** Delay before a plugin delivery's first retry; each further one doubles it (with jitter). */
   pluginRetryBaseMs: number;
@@ -197,6 +204,7 @@ export function parseConfig(env: Env): Config {
     cliProviderEnabled: v[ENV.cliProviderEnabled] === 'true',
     cliEnvAllowCredentials: v[ENV.cliEnvAllowCredentials].split(',').map((s) => s.trim()).filter(Boolean),
     outboundAllowPrivate: v[ENV.outboundAllowPrivate] === 'true',
+    pluginsAllowPrivateUrls: v[ENV.pluginsAllowPrivateUrls] === 'true',
     logLevel: v[ENV.logLevel],
     pluginRetryBaseMs: v[ENV.pluginRetryBaseMs],
     pluginMaxAttempts: v[ENV.pluginMaxAttempts],

@@ -81,10 +81,15 @@ function githubComment(event: EventRecord): string {
   return `${head}\n\n${text.slice(0, 60_000)}\n\n<sub>task ${d.task_id ?? '?'} · event ${event.event_id}</sub>`;
 }
 
-async function httpAttempt(url: string, init: { method: string; headers: Record<string, string>; body?: string }, timeoutMs: number): Promise<AttemptResult> {
+async function httpAttempt(
+  url: string,
+  init: { method: string; headers: Record<string, string>; body?: string },
+  timeoutMs: number,
+  allowPrivate: boolean,
+): Promise<AttemptResult> {
   const started = Date.now();
   try {
-    const res = await outboundFetch(url, init, { timeoutMs, connectTimeoutMs: Math.min(timeoutMs, 5000), maxResponseBytes: 64 * 1024 });
+    const res = await outboundFetch(url, init, { timeoutMs, connectTimeoutMs: Math.min(timeoutMs, 5000), maxResponseBytes: 64 * 1024, allowPrivate });
     let text = '';
     try {
       text = await res.text();
@@ -131,6 +136,7 @@ export async function sendEvent(deps: Deps, name: PluginName, config: ResolvedCo
           body: payload,
         },
         Number(config.timeout_ms ?? 10_000),
+        deps.config.pluginsAllowPrivateUrls,
       );
     }
     case 'slack':
@@ -138,6 +144,7 @@ export async function sendEvent(deps: Deps, name: PluginName, config: ResolvedCo
         String(config.webhook_url),
         { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(slackMessage(event, config.channel_label as string | undefined)) },
         10_000,
+        deps.config.pluginsAllowPrivateUrls,
       );
     case 'github': {
       const pr = pullRequestOf(event);
@@ -157,6 +164,7 @@ export async function sendEvent(deps: Deps, name: PluginName, config: ResolvedCo
           body: JSON.stringify({ body: githubComment(event) }),
         },
         15_000,
+        deps.config.pluginsAllowPrivateUrls,
       );
     }
     case 'email': {
@@ -177,6 +185,6 @@ export async function sendMail(deps: Deps, config: ResolvedConfig, subject: stri
 }
 
 /** Reachability of a URL: any HTTP answer within the timeout counts (a HEAD, nothing posted). */
-export async function probeUrl(url: string, timeoutMs = 3000, headers: Record<string, string> = {}): Promise<AttemptResult> {
-  return httpAttempt(url, { method: 'HEAD', headers }, timeoutMs);
+export async function probeUrl(url: string, allowPrivate: boolean, headers: Record<string, string> = {}, timeoutMs = 3000): Promise<AttemptResult> {
+  return httpAttempt(url, { method: 'HEAD', headers }, timeoutMs, allowPrivate);
 }

@@ -170,8 +170,8 @@ export async function configure(deps: Deps, name: string, input: Record<string, 
     throw validationError(errors);
   }
   const value = parsed.data as Record<string, unknown>;
-  // Only https leaves the machine on AWS; plain http only where private addresses are allowed (locally).
-  if (!deps.config.outboundAllowPrivate) {
+  // Only https leaves the machine; plain http only where plugin URLs may be private (tests with local receivers).
+  if (!deps.config.pluginsAllowPrivateUrls) {
     const plain = ['url', 'webhook_url', 'api_url'].filter((f) => typeof value[f] === 'string' && (value[f] as string).toLowerCase().startsWith('http:'));
     if (plain.length) throw validationError(plain.map((f) => ({ path: `body.configuration.${f}`, message: 'must be an https URL' })));
   }
@@ -229,11 +229,11 @@ async function runChecks(deps: Deps, p: PluginRecord): Promise<Check[]> {
   const reachable = (r: AttemptResult) => r.status_code !== null;
   switch (p.name) {
     case 'webhook':
-      return [fromAttempt('endpoint_reachable', await probeUrl(String(config.url)), reachable)];
+      return [fromAttempt('endpoint_reachable', await probeUrl(String(config.url), deps.config.pluginsAllowPrivateUrls), reachable)];
     case 'slack':
-      return [fromAttempt('endpoint_reachable', await probeUrl(String(config.webhook_url)), reachable)];
+      return [fromAttempt('endpoint_reachable', await probeUrl(String(config.webhook_url), deps.config.pluginsAllowPrivateUrls), reachable)];
     case 'github': {
-      const r = await probeUrl(`${String(config.api_url).replace(/\/+$/, '')}/user`, 3000, { authorization: `Bearer ${String(config.token)}`, 'user-agent': 'Supervisor', accept: 'application/vnd.github+json' });
+      const r = await probeUrl(`${String(config.api_url).replace(/\/+$/, '')}/user`, deps.config.pluginsAllowPrivateUrls, { authorization: `Bearer ${String(config.token)}`, 'user-agent': 'Supervisor', accept: 'application/vnd.github+json' });
       return [fromAttempt('api_reachable', r, reachable), fromAttempt('token_valid', r, (x) => x.status_code === 200)];
     }
     case 'email': {

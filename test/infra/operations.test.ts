@@ -138,6 +138,11 @@ describe('stages', () => {
     const t = Template.fromStack(buildStack({ stage: 'staging', productionStages: ['staging'] }).stack);
     t.hasResource('AWS::DynamoDB::Table', { DeletionPolicy: 'Retain', Properties: Match.objectLike({ DeletionProtectionEnabled: true }) });
     t.hasResource('AWS::SecretsManager::Secret', { DeletionPolicy: 'Retain' });
-    for (const fn of Object.values(resources('AWS::Lambda::Function', t))) expect(fn.Properties.Environment.Variables.ALLOW_REGISTRATION).toBe('false');
+    for (const fn of Object.values(resources('AWS::Lambda::Function', t))) {
+      expect(fn.Properties.Environment.Variables.ALLOW_REGISTRATION).toBe('false');
+      // Loopback and private addresses stay closed on AWS: the stack never opens them.
+      expect(fn.Properties.Environment.Variables).not.toHaveProperty('OUTBOUND_ALLOW_PRIVATE');
+      expect(fn.Properties.Environment.Variables).not.toHaveProperty('PLUGINS_ALLOW_PRIVATE_URLS');
+    }
   });
 });

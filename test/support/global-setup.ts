@@ -1,4 +1,7 @@
 import '../../local/quiet-sdk.js';
+import { createWriteStream, mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { startLocalRuntime, type LocalRuntime } from '../../local/runtime.js';
 import { AuthService } from '../../shared/auth/service.js';
@@ -14,6 +17,8 @@ declare module 'vitest' {
     /** The runtime's loopback-only `@connections` endpoint, with its access key id as user name. */
     connectionsUrl: string;
     admin: { username: string; password: string };
+    /** Everything the runtime (and this process) wrote to stdout and stderr: tests search it for secrets. */
+    runtimeLogFile: string;
   }
 }
 
@@ -23,12 +28,22 @@ let runtime: LocalRuntime | undefined;
 
 /** One local runtime with DynamoDB Local (in memory) for the whole run; tests speak HTTP and WebSocket to it. */
 export default async function setup(project: TestProject) {
+  // The handlers log to this process's stdout and stderr (structured JSON lines): a copy goes to a file.
+  const runtimeLogFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'supervisor-test-log-')), 'runtime.log');
+  const copy = createWriteStream(runtimeLogFile);
+  for (const stream of [process.stdout, process.stderr]) {
+    const write = stream.write.bind(stream) as (...args: unknown[]) => boolean;
+    stream.write = ((chunk: unknown, ...rest: unknown[]) => {
+      copy.write(typeof chunk === 'string' || chunk instanceof Uint8Array ? chunk : String(chunk));
+      return write(chunk, ...rest);
+    }) as typeof stream.write;
+  }
   runtime = await startLocalRuntime({
     port: 0,
     dataDir: null,
     log: () => undefined,
     // The fake LLM servers listen on 127.0.0.1: outbound requests to loopback are allowed explicitly.
-    env: { ALLOW_REGISTRATION: 'true', OUTBOUND_ALLOW_PRIVATE: 'true', PLUGIN_RETRY_BASE_MS: '200', PLUGIN_MAX_ATTEMPTS: '4' },
+    env: { ALLOW_REGISTRATION: 'true', OUTBOUND_ALLOW_PRIVATE: 'true', PLUGINS_ALLOW_PRIVATE_URLS: 'true', PLUGIN_RETRY_BASE_MS: '200', PLUGIN_MAX_ATTEMPTS: '4' },
     workflowWaitScale: 0.1,
   });
   const deps = runtime.deps;
@@ -42,7 +57,9 @@ export default async function setup(project: TestProject) {
   project.provide('dynamodbEndpoint', runtime.dynamodb!.endpoint);
   project.provide('connectionsUrl', runtime.connectionsUrl);
   project.provide('admin', ADMIN);
+  project.provide('runtimeLogFile', runtimeLogFile);
   return async () => {
     await runtime?.stop();
+    copy.end();
   };
 }

@@ -1,7 +1,8 @@
 import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Webhook } from 'standardwebhooks';
 import { adminSession, call, eventually, userWithRole, type Session } from '../../support/client.js';
 import { systemEventsSuite } from './system-events.suite.js';
@@ -189,6 +190,13 @@ describe('plugins', () => {
     expect(sent.body.data.attempt_log[0].response_excerpt).toMatch(/^message id /);
     const bad = await call('POST', '/api/v1/plugins/notifications/send', { token: operator.token, body: { plugin_name: 'email', recipient: 'not-an-email', subject: 'x', message: 'y' } });
     expect(bad.status).toBe(422);
+  });
+
+  it('never writes a secret to a log line', async () => {
+    // Everything the runtime logged so far, this file's configuration, deliveries and retries included.
+    const log = readFileSync(inject('runtimeLogFile'), 'utf8');
+    expect(log.length).toBeGreaterThan(0);
+    for (const needle of [secret, secret.slice(6), Buffer.from(secret.slice(6), 'base64').toString('hex')]) expect(log).not.toContain(needle);
   });
 
   it('unloads a plugin (secrets removed) and discovers it again', async () => {

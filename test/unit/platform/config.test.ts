@@ -29,6 +29,7 @@ describe('parseConfig', () => {
       cliProviderEnabled: false,
       cliEnvAllowCredentials: [],
       outboundAllowPrivate: false,
+      pluginsAllowPrivateUrls: false,
       logLevel: 'INFO',
       pluginRetryBaseMs: 30_000,
       pluginMaxAttempts: 5,
