@@ -27,7 +27,7 @@ describe('plugin deliveries with private URLs not allowed', () => {
 
   it('refuses loopback, a name resolving to loopback, and link-local metadata addresses; the listener sees nothing', async () => {
     // OUTBOUND_ALLOW_PRIVATE (which npm start sets for local providers) does not open plugin URLs.
-    for (const env of [{}, { OUTBOUND_ALLOW_PRIVATE: 'true' }]) {
+    for (const env of [{}, { OUTBOUND_ALLOW_PRIVATE: 'true' }] as Record<string, string>[]) {
       for (const url of [`http://127.0.0.1:${port}/hook`, `http://localhost:${port}/hook`, 'http://169.254.169.254/latest/meta-data/']) {
         const sent = await sendEvent(deps(env), 'webhook', webhook(url), event);
         expect(sent.ok).toBe(false);
