@@ -148,7 +148,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   let stopWork: (() => Promise<void>) | undefined;
   const cleanUp = async () => {
     if (httpServer?.server.listening) await httpServer.close().catch(() => undefined);
-    await stopWork?.().catch(() => undefined);
+    // Cleaning up after a failed start: the start's own error is what the caller gets; this is only told.
+    await stopWork?.().catch((err) => log(`stopping the runtime's work after a failed start failed: ${(err as Error).message}`));
     if (connectionsServer?.listening) await new Promise<void>((resolve) => connectionsServer!.close(() => resolve()));
     store?.raw.destroy();
     await dynamodb?.stop().catch(() => undefined);
@@ -413,7 +414,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
           // After the queues: the last writes of the drained tasks still reach the feed's next poll.
           await poller?.stop();
           log(`drained ${requests} request(s) and ${inFlight - unfinished} task(s); handed ${unfinished} task(s) back to the queue`);
-          await forgetInstance(table, instanceId).catch(() => undefined);
+          // The next start recovers this instance's leases all the same (it finds the lock file's instance).
+          await forgetInstance(table, instanceId).catch((err) => log(`instance record not removed: ${(err as Error).message}`));
           table.raw.destroy();
           await dynamodb?.stop();
           unlock();

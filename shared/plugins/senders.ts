@@ -81,15 +81,16 @@ function githubComment(event: EventRecord): string {
   return `${head}\n\n${text.slice(0, 60_000)}\n\n<sub>task ${d.task_id ?? '?'} · event ${event.event_id}</sub>`;
 }
 
-async function httpAttempt(
-  url: string,
-  init: { method: string; headers: Record<string, string>; body?: string },
-  timeoutMs: number,
-  allowPrivate: boolean,
-): Promise<AttemptResult> {
+/** One request to a plugin's URL, private addresses allowed only with PLUGINS_ALLOW_PRIVATE_URLS. */
+async function httpAttempt(deps: Deps, url: string, init: { method: string; headers: Record<string, string>; body?: string }, timeoutMs: number): Promise<AttemptResult> {
   const started = Date.now();
   try {
-    const res = await outboundFetch(url, init, { timeoutMs, connectTimeoutMs: Math.min(timeoutMs, 5000), maxResponseBytes: 64 * 1024, allowPrivate });
+    const res = await outboundFetch(url, init, {
+      timeoutMs,
+      connectTimeoutMs: Math.min(timeoutMs, 5000),
+      maxResponseBytes: 64 * 1024,
+      allowPrivate: deps.config.pluginsAllowPrivateUrls,
+    });
     let text = '';
     try {
       text = await res.text();
@@ -123,6 +124,7 @@ export async function sendEvent(deps: Deps, name: PluginName, config: ResolvedCo
       const signedAt = deps.clock.now();
       const signature = new Webhook(String(config.signing_secret)).sign(event.event_id, signedAt, payload);
       return httpAttempt(
+        deps,
         String(config.url),
         {
           method: 'POST',
@@ -136,21 +138,21 @@ export async function sendEvent(deps: Deps, name: PluginName, config: ResolvedCo
           body: payload,
         },
         Number(config.timeout_ms ?? 10_000),
-        deps.config.pluginsAllowPrivateUrls,
       );
     }
     case 'slack':
       return httpAttempt(
+        deps,
         String(config.webhook_url),
         { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(slackMessage(event, config.channel_label as string | undefined)) },
         10_000,
-        deps.config.pluginsAllowPrivateUrls,
       );
     case 'github': {
       const pr = pullRequestOf(event);
       if (!pr) return { ok: false, status_code: null, duration_ms: 0, error: 'the event names no pull request', response_excerpt: null };
       const base = String(config.api_url).replace(/\/+$/, '');
       return httpAttempt(
+        deps,
         `${base}/repos/${encodeURIComponent(pr.owner)}/${encodeURIComponent(pr.repo)}/issues/${pr.number}/comments`,
         {
           method: 'POST',
@@ -164,7 +166,6 @@ export async function sendEvent(deps: Deps, name: PluginName, config: ResolvedCo
           body: JSON.stringify({ body: githubComment(event) }),
         },
         15_000,
-        deps.config.pluginsAllowPrivateUrls,
       );
     }
     case 'email': {
@@ -185,6 +186,6 @@ export async function sendMail(deps: Deps, config: ResolvedConfig, subject: stri
 }
 
 /** Reachability of a URL: any HTTP answer within the timeout counts (a HEAD, nothing posted). */
-export async function probeUrl(url: string, allowPrivate: boolean, headers: Record<string, string> = {}, timeoutMs = 3000): Promise<AttemptResult> {
-  return httpAttempt(url, { method: 'HEAD', headers }, timeoutMs, allowPrivate);
+export async function probeUrl(deps: Deps, url: string, headers: Record<string, string> = {}, timeoutMs = 3000): Promise<AttemptResult> {
+  return httpAttempt(deps, url, { method: 'HEAD', headers }, timeoutMs);
 }

@@ -229,11 +229,11 @@ async function runChecks(deps: Deps, p: PluginRecord): Promise<Check[]> {
   const reachable = (r: AttemptResult) => r.status_code !== null;
   switch (p.name) {
     case 'webhook':
-      return [fromAttempt('endpoint_reachable', await probeUrl(String(config.url), deps.config.pluginsAllowPrivateUrls), reachable)];
+      return [fromAttempt('endpoint_reachable', await probeUrl(deps, String(config.url)), reachable)];
     case 'slack':
-      return [fromAttempt('endpoint_reachable', await probeUrl(String(config.webhook_url), deps.config.pluginsAllowPrivateUrls), reachable)];
+      return [fromAttempt('endpoint_reachable', await probeUrl(deps, String(config.webhook_url)), reachable)];
     case 'github': {
-      const r = await probeUrl(`${String(config.api_url).replace(/\/+$/, '')}/user`, deps.config.pluginsAllowPrivateUrls, { authorization: `Bearer ${String(config.token)}`, 'user-agent': 'Supervisor', accept: 'application/vnd.github+json' });
+      const r = await probeUrl(deps, `${String(config.api_url).replace(/\/+$/, '')}/user`, { authorization: `Bearer ${String(config.token)}`, 'user-agent': 'Supervisor', accept: 'application/vnd.github+json' });
       return [fromAttempt('api_reachable', r, reachable), fromAttempt('token_valid', r, (x) => x.status_code === 200)];
     }
     case 'email': {

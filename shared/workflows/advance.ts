@@ -6,6 +6,7 @@
 import type { Deps } from '../platform/runtime.js';
 import { DomainError, isClientError } from '../platform/errors.js';
 import { logger } from '../platform/logger.js';
+import { derivedUlid } from '../platform/ids.js';
 import { stepCallbacks } from '../platform/use/step-callbacks.js';
 import type { WorkflowDefinition, StepDefinition } from './definition.js';
 import { CALLBACK_SECONDS, ENGINE_ERROR } from './asl.js';
@@ -262,6 +263,9 @@ interface AdvancedState {
   steps: ReadonlyMap<string, StepState>;
 }
 
+/** The task id of a step's attempt, the same for every Advance that makes that attempt. */
+export const stepTaskId = (executionId: string, stepId: string, attempt: number) => derivedUlid(executionId, `step#${stepId}#${attempt}`);
+
 /**
  * Creates the task of a claimed attempt and links it to the step, and answers the task id with the
  * step as stored. A task the API refuses (its rendered payload fails the task schema, an unknown
@@ -300,6 +304,8 @@ async function startStepTask(
         metadata: { workflow_id: run.workflow_id, workflow_version: run.workflow_version, step_id: step.id, attempt: claim.attempt },
       },
       { workflow_execution_id: run.execution_id, workflow_step_id: step.id },
+      // One id per attempt: an Advance that takes over a lost claim finds the task the first one stored.
+      { taskId: stepTaskId(run.execution_id, step.id, claim.attempt) },
     );
   } catch (err) {
     if (isClientError(err)) {
@@ -319,7 +325,10 @@ async function startStepTask(
   }
   const linked: StepState = { ...claim, task_id: task.task_id, task_ids: [...claim.task_ids, task.task_id] };
   if (!(await repo.writeStep(run.execution_id, claim, linked))) {
-    await cancelQuietly(deps, task.task_id, 'the workflow step was stopped before its task was linked');
+    // Another Advance took the claim over: the task is also its task while it runs the same attempt.
+    const now = (await repo.load(run.execution_id)).steps.get(step.id);
+    const sameAttempt = now?.status === 'running' && now.attempt === claim.attempt && (now.task_id === null || now.task_id === task.task_id);
+    if (!sameAttempt) await cancelQuietly(deps, task.task_id, 'the workflow step was stopped before its task was linked');
     return undefined;
   }
   const stored = { ...linked, rev: claim.rev + 1 };

@@ -104,8 +104,12 @@ export interface AdvancePlan {
   waitSeconds: number;
 }
 
-/** A claim (step marked running, task not yet created) older than this is taken to be lost. */
-export const LOST_CLAIM_SECONDS = 120;
+/**
+ * A claim (step marked running, task not yet linked) older than this is taken to be lost. Taking over a
+ * claim that was only slow is harmless: the attempt's task id is derived from the attempt, so both
+ * Advances create (or find) the same task.
+ */
+export const LOST_CLAIM_SECONDS = 15;
 const MAX_POLL_SECONDS = 60;
 
 export function pendingStep(stepId: string): StepState {

@@ -272,14 +272,19 @@ describe('a provider whose circuit is open', () => {
     for (let i = 0; i < 5; i++) {
       await recordProviderCall(runtime.deps, { providerId: 'flaky-local', ok: false, retryable: true, errorCode: 'server_error', latencyMs: 5, tokensIn: 0, tokensOut: 0, costUsd: 0 });
     }
+    const delayedBefore = runtime.queue.stats().delayed;
     const created = await api('POST', '/api/v1/tasks', { type: 'custom', payload: { prompt: 'wait for the breaker' }, provider_id: 'flaky-local' });
     expect(created.status).toBe(201);
     const id = created.body.data.task_id;
     const waiting = await eventually(() => task(id), (t) => t.waiting_reason === 'provider_unavailable');
     expect(waiting).toMatchObject({ status: 'queued', attempts: 0 });
     expect(await repo.countSessions(id)).toBe(0);
+    // The worker stores the wait before it sends the delayed message: the clock moves once that message
+    // is in the queue (its delay counts from the clock at the send).
+    await eventually(async () => runtime.queue.stats(), (s) => s.delayed > delayedBefore && s.batchesInFlight === 0, 30_000);
 
     clock.set(Date.parse(waiting.next_attempt_at!) + 1000);
+    runtime.queue.tick();
     const done = await waitFor(id, ['completed', 'failed']);
     expect(done).toMatchObject({ status: 'completed', attempts: 1, provider_id: 'flaky-local' });
   });

@@ -32,7 +32,7 @@ describe('plugin deliveries with private URLs not allowed', () => {
         const sent = await sendEvent(deps(env), 'webhook', webhook(url), event);
         expect(sent.ok).toBe(false);
         expect(sent.status_code).toBeNull();
-        const probed = await probeUrl(url, deps(env).config.pluginsAllowPrivateUrls);
+        const probed = await probeUrl(deps(env), url);
         expect(probed.ok).toBe(false);
       }
     }
