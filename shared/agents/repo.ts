@@ -1,5 +1,6 @@
-import { BatchGetCommand, type BatchGetCommandOutput, DeleteCommand, GetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Store } from '../platform/store/client.js';
+import { getItems } from '../platform/store/batch-get.js';
 import { epochSeconds } from '../platform/store/client.js';
 import { queryPage } from '../platform/store/query.js';
 import { isConditionFailure } from '../platform/store/conflicts.js';
@@ -201,19 +202,12 @@ export class AgentRepository {
   async usage(agents: AgentRecord[], now: Date): Promise<Map<string, WindowUsage & { last_used_at?: string }>> {
     const out = new Map<string, WindowUsage & { last_used_at?: string }>();
     const keys = agents.map((a) => usageKey(a.agent_id, windowOf(a.quota.window, now).key));
-    for (let i = 0; i < keys.length; i += 100) {
-      let batch: Record<string, unknown>[] | undefined = keys.slice(i, i + 100);
-      while (batch?.length) {
-        const res: BatchGetCommandOutput = await this.store.doc.send(new BatchGetCommand({ RequestItems: { [this.store.table]: { Keys: batch, ConsistentRead: true } } }));
-        for (const item of res.Responses?.[this.store.table] ?? []) {
-          out.set(String(item.pk).slice('AGENT#'.length), {
-            requests: Number(item.requests ?? 0),
-            tokens: Number(item.tokens ?? 0),
-            last_used_at: item.last_used_at as string | undefined,
-          });
-        }
-        batch = res.UnprocessedKeys?.[this.store.table]?.Keys;
-      }
+    for (const item of await getItems(this.store, keys, { consistent: true })) {
+      out.set(String(item.pk).slice('AGENT#'.length), {
+        requests: Number(item.requests ?? 0),
+        tokens: Number(item.tokens ?? 0),
+        last_used_at: item.last_used_at as string | undefined,
+      });
     }
     for (const a of agents) if (!out.has(a.agent_id)) out.set(a.agent_id, { requests: 0, tokens: 0 });
     return out;

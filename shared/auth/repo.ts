@@ -1,11 +1,11 @@
 import {
   GetCommand,
-  BatchGetCommand,
   TransactWriteCommand,
   UpdateCommand,
   type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import type { Store } from '../platform/store/client.js';
+import { getItems } from '../platform/store/batch-get.js';
 import { queryPage, type StorePage } from '../platform/store/query.js';
 import { VersionConflictError } from '../platform/store/conflicts.js';
 import { buildUpdate } from '../platform/store/update.js';
@@ -169,15 +169,9 @@ export class UserRepository {
 
   async getMany(ids: string[]): Promise<Map<string, UserRecord>> {
     const out = new Map<string, UserRecord>();
-    const unique = [...new Set(ids)];
-    for (let i = 0; i < unique.length; i += 100) {
-      const res = await this.store.doc.send(
-        new BatchGetCommand({ RequestItems: { [this.store.table]: { Keys: unique.slice(i, i + 100).map(userKey) } } }),
-      );
-      for (const item of res.Responses?.[this.store.table] ?? []) {
-        const u = strip(item)!;
-        out.set(u.user_id, u);
-      }
+    for (const item of await getItems(this.store, ids.map(userKey))) {
+      const u = strip(item)!;
+      out.set(u.user_id, u);
     }
     return out;
   }

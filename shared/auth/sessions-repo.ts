@@ -1,5 +1,6 @@
-import { GetCommand, BatchGetCommand, TransactWriteCommand, UpdateCommand, DeleteCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, TransactWriteCommand, UpdateCommand, DeleteCommand } from '@aws-sdk/lib-dynamodb';
 import type { Store } from '../platform/store/client.js';
+import { getItems } from '../platform/store/batch-get.js';
 import { epochSeconds } from '../platform/store/client.js';
 import type { UserRecord } from './repo.js';
 
@@ -64,10 +65,7 @@ export class SessionRepository {
 
   /** The session and its user in one round trip, for authenticating a request. */
   async getWithUser(sessionId: string, userId: string): Promise<{ session?: SessionRecord; user?: UserRecord }> {
-    const out = await this.store.doc.send(
-      new BatchGetCommand({ RequestItems: { [this.store.table]: { Keys: [sessionKey(sessionId), userKey(userId)], ConsistentRead: true } } }),
-    );
-    const items = out.Responses?.[this.store.table] ?? [];
+    const items = await getItems(this.store, [sessionKey(sessionId), userKey(userId)], { consistent: true });
     return {
       session: items.find((i) => i.pk === sessionKey(sessionId).pk) as SessionRecord | undefined,
       user: items.find((i) => i.pk === userKey(userId).pk) as UserRecord | undefined,

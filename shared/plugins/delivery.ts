@@ -58,8 +58,7 @@ export function eventOf(bus: BusEvent): EventRecord {
 }
 
 export async function activePlugins(deps: Deps): Promise<PluginRecord[]> {
-  const all = await Promise.all(PLUGIN_NAMES.map((n) => repo(deps).get(n)));
-  return all.filter((p): p is PluginRecord => p?.status === 'active');
+  return (await repo(deps).getMany(PLUGIN_NAMES)).filter((p) => p.status === 'active');
 }
 
 /**

@@ -1,6 +1,7 @@
 import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Store } from '../platform/store/client.js';
 import { queryPage } from '../platform/store/query.js';
+import { getItems } from '../platform/store/batch-get.js';
 import { isConditionFailure } from '../platform/store/conflicts.js';
 import { bucketOf, bucketsOf, type HistogramBucket } from '../platform/histogram.js';
 import { LATENCY_BOUNDS_MS, type PluginName, type PluginStatus } from './catalog.js';
@@ -100,6 +101,12 @@ export class PluginRepository {
   async get(name: string): Promise<PluginRecord | undefined> {
     const out = await this.store.doc.send(new GetCommand({ TableName: this.store.table, Key: pluginKey(name), ConsistentRead: true }));
     return strip<PluginRecord>(out.Item, 'plugin');
+  }
+
+  /** The stored plugins among `names`, in that order, in one read. */
+  async getMany(names: readonly string[]): Promise<PluginRecord[]> {
+    const byName = new Map((await getItems(this.store, names.map(pluginKey), { consistent: true })).map((item) => [String(item.pk), item]));
+    return names.map((n) => strip<PluginRecord>(byName.get(pluginKey(n).pk), 'plugin')).filter((p): p is PluginRecord => p !== undefined);
   }
 
   /** Stores a discovered plugin unless one is there that is not unloaded; answers whether it wrote. */

@@ -85,8 +85,8 @@ export async function discover(deps: Deps): Promise<{ discovered: string[]; plug
 }
 
 export async function listPlugins(deps: Deps, filter: { type?: PluginType; status?: PluginStatus }): Promise<PluginRecord[]> {
-  const all = await Promise.all(PLUGIN_NAMES.map((n) => repo(deps).get(n)));
-  return all.filter((p): p is PluginRecord => !!p && (!filter.status || p.status === filter.status) && (!filter.type || CATALOG[p.name].type === filter.type));
+  const all = await repo(deps).getMany(PLUGIN_NAMES);
+  return all.filter((p) => (!filter.status || p.status === filter.status) && (!filter.type || CATALOG[p.name].type === filter.type));
 }
 
 export const getPlugin = requirePlugin;

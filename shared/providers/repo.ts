@@ -1,5 +1,6 @@
-import { BatchGetCommand, type BatchGetCommandOutput, DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Store } from '../platform/store/client.js';
+import { getItems } from '../platform/store/batch-get.js';
 import { epochSeconds } from '../platform/store/client.js';
 import { queryPage, type StorePage } from '../platform/store/query.js';
 import { isConditionFailure, updateVersioned } from '../platform/store/conflicts.js';
@@ -169,16 +170,8 @@ export class ProviderRepository {
 
   async circuits(ids: string[]): Promise<Map<string, CircuitItem>> {
     const found = new Map<string, Record<string, unknown>>();
-    const unique = [...new Set(ids)];
-    for (let i = 0; i < unique.length; i += 100) {
-      let keys: Record<string, unknown>[] | undefined = unique.slice(i, i + 100).map(circuitKey);
-      while (keys && keys.length) {
-        const res: BatchGetCommandOutput = await this.store.doc.send(new BatchGetCommand({ RequestItems: { [this.store.table]: { Keys: keys } } }));
-        for (const item of res.Responses?.[this.store.table] ?? []) found.set(String(item.pk).slice('PROVIDER#'.length), item);
-        keys = res.UnprocessedKeys?.[this.store.table]?.Keys;
-      }
-    }
-    return new Map(unique.map((id) => [id, circuitOf(found.get(id))]));
+    for (const item of await getItems(this.store, ids.map(circuitKey))) found.set(String(item.pk).slice('PROVIDER#'.length), item);
+    return new Map([...new Set(ids)].map((id) => [id, circuitOf(found.get(id))]));
   }
 
   /**

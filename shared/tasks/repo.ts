@@ -1,6 +1,4 @@
 import {
-  BatchGetCommand,
-  type BatchGetCommandOutput,
   BatchWriteCommand,
   GetCommand,
   PutCommand,
@@ -11,6 +9,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { ulid } from 'ulid';
 import type { Store } from '../platform/store/client.js';
+import { getItems } from '../platform/store/batch-get.js';
 import { countItems, queryPage, type PageQuery } from '../platform/store/query.js';
 import { isConditionFailure, isTransactionConflict, retryOnConflict, VersionConflictError } from '../platform/store/conflicts.js';
 import { buildUpdate } from '../platform/store/update.js';
@@ -152,17 +151,9 @@ export class TaskRepository {
 
   async getMany(ids: string[]): Promise<Map<string, TaskRecord>> {
     const out = new Map<string, TaskRecord>();
-    const unique = [...new Set(ids)];
-    for (let i = 0; i < unique.length; i += 100) {
-      let keys: Record<string, unknown>[] | undefined = unique.slice(i, i + 100).map(taskKey);
-      while (keys && keys.length) {
-        const res: BatchGetCommandOutput = await this.store.doc.send(new BatchGetCommand({ RequestItems: { [this.store.table]: { Keys: keys, ConsistentRead: true } } }));
-        for (const item of res.Responses?.[this.store.table] ?? []) {
-          const t = toRecord(item)!;
-          out.set(t.task_id, t);
-        }
-        keys = res.UnprocessedKeys?.[this.store.table]?.Keys;
-      }
+    for (const item of await getItems(this.store, ids.map(taskKey), { consistent: true })) {
+      const t = toRecord(item)!;
+      out.set(t.task_id, t);
     }
     return out;
   }
@@ -468,16 +459,7 @@ export class TaskRepository {
 
   /** The counter shards (all of them; the summary adds them up). */
   async statsShards(): Promise<Record<string, unknown>[]> {
-    const keys = Array.from({ length: STATS_SHARDS }, (_, i) => statsKey(i));
-    const res = await this.store.doc.send(new BatchGetCommand({ RequestItems: { [this.store.table]: { Keys: keys, ConsistentRead: true } } }));
-    let items = res.Responses?.[this.store.table] ?? [];
-    let unprocessed = res.UnprocessedKeys?.[this.store.table]?.Keys;
-    while (unprocessed?.length) {
-      const more = await this.store.doc.send(new BatchGetCommand({ RequestItems: { [this.store.table]: { Keys: unprocessed, ConsistentRead: true } } }));
-      items = items.concat(more.Responses?.[this.store.table] ?? []);
-      unprocessed = more.UnprocessedKeys?.[this.store.table]?.Keys;
-    }
-    return items;
+    return getItems(this.store, Array.from({ length: STATS_SHARDS }, (_, i) => statsKey(i)), { consistent: true });
   }
 
   /** Adds counters to a random shard on their own (usage whose task is gone). */

@@ -20,11 +20,12 @@
  * metrics the platform records).
  */
 import { createHash } from 'node:crypto';
-import { BatchGetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
+import { PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
 import type { Store } from '../store/client.js';
 import { epochSeconds } from '../store/client.js';
 import { cancellationCodes, isConditionFailure, isTransactionConflict, retryOnConflict } from '../store/conflicts.js';
 import { queryPage } from '../store/query.js';
+import { getItems } from '../store/batch-get.js';
 import { mergeSketch, sketchKeyOf, sketchQuantile, type SketchBins } from '../histogram.js';
 
 // ---------------------------------------------------------------- facts
@@ -464,15 +465,11 @@ export class MetricsStore {
         bounds.set(id, b);
       }
     }
-    let keys = [...bounds.values()].map((b) => b.key);
-    while (keys.length) {
-      const chunk = keys.slice(0, 100);
-      keys = keys.slice(100);
-      const out = await this.store.doc.send(
-        new BatchGetCommand({ RequestItems: { [this.store.table]: { Keys: chunk, ProjectionExpression: 'pk, sk, mn, mx' } } }),
-      );
+    const keys = [...bounds.values()].map((b) => b.key);
+    for (let start = 0; start < keys.length; start += 100) {
+      const stored = await getItems(this.store, keys.slice(start, start + 100), { projection: 'pk, sk, mn, mx' });
       const changes: { pk: string; sk: string; attr: 'mn' | 'mx'; value: number }[] = [];
-      for (const item of out.Responses?.[this.store.table] ?? []) {
+      for (const item of stored) {
         const b = bounds.get(`${item.pk}|${item.sk}`)!;
         if (Number(item.mn) > b.min) changes.push({ pk: String(item.pk), sk: String(item.sk), attr: 'mn', value: b.min });
         if (Number(item.mx) < b.max) changes.push({ pk: String(item.pk), sk: String(item.sk), attr: 'mx', value: b.max });
@@ -498,9 +495,6 @@ export class MetricsStore {
           ),
         );
       }
-      // Unprocessed keys (throttling) are read again.
-      const rest = out.UnprocessedKeys?.[this.store.table]?.Keys;
-      if (rest?.length) keys.push(...(rest as Record<string, string>[]));
     }
   }
 

@@ -11,6 +11,7 @@ import {
 } from '../../../shared/platform/store/conflicts.js';
 import { addToWindow } from '../../../shared/platform/store/rate-limits.js';
 import { windowAt } from '../../../shared/platform/window.js';
+import { getItems } from '../../../shared/platform/store/batch-get.js';
 
 /** A store whose client records the commands it is sent and answers with `answer`. */
 function fakeStore(answer: (input: Record<string, unknown>) => unknown = () => ({})) {
@@ -135,5 +136,31 @@ describe('fixed windows', () => {
     expect(sent[0].ExpressionAttributeValues).toEqual({ ':u0': start + 120, ':u1': 1 });
     expect(out.counts).toEqual({ requests: 4, tokens: 10 });
     expect(out.resetAt.toISOString()).toBe('2024-01-01T00:02:00.000Z');
+  });
+});
+
+describe('getItems', () => {
+  const key = (i: number) => ({ pk: `K#${i}`, sk: 'X' });
+
+  it('reads unique keys 100 at a time, asks again for the keys left unprocessed, and forwards its options', async () => {
+    let calls = 0;
+    const { store, sent } = fakeStore((input) => {
+      const request = (input.RequestItems as Record<string, { Keys: Record<string, string>[] }>).t;
+      calls++;
+      // The first answer leaves its last 10 keys unprocessed (DynamoDB does so under throttling).
+      const [done, left] = calls === 1 ? [request.Keys.slice(0, -10), request.Keys.slice(-10)] : [request.Keys, []];
+      return { Responses: { t: done.map((k) => ({ ...k, found: true })) }, UnprocessedKeys: left.length ? { t: { Keys: left } } : {} };
+    });
+    const keys = [...Array.from({ length: 150 }, (_, i) => key(i)), key(3), key(149)];
+    const items = await getItems(store, keys, { consistent: true, projection: 'pk, sk' });
+    expect(items.map((i) => i.pk).sort()).toEqual(Array.from({ length: 150 }, (_, i) => `K#${i}`).sort());
+    const batches = sent.map((s) => (s.RequestItems as Record<string, { Keys: unknown[]; ConsistentRead?: boolean; ProjectionExpression?: string }>).t);
+    expect(batches.map((b) => b.Keys.length)).toEqual([100, 10, 50]);
+    expect(batches.every((b) => b.ConsistentRead === true && b.ProjectionExpression === 'pk, sk')).toBe(true);
+  });
+
+  it('fails when keys stay unprocessed round after round', async () => {
+    const { store } = fakeStore((input) => ({ Responses: { t: [] }, UnprocessedKeys: input.RequestItems as Record<string, unknown> }));
+    await expect(getItems(store, [key(1)])).rejects.toThrow(/unprocessed/);
   });
 });
