@@ -320,6 +320,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       options.changeFeed === false
         ? undefined
         : new StreamPoller({ endpoint, tableName, handler: (event) => changeFeed(event), dataDir, log, keyPrefixes: CHANGE_FEED_KEY_PREFIXES });
+    // Its own writes tell it when there is something to read (see CHANGE_FEED.localQuietPollMs).
+    if (poller) store.onWrite(() => poller.written());
     poller?.start();
     // The metrics collector, with this process's own figures (on AWS the Lambda's process would say nothing).
     const sampler = new ProcessSampler();

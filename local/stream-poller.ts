@@ -29,6 +29,8 @@ export interface StreamPollerOptions {
   dataDir: string | null;
   log: (line: string) => void;
   idlePollMs?: number;
+  /** How long to wait for a write when nothing is being written (default `CHANGE_FEED.localQuietPollMs`). */
+  quietPollMs?: number;
   /**
    * Partition key prefixes of the records handed to the handler, as the event source mapping's filter
    * on AWS: the others are passed over (and checkpointed) without a call. All records when absent.
@@ -71,6 +73,10 @@ export class StreamPoller {
   private shardList?: { shards: Shard[]; at: number };
   /** Ends the batching window's wait early (stop). */
   private wakeUp?: () => void;
+  /** Ends the quiet wait between polls (a write, stop). */
+  private wakeQuiet?: () => void;
+  /** A write was made since the last poll began. */
+  private dirty = true;
   /** Records handed to the handler since start (tests and the bench read it). */
   delivered = 0;
 
@@ -87,18 +93,53 @@ export class StreamPoller {
     const loop = async () => {
       if (this.stopped) return;
       let moved = 0;
+      this.dirty = false;
       this.running = this.pollOnce()
         .then((n) => void (moved = n))
         .catch((err) => this.options.log(`change feed poll failed: ${(err as Error).stack ?? err}`));
       await this.running;
-      if (!this.stopped) this.timer = setTimeout(loop, moved > 0 ? 0 : (this.options.idlePollMs ?? CHANGE_FEED.localIdlePollMs));
+      if (this.stopped) return;
+      if (moved > 0) {
+        this.timer = setTimeout(loop, 0);
+        return;
+      }
+      // Nothing new: poll again soon while writes are being made, else wait for the next write.
+      const idle = this.options.idlePollMs ?? CHANGE_FEED.localIdlePollMs;
+      const quiet = this.options.quietPollMs ?? CHANGE_FEED.localQuietPollMs;
+      this.timer = setTimeout(() => {
+        if (this.dirty) void loop();
+        else this.timer = this.quietWait(quiet, loop);
+      }, idle);
     };
     void loop();
+  }
+
+  /** Waits up to `ms` for a write (or stop), then runs `next`. */
+  private quietWait(ms: number, next: () => void): NodeJS.Timeout {
+    const timer = setTimeout(done, ms);
+    const self = this;
+    function done() {
+      clearTimeout(timer);
+      self.wakeQuiet = undefined;
+      next();
+    }
+    this.wakeQuiet = done;
+    return timer;
+  }
+
+  /**
+   * The runtime made a write to the table: its change is on the stream, so the poller reads it now
+   * instead of at the end of its quiet wait.
+   */
+  written(): void {
+    this.dirty = true;
+    this.wakeQuiet?.();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    this.wakeQuiet = undefined;
     this.wakeUp?.();
     await this.running;
     this.streams.destroy();
@@ -124,8 +165,9 @@ export class StreamPoller {
       this.checkpoints = { streamArn, shards: {} };
       this.iterators.clear();
     }
-    // The shard list changes rarely (a new shard every few hours, or when one closes): re-read it every 5 s.
-    if (!this.shardList || Date.now() - this.shardList.at > 5000) this.shardList = { shards: await this.shards(streamArn), at: Date.now() };
+    // The shard list changes rarely (a new shard every few hours, or when one closes, which re-reads it
+    // at once): otherwise re-read it every minute.
+    if (!this.shardList || Date.now() - this.shardList.at > 60_000) this.shardList = { shards: await this.shards(streamArn), at: Date.now() };
     const shards = this.shardList.shards;
     const known = new Set(shards.map((s) => s.ShardId!));
     let handled = 0;

@@ -184,8 +184,15 @@ export const CHANGE_FEED = {
   bisectBatchOnError: true,
   /** Records older than this are not retried (the stream keeps 24 h). */
   maxRecordAgeHours: 24,
-  /** How often the local poller reads the shards when the last read found nothing. */
+  /** How often the local poller reads the shards while writes are being made (and within a batching window). */
   localIdlePollMs: 250,
+  /**
+   * How long the local poller waits when the last read found nothing and no write was made since: the
+   * runtime tells it about its own writes (see `StreamPoller.written`), so this only bounds how late a
+   * write by another process (an admin CLI) is seen. Every read of a stream costs DynamoDB Local a scan
+   * of its stream metadata, on the one thread all its requests share.
+   */
+  localQuietPollMs: 5000,
 } as const;
 
 /** How often the metrics collector samples the platform (EventBridge rule on AWS, a timer locally). */

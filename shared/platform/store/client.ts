@@ -8,10 +8,14 @@ export interface StoreOptions {
   endpoint?: string;
 }
 
+/** The write commands (the document client's commands reach the base client's middleware under these names). */
+const WRITE_COMMANDS = new Set(['PutItemCommand', 'UpdateItemCommand', 'DeleteItemCommand', 'TransactWriteItemsCommand', 'BatchWriteItemCommand']);
+
 /** The table and the document client that talks to it (DynamoDB on AWS, DynamoDB Local locally). */
 export class Store {
   readonly doc: DynamoDBDocumentClient;
   readonly raw: DynamoDBClient;
+  private readonly writeListeners: (() => void)[] = [];
   constructor(readonly options: StoreOptions) {
     this.raw = new DynamoDBClient({
       ...(options.endpoint ? localEndpoint(options.endpoint) : {}),
@@ -30,12 +34,25 @@ export class Store {
       },
       { step: 'initialize', name: 'nameDependencyOnError' },
     );
+    this.raw.middlewareStack.add(
+      (next, context) => async (args) => {
+        const out = await next(args);
+        if (this.writeListeners.length && WRITE_COMMANDS.has(context.commandName ?? '')) for (const listener of this.writeListeners) listener();
+        return out;
+      },
+      { step: 'initialize', name: 'announceWrites' },
+    );
     this.doc = DynamoDBDocumentClient.from(this.raw, {
       marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
     });
   }
   get table(): string {
     return this.options.tableName;
+  }
+
+  /** Calls `listener` after every write made through this client that succeeded (even a partly failed batch). */
+  onWrite(listener: () => void): void {
+    this.writeListeners.push(listener);
   }
 }
 
