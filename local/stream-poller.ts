@@ -116,13 +116,12 @@ export class StreamPoller {
 
   /** Waits up to `ms` for a write (or stop), then runs `next`. */
   private quietWait(ms: number, next: () => void): NodeJS.Timeout {
-    const timer = setTimeout(done, ms);
-    const self = this;
-    function done() {
+    const done = () => {
       clearTimeout(timer);
-      self.wakeQuiet = undefined;
+      this.wakeQuiet = undefined;
       next();
-    }
+    };
+    const timer = setTimeout(done, ms);
     this.wakeQuiet = done;
     return timer;
   }
