@@ -1823,7 +1823,7 @@ export interface paths {
         put?: never;
         /**
          * Record one metric point (idempotent by event_id)
-         * @description Records a point of your own metric (not in the platform namespaces task., provider., workflow., auth., realtime., system.), labelled `user=<caller>`. The same `event_id` from the same caller is recorded once: a repeat answers 200 with `recorded: false` and counts nothing. The platform records its own metrics itself from its change feed.
+         * @description Records a point of your own metric (not in the platform namespaces task., provider., workflow., schedule., auth., realtime., system.), labelled `user=<caller>`. The same `event_id` from the same caller is recorded once: a repeat answers 200 with `recorded: false` and counts nothing. The platform records its own metrics itself from its change feed.
          *
          *     Requires permission `analytics:write` (roles: admin, operator).
          */
@@ -2107,7 +2107,7 @@ export interface paths {
         };
         /**
          * Export raw metric points as JSON (with export_metadata), CSV or XLSX (a Metadata sheet and one sheet per metric namespace)
-         * @description Honours time_range (within METRICS_RETENTION_DAYS) and metric_types. CSV and XLSX are attachments (Content-Disposition); JSON is the usual envelope. Every export is audited (format, points, bytes). An export above 5 MB or 100000 points is 422 naming time_range. Scope as /analytics/query: without `tasks:read_all` only the caller’s own points and the platform-wide system.* gauges.
+         * @description Honours time_range (within METRICS_RETENTION_DAYS) and metric_types. CSV and XLSX are attachments (Content-Disposition); JSON is the usual envelope. Every export is audited (format, points, bytes, inline or link). An export of more than 100000 points is 422 naming time_range. An answer larger than EXPORT_INLINE_MAX_BYTES (default 5 MiB; a Lambda answer is at most 6 MB) is not inlined: the file goes to object storage (S3 on AWS, kept a day; a folder under the data directory locally) and the answer, in JSON whatever the format, is `{ export_metadata, download: { url, expires_at, content_type, filename, bytes } }`: the URL needs no token and works for an hour (presigned on AWS; HMAC-signed locally, 403 once expired or altered). Scope as /analytics/query: without `tasks:read_all` only the caller’s own points and the platform-wide system.* gauges.
          *
          *     Requires permission `analytics:export` (roles: admin, operator).
          */
@@ -16535,6 +16535,32 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Already recorded: the same event_id from the same caller; nothing was counted again */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            /** @description false: this event_id was recorded before; nothing was counted again */
+                            recorded: boolean;
+                            point: {
+                                metric_type: string;
+                                value: number;
+                                /** Format: date-time */
+                                timestamp: string;
+                                labels: {
+                                    [key: string]: string;
+                                };
+                            };
+                        };
+                        message: string;
+                        /** Format: date-time */
+                        timestamp: string;
+                    };
+                };
+            };
             /** @description Record one metric point (idempotent by event_id) */
             201: {
                 headers: {
@@ -18105,6 +18131,7 @@ export interface operations {
                 metric_types?: string;
                 /** @description Trailing minutes read (default 120) */
                 window_minutes?: number;
+                /** @description How many minutes ahead each forecast reaches (default 15) */
                 prediction_minutes?: number;
                 /** @description How many latest minutes are checked for anomalies (default 5) */
                 check_last?: number;
@@ -18595,11 +18622,46 @@ export interface operations {
                                 /** Format: date-time */
                                 recorded_at: string;
                             }[];
+                        } | {
+                            export_metadata: {
+                                /** Format: date-time */
+                                generated_at: string;
+                                generated_by: string;
+                                /** @enum {string} */
+                                format: "json" | "csv" | "xlsx";
+                                time_range: string;
+                                /** Format: date-time */
+                                start: string;
+                                /** Format: date-time */
+                                end: string;
+                                metric_types: string[] | null;
+                                /** @enum {string} */
+                                scope: "all" | "own";
+                                point_count: number;
+                                /** @description Points per metric namespace (one XLSX sheet each) */
+                                categories: {
+                                    [key: string]: number;
+                                };
+                                columns: string[];
+                            };
+                            /** @description The export was larger than EXPORT_INLINE_MAX_BYTES (default 5 MiB): the file is in object storage */
+                            download: {
+                                /** @description GET it (no Authorization header) until expires_at: a presigned S3 URL on AWS, a signed link of the local runtime locally */
+                                url: string;
+                                /** Format: date-time */
+                                expires_at: string;
+                                content_type: string;
+                                filename: string;
+                                /** @description Size of the file */
+                                bytes: number;
+                            };
                         };
                         message: string;
                         /** Format: date-time */
                         timestamp: string;
                     };
+                    "text/csv": string;
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": string;
                 };
             };
             /** @description Malformed request (invalid_json, bad_request, invalid_cursor) */

@@ -36,7 +36,7 @@ const specs = csv(metricSpec).refine((a) => a.length >= 1 && a.length <= 10, '1 
 export const realTimeQuery = z.strictObject({
   metric_types: specs.optional().describe(`Comma-separated metric[:aggregation] (default ${DEFAULT_METRICS.join(',')})`),
   window_minutes: z.coerce.number().int().min(30).max(1440).default(120).describe('Trailing minutes read (default 120)'),
-  prediction_minutes: z.coerce.number().int().min(1).max(60).default(15),
+  prediction_minutes: z.coerce.number().int().min(1).max(60).default(15).describe('How many minutes ahead each forecast reaches (default 15)'),
   check_last: z.coerce.number().int().min(1).max(30).default(5).describe('How many latest minutes are checked for anomalies (default 5)'),
   z_threshold: z.coerce.number().min(2).max(10).default(3.5).describe('Robust z-score above which a value is an anomaly (default 3.5)'),
 });
