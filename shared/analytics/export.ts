@@ -5,6 +5,7 @@
  * port and the answer carries its link; nothing is cut silently.
  */
 import { stringify } from 'csv-stringify/sync';
+import { PassThrough } from 'node:stream';
 import ExcelJS from 'exceljs';
 import type { Deps } from '../platform/runtime.js';
 import type { Principal } from '../platform/principal.js';
@@ -94,22 +95,7 @@ export async function exportFile(view: ExportView): Promise<ExportFile> {
     );
     return { contentType: 'text/csv; charset=utf-8', body, filename: `metrics-${stamp}.csv`, points: view.points.length, bytes: body.length };
   }
-  const wb = new ExcelJS.Workbook();
-  wb.created = new Date(m.generated_at);
-  const meta = wb.addWorksheet('Metadata');
-  meta.columns = [
-    { header: 'key', key: 'key', width: 20 },
-    { header: 'value', key: 'value', width: 60 },
-  ];
-  for (const [key, value] of Object.entries(m)) meta.addRow({ key, value: typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value ?? '') });
-  const sheets = new Map<string, ExcelJS.Worksheet>();
-  for (const category of Object.keys(m.categories).sort()) {
-    const ws = wb.addWorksheet(category.slice(0, 31));
-    ws.columns = COLUMNS.map((c) => ({ header: c, key: c, width: c === 'labels' ? 60 : 26 }));
-    sheets.set(category, ws);
-  }
-  for (const p of view.points) sheets.get(p.metric_type.split('.')[0])!.addRow({ ...p, labels: JSON.stringify(p.labels) });
-  const body = Buffer.from(await wb.xlsx.writeBuffer());
+  const body = await xlsxOf(view);
   return {
     contentType: 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
     body,
@@ -117,6 +103,47 @@ export async function exportFile(view: ExportView): Promise<ExportFile> {
     points: view.points.length,
     bytes: body.length,
   };
+}
+
+/**
+ * The workbook, written as a stream (exceljs' WorkbookWriter): rows are committed as they are added, so
+ * memory holds the zip being built rather than a cell model of every point. Sheets are written one
+ * after the other (the zip takes one entry at a time): the Metadata sheet, then one per namespace.
+ */
+async function xlsxOf(view: ExportView): Promise<Buffer> {
+  const m = view.export_metadata;
+  const chunks: Buffer[] = [];
+  const sink = new PassThrough();
+  sink.on('data', (chunk: Buffer) => chunks.push(chunk));
+  const ended = new Promise<void>((resolve, reject) => {
+    sink.on('end', resolve);
+    sink.on('error', reject);
+  });
+  const wb = new ExcelJS.stream.xlsx.WorkbookWriter({ stream: sink, useStyles: false, useSharedStrings: false });
+  wb.created = new Date(m.generated_at);
+  const meta = wb.addWorksheet('Metadata');
+  meta.columns = [
+    { header: 'key', key: 'key', width: 20 },
+    { header: 'value', key: 'value', width: 60 },
+  ];
+  for (const [key, value] of Object.entries(m)) meta.addRow({ key, value: typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value ?? '') }).commit();
+  meta.commit();
+  const byCategory = new Map<string, ExportView['points']>();
+  for (const p of view.points) {
+    const category = p.metric_type.split('.')[0];
+    const list = byCategory.get(category) ?? [];
+    list.push(p);
+    byCategory.set(category, list);
+  }
+  for (const category of Object.keys(m.categories).sort()) {
+    const ws = wb.addWorksheet(category.slice(0, 31));
+    ws.columns = COLUMNS.map((c) => ({ header: c, key: c, width: c === 'labels' ? 60 : 26 }));
+    for (const p of byCategory.get(category) ?? []) ws.addRow({ ...p, labels: JSON.stringify(p.labels) }).commit();
+    ws.commit();
+  }
+  await wb.commit();
+  await ended;
+  return Buffer.concat(chunks);
 }
 
 /** What an export answers: the JSON view, a file in the answer, or a link to the file in object storage. */
