@@ -248,14 +248,19 @@ export function localClient(endpoint: string): DynamoDBClient {
   return new DynamoDBClient(localEndpoint(endpoint));
 }
 
-/** Creates the single table (`TABLE` of `shared/platform/infra.ts`, as the CDK stack does, its stream included) unless it exists. */
-export async function ensureTable(endpoint: string, tableName: string): Promise<void> {
+/**
+ * Creates the single table (`TABLE` of `shared/platform/infra.ts`, as the CDK stack does, its stream
+ * included) unless it exists. `stream: false` (a runtime without the change feed) leaves the stream off:
+ * DynamoDB Local looks up a table's stream metadata on every write to it.
+ */
+export async function ensureTable(endpoint: string, tableName: string, options: { stream?: boolean } = {}): Promise<void> {
+  const stream = options.stream !== false;
   const client = localClient(endpoint);
   try {
     try {
       const existing = await client.send(new DescribeTableCommand({ TableName: tableName }));
       // A table made before the change feed existed gets its stream now.
-      if (!existing.Table?.StreamSpecification?.StreamEnabled) {
+      if (stream && !existing.Table?.StreamSpecification?.StreamEnabled) {
         await client.send(new UpdateTableCommand({ TableName: tableName, StreamSpecification: { StreamEnabled: true, StreamViewType: TABLE.stream } }));
       }
       return;
@@ -272,7 +277,7 @@ export async function ensureTable(endpoint: string, tableName: string): Promise<
         new CreateTableCommand({
           TableName: tableName,
           BillingMode: 'PAY_PER_REQUEST',
-          StreamSpecification: { StreamEnabled: true, StreamViewType: TABLE.stream },
+          ...(stream ? { StreamSpecification: { StreamEnabled: true, StreamViewType: TABLE.stream } } : {}),
           AttributeDefinitions: [...attrs].map((name) => ({ AttributeName: name, AttributeType: 'S' })),
           KeySchema: [
             { AttributeName: TABLE.partitionKey, KeyType: 'HASH' },

@@ -87,7 +87,7 @@ export interface LocalRuntimeOptions {
   drainMs?: number;
   /** Restart the DynamoDB Local child when it exits (default true; tests of a lasting outage turn it off). */
   restartDynamoDb?: boolean;
-  /** Read the table's change feed (default true): off, no metrics are recorded from the platform's writes. */
+  /** Read the table's change feed (default true): off, the table has no stream and no metrics are recorded from the platform's writes. */
   changeFeed?: boolean;
 }
 
@@ -162,11 +162,11 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
         dataDir: dataDir ? path.join(dataDir, 'dynamodb') : undefined,
         // Supervised: an exit is logged with its code and the process restarted on the same port and data
         // directory (in memory, the table is created again, empty).
-        supervise: { restart: options.restartDynamoDb !== false, log, onRestart: (restarted) => ensureTable(restarted, tableName) },
+        supervise: { restart: options.restartDynamoDb !== false, log, onRestart: (restarted) => ensureTable(restarted, tableName, { stream: options.changeFeed !== false }) },
       });
       endpoint = dynamodb.endpoint;
     }
-    await ensureTable(endpoint, tableName);
+    await ensureTable(endpoint, tableName, { stream: options.changeFeed !== false });
     config.dynamodbEndpoint = endpoint;
     store = new Store({ tableName, endpoint });
     const table = store;

@@ -12,6 +12,8 @@ import type { Store } from '../../../shared/platform/store/client.js';
 export async function ownRuntime(options: { clock?: Clock; env?: Record<string, string> } = {}): Promise<{ runtime: LocalRuntime; store: Store; baseUrl: string }> {
   const tableName = `t${ulid().toLowerCase()}`;
   const runtime = await startLocalRuntime({
+    // No analytics here: the table needs no stream (every write to a table with one costs DynamoDB Local more).
+    changeFeed: false,
     port: 0,
     dataDir: null,
     log: () => undefined,

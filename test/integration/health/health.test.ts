@@ -75,7 +75,7 @@ describe('with DynamoDB Local stopped under a running runtime', () => {
 
   beforeAll(async () => {
     // Not restarted here: this pins the answers during a lasting outage (the restart is in runtime/faults.test.ts).
-    runtime = await startLocalRuntime({ port: 0, dataDir: null, log: () => undefined, tableName: 'supervisor', restartDynamoDb: false });
+    runtime = await startLocalRuntime({ changeFeed: false, port: 0, dataDir: null, log: () => undefined, tableName: 'supervisor', restartDynamoDb: false });
     client = new Client(undefined, runtime.url);
     const store = testStore(runtime.dynamodb!.endpoint);
     session = await login(await seedUser(['admin'], { store }), client);

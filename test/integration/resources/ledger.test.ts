@@ -69,6 +69,8 @@ async function storedTask(overrides: Partial<TaskRecord> = {}): Promise<TaskReco
 
 beforeAll(async () => {
   runtime = await startLocalRuntime({
+    // No analytics here: the table needs no stream (every write to a table with one costs DynamoDB Local more).
+    changeFeed: false,
     port: 0,
     dataDir: null,
     log: () => undefined,

@@ -71,7 +71,7 @@ async function storedTask(overrides: Partial<TaskRecord> = {}): Promise<TaskReco
 
 beforeAll(async () => {
   clock = new ManualClock(Date.now());
-  runtime = await startLocalRuntime({ port: 0, dataDir: null, log: () => undefined, clock, dynamodbEndpoint: inject('dynamodbEndpoint'), tableName: `reclaim${ulid().toLowerCase()}` });
+  runtime = await startLocalRuntime({ changeFeed: false, port: 0, dataDir: null, log: () => undefined, clock, dynamodbEndpoint: inject('dynamodbEndpoint'), tableName: `reclaim${ulid().toLowerCase()}` });
   repo = new TaskRepository(runtime.deps.store);
   admin = await sessionAs('admin', { store: runtime.deps.store, baseUrl: runtime.url });
 });

@@ -79,6 +79,8 @@ async function expectSkippedAndPaused(schedule: { schedule_id: string; next_run_
 beforeAll(async () => {
   clock = new ManualClock(Math.floor(Date.now() / MINUTE) * MINUTE - MINUTE + 5_000);
   runtime = await startLocalRuntime({
+    // No analytics here: the table needs no stream (every write to a table with one costs DynamoDB Local more).
+    changeFeed: false,
     port: 0,
     dataDir: null,
     log: () => undefined,

@@ -69,6 +69,8 @@ beforeAll(async () => {
   // Just behind real time: access tokens (issued by the manual clock) are checked against the real one.
   clock = new ManualClock(Math.floor(Date.now() / MINUTE) * MINUTE - MINUTE + 5_000);
   runtime = await startLocalRuntime({
+    // No analytics here: the table needs no stream (every write to a table with one costs DynamoDB Local more).
+    changeFeed: false,
     port: 0,
     dataDir: null,
     log: () => undefined,
@@ -508,7 +510,7 @@ describe('restart', () => {
     expect(stored.length).toBeGreaterThan(0);
     await runtime.stop();
     clock.set(Math.floor(Date.now() / MINUTE) * MINUTE + 5_000);
-    runtime = await startLocalRuntime({ port: 0, dataDir: null, log: () => undefined, clock, dynamodbEndpoint: inject('dynamodbEndpoint'), tableName, workflowWaitScale: 0.1 });
+    runtime = await startLocalRuntime({ changeFeed: false, port: 0, dataDir: null, log: () => undefined, clock, dynamodbEndpoint: inject('dynamodbEndpoint'), tableName, workflowWaitScale: 0.1 });
     const registered = runtime.scheduler.list().map((d) => d.name).sort();
     expect(registered).toEqual(stored.map((s) => schedulerNameOf(s.schedule_id)).sort());
     for (const s of await new ScheduleRepository(runtime.deps.store).allActive()) {

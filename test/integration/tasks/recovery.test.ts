@@ -102,6 +102,8 @@ const abandoned = (leaseSeconds: number, attempts = 1) => ({
 beforeAll(async () => {
   clock = new ManualClock(Date.now());
   runtime = await startLocalRuntime({
+    // No analytics here: the table needs no stream (every write to a table with one costs DynamoDB Local more).
+    changeFeed: false,
     port: 0,
     dataDir: null,
     log: () => undefined,

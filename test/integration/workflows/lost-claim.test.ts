@@ -26,7 +26,7 @@ async function api(method: string, path: string, body?: unknown) {
 }
 
 beforeAll(async () => {
-  runtime = await startLocalRuntime({ port: 0, dataDir: null, log: () => undefined, dynamodbEndpoint: inject('dynamodbEndpoint'), tableName: `claims${ulid().toLowerCase()}` });
+  runtime = await startLocalRuntime({ changeFeed: false, port: 0, dataDir: null, log: () => undefined, dynamodbEndpoint: inject('dynamodbEndpoint'), tableName: `claims${ulid().toLowerCase()}` });
   admin = await sessionAs('admin', { store: runtime.deps.store, baseUrl: runtime.url });
 });
 
