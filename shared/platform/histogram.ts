@@ -83,7 +83,8 @@ export function mergeSketch(into: SketchBins, from: SketchBins): SketchBins {
 }
 
 /**
- * The q-quantile (0..1) of a sketch by nearest rank, clamped to the observed [min, max] when given. Null without data.
+ * The q-quantile (0..1) of a sketch by nearest rank, clamped to the observed [min, max] when given and
+ * within the sketch's accuracy of it. Null without data.
  */
 export function sketchQuantile(bins: SketchBins, q: number, bounds?: { min?: number | null; max?: number | null }): number | null {
   const entries = Object.entries(bins).filter(([, n]) => n > 0);
@@ -101,7 +102,11 @@ export function sketchQuantile(bins: SketchBins, q: number, bounds?: { min?: num
       break;
     }
   }
-  if (bounds?.min != null && value < bounds.min) value = bounds.min;
-  if (bounds?.max != null && value > bounds.max) value = bounds.max;
+  // The bin's representative value may lie just outside the true extremes (by the sketch's accuracy):
+  // the stored min and max correct it. A bound further off is one not settled yet (min and max are
+  // written just after the counts, see the metrics store), and the sketch is the better answer.
+  const within = (bound: number) => Math.abs(value - bound) <= Math.abs(value) * 2 * SKETCH_ALPHA;
+  if (bounds?.min != null && value < bounds.min && within(bounds.min)) value = bounds.min;
+  if (bounds?.max != null && value > bounds.max && within(bounds.max)) value = bounds.max;
   return value;
 }

@@ -23,6 +23,19 @@ describe('sketch', () => {
     }
   });
 
+  it('clamps a quantile to the stored min and max only within the sketch\'s accuracy: a bound further off is not settled yet', () => {
+    const bins: SketchBins = {};
+    for (const v of [100, 200, 300, 494, 500]) bins[sketchKeyOf(v)] = (bins[sketchKeyOf(v)] ?? 0) + 1;
+    const top = sketchQuantile(bins, 1)!;
+    expect(Math.abs(top - 500) / 500).toBeLessThanOrEqual(0.01);
+    // The true extremes correct the bins' representative values.
+    expect(sketchQuantile(bins, 1, { min: 100, max: 500 })).toBe(Math.min(top, 500));
+    expect(sketchQuantile(bins, 0.01, { min: 100, max: 500 })).toBe(Math.max(sketchQuantile(bins, 0.01)!, 100));
+    // A max written before the last points' bounds were settled does not pull the answer down to it.
+    expect(sketchQuantile(bins, 1, { min: 100, max: 339 })).toBe(top);
+    expect(sketchQuantile(bins, 0.01, { min: 150, max: 500 })).toBe(sketchQuantile(bins, 0.01));
+  });
+
   it('rollups merge count, sum, min, max; zero and negatives have bins', () => {
     const r = emptyRollup();
     for (const v of [0, -3, 5, 10]) addValue(r, v);
