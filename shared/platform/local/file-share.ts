@@ -3,6 +3,7 @@ import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/p
 import path from 'node:path';
 import { SHARED_FILES } from '../infra.js';
 import type { Clock, FileShare, FileToShare } from '../ports.js';
+import { logger } from '../logger.js';
 
 /** Keys of shared files: segments of letters, digits, `.`, `_` and `-` (no `..`), joined by `/`. */
 const KEY = /^(?!.*(^|\/)\.\.?(\/|$))[A-Za-z0-9._-]{1,128}(\/[A-Za-z0-9._-]{1,128}){0,4}$/;
@@ -41,7 +42,8 @@ export class LocalFileShare implements FileShare {
     await writeFile(tmp, file.body, { mode: 0o600 });
     await writeFile(`${target}.meta.json`, JSON.stringify({ content_type: file.contentType, filename: file.filename }), { mode: 0o600 });
     await rename(tmp, target);
-    await this.prune().catch(() => undefined);
+    // The file is shared either way; a clean-up that failed is logged and tried again at the next put.
+    await this.prune().catch((err: Error) => logger.warn('old shared files not removed', { dir: this.options.dir, error: err }));
     const now = this.options.clock.now().getTime();
     const expires = Math.floor(now / 1000) + file.expiresInSeconds;
     const signature = signatureOf(await this.options.key(), file.key, expires);
@@ -55,6 +57,7 @@ export class LocalFileShare implements FileShare {
     for (const prefix of await readdir(this.options.dir).catch(() => [] as string[])) {
       for (const id of await readdir(path.join(this.options.dir, prefix)).catch(() => [] as string[])) {
         const folder = path.join(this.options.dir, prefix, id);
+        // Gone since the listing (another put pruned it): nothing to remove.
         const info = await stat(folder).catch(() => undefined);
         if (info && info.mtimeMs < cutoff) await rm(folder, { recursive: true, force: true });
       }
