@@ -263,8 +263,13 @@ interface AdvancedState {
   steps: ReadonlyMap<string, StepState>;
 }
 
-/** The task id of a step's attempt, the same for every Advance that makes that attempt. */
-export const stepTaskId = (executionId: string, stepId: string, attempt: number) => derivedUlid(executionId, `step#${stepId}#${attempt}`);
+/**
+ * The task id of a step's attempt, the same for every Advance that makes that attempt. Its time part is
+ * the step's start (kept by every claim of the step), so that listings ordered by task id place it there
+ * rather than at the run's start.
+ */
+export const stepTaskId = (executionId: string, stepId: string, attempt: number, stepStartedAt: string) =>
+  derivedUlid(executionId, `step#${stepId}#${attempt}`, Date.parse(stepStartedAt));
 
 /**
  * Creates the task of a claimed attempt and links it to the step, and answers the task id with the
@@ -305,7 +310,7 @@ async function startStepTask(
       },
       { workflow_execution_id: run.execution_id, workflow_step_id: step.id },
       // One id per attempt: an Advance that takes over a lost claim finds the task the first one stored.
-      { taskId: stepTaskId(run.execution_id, step.id, claim.attempt) },
+      { taskId: stepTaskId(run.execution_id, step.id, claim.attempt, claim.started_at ?? run.created_at) },
     );
   } catch (err) {
     if (isClientError(err)) {

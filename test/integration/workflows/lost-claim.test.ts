@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { ulid } from 'ulid';
+import { decodeTime, ulid } from 'ulid';
 import { startLocalRuntime, type LocalRuntime } from '../../../local/runtime.js';
 import { advanceExecution, stepTaskId } from '../../../shared/workflows/advance.js';
 import { executions } from '../../../shared/workflows/reads.js';
@@ -47,8 +47,10 @@ describe('a step claim whose task was stored but never linked', () => {
     const stepA = async () => (await repo.load(executionId)).steps.get('a');
 
     const linked = await eventually(stepA, (s) => !!s?.task_id, 30_000);
-    const taskId = stepTaskId(executionId, 'a', 1);
+    const taskId = stepTaskId(executionId, 'a', 1, linked!.started_at!);
     expect(linked!.task_id).toBe(taskId);
+    // Listings order tasks by id: the step's task sorts at the step's start, not at the run's.
+    expect(decodeTime(taskId)).toBe(Date.parse(linked!.started_at!));
 
     // What an Advance that died between creating the task and linking it leaves: a claim with no task,
     // old enough to be taken over.
