@@ -65,14 +65,20 @@ export async function benchMonitoring(runtime: LocalRuntime): Promise<{ what: st
   const ruleIds: string[] = [];
   for (let i = 0; i < MONITORING_BENCH.rules; i++) ruleIds.push((await createRule(deps, rule(`bench ${tag} ${i}`, names[i % names.length], (i * 13) % 100))).rule_id);
 
+  // The first cycle fires every label set over its threshold at once (an alert storm: each alert written,
+  // streamed, published and delivered to plugins); the next ones are the steady state the aim is about,
+  // a minute apart as the schedule runs them, so each window has slid and most values have changed.
   const cycles: number[] = [];
   let series = 0;
-  for (let c = 0; c < MONITORING_BENCH.cycles; c++) {
+  let fired = 0;
+  for (let c = 0; c < MONITORING_BENCH.cycles + 1; c++) {
     const t0 = performance.now();
-    const report = await evaluateRules(deps, { ruleIds });
+    const report = await evaluateRules(deps, { ruleIds, now: new Date(now + c * 60_000) });
     cycles.push(performance.now() - t0);
     series = report.series;
+    fired += report.transitions.firing;
   }
+  const storm = cycles.shift()!;
   for (const id of ruleIds) await deleteRule(deps, id);
 
   // Breach → alert.fired on the stream.
@@ -82,10 +88,10 @@ export async function benchMonitoring(runtime: LocalRuntime): Promise<{ what: st
     ws.once('open', () => resolve());
     ws.once('error', reject);
   });
-  const fired = new Map<string, number>();
+  const firedAt = new Map<string, number>();
   ws.on('message', (raw) => {
     const m = JSON.parse(raw.toString()) as { type: string; data: { rule_id?: string } };
-    if (m.type === 'alert.fired' && m.data.rule_id) fired.set(m.data.rule_id, performance.now());
+    if (m.type === 'alert.fired' && m.data.rule_id) firedAt.set(m.data.rule_id, performance.now());
   });
   const delays: number[] = [];
   for (let b = 0; b < MONITORING_BENCH.breaches; b++) {
@@ -96,21 +102,22 @@ export async function benchMonitoring(runtime: LocalRuntime): Promise<{ what: st
     await metrics.record({ metric, value: 99, at: new Date(), labels: { region: 'eu' }, sourceId: `bench:${tag}:breach:${b}` });
     await evaluateRules(deps, { ruleIds: [rule_id] });
     const deadline = Date.now() + 10_000;
-    while (!fired.has(rule_id) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
-    if (fired.has(rule_id)) delays.push(fired.get(rule_id)! - t0);
+    while (!firedAt.has(rule_id) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
+    if (firedAt.has(rule_id)) delays.push(firedAt.get(rule_id)! - t0);
     await deleteRule(deps, rule_id);
   }
   ws.close();
 
   const worst = Math.max(...cycles);
-  printTable(`alert evaluation: ${MONITORING_BENCH.rules} rules over minute rollups (${series} label sets)`, ['cycles', 'median ms', 'max ms', 'aim'], [
-    [String(cycles.length), fixed(median(cycles)), fixed(worst), `< ${MONITORING_BENCH.aimMs} ms ${worst < MONITORING_BENCH.aimMs ? 'ok' : 'MISS'}`],
+  printTable(`alert evaluation: ${MONITORING_BENCH.rules} rules over minute rollups (${series} label sets)`, ['cycle', 'runs', 'median ms', 'max ms', 'aim'], [
+    ['steady (a minute later each)', String(cycles.length), fixed(median(cycles)), fixed(worst), `< ${MONITORING_BENCH.aimMs} ms ${worst < MONITORING_BENCH.aimMs ? 'ok' : 'MISS'}`],
+    [`first (${fired} alerts fire at once)`, '1', fixed(storm), fixed(storm), '-'],
   ]);
   printTable('breach → alert.fired on the monitoring stream (the evaluation included)', ['breaches', 'received', 'median ms', 'max ms'], [
     [String(MONITORING_BENCH.breaches), String(delays.length), delays.length ? fixed(median(delays)) : '-', delays.length ? fixed(Math.max(...delays)) : '-'],
   ]);
   return [
-    { what: `evaluation cycle, ${MONITORING_BENCH.rules} rules`, value: `${fixed(median(cycles))} ms median, ${fixed(worst)} ms max` },
+    { what: `evaluation cycle, ${MONITORING_BENCH.rules} rules`, value: `${fixed(median(cycles))} ms median, ${fixed(worst)} ms max; ${fixed(storm)} ms when ${fired} alerts fire at once` },
     { what: 'breach → alert.fired on the WebSocket', value: delays.length ? `${fixed(median(delays))} ms median (+ up to one evaluation interval)` : 'not received' },
   ];
 }

@@ -19249,7 +19249,8 @@ export interface operations {
                                  */
                                 state: "inactive" | "pending" | "firing";
                                 last_value: number | null;
-                                last_evaluated_at: string | null;
+                                /** @description The latest `changed_at` of its label sets; the evaluator's last run is in `GET /monitoring/health` */
+                                last_changed_at: string | null;
                                 series: {
                                     labels: {
                                         [key: string]: string | null;
@@ -19260,8 +19261,11 @@ export interface operations {
                                     value: number | null;
                                     active_since: string | null;
                                     alert_id: string | null;
-                                    /** Format: date-time */
-                                    evaluated_at: string;
+                                    /**
+                                     * Format: date-time
+                                     * @description The evaluation that last changed this label set's state or value (one that changes neither writes nothing)
+                                     */
+                                    changed_at: string;
                                 }[];
                             }[];
                         };
@@ -19427,7 +19431,8 @@ export interface operations {
                              */
                             state: "inactive" | "pending" | "firing";
                             last_value: number | null;
-                            last_evaluated_at: string | null;
+                            /** @description The latest `changed_at` of its label sets; the evaluator's last run is in `GET /monitoring/health` */
+                            last_changed_at: string | null;
                             series: {
                                 labels: {
                                     [key: string]: string | null;
@@ -19438,8 +19443,11 @@ export interface operations {
                                 value: number | null;
                                 active_since: string | null;
                                 alert_id: string | null;
-                                /** Format: date-time */
-                                evaluated_at: string;
+                                /**
+                                 * Format: date-time
+                                 * @description The evaluation that last changed this label set's state or value (one that changes neither writes nothing)
+                                 */
+                                changed_at: string;
                             }[];
                         };
                         message: string;
@@ -19634,7 +19642,8 @@ export interface operations {
                              */
                             state: "inactive" | "pending" | "firing";
                             last_value: number | null;
-                            last_evaluated_at: string | null;
+                            /** @description The latest `changed_at` of its label sets; the evaluator's last run is in `GET /monitoring/health` */
+                            last_changed_at: string | null;
                             series: {
                                 labels: {
                                     [key: string]: string | null;
@@ -19645,8 +19654,11 @@ export interface operations {
                                 value: number | null;
                                 active_since: string | null;
                                 alert_id: string | null;
-                                /** Format: date-time */
-                                evaluated_at: string;
+                                /**
+                                 * Format: date-time
+                                 * @description The evaluation that last changed this label set's state or value (one that changes neither writes nothing)
+                                 */
+                                changed_at: string;
                             }[];
                         };
                         message: string;

@@ -50,7 +50,7 @@ export const ruleSeriesView = z.object({
   value: z.number().nullable().describe('Last value seen for this label set'),
   active_since: isoDate.nullable(),
   alert_id: z.string().nullable(),
-  evaluated_at: isoDate,
+  changed_at: isoDate.describe('The evaluation that last changed this label set\'s state or value (one that changes neither writes nothing)'),
 });
 
 export const ruleView = z.object({
@@ -74,7 +74,7 @@ export const ruleView = z.object({
   updated_at: isoDate,
   state: z.enum(RULE_STATES).describe('The most advanced state of its label sets'),
   last_value: z.number().nullable(),
-  last_evaluated_at: isoDate.nullable(),
+  last_changed_at: isoDate.nullable().describe('The latest `changed_at` of its label sets; the evaluator\'s last run is in `GET /monitoring/health`'),
   series: z.array(ruleSeriesView),
 });
 export type RuleView = z.infer<typeof ruleView>;

@@ -34,7 +34,8 @@ export interface StateRecord extends SeriesState {
   rule_id: string;
   labels: Record<string, string | null>;
   last_value: number | null;
-  evaluated_at: string;
+  /** The evaluation that last changed the state or the value (one that changes neither writes nothing). */
+  changed_at: string;
   version: number;
 }
 
@@ -70,6 +71,12 @@ const strip = <T>(item: Record<string, unknown>): T => {
   const { pk: _pk, sk: _sk, gsi1pk: _g, gsi1sk: _gs, entity: _e, ...rest } = item;
   return rest as T;
 };
+
+/** A stored state; records written before `cleared_since` and `changed_at` existed read as their equivalents. */
+function stateOf(item: Record<string, unknown>): StateRecord {
+  const { last_true_at: _l, evaluated_at, ...state } = strip<StateRecord & { last_true_at?: string; evaluated_at?: string }>(item);
+  return { ...state, cleared_since: state.cleared_since ?? null, changed_at: state.changed_at ?? evaluated_at ?? '' };
+}
 
 export class MonitoringRepository {
   constructor(private readonly store: Store) {}
@@ -184,6 +191,7 @@ export class MonitoringRepository {
 
   // ------------------------------------------------------------ states
 
+  /** One rule's states, read consistently. */
   async states(ruleId: string): Promise<StateRecord[]> {
     const out: StateRecord[] = [];
     let startKey: Record<string, unknown> | undefined;
@@ -197,7 +205,7 @@ export class MonitoringRepository {
           ExclusiveStartKey: startKey,
         }),
       );
-      for (const i of page.Items ?? []) out.push(strip<StateRecord>(i));
+      for (const i of page.Items ?? []) out.push(stateOf(i));
       startKey = page.LastEvaluatedKey;
     } while (startKey);
     return out;

@@ -12,7 +12,7 @@ import type { Deps } from '../platform/runtime.js';
 import type { Principal } from '../platform/principal.js';
 import { conflict, notFound, validationError } from '../platform/errors.js';
 import { epochSeconds } from '../platform/store/client.js';
-import { aggregateOf, bucketStart, emptyRollup, mergeRollup, MetricsStore } from '../platform/metrics/store.js';
+import { aggregateOf, bucketStart, emptyRollup, mergeRollup, MetricsStore, type RollupResult } from '../platform/metrics/store.js';
 import { runCheck, overallStatus } from '../health/checks.js';
 import { eventBus } from '../platform/use/events.js';
 import { taskStatusCounts } from '../tasks/gauges.js';
@@ -225,7 +225,7 @@ async function closeRuleAlerts(deps: Deps, rule: RuleRecord, reason: 'rule_delet
   let resolved = 0;
   for (const s of await repo.states(rule.rule_id)) {
     if (s.state === 'inactive' && !dropStates) continue;
-    const next: StateRecord = { ...s, ...INACTIVE, evaluated_at: now.toISOString() };
+    const next: StateRecord = { ...s, ...INACTIVE, changed_at: now.toISOString() };
     const writes = s.state === 'firing' && s.alert_id ? [{ Update: repo.alertResolve(s.alert_id, now.toISOString(), s.last_value, reason, expiryOf(now, config)) }] : [];
     if (await repo.transition(next, s.version, writes)) {
       if (writes.length) {
@@ -249,13 +249,13 @@ const STATE_RANK = { inactive: 0, pending: 1, firing: 2 } as const;
 function ruleViewOf(rule: RuleRecord, states: StateRecord[]): RuleView {
   const { version: _v, ...fields } = rule;
   const top = states.reduce<StateRecord | undefined>((best, s) => (!best || STATE_RANK[s.state] > STATE_RANK[best.state] ? s : best), undefined);
-  const latest = states.reduce<StateRecord | undefined>((l, s) => (!l || s.evaluated_at > l.evaluated_at ? s : l), undefined);
+  const latest = states.reduce<StateRecord | undefined>((l, s) => (!l || s.changed_at > l.changed_at ? s : l), undefined);
   return {
     ...fields,
     state: top?.state ?? 'inactive',
     last_value: (top && top.state !== 'inactive' ? top : latest)?.last_value ?? null,
-    last_evaluated_at: latest?.evaluated_at ?? null,
-    series: states.map((s) => ({ labels: s.labels, state: s.state, value: s.last_value, active_since: s.active_since, alert_id: s.alert_id, evaluated_at: s.evaluated_at })),
+    last_changed_at: latest?.changed_at ?? null,
+    series: states.map((s) => ({ labels: s.labels, state: s.state, value: s.last_value, active_since: s.active_since, alert_id: s.alert_id, changed_at: s.changed_at })),
   };
 }
 
@@ -273,15 +273,36 @@ export interface EvaluationReport {
 
 const expiryOf = (now: Date, config: Pick<MonitoringConfig, 'retention_days'>) => epochSeconds(new Date(now.getTime() + config.retention_days * DAY_MS));
 
-/** The value of each label set of a rule over its window at `now`. */
-async function valuesOf(deps: Deps, rule: RuleRecord, now: Date): Promise<Map<string, { labels: Record<string, string | null>; value: number | null }>> {
-  const start = bucketStart(now.getTime() - rule.window_seconds * 1000, 'minute');
+type SeriesValue = { labels: Record<string, string | null>; value: number | null };
+type SeriesValues = Map<string, SeriesValue>;
+
+const windowStart = (rule: Pick<RuleRecord, 'window_seconds'>, now: Date) => bucketStart(now.getTime() - rule.window_seconds * 1000, 'minute');
+const readKey = (rule: Pick<RuleRecord, 'metric' | 'labels' | 'group_by'>) => JSON.stringify([rule.metric, sortLabels(rule.labels), rule.group_by]);
+
+/**
+ * The rollups a cycle reads: once per metric, label filter and grouping, over the longest window of the
+ * rules that share them (each rule then takes its own window's buckets).
+ */
+function rollupReader(deps: Deps, rules: RuleRecord[], now: Date) {
+  const earliest = new Map<string, number>();
+  for (const r of rules) earliest.set(readKey(r), Math.min(earliest.get(readKey(r)) ?? Infinity, windowStart(r, now)));
+  const reads = new Map<string, Promise<RollupResult>>();
   const end = bucketStart(now, 'minute');
-  const read = await metricsStore(deps).readRollups({ metric: rule.metric, resolution: 'minute', start, end, labels: rule.labels, groupBy: rule.group_by });
-  const out = new Map<string, { labels: Record<string, string | null>; value: number | null }>();
+  return (rule: RuleRecord): Promise<RollupResult> => {
+    const key = readKey(rule);
+    let read = reads.get(key);
+    if (!read) reads.set(key, (read = metricsStore(deps).readRollups({ metric: rule.metric, resolution: 'minute', start: earliest.get(key) ?? windowStart(rule, now), end, labels: rule.labels, groupBy: rule.group_by })));
+    return read;
+  };
+}
+
+/** The value of each label set of a rule over its window at `now`. */
+function valuesOf(read: RollupResult, rule: RuleRecord, now: Date): SeriesValues {
+  const start = windowStart(rule, now);
+  const out: SeriesValues = new Map();
   for (const g of read.groups) {
     const merged = emptyRollup();
-    for (const r of g.buckets.values()) mergeRollup(merged, r);
+    for (const [at, r] of g.buckets) if (at >= start) mergeRollup(merged, r);
     const labels = { ...rule.labels, ...g.labels };
     out.set(JSON.stringify(sortLabels(labels)), { labels, value: aggregateOf(merged, rule.aggregation, rule.window_seconds) });
   }
@@ -292,7 +313,8 @@ const sortLabels = <T>(l: Record<string, T>) => Object.fromEntries(Object.keys(l
 
 /**
  * Evaluates every enabled rule (or those named) at `now`. Safe to run concurrently with itself:
- * each transition is written once (see the file's comment).
+ * each transition is written once (see the file's comment). A label set whose state and value did not
+ * change is not written.
  */
 export async function evaluateRules(deps: Deps, options: { now?: Date; notifier?: AlertNotifier; ruleIds?: string[]; concurrency?: number } = {}): Promise<EvaluationReport> {
   const started = performance.now();
@@ -302,9 +324,14 @@ export async function evaluateRules(deps: Deps, options: { now?: Date; notifier?
   const notifier = options.notifier ?? new BusNotifier(deps);
   const rules = (await repo.listRules()).filter((r) => r.enabled && (!options.ruleIds || options.ruleIds.includes(r.rule_id)));
   const report: EvaluationReport = { at: now.toISOString(), rules: rules.length, series: 0, transitions: { pending: 0, firing: 0, resolved: 0, cleared: 0 }, raced: 0, duration_ms: 0 };
+  const readRollups = rollupReader(deps, rules, now);
+  const cycle: Cycle = { deps, repo, now, config, notifier, report };
   const queue = [...rules];
   const worker = async () => {
-    for (let rule = queue.shift(); rule; rule = queue.shift()) await evaluateRule(deps, repo, rule, now, config, notifier, report);
+    for (let rule = queue.shift(); rule; rule = queue.shift()) {
+      const [read, states] = await Promise.all([readRollups(rule), repo.states(rule.rule_id)]);
+      await evaluateRule(cycle, rule, valuesOf(read, rule, now), states);
+    }
   };
   await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 8) }, worker));
   report.duration_ms = Math.round(performance.now() - started);
@@ -313,95 +340,110 @@ export async function evaluateRules(deps: Deps, options: { now?: Date; notifier?
   return report;
 }
 
-async function evaluateRule(deps: Deps, repo: MonitoringRepository, rule: RuleRecord, now: Date, config: ConfigRecord, notifier: AlertNotifier, report: EvaluationReport): Promise<void> {
-  const [values, states] = await Promise.all([valuesOf(deps, rule, now), repo.states(rule.rule_id)]);
+interface Cycle {
+  deps: Deps;
+  repo: MonitoringRepository;
+  now: Date;
+  config: ConfigRecord;
+  notifier: AlertNotifier;
+  report: EvaluationReport;
+}
+
+async function evaluateRule(cycle: Cycle, rule: RuleRecord, values: SeriesValues, states: StateRecord[]): Promise<void> {
   const byKey = new Map(states.map((s) => [JSON.stringify(sortLabels(s.labels)), s]));
-  const keys = new Set([...values.keys(), ...byKey.keys()]);
-  const nowIso = now.toISOString();
-  for (const key of keys) {
-    report.series++;
-    const current = byKey.get(key);
-    const seen = values.get(key);
-    const value = seen?.value ?? null;
-    const labels = seen?.labels ?? current!.labels;
-    const currentState: SeriesState = current ?? INACTIVE;
-    const { next, transition } = step(currentState, {
-      holds: holds(rule.condition, value, rule.threshold),
-      now,
-      value,
-      forSeconds: rule.for_seconds,
-      keepFiringForSeconds: rule.keep_firing_for_seconds,
-      newAlertId: ulid,
-    });
-    // Nothing to record for a label set that never left inactive and has no data.
-    if (!current && transition === 'none' && value === null) continue;
-    const record: StateRecord = {
-      rule_id: rule.rule_id,
-      labels,
-      state: next.state,
-      active_since: next.active_since,
-      last_true_at: next.last_true_at,
-      alert_id: next.alert_id,
-      value_at_pending: next.value_at_pending,
-      last_value: value,
-      evaluated_at: nowIso,
-      version: current?.version ?? 0,
-    };
-    let writes: NonNullable<Parameters<MonitoringRepository['transition']>[2]> = [];
-    if (transition === 'firing') {
-      const alert: AlertRecord = {
-        alert_id: next.alert_id!,
-        rule_id: rule.rule_id,
-        rule_name: rule.name,
-        metric: rule.metric,
-        labels,
-        severity: rule.severity,
-        status: 'firing',
-        value,
-        threshold: rule.threshold,
-        condition: rule.condition,
-        started_at: next.active_since!,
-        fired_at: nowIso,
-        resolved_at: null,
-        resolved_reason: null,
-        acknowledged_at: null,
-        acknowledged_by: null,
-        transitions: [
-          { state: 'pending', at: next.active_since!, value: next.value_at_pending },
-          { state: 'firing', at: nowIso, value },
-        ],
-        deliveries: [],
-      };
-      writes = [
-        { Put: repo.alertPut(alert) },
-        // A rule deleted or changed since it was read cannot fire.
-        {
-          ConditionCheck: {
-            TableName: deps.store.table,
-            Key: ruleKey(rule.rule_id),
-            ConditionExpression: '#v = :v',
-            ExpressionAttributeNames: { '#v': 'version' },
-            ExpressionAttributeValues: { ':v': rule.version },
-          },
-        },
-      ];
-    } else if (transition === 'resolved') {
-      writes = [{ Update: repo.alertResolve(currentState.alert_id!, nowIso, value, 'condition_cleared', expiryOf(now, config)) }];
-    }
-    if (!(await repo.transition(record, current?.version ?? 0, writes))) {
-      report.raced++;
-      continue;
-    }
-    if (transition !== 'none') report.transitions[transition]++;
-    if (transition === 'firing') await notify(deps, notifier, 'alert.fired', next.alert_id!, rule, config);
-    if (transition === 'resolved') await notify(deps, notifier, 'alert.resolved', currentState.alert_id!, rule, config);
+  for (const key of new Set([...values.keys(), ...byKey.keys()])) {
+    cycle.report.series++;
+    if (!(await evaluateSeries(cycle, rule, values.get(key), byKey.get(key)))) cycle.report.raced++;
   }
 }
 
+/**
+ * One label set: its next state, written (with the alert writes it implies) only when something changed.
+ * False when another evaluator changed it first (nothing written, nothing notified).
+ */
+async function evaluateSeries(cycle: Cycle, rule: RuleRecord, seen: SeriesValue | undefined, current: StateRecord | undefined): Promise<boolean> {
+  const { deps, repo, now, config, notifier, report } = cycle;
+  const nowIso = now.toISOString();
+  const value = seen?.value ?? null;
+  const labels = seen?.labels ?? current!.labels;
+  const currentState: SeriesState = current ?? INACTIVE;
+  const { next, transition } = step(currentState, {
+    holds: holds(rule.condition, value, rule.threshold),
+    now,
+    value,
+    forSeconds: rule.for_seconds,
+    keepFiringForSeconds: rule.keep_firing_for_seconds,
+    newAlertId: ulid,
+  });
+  // Nothing to record for a label set that never left inactive and has no data.
+  if (!current && transition === 'none' && value === null) return true;
+  if (current && transition === 'none' && next === currentState && value === current.last_value) return true;
+  const record: StateRecord = {
+    rule_id: rule.rule_id,
+    labels,
+    state: next.state,
+    active_since: next.active_since,
+    cleared_since: next.cleared_since,
+    alert_id: next.alert_id,
+    value_at_pending: next.value_at_pending,
+    last_value: value,
+    changed_at: nowIso,
+    version: current?.version ?? 0,
+  };
+  let writes: NonNullable<Parameters<MonitoringRepository['transition']>[2]> = [];
+  let fired: AlertRecord | undefined;
+  if (transition === 'firing') {
+    fired = {
+      alert_id: next.alert_id!,
+      rule_id: rule.rule_id,
+      rule_name: rule.name,
+      metric: rule.metric,
+      labels,
+      severity: rule.severity,
+      status: 'firing',
+      value,
+      threshold: rule.threshold,
+      condition: rule.condition,
+      started_at: next.active_since!,
+      fired_at: nowIso,
+      resolved_at: null,
+      resolved_reason: null,
+      acknowledged_at: null,
+      acknowledged_by: null,
+      transitions: [
+        { state: 'pending', at: next.active_since!, value: next.value_at_pending },
+        { state: 'firing', at: nowIso, value },
+      ],
+      deliveries: [],
+    };
+    writes = [
+      { Put: repo.alertPut(fired) },
+      // A rule deleted or changed since it was read cannot fire.
+      {
+        ConditionCheck: {
+          TableName: deps.store.table,
+          Key: ruleKey(rule.rule_id),
+          ConditionExpression: '#v = :v',
+          ExpressionAttributeNames: { '#v': 'version' },
+          ExpressionAttributeValues: { ':v': rule.version },
+        },
+      },
+    ];
+  } else if (transition === 'resolved') {
+    writes = [{ Update: repo.alertResolve(currentState.alert_id!, nowIso, value, 'condition_cleared', expiryOf(now, config)) }];
+  }
+  if (!(await repo.transition(record, current?.version ?? 0, writes))) return false;
+  if (transition !== 'none') report.transitions[transition]++;
+  if (transition === 'firing') await notify(deps, notifier, 'alert.fired', next.alert_id!, rule, config, fired);
+  if (transition === 'resolved') await notify(deps, notifier, 'alert.resolved', currentState.alert_id!, rule, config);
+  return true;
+}
+
 /** Hands a transition this process owns to the notifier, once, and records the delivery on the alert. */
-async function notify(deps: Deps, notifier: AlertNotifier, event: 'alert.fired' | 'alert.resolved', alertId: string, rule: Pick<RuleRecord, 'channels'>, config: MonitoringConfig): Promise<void> {
+async function notify(deps: Deps, notifier: AlertNotifier, event: 'alert.fired' | 'alert.resolved', alertId: string, rule: Pick<RuleRecord, 'channels'>, config: MonitoringConfig, written?: AlertRecord): Promise<void> {
   const repo = repoOf(deps);
-  const alert = await repo.getAlert(alertId);
+  // A fired alert was just written by this process: as stored, no need to read it back.
+  const alert = written ?? (await repo.getAlert(alertId));
   if (!alert) return;
   const channels = rule.channels.length ? rule.channels : config.default_channels;
   const at = deps.clock.now().toISOString();

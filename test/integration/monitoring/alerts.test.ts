@@ -9,6 +9,7 @@ import type { Deps } from '../../../shared/platform/runtime.js';
 import { MetricsStore, bucketStart } from '../../../shared/platform/metrics/store.js';
 import { evaluateRules, runEvaluator } from '../../../shared/monitoring/service.js';
 import { pushMonitoringUpdate } from '../../../shared/monitoring/stream.js';
+import { MonitoringRepository } from '../../../shared/monitoring/repo.js';
 import type { AlertNotification, AlertNotifier } from '../../../shared/monitoring/notifier.js';
 
 /** Records what the evaluator hands over (the bus and WebSocket notifier is exercised through the runtime's own calls). */
@@ -127,9 +128,10 @@ describe('monitoring: rules, evaluator and alerts', () => {
     }
     expect(states).toEqual([
       'pending', 'pending', 'firing', // held for 120 s
-      'firing', 'firing', 'firing', 'firing', 'firing', // k4 and k7 clear for 60 s only: keep_firing_for 120 s
-      'inactive', // k8: 120 s without the condition → resolved
-      'inactive', 'pending', 'pending', 'firing', // a new breach: a new alert
+      'firing', 'firing', 'firing', 'firing', // k4 clears, k5 holds again: keep_firing_for 120 s starts over
+      'firing', 'firing', // k7 clears: keep_firing_for counts from the first evaluation that found it cleared
+      'inactive', // k9: cleared since k7, 120 s → resolved
+      'pending', 'pending', 'firing', // a new breach: a new alert
     ]);
     expect(notifier.sent.map((n) => n.event)).toEqual(['alert.fired', 'alert.resolved', 'alert.fired']);
     expect(notifier.sent[0].channels).toEqual(['ops-webhook']);
@@ -141,7 +143,7 @@ describe('monitoring: rules, evaluator and alerts', () => {
     const alerts = list.body.data.items;
     expect(alerts).toHaveLength(2);
     const old = alerts.find((a: any) => a.alert_id === first);
-    expect(old).toMatchObject({ status: 'resolved', resolved_reason: 'condition_cleared', started_at: at(0).toISOString(), fired_at: at(2).toISOString(), resolved_at: at(8).toISOString() });
+    expect(old).toMatchObject({ status: 'resolved', resolved_reason: 'condition_cleared', started_at: at(0).toISOString(), fired_at: at(2).toISOString(), resolved_at: at(9).toISOString() });
     expect(old.transitions.map((t: any) => [t.state, t.value])).toEqual([['pending', 50], ['firing', 50], ['resolved', 0]]);
     expect(old.deliveries.map((d: any) => [d.event, d.status])).toEqual([['alert.fired', 'published'], ['alert.resolved', 'published']]);
     const firing = await call('GET', `/api/v1/monitoring/alerts?rule_id=${ruleId}&status=firing&severity=critical`, { token: viewer.token });
@@ -183,6 +185,33 @@ describe('monitoring: rules, evaluator and alerts', () => {
     expect((await call('DELETE', `/api/v1/monitoring/alerts/rules/${ruleId}`, { token: operator.token })).body.data.resolved_alerts).toBe(1);
   });
 
+  it('an evaluation that changes nothing writes nothing', async () => {
+    const metric = `mon.quiet${suffix()}`;
+    await feed(metric, [99, 99, 99, 50]);
+    const created = await call('POST', '/api/v1/monitoring/alerts/rules', { token: operator.token, body: ruleBody(metric, { for_seconds: 0, group_by: ['region'] }) });
+    const ruleId = created.body.data.rule_id;
+    const repo = new MonitoringRepository(store);
+    const notifier = new RecordingNotifier();
+    expect((await evaluateRules(deps, { now: at(1), notifier, ruleIds: [ruleId] })).transitions.firing).toBe(1);
+    const [fired] = await repo.states(ruleId);
+    expect(fired).toMatchObject({ state: 'firing', last_value: 99, changed_at: at(1).toISOString(), version: 1 });
+    // Still firing at the same value a minute later: the state is not written again.
+    await evaluateRules(deps, { now: at(2), notifier, ruleIds: [ruleId] });
+    expect(await repo.states(ruleId)).toEqual([fired]);
+    // A new value is: the rule's view shows the last value seen.
+    await evaluateRules(deps, { now: at(4), notifier, ruleIds: [ruleId] });
+    expect((await repo.states(ruleId))[0]).toMatchObject({ state: 'firing', alert_id: fired.alert_id, last_value: 50, changed_at: at(4).toISOString(), version: 2 });
+    // No data from k5: the condition no longer holds, and keep_firing_for counts from there.
+    await evaluateRules(deps, { now: at(6), notifier, ruleIds: [ruleId] });
+    expect((await repo.states(ruleId))[0]).toMatchObject({ state: 'firing', last_value: null, cleared_since: at(6).toISOString(), version: 3 });
+    await evaluateRules(deps, { now: at(7), notifier, ruleIds: [ruleId] });
+    expect((await repo.states(ruleId))[0]).toMatchObject({ version: 3 });
+    await evaluateRules(deps, { now: at(8), notifier, ruleIds: [ruleId] });
+    expect((await repo.states(ruleId))[0]).toMatchObject({ state: 'inactive', alert_id: null, version: 4 });
+    expect(notifier.sent.map((n) => n.event)).toEqual(['alert.fired', 'alert.resolved']);
+    expect((await call('DELETE', `/api/v1/monitoring/alerts/rules/${ruleId}`, { token: operator.token })).status).toBe(200);
+  });
+
   it('stop really stops the evaluator and start resumes it; both idempotent; config validated', async () => {
     const stopped = await call('POST', '/api/v1/monitoring/stop', { token: operator.token });
     expect(stopped.body.data).toMatchObject({ enabled: false, changed: false });
@@ -209,7 +238,7 @@ describe('monitoring: rules, evaluator and alerts', () => {
 
   it('the WebSocket receives the transitions in order, a snapshot on change, and only the severities it follows', async () => {
     const metric = `mon.ws${suffix()}`;
-    // Holds at k0-k2 (fires at k2), clears from k3 (resolved at k5), holds again k6-k8 (fires at k8).
+    // Holds at k0-k3 (fires at k2), clears from k4 (resolved at k5), holds again k6-k8 (fires at k8).
     const values = [50, 50, 50, 0, 0, 0, 50, 50, 50];
     await feed(metric, values);
     const created = await call('POST', '/api/v1/monitoring/alerts/rules', { token: operator.token, body: ruleBody(metric, { keep_firing_for_seconds: 60 }) });
@@ -252,7 +281,9 @@ describe('monitoring: rules, evaluator and alerts', () => {
       ]);
       // The warning-only subscriber saw none of this critical rule's events, and no snapshot listing it.
       expect(warningsOnly.messages.filter(mine)).toEqual([]);
-      expect(warningsOnly.messages.filter((m) => m.type === 'monitoring.update').every((m) => m.data.firing_alerts.every((a: any) => a.severity === 'warning'))).toBe(true);
+      // (The snapshot sent before its preferences applied follows every severity: other alerts may be firing.)
+      const afterPreferences = warningsOnly.messages.slice(warningsOnly.messages.findIndex((m) => m.type === 'monitoring.update' && m.data.severities.join() === 'warning'));
+      expect(afterPreferences.filter((m) => m.type === 'monitoring.update').every((m) => m.data.firing_alerts.every((a: any) => a.severity === 'warning'))).toBe(true);
       // A snapshot is sent only when it changed: two in a row are never equal.
       const updates = all.messages.filter((m) => m.type === 'monitoring.update').map((m) => JSON.stringify(m.data));
       for (let i = 1; i < updates.length; i++) expect(updates[i]).not.toBe(updates[i - 1]);
