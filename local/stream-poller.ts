@@ -58,6 +58,11 @@ export interface StreamPollerOptions {
  * consumers' own writes (one ADD per rollup item per batch) stay few while requests compete for the
  * same DynamoDB Local. A stop cuts the window short and hands over what was gathered.
  */
+/** GetRecords returns at most this many records a call. */
+const GET_RECORDS_LIMIT = 1000;
+/** Records read for one batch at most, wanted or not. */
+const MAX_RECORDS_READ_AHEAD = 10_000;
+
 export class StreamPoller {
   private readonly streams: DynamoDBStreamsClient;
   private readonly dynamo: DynamoDBClient;
@@ -225,17 +230,27 @@ export class StreamPoller {
     const windowMs = this.options.batchingWindowMs ?? CHANGE_FEED.maxBatchingWindowSeconds * 1000;
     let windowEnds: number | undefined;
     let next: string | undefined = iterator;
+    // As on AWS, the filter applies before batching: only wanted records fill a batch (the others read
+    // along are bounded, so a burst of unwanted writes cannot hold a batch in memory without end).
+    let wanted = 0;
     while (next) {
-      const out: GetRecordsCommandOutput = await this.streams.send(new GetRecordsCommand({ ShardIterator: next, Limit: CHANGE_FEED.batchSize - records.length }));
+      const out: GetRecordsCommandOutput = await this.streams.send(new GetRecordsCommand({ ShardIterator: next, Limit: Math.min(GET_RECORDS_LIMIT, CHANGE_FEED.batchSize - wanted) }));
       records.push(...(out.Records ?? []));
+      for (const r of out.Records ?? []) if (this.wanted(r)) wanted++;
       next = out.NextShardIterator;
-      if (!records.length || records.length >= CHANGE_FEED.batchSize || this.stopped) break;
+      if (!records.length || wanted >= CHANGE_FEED.batchSize || records.length >= MAX_RECORDS_READ_AHEAD || this.stopped) break;
       windowEnds ??= Date.now() + windowMs;
       const left = windowEnds - Date.now();
       if (left <= 0) break;
       if (!out.Records?.length) await this.pause(Math.min(left, this.options.idlePollMs ?? CHANGE_FEED.localIdlePollMs));
     }
     return { records, next };
+  }
+
+  /** Whether the handler wants a record (the event source mapping's filter on the key's prefix). */
+  private wanted(r: StreamRecord): boolean {
+    const prefixes = this.options.keyPrefixes;
+    return !prefixes || prefixes.some((p) => String(r.dynamodb?.Keys?.pk?.S ?? '').startsWith(p));
   }
 
   private pause(ms: number): Promise<void> {
@@ -271,8 +286,7 @@ export class StreamPoller {
         else return this.finish(shardId, handled);
         return handled;
       }
-      const prefixes = this.options.keyPrefixes;
-      const wanted = prefixes ? records.filter((r) => prefixes.some((p) => String(r.dynamodb?.Keys?.pk?.S ?? '').startsWith(p))) : records;
+      const wanted = records.filter((r) => this.wanted(r));
       const result = wanted.length ? await this.options.handler({ Records: wanted.map((r) => toLambdaRecord(r, streamArn)) }) : { batchItemFailures: [] };
       const failed = result.batchItemFailures?.[0]?.itemIdentifier;
       const failedAt = failed ? records.findIndex((r) => r.dynamodb?.SequenceNumber === failed) : -1;

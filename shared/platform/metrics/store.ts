@@ -8,7 +8,8 @@
  * of the same source id fails the marker's condition, so nothing is counted twice; a crash before the
  * transaction loses nothing (the feed redelivers). Min and
  * max are set after the transaction by conditional writes, which are idempotent and re-applied on a
- * duplicate, so they heal after a crash in between.
+ * duplicate, so they heal after a crash in between; points within bounds this process has already seen
+ * stored need no read (bounds only widen).
  *
  * Series: a point with labels L is rolled up into the series `*` (every point of the metric), `L:k=v`
  * for each label, and `F:<all labels>` (its full label set). A read without label filters reads `*`
@@ -276,6 +277,25 @@ export interface RollupResult {
 /** Series known in-process (the registry write is skipped for them). */
 const registered = new Set<string>();
 
+/**
+ * Bounds of rollups this process has seen stored, by table and key. A rollup's `mn` only goes down and
+ * its `mx` only up, so the stored bounds are at least as wide as any seen here: points within them need
+ * no read to settle. Cleared when it grows past `KNOWN_BOUNDS_MAX` (recent buckets are what is written).
+ */
+const knownBounds = new Map<string, { min: number; max: number }>();
+const KNOWN_BOUNDS_MAX = 50_000;
+
+function learnBounds(id: string, min: number, max: number): void {
+  const known = knownBounds.get(id);
+  if (known) {
+    known.min = Math.min(known.min, min);
+    known.max = Math.max(known.max, max);
+    return;
+  }
+  if (knownBounds.size >= KNOWN_BOUNDS_MAX) knownBounds.clear();
+  knownBounds.set(id, { min, max });
+}
+
 export class MetricsStore {
   private readonly rawRetentionDays: number;
   constructor(
@@ -465,14 +485,22 @@ export class MetricsStore {
         bounds.set(id, b);
       }
     }
-    const keys = [...bounds.values()].map((b) => b.key);
+    const knownId = (id: string) => `${this.store.table}|${id}`;
+    const unsettled = [...bounds].filter(([id, b]) => {
+      const known = knownBounds.get(knownId(id));
+      return !known || known.min > b.min || known.max < b.max;
+    });
+    const keys = unsettled.map(([, b]) => b.key);
     for (let start = 0; start < keys.length; start += 100) {
       const stored = await getItems(this.store, keys.slice(start, start + 100), { projection: 'pk, sk, mn, mx' });
       const changes: { pk: string; sk: string; attr: 'mn' | 'mx'; value: number }[] = [];
+      const settled: [string, number, number][] = [];
       for (const item of stored) {
-        const b = bounds.get(`${item.pk}|${item.sk}`)!;
+        const id = `${item.pk}|${item.sk}`;
+        const b = bounds.get(id)!;
         if (Number(item.mn) > b.min) changes.push({ pk: String(item.pk), sk: String(item.sk), attr: 'mn', value: b.min });
         if (Number(item.mx) < b.max) changes.push({ pk: String(item.pk), sk: String(item.sk), attr: 'mx', value: b.max });
+        settled.push([knownId(id), Math.min(Number(item.mn), b.min), Math.max(Number(item.mx), b.max)]);
       }
       // Independent conditional writes: a few at a time rather than one after the other.
       for (let i = 0; i < changes.length; i += SETTLE_CONCURRENCY) {
@@ -495,6 +523,8 @@ export class MetricsStore {
           ),
         );
       }
+      // Stored now (or wider: another writer's bound): learnt only once every write above succeeded.
+      for (const [id, min, max] of settled) learnBounds(id, min, max);
     }
   }
 

@@ -1,3 +1,4 @@
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it, beforeAll } from 'vitest';
 import { inject } from 'vitest';
 import { ulid } from 'ulid';
@@ -268,6 +269,32 @@ describe('the metrics store: recording in batches', () => {
       const odd = await metrics.readRollups({ metric, resolution, start, end: start, labels: { shard: 'odd' } });
       expect([...odd.groups[0].buckets.values()][0]).toMatchObject({ count: 75, min: 2, max: 150 });
     }
+    store.raw.destroy();
+  });
+
+  it('min and max settle whether or not this process has seen the rollup, and a bound another writer widened is kept', async () => {
+    const store = new Store({ tableName: 'supervisor', endpoint: inject('dynamodbEndpoint') });
+    const metrics = new MetricsStore(store);
+    const metric = `custom.bounds_${ulid().toLowerCase().slice(-8)}`;
+    const at = new Date(Math.floor(Date.now() / 60_000) * 60_000 - 120_000);
+    let n = 0;
+    const record = (...values: number[]) => metrics.recordMany(values.map((value) => ({ metric, value, at, labels: {}, sourceId: `bounds:${metric}:${n++}` })));
+    const bounds = async () => {
+      const read = await metrics.readRollups({ metric, resolution: 'minute', start: bucketStart(at, 'minute'), end: bucketStart(at, 'minute') });
+      const r = [...read.groups[0].buckets.values()][0];
+      return [r.count, r.min, r.max];
+    };
+    await record(5, 10);
+    await record(7); // within what this process saw stored: nothing to settle
+    await record(3);
+    await record(12);
+    expect(await bounds()).toEqual([5, 3, 12]);
+    // Another process widened the max; a point under it leaves it, one above raises it.
+    await store.doc.send(new UpdateCommand({ TableName: store.table, Key: { pk: `MROLL#minute#${metric}#*`, sk: new Date(bucketStart(at, 'minute')).toISOString() }, UpdateExpression: 'SET mx = :v', ExpressionAttributeValues: { ':v': 100 } }));
+    await record(50);
+    expect(await bounds()).toEqual([6, 3, 100]);
+    await record(101, 1);
+    expect(await bounds()).toEqual([8, 1, 101]);
     store.raw.destroy();
   });
 });
