@@ -253,7 +253,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
         return () => secret;
       })(),
     };
-    installDeps(deps);
+    const uninstallDeps = installDeps(deps);
     const sharedFilesKey = async () => createHmac('sha256', await deps.appSecret()).update('shared-file-links').digest();
 
     const gateway = createWebSocketGateway(WS_FUNCTIONS, log);
@@ -420,6 +420,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
           await forgetInstance(table, instanceId).catch((err) => log(`instance record not removed: ${(err as Error).message}`));
           table.raw.destroy();
           await dynamodb?.stop();
+          uninstallDeps();
           unlock();
         })();
         return stopped;

@@ -55,10 +55,21 @@ export interface Deps {
 let current: Deps | undefined;
 let building: Promise<Deps> | undefined;
 
-export function installDeps(deps: Deps): void {
+/**
+ * Makes `deps` what the handlers get. Answers a function that puts back the ones installed before, if
+ * these are still installed: a local runtime that stops hands the process back to the one it replaced
+ * (a bench or a test running a second runtime beside its first).
+ */
+export function installDeps(deps: Deps): () => void {
+  const previous = current;
   installConfig(deps.config);
   current = deps;
   building = undefined;
+  return () => {
+    if (current !== deps) return;
+    if (previous) installDeps(previous);
+    else resetDeps();
+  };
 }
 
 export function resetDeps(): void {
