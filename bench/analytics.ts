@@ -25,7 +25,7 @@ import { fixed, printTable } from './lib/table.js';
  *   time, peak RSS of this process, bytes, for CSV and XLSX. The aim (RSS < 200 MB) is held against
  *   the export's own growth of the RSS: this process also holds a whole runtime and everything the
  *   benches before loaded, which an export function's process would not.
- * `benchAnalytics(runtime)` is called by `bench/run.ts`; `npx tsx bench/analytics.ts` runs it alone.
+ * `benchAnalytics(runtime)` is called by `bench/run.ts`; `npx tsx --expose-gc bench/analytics.ts` runs it alone.
  */
 export const ANALYTICS_BENCH = {
   queryDays: 30,

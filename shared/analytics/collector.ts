@@ -46,14 +46,14 @@ export async function collectGauges(deps: Deps, options: { process?: ProcessSamp
     samples['system.event_loop_lag_ms'] = options.process.event_loop_lag_ms;
   }
   const store = metricsStore(deps);
-  const points: MetricPoint[] = Object.entries(samples).map(([metric, value]) => ({ metric, value, at: minute, labels: {}, sourceId: `collector:${metric}:${minute.toISOString()}` }));
+  const points: MetricPoint[] = Object.entries(samples).map(([metric, value]) => ({ metric, value, at: minute, labels: {}, sourceId: `collector:${metric}:${minute.toISOString()}`, fixedTime: true }));
   // Quota use per agent with a limit: the larger of its request and token shares of the window, in percent.
   for (const agent of (await quotaStatus(deps)).agents) {
     const shares = (['requests', 'tokens'] as const).flatMap((k) => (agent.limit[k] ? [(agent.used[k] / agent.limit[k]) * 100] : []));
     if (!shares.length) continue;
     const metric = 'system.agent_quota_utilization';
     const value = Math.round(Math.max(...shares) * 100) / 100;
-    points.push({ metric, value, at: minute, labels: { agent: agent.agent_id, provider: agent.provider_id }, sourceId: `collector:${metric}:${agent.agent_id}:${minute.toISOString()}` });
+    points.push({ metric, value, at: minute, labels: { agent: agent.agent_id, provider: agent.provider_id }, sourceId: `collector:${metric}:${agent.agent_id}:${minute.toISOString()}`, fixedTime: true });
     samples[`${metric}{agent=${agent.agent_id}}`] = value;
   }
   const recorded = (await store.recordMany(points, now)).filter(Boolean).length;

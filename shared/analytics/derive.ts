@@ -39,9 +39,10 @@ export function pointsOfChange(change: Change): MetricPoint[] {
   const { pk, sk, newImage: after, oldImage: before } = change;
   if (!after || change.kind === 'REMOVE') return [];
   const points: MetricPoint[] = [];
-  const add = (metric: string, value: number | undefined, at: Date | undefined, l: Labels, source: string) => {
+  // A change's points take their times from the change itself: the same change, redelivered, gives the same time.
+  const add = (metric: string, value: number | undefined, at: Date | undefined, l: Labels, source: string, fixedTime = true) => {
     if (value === undefined) return;
-    points.push({ metric, value, at: at ?? change.at, labels: l, sourceId: `${source}:${metric}` });
+    points.push({ metric, value, at: at ?? change.at, labels: l, sourceId: `${source}:${metric}`, fixedTime });
   };
 
   // ------------------------------------------------ tasks
@@ -109,7 +110,8 @@ export function pointsOfChange(change: Change): MetricPoint[] {
     const due = time(after.scheduled_for);
     const fired = time(after.fired_at);
     if (due && fired) {
-      add('schedule.firing_lag_ms', Math.max(0, fired.getTime() - due.getTime()), fired, labels({ schedule: after.schedule_id, outcome: after.outcome }), `firing:${after.schedule_id}:${after.scheduled_for}`);
+      // One point per firing, whichever settled change of it comes first (a later one may carry another time).
+      add('schedule.firing_lag_ms', Math.max(0, fired.getTime() - due.getTime()), fired, labels({ schedule: after.schedule_id, outcome: after.outcome }), `firing:${after.schedule_id}:${after.scheduled_for}`, false);
     }
     return points;
   }

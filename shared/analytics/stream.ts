@@ -19,7 +19,7 @@ import type { Deps } from '../platform/runtime.js';
 import type { Principal } from '../platform/principal.js';
 import type { Permission } from '../platform/permissions.js';
 import type { ChangeConsumer } from '../platform/feed.js';
-import { aggregateOf, bucketStart, POINT_MARKER_PREFIX } from '../platform/metrics/store.js';
+import { aggregateOf, bucketStart, RAW_POINT_PREFIX } from '../platform/metrics/store.js';
 import { logger } from '../platform/logger.js';
 import type { ConnectionRecord } from '../realtime/repo.js';
 import { claimStreamState, sendTo, subscribedConnections } from '../realtime/publisher.js';
@@ -192,13 +192,13 @@ export async function pushAnalyticsStream(deps: Deps, options: { connectionId?: 
 }
 
 /**
- * The change feed's stream consumer: when a batch carries the markers of newly recorded points (of any
- * kind: platform events, `/collect`, the collector's samples), the analytics stream is pushed. It never
+ * The change feed's stream consumer: when a batch carries newly recorded raw points (of any kind:
+ * platform events, `/collect`, the collector's samples), the analytics stream is pushed. It never
  * fails the batch: a missed push is made up by the next one.
  */
 export const analyticsStreamConsumer: ChangeConsumer = {
   name: 'analytics-stream',
-  keyPrefixes: [POINT_MARKER_PREFIX],
+  keyPrefixes: [RAW_POINT_PREFIX],
   async handleBatch(changes, deps) {
     if (!changes.some((c) => c.kind === 'INSERT')) return;
     await pushAnalyticsStream(deps);

@@ -2,11 +2,12 @@
  * The metrics store: points (a metric name, a number, a time, string labels) recorded exactly once each,
  * kept raw for a retention period and rolled up per minute, hour and day.
  *
- * Writes: `recordMany(points)` writes transactions that put a marker per point keyed by its `sourceId`
- * (condition: not there yet) and the raw point (TTL), and `ADD` count, sum and the sketch bins to every
- * rollup the points belong to (one update per rollup item, summed over the points). A second delivery
- * of the same source id fails the marker's condition, so nothing is counted twice; a crash before the
- * transaction loses nothing (the feed redelivers). Min and
+ * Writes: `recordMany(points)` writes transactions that put a guard per point (condition: not there
+ * yet) and the raw point (TTL), and `ADD` count, sum and the sketch bins to every rollup the points
+ * belong to (one update per rollup item, summed over the points). The guard is the raw point itself
+ * when the event fixes the point's time (`fixedTime`: its key then follows from the source id), else a
+ * marker keyed by the `sourceId`. A second delivery of the same source id fails the guard's condition,
+ * so nothing is counted twice; a crash before the transaction loses nothing (the feed redelivers). Min and
  * max are set after the transaction by conditional writes, which are idempotent and re-applied on a
  * duplicate, so they heal after a crash in between; points within bounds this process has already seen
  * stored need no read (bounds only widen).
@@ -58,6 +59,12 @@ export interface MetricPoint {
   labels: Labels;
   /** Identifies the event the point comes from: the same id is counted once, however often it is recorded. */
   sourceId: string;
+  /**
+   * The event fixes `at` (a change's own time, a collector's minute): the same `sourceId` always comes
+   * with the same time, so the raw point's key is the same too, and its conditional put is the guard.
+   * Otherwise (a client's event, whose resend may carry another time) a marker keyed by the id alone is.
+   */
+  fixedTime?: boolean;
 }
 
 /** A raw point as stored and listed. */
@@ -151,9 +158,10 @@ export function bucketStart(at: Date | number, resolution: Resolution): number {
 const hashOf = (text: string) => createHash('sha256').update(text).digest('base64url').slice(0, 22);
 const rollupPk = (res: Resolution, metric: string, series: string) => `MROLL#${res}#${metric}#${series}`;
 /** Partition key prefix of the marker written with each recorded point: its change on the table's stream says a point was recorded. */
-export const POINT_MARKER_PREFIX = 'METRIC_EVENT#';
-const markerKey = (sourceId: string) => ({ pk: `${POINT_MARKER_PREFIX}${hashOf(sourceId)}`, sk: 'EVENT' });
-const pointKey = (metric: string, at: string, id: string) => ({ pk: `METRIC#${metric}`, sk: `${at}#${id}` });
+const markerKey = (sourceId: string) => ({ pk: `METRIC_EVENT#${hashOf(sourceId)}`, sk: 'EVENT' });
+/** The partition key prefix of raw points: each newly recorded point is one new item under it. */
+export const RAW_POINT_PREFIX = 'METRIC#';
+const pointKey = (metric: string, at: string, id: string) => ({ pk: `${RAW_POINT_PREFIX}${metric}`, sk: `${at}#${id}` });
 const registryKey = (metric: string, series: string) => ({ pk: `MSERIES#${metric}`, sk: series });
 const catalogKey = (metric: string) => ({ pk: 'MCATALOG', sk: metric });
 /** Index partitions of raw points: every metric (gsi1), one user's (gsi2, label `user`). */
@@ -274,6 +282,9 @@ export interface RollupResult {
   series: string[];
 }
 
+/** Transaction items a point takes besides its rollups: its raw point, and a marker unless its time is fixed. */
+const itemsPerPoint = (p: MetricPoint) => (p.fixedTime ? 1 : 2);
+
 /** Series known in-process (the registry write is skipped for them). */
 const registered = new Set<string>();
 
@@ -362,20 +373,24 @@ export class MetricsStore {
     return recorded;
   }
 
-  /** Points cut into groups whose transaction (two items per point, one per distinct rollup) fits DynamoDB's limit. */
+  /** Points cut into groups whose transaction (one or two items per point, one per distinct rollup) fits DynamoDB's limit. */
   private chunks(points: readonly MetricPoint[]): MetricPoint[][] {
     const out: MetricPoint[][] = [];
     let current: MetricPoint[] = [];
     let rollups = new Set<string>();
+    let pointItems = 0;
     for (const p of points) {
       const keys = rollupKeysOf(p).map((k) => `${k.pk}|${k.sk}`);
       const added = keys.filter((k) => !rollups.has(k)).length;
-      if (current.length && (current.length + 1) * 2 + rollups.size + added > MAX_TRANSACTION_ITEMS) {
+      const own = itemsPerPoint(p);
+      if (current.length && pointItems + own + rollups.size + added > MAX_TRANSACTION_ITEMS) {
         out.push(current);
         current = [];
         rollups = new Set();
+        pointItems = 0;
       }
       current.push(p);
+      pointItems += own;
       for (const k of keys) rollups.add(k);
     }
     if (current.length) out.push(current);
@@ -392,7 +407,7 @@ export class MetricsStore {
         return remaining;
       } catch (err) {
         if (!isConditionFailure(err)) throw err;
-        // Markers come first, one per point: the points whose marker exists were recorded before.
+        // Guards come first, one per point: the points whose guard exists were recorded before.
         const codes = cancellationCodes(err);
         const fresh = remaining.filter((_, i) => codes[i] !== 'ConditionalCheckFailed');
         if (fresh.length === remaining.length) throw err;
@@ -405,14 +420,20 @@ export class MetricsStore {
   private transactionOf(points: readonly MetricPoint[], now: Date): NonNullable<TransactWriteCommandInput['TransactItems']> {
     const table = this.store.table;
     const expiryOf = (p: MetricPoint) => pointExpiry(p, now, this.rawRetentionDays);
-    const markers = points.map((p) => ({
-      Put: {
-        TableName: table,
-        Item: { ...markerKey(p.sourceId), entity: 'metric_event', source_id: p.sourceId, metric: p.metric, expires_at: expiryOf(p) },
-        ConditionExpression: 'attribute_not_exists(pk)',
-      },
-    }));
-    const raw = points.map((p) => ({ Put: { TableName: table, Item: pointItem(p, now, this.rawRetentionDays) } }));
+    // One guard per point, in the points' order (conditional: not recorded yet): its raw point when the
+    // time is fixed by the event, else a marker keyed by the source id; then the other raw points.
+    const guards = points.map((p) =>
+      p.fixedTime
+        ? { Put: { TableName: table, Item: pointItem(p, now, this.rawRetentionDays), ConditionExpression: 'attribute_not_exists(pk)' } }
+        : {
+            Put: {
+              TableName: table,
+              Item: { ...markerKey(p.sourceId), entity: 'metric_event', source_id: p.sourceId, metric: p.metric, expires_at: expiryOf(p) },
+              ConditionExpression: 'attribute_not_exists(pk)',
+            },
+          },
+    );
+    const raw = points.filter((p) => !p.fixedTime).map((p) => ({ Put: { TableName: table, Item: pointItem(p, now, this.rawRetentionDays) } }));
     const sums = new Map<string, { key: RollupKey; count: number; sum: number; min: number; max: number; bins: Record<string, number> }>();
     for (const p of points) {
       for (const key of rollupKeysOf(p)) {
@@ -467,7 +488,7 @@ export class MetricsStore {
         },
       };
     });
-    return [...markers, ...raw, ...updates];
+    return [...guards, ...raw, ...updates];
   }
 
   /**

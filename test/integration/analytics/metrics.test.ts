@@ -272,6 +272,22 @@ describe('the metrics store: recording in batches', () => {
     store.raw.destroy();
   });
 
+  it('points whose time the event fixes are guarded by their raw point: resent in a larger batch, each counts and is stored once', async () => {
+    const store = new Store({ tableName: 'supervisor', endpoint: inject('dynamodbEndpoint') });
+    const metrics = new MetricsStore(store);
+    const metric = `custom.fixed_${ulid().toLowerCase().slice(-8)}`;
+    const at = new Date(Math.floor(Date.now() / 60_000) * 60_000 - 120_000);
+    const points = Array.from({ length: 120 }, (_, i) => ({ metric, value: i + 1, at, labels: { shard: i % 2 ? 'odd' : 'even' }, sourceId: `fixed-test:${metric}:${i}`, fixedTime: true }));
+    expect((await metrics.recordMany(points.slice(0, 50))).every(Boolean)).toBe(true);
+    const again = await metrics.recordMany([...points, ...points.slice(100)]);
+    expect(again.filter(Boolean).length).toBe(70);
+    const read = await metrics.readRollups({ metric, resolution: 'hour', start: bucketStart(at, 'hour'), end: bucketStart(at, 'hour') });
+    expect([...read.groups[0].buckets.values()][0]).toMatchObject({ count: 120, sum: (120 * 121) / 2, min: 1, max: 120 });
+    const raw = await metrics.listPoints({ metric, from: new Date(at.getTime() - 1), to: new Date(at.getTime() + 1), limit: 500 });
+    expect(raw.items).toHaveLength(120);
+    store.raw.destroy();
+  });
+
   it('min and max settle whether or not this process has seen the rollup, and a bound another writer widened is kept', async () => {
     const store = new Store({ tableName: 'supervisor', endpoint: inject('dynamodbEndpoint') });
     const metrics = new MetricsStore(store);
