@@ -87,8 +87,12 @@ export interface LocalRuntimeOptions {
   drainMs?: number;
   /** Restart the DynamoDB Local child when it exits (default true; tests of a lasting outage turn it off). */
   restartDynamoDb?: boolean;
-  /** Read the table's change feed (default true): off, the table has no stream and no metrics are recorded from the platform's writes. */
-  changeFeed?: boolean;
+  /**
+   * Read the table's change feed (default true): off, the table has no stream and no metrics are recorded
+   * from the platform's writes. `stream-only`: the stream is kept and read, but no consumer gets a change
+   * (what the stream itself costs DynamoDB Local, without the consumers' work: the analytics bench).
+   */
+  changeFeed?: boolean | 'stream-only';
 }
 
 export interface LocalRuntime {
@@ -319,7 +323,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     const poller =
       options.changeFeed === false
         ? undefined
-        : new StreamPoller({ endpoint, tableName, handler: (event) => changeFeed(event), dataDir, log, keyPrefixes: CHANGE_FEED_KEY_PREFIXES });
+        : new StreamPoller({ endpoint, tableName, handler: (event) => changeFeed(event), dataDir, log, keyPrefixes: options.changeFeed === 'stream-only' ? [] : CHANGE_FEED_KEY_PREFIXES });
     // Its own writes tell it when there is something to read (see CHANGE_FEED.localQuietPollMs).
     if (poller) store.onWrite(() => poller.written());
     poller?.start();
