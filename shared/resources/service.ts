@@ -143,9 +143,14 @@ async function grant(deps: Deps, input: GrantInput): Promise<Grant> {
   }
 }
 
+/**
+ * A grant for a task that already holds an allocation: the same allocation, its lease renewed only once
+ * expired. A live lease may be another delivery's of the same task, still racing for the claim: only the
+ * delivery that claims the task takes the allocation over (`keepForRun`).
+ */
 async function takeOver(deps: Deps, existing: AllocationRecord, input: GrantInput): Promise<Grant> {
   const now = deps.clock.now();
-  if (Date.parse(existing.lease_until) <= now.getTime() || input.source === 'worker') {
+  if (Date.parse(existing.lease_until) <= now.getTime()) {
     const lease = input.leaseUntil.toISOString();
     if (lease !== existing.lease_until && (await repoOf(deps).renewLease(existing.task_id, existing.lease_until, lease))) {
       return { status: 'allocated', allocation: { ...existing, lease_until: lease }, replayed: true };
@@ -206,6 +211,17 @@ export async function recordWait(deps: Deps, task: TaskRecord, amounts: Amounts,
     created_by: task.created_by,
     run_token: runToken,
   });
+}
+
+/**
+ * After the worker claimed the task: the allocation takes the run's lease (it may still carry a lease
+ * from a run that died), so that it outlives the run and the run's release matches it. Answers the
+ * allocation as now held.
+ */
+export async function keepForRun(deps: Deps, held: AllocationRecord, leaseUntil: Date): Promise<AllocationRecord> {
+  const lease = leaseUntil.toISOString();
+  if (held.lease_until === lease) return held;
+  return (await repoOf(deps).renewLease(held.task_id, held.lease_until, lease)) ? { ...held, lease_until: lease } : held;
 }
 
 /** After the run (whatever its outcome): gives back what was held (while it still has this lease), then serves the waiters. */

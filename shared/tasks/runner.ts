@@ -11,7 +11,7 @@ import { place, releasePick, type Pick } from './placement.js';
 import { callProvider, LEASE_GRACE_SECONDS, type CallOutcome, type RunOptions } from './provider-call.js';
 import { announce, commit, type RunMessage } from './service.js';
 import { retryOnConflict, VersionConflictError } from '../platform/store/conflicts.js';
-import { holdForRun, recordWait, releaseAfterRun, resourceWaitSeconds } from '../resources/service.js';
+import { holdForRun, keepForRun, recordWait, releaseAfterRun, resourceWaitSeconds, type RunHold } from '../resources/service.js';
 
 /** The instance this process's leases name: the local runtime's id, or the Lambda execution environment. */
 export function instanceOf(deps: Deps): string | undefined {
@@ -66,14 +66,27 @@ async function processOnce(deps: Deps, message: RunMessage, options: RunOptions)
     await commit(deps, task, retryOrFail(task, { now: deps.clock.now(), failure: reason, attempt: { kind: takeover ? 'lost' : 'not_run' } }));
     return;
   }
+  // The allocation is one per task, so two deliveries of the task hold the same one: a delivery whose
+  // write lost to another (which claimed, deferred or settled the task) leaves it to that one to give back.
+  const run: RunState = { claimed: false, held: hold.held };
+  let lostRace = false;
   try {
-    await placeAndRun(deps, task, takeover, now, leaseUntil, options);
+    await placeAndRun(deps, task, takeover, now, leaseUntil, options, run);
+  } catch (err) {
+    lostRace = err instanceof VersionConflictError && !run.claimed;
+    throw err;
   } finally {
-    await releaseAfterRun(deps, hold.held);
+    if (!lostRace) await releaseAfterRun(deps, run.held);
   }
 }
 
-async function placeAndRun(deps: Deps, task: TaskRecord, takeover: boolean, now: Date, leaseUntil: Date, options: RunOptions): Promise<void> {
+/** What one delivery holds: whether it claimed the task, and the task's allocation as held. */
+interface RunState {
+  claimed: boolean;
+  held: Extract<RunHold, { held: unknown }>['held'];
+}
+
+async function placeAndRun(deps: Deps, task: TaskRecord, takeover: boolean, now: Date, leaseUntil: Date, options: RunOptions, run: RunState): Promise<void> {
   const prompt = buildPrompt(task.type, task.payload);
   const placement = await place(deps, task, prompt, now, leaseUntil);
   if ('failure' in placement) {
@@ -86,6 +99,8 @@ async function placeAndRun(deps: Deps, task: TaskRecord, takeover: boolean, now:
     return;
   }
   const running = await claimAttempt(deps, task, placement.pick, leaseUntil);
+  run.claimed = true;
+  run.held = await keepForRun(deps, run.held, leaseUntil);
   await execute(deps, running, placement.pick, prompt, options);
 }
 
