@@ -13,6 +13,8 @@ const EXCLUSIVE = [
   'test/integration/health/health.test.ts',
   'test/integration/tasks/load.test.ts',
   'test/integration/resources/ledger.test.ts',
+  // Walks every operation, including those that change what the whole runtime shares (plugins, monitoring).
+  'test/integration/api/examples.test.ts',
 ];
 
 /** What every project shares; the global setup (one runtime for the whole run) is the root's. */

@@ -97,7 +97,8 @@ const cache = new Map<string, Buffer>();
 /** The document of the whole route table (imported late: the route table imports this file). */
 export async function openApiDocument(): Promise<Record<string, unknown>> {
   const { ROUTES, TAG_DESCRIPTIONS } = await import('../routes.js');
-  return buildOpenApi(ROUTES, { tags: TAG_DESCRIPTIONS });
+  const { EXAMPLES } = await import('./examples.js');
+  return buildOpenApi(ROUTES, { tags: TAG_DESCRIPTIONS, examples: EXAMPLES });
 }
 
 export const docsOperations: Operations<typeof docsRoutes> = {

@@ -24,15 +24,6 @@ export const taskRoutes = defineRoutes([
       'The payload is checked against the schema of the task type (pr_review, bug_fix, custom, ...). Honours `Idempotency-Key`. ' +
       'Answers 201 with the task, `pending` or `queued`; follow it on the WebSocket channels `tasks` and `task:<id>`.',
     tags,
-    example: {
-      body: {
-        type: 'code_analysis',
-        title: 'Find unused exports',
-        payload: { code: 'export const unused = 1;\nexport const used = 2;', language: 'typescript', focus: ['dead code'] },
-        priority: 5,
-        tags: ['lint'],
-      },
-    },
     body: s.createTaskBody,
     response: s.taskView,
     status: 201,

@@ -25,16 +25,6 @@ export const workflowsRoutes = defineRoutes([
     summary: 'Create a workflow (a DAG of steps, each run as a task)',
     description: 'Refuses with 422 everything `POST /api/v1/workflows/validate` reports as an error, with the same `code`s in `errors[]`. Names are unique (409).',
     tags,
-    example: {
-      body: {
-        name: 'example-review-then-summarise',
-        variables: { repo: 'api' },
-        steps: [
-          { id: 'analyse', type: 'custom', provider_id: 'local', payload: { prompt: 'List the risky modules of {{variables.repo}}' } },
-          { id: 'summary', type: 'custom', provider_id: 'local', depends_on: ['analyse'], payload: { prompt: 'Summarise for the team' } },
-        ],
-      },
-    },
     body: w.createWorkflowBody,
     response: w.workflowView,
     status: 201,

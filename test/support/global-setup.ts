@@ -43,7 +43,15 @@ export default async function setup(project: TestProject) {
     dataDir: null,
     log: () => undefined,
     // The fake LLM servers listen on 127.0.0.1: outbound requests to loopback are allowed explicitly.
-    env: { ALLOW_REGISTRATION: 'true', OUTBOUND_ALLOW_PRIVATE: 'true', PLUGINS_ALLOW_PRIVATE_URLS: 'true', PLUGIN_RETRY_BASE_MS: '200', PLUGIN_MAX_ATTEMPTS: '4' },
+    env: {
+      ALLOW_REGISTRATION: 'true',
+      OUTBOUND_ALLOW_PRIVATE: 'true',
+      // A CLI runner host of its own, for the published resource examples.
+      RESOURCE_POOLS: JSON.stringify({ cli_runners: [{ host: 'example', cpu: 2, memory_mb: 4096, disk_mb: 10_000 }] }),
+      PLUGINS_ALLOW_PRIVATE_URLS: 'true',
+      PLUGIN_RETRY_BASE_MS: '200',
+      PLUGIN_MAX_ATTEMPTS: '4',
+    },
     workflowWaitScale: 0.1,
   });
   const deps = runtime.deps;

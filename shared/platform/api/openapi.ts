@@ -134,8 +134,7 @@ function fileContent(type: string): Json {
   return { schema: { type: 'string', ...(BINARY_TYPE.test(type) ? { contentMediaType: type, contentEncoding: 'binary' } : {}) } };
 }
 
-function successContent(route: RouteSpec, withExample = true): Json {
-  const example = withExample ? route.example : undefined;
+function successContent(route: RouteSpec, example: OperationExample | undefined): Json {
   if (route.rawResponse) {
     const content: Json = {};
     for (const type of route.rawResponse.contentTypes) {
@@ -178,13 +177,20 @@ export function errorStatusesOf(route: RouteSpec): number[] {
   return [...new Set(codes)].sort((a, b) => a - b);
 }
 
-function operationOf(route: RouteSpec): Json {
+/** A parameter's example as its schema types it (a query string carries `limit=2` as text). */
+function typedValue(schema: Json, text: string): unknown {
+  if (schema.type === 'integer' || schema.type === 'number') return Number(text);
+  if (schema.type === 'boolean') return text === 'true';
+  return text;
+}
+
+function operationOf(route: RouteSpec, examples: Examples): Json {
   const status = String(route.status ?? 200);
   const responses: Json = {
-    [status]: { description: route.rawResponse?.description ?? route.summary, content: successContent(route) },
+    [status]: { description: route.rawResponse?.description ?? route.summary, content: successContent(route, examples[route.operationId]) },
   };
   for (const [code, description] of Object.entries(route.alsoAnswers ?? {})) {
-    responses[code] = { description, content: successContent(route, false) };
+    responses[code] = { description, content: successContent(route, undefined) };
   }
   for (const code of errorStatusesOf(route)) {
     responses[String(code)] = {
@@ -193,7 +199,8 @@ function operationOf(route: RouteSpec): Json {
       content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
     };
   }
-  const bodyExample = route.example && 'body' in route.example ? { example: route.example.body } : {};
+  const example = examples[route.operationId];
+  const bodyExample = example && 'body' in example ? { example: example.body } : {};
   const requestBody = route.body
     ? {
         // The server reads a missing body as `{}`: the body is required only when `{}` is refused.
@@ -213,7 +220,11 @@ function operationOf(route: RouteSpec): Json {
     description: (route.description ?? route.summary) + permissionNote,
     tags: route.tags ?? [route.group],
     ...(route.permission ? { security: [{ bearerAuth: [] }] } : { security: [] }),
-    parameters: parametersOf(route),
+    parameters: parametersOf(route).map((p) => {
+      const name = String(p.name);
+      const value = p.in === 'path' ? example?.params?.[name] : p.in === 'query' ? example?.query?.[name] : undefined;
+      return value === undefined ? p : { ...p, example: typedValue(p.schema as Json, value) };
+    }),
     ...(requestBody ? { requestBody } : {}),
     responses,
     'x-function-group': route.group,
@@ -226,7 +237,24 @@ const cache = new WeakMap<readonly RouteSpec[], Json>();
 export interface DocumentOptions {
   /** A description for each tag the routes use (a tag without one is listed bare). */
   tags?: Record<string, string>;
+  /** Examples by operation id. */
+  examples?: Examples;
 }
+
+/**
+ * An operation's example: a request (path and query parameters, body) and the success answer it gets
+ * (`data` of the envelope, or the whole body of a raw answer).
+ */
+export interface OperationExample {
+  params?: Record<string, string>;
+  query?: Record<string, string>;
+  body?: unknown;
+  status: number;
+  response?: unknown;
+  message?: string;
+}
+
+type Examples = Record<string, OperationExample | undefined>;
 
 /** The OpenAPI 3.1 document, generated from the route table. */
 export function buildOpenApi(routes: readonly RouteSpec[], options: DocumentOptions = {}): Json {
@@ -237,7 +265,7 @@ export function buildOpenApi(routes: readonly RouteSpec[], options: DocumentOpti
   const paths: Record<string, Json> = {};
   for (const route of routes) {
     for (const [i, path] of [route.path, ...(route.aliases ?? [])].entries()) {
-      const op = operationOf(route);
+      const op = operationOf(route, options.examples ?? {});
       if (i > 0) op.operationId = `${route.operationId}_alias${i}`;
       (paths[documentPath(path)] ??= {})[route.method.toLowerCase()] = op;
     }

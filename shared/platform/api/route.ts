@@ -67,11 +67,6 @@ export interface RouteSpec {
    * (401 on a public route that checks credentials, 429 from a limit the service keeps).
    */
   errors?: number[];
-  /**
-   * A request the test suite sends and the success answer it receives: published as the operation's
-   * examples; a unit test checks each against the route's schemas.
-   */
-  example?: RouteExample;
   /** Body size limit in bytes (default 256 KiB). */
   maxBodyBytes?: number;
   /** Accepts `application/x-www-form-urlencoded` besides JSON. */
@@ -98,15 +93,6 @@ export interface RouteSpec {
   authWhenStoreDown?: 'token-only';
 }
 
-export interface RouteExample {
-  params?: Record<string, string>;
-  query?: Record<string, string>;
-  body?: unknown;
-  /** `data` of the success envelope (or the whole body of a raw JSON answer). */
-  response?: unknown;
-  /** `message` of the success envelope. */
-  message?: string;
-}
 
 export function defineRoutes<const T extends readonly RouteSpec[]>(routes: T): T {
   return routes;
