@@ -254,6 +254,43 @@ describe.concurrent('LocalQueue semantics', () => {
     expect(queue.size()).toBe(0);
   });
 
+  it('fills slots as the event source does: a trickle gets one-message batches that hold their slot; a freed slot takes up to batchSize of the waiting messages', async (ctx) => {
+    // The SQS event source polls the queue (the buffer every slot shares) and invokes with what one poll
+    // returns, at most batchSize, while fewer than maxConcurrency invocations run; an invocation holds its
+    // batch until it returns. Under a trickle that is one message per slot; once messages wait, a slot
+    // that frees takes a full batch.
+    const sizes: number[] = [];
+    const gates: Array<() => void> = [];
+    let inFlight = 0;
+    const queue = makeQueue(ctx, new ManualClock(START), {
+      maxConcurrency: 2,
+      batchSize: 3,
+      consumer: async (event) => {
+        sizes.push(event.Records.length);
+        inFlight++;
+        await new Promise<void>((open) => gates.push(open));
+        inFlight--;
+      },
+    });
+    queue.start();
+    for (let n = 0; n < 2; n++) {
+      await queue.send({ n });
+      await waitUntil(() => inFlight === n + 1, 2000, `message ${n} delivered alone`);
+    }
+    for (let n = 2; n < 7; n++) await queue.send({ n });
+    queue.tick();
+    expect(inFlight).toBe(2); // both slots are held: the five wait in the queue
+    expect(queue.stats()).toMatchObject({ visible: 5, batchesInFlight: 2 });
+    gates.shift()!();
+    await waitUntil(() => sizes.length === 3, 2000, 'the freed slot takes a batch');
+    expect(sizes).toEqual([1, 1, 3]);
+    gates.shift()!();
+    await waitUntil(() => sizes.length === 4, 2000, 'the next freed slot takes the rest');
+    expect(sizes).toEqual([1, 1, 3, 2]);
+    gates.splice(0).forEach((open) => open());
+    await waitUntil(() => queue.size() === 0, 2000, 'all deleted');
+  });
+
   it('stop({ drain: true }) waits for in-flight batches, then refuses new messages', async (ctx) => {
     let finished = false;
     let release: () => void = () => undefined;
