@@ -242,7 +242,10 @@ export class StreamPoller {
       windowEnds ??= Date.now() + windowMs;
       const left = windowEnds - Date.now();
       if (left <= 0) break;
-      if (!out.Records?.length) await this.pause(Math.min(left, this.options.idlePollMs ?? CHANGE_FEED.localIdlePollMs));
+      // The next read waits, whether this one found records or not: as the event source reads a shard a
+      // few times a second (GetRecords allows 5 a second per shard), not back to back, which on DynamoDB
+      // Local would take its one thread from every other request while writes stream in.
+      await this.pause(Math.min(left, this.options.idlePollMs ?? CHANGE_FEED.localIdlePollMs));
     }
     return { records, next };
   }
