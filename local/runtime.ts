@@ -38,6 +38,7 @@ import { ensureDefaultAgent } from '../shared/agents/service.js';
 import { isManualClock } from '../shared/platform/local/clock.js';
 import { ulid } from 'ulid';
 import { recoverAtStart } from '../shared/tasks/sweeper.js';
+import { periodic } from './periodic.js';
 import { forgetInstance, registerInstance } from './instances.js';
 import { applyStoredWorkerConcurrency } from '../shared/resources/service.js';
 
@@ -293,32 +294,23 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     const deferredAudits = await auditQueue.start();
     if (deferredAudits) log(`sent ${deferredAudits} deferred audit entr${deferredAudits === 1 ? 'y' : 'ies'} to be written again`);
     // With a manual clock nothing runs on real timers: a test calls the sweeper handler itself.
-    let sweeping = false;
-    const sweepTimer = isManualClock(clock)
-      ? undefined
-      : setInterval(() => {
-          if (sweeping) return;
-          sweeping = true;
-          taskSweeper()
-            .catch((err) => {
-              log(`task sweeper failed: ${(err as Error).stack ?? err}`);
-              // Recorded in the sweeper's health by the failure queues' consumer, as on AWS.
-              return failedSweep(clock.now(), (err as Error).message ?? String(err)).catch((e) => log(`failed sweep not recorded: ${(e as Error).stack ?? e}`));
-            })
-            .finally(() => (sweeping = false));
-        }, LOCAL_SWEEP_INTERVAL_MS);
-    sweepTimer?.unref();
-    let retrying = false;
-    const retryTimer = isManualClock(clock)
-      ? undefined
-      : setInterval(() => {
-          if (retrying) return;
-          retrying = true;
-          pluginDelivery({ source: 'aws.events', 'detail-type': 'Scheduled Event' })
-            .catch((err) => log(`plugin retries failed: ${(err as Error).stack ?? err}`))
-            .finally(() => (retrying = false));
-        }, LOCAL_PLUGIN_RETRY_INTERVAL_MS);
-    retryTimer?.unref();
+    const timers = !isManualClock(clock);
+    const sweeper = periodic(
+      LOCAL_SWEEP_INTERVAL_MS,
+      () => taskSweeper(),
+      (err) => {
+        log(`task sweeper failed: ${(err as Error).stack ?? err}`);
+        // Recorded in the sweeper's health by the failure queues' consumer, as on AWS.
+        return failedSweep(clock.now(), (err as Error).message ?? String(err)).catch((e) => log(`failed sweep not recorded: ${(e as Error).stack ?? e}`));
+      },
+      timers,
+    );
+    const pluginRetries = periodic(
+      LOCAL_PLUGIN_RETRY_INTERVAL_MS,
+      () => pluginDelivery({ source: 'aws.events', 'detail-type': 'Scheduled Event' }),
+      (err) => log(`plugin retries failed: ${(err as Error).stack ?? err}`),
+      timers,
+    );
     // The change feed: the table's stream, handed to the same handler the event source mapping invokes on AWS.
     const poller =
       options.changeFeed === false
@@ -329,46 +321,30 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     poller?.start();
     // The metrics collector, with this process's own figures (on AWS the Lambda's process would say nothing).
     const sampler = new ProcessSampler();
-    let collecting = false;
-    const collectTimer = isManualClock(clock)
-      ? undefined
-      : setInterval(() => {
-          if (collecting) return;
-          collecting = true;
-          collectGauges(deps, { process: sampler.sample() })
-            .catch((err) => log(`metrics collector failed: ${(err as Error).stack ?? err}`))
-            .finally(() => (collecting = false));
-        }, LOCAL_COLLECT_INTERVAL_MS);
-    collectTimer?.unref();
-    let streaming = false;
-    const streamTimer = isManualClock(clock)
-      ? undefined
-      : setInterval(() => {
-          if (streaming) return;
-          streaming = true;
-          void pushAnalyticsStream(deps).finally(() => (streaming = false));
-        }, LOCAL_ANALYTICS_STREAM_TICK_MS);
-    streamTimer?.unref();
+    const collector = periodic(
+      LOCAL_COLLECT_INTERVAL_MS,
+      () => collectGauges(deps, { process: sampler.sample() }),
+      (err) => log(`metrics collector failed: ${(err as Error).stack ?? err}`),
+      timers,
+    );
+    const analyticsStream = periodic(
+      LOCAL_ANALYTICS_STREAM_TICK_MS,
+      () => pushAnalyticsStream(deps),
+      (err) => log(`analytics stream push failed: ${(err as Error).stack ?? err}`),
+      timers,
+    );
     // The alert evaluator: a tick every ALERT_EVALUATOR_TICK_MS; it evaluates when the stored interval has passed and monitoring is started.
-    let evaluating = false;
-    const evaluateTimer = isManualClock(clock)
-      ? undefined
-      : setInterval(() => {
-          if (evaluating) return;
-          evaluating = true;
-          runEvaluator(deps)
-            .catch((err) => log(`alert evaluator failed: ${(err as Error).stack ?? err}`))
-            .finally(() => (evaluating = false));
-        }, deps.config.alertEvaluatorTickMs);
-    evaluateTimer?.unref();
+    const evaluator = periodic(
+      deps.config.alertEvaluatorTickMs,
+      () => runEvaluator(deps),
+      (err) => log(`alert evaluator failed: ${(err as Error).stack ?? err}`),
+      timers,
+    );
+    const stopJobs = () => Promise.all([sweeper, pluginRetries, collector, analyticsStream, evaluator].map((job) => job.stop()));
     stopWork = async () => {
       scheduler.stop();
       await workflows.close();
-      if (sweepTimer) clearInterval(sweepTimer);
-      if (retryTimer) clearInterval(retryTimer);
-      if (collectTimer) clearInterval(collectTimer);
-      if (streamTimer) clearInterval(streamTimer);
-      if (evaluateTimer) clearInterval(evaluateTimer);
+      await stopJobs();
       sampler.stop();
       await poller?.stop();
       await queue.stop({ drain: false, timeoutMs: 1_000 });
@@ -400,11 +376,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
           await gateway.close();
           scheduler.stop();
           await workflows.close();
-          if (sweepTimer) clearInterval(sweepTimer);
-          if (retryTimer) clearInterval(retryTimer);
-          if (collectTimer) clearInterval(collectTimer);
-          if (streamTimer) clearInterval(streamTimer);
-          if (evaluateTimer) clearInterval(evaluateTimer);
+          await stopJobs();
           sampler.stop();
           const inFlight = queue.busy();
           await queue.stop({ drain: true, timeoutMs: options.drainMs ?? STOP_DRAIN_MS });
