@@ -454,17 +454,26 @@ function comparable(request: Request): unknown {
   return mask(rest);
 }
 
-/** For publication: arrays cut to two items, long strings cut, ids renumbered in order of appearance. */
+/** Where the published examples say this file's receiver is (it listens on loopback, which the SSRF guard refuses in production). */
+const PUBLISHED_HOOK_URL = 'https://hooks.example.com/supervisor/deploys';
+
+/**
+ * For publication: arrays cut to two items, long strings cut, ids renumbered in order of appearance,
+ * the receiver's loopback address replaced.
+ */
 function published(examples: Record<string, OperationExample>): Record<string, OperationExample> {
   const ids = new Map<string, string>();
   const text = JSON.stringify(examples, (_k, v: unknown) => {
     if (Array.isArray(v)) return v.slice(0, 2);
     if (typeof v === 'string' && v.length > 1200) return `${v.slice(0, 1200)}…`;
     return v;
-  }).replace(ULID, (id) => {
-    if (!ids.has(id)) ids.set(id, `01JD${String(ids.size + 1).padStart(22, '0')}`);
-    return ids.get(id)!;
-  });
+  })
+    .split(ctx.hookUrl)
+    .join(PUBLISHED_HOOK_URL)
+    .replace(ULID, (id) => {
+      if (!ids.has(id)) ids.set(id, `01JD${String(ids.size + 1).padStart(22, '0')}`);
+      return ids.get(id)!;
+    });
   return JSON.parse(text) as Record<string, OperationExample>;
 }
 
