@@ -3609,12 +3609,6 @@ export interface operations {
         };
         requestBody: {
             content: {
-                /**
-                 * @example {
-                 *       "username": "example-alice",
-                 *       "password": "correct horse battery staple"
-                 *     }
-                 */
                 "application/json": {
                     username: string;
                     password: string;
@@ -3642,34 +3636,6 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    /**
-                     * @example {
-                     *       "data": {
-                     *         "access_token": "eyJhbGciOiJFUzI1NiIsImtpZCI6ImxvY2FsLTEifQ.eyJzdWIiOiIwMUpEMDAwMDAwMDAwMDAwMDAwMDAwMDAwMCJ9.c2lnbmF0dXJl",
-                     *         "refresh_token": "rt_01JD0000000000000000000001.c2VjcmV0",
-                     *         "token_type": "bearer",
-                     *         "expires_in": 900,
-                     *         "user": {
-                     *           "user_id": "01JD0000000000000000000000",
-                     *           "username": "example-alice",
-                     *           "email": null,
-                     *           "full_name": null,
-                     *           "roles": [
-                     *             "operator"
-                     *           ],
-                     *           "is_active": true,
-                     *           "created_at": "2025-01-01T00:00:00.000Z",
-                     *           "updated_at": "2025-01-01T00:00:00.000Z",
-                     *           "last_login_at": "2025-01-01T00:00:00.000Z",
-                     *           "permissions": [
-                     *             "tasks:read"
-                     *           ]
-                     *         }
-                     *       },
-                     *       "message": "Logged in",
-                     *       "timestamp": "2025-01-01T00:00:00.000Z"
-                     *     }
-                     */
                     "application/json": {
                         data: {
                             access_token: string;
@@ -3801,12 +3767,6 @@ export interface operations {
         };
         requestBody: {
             content: {
-                /**
-                 * @example {
-                 *       "username": "example-alice",
-                 *       "password": "correct horse battery staple"
-                 *     }
-                 */
                 "application/json": {
                     username: string;
                     password: string;
@@ -3834,34 +3794,6 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    /**
-                     * @example {
-                     *       "data": {
-                     *         "access_token": "eyJhbGciOiJFUzI1NiIsImtpZCI6ImxvY2FsLTEifQ.eyJzdWIiOiIwMUpEMDAwMDAwMDAwMDAwMDAwMDAwMDAwMCJ9.c2lnbmF0dXJl",
-                     *         "refresh_token": "rt_01JD0000000000000000000001.c2VjcmV0",
-                     *         "token_type": "bearer",
-                     *         "expires_in": 900,
-                     *         "user": {
-                     *           "user_id": "01JD0000000000000000000000",
-                     *           "username": "example-alice",
-                     *           "email": null,
-                     *           "full_name": null,
-                     *           "roles": [
-                     *             "operator"
-                     *           ],
-                     *           "is_active": true,
-                     *           "created_at": "2025-01-01T00:00:00.000Z",
-                     *           "updated_at": "2025-01-01T00:00:00.000Z",
-                     *           "last_login_at": "2025-01-01T00:00:00.000Z",
-                     *           "permissions": [
-                     *             "tasks:read"
-                     *           ]
-                     *         }
-                     *       },
-                     *       "message": "Logged in",
-                     *       "timestamp": "2025-01-01T00:00:00.000Z"
-                     *     }
-                     */
                     "application/json": {
                         data: {
                             access_token: string;
@@ -7933,23 +7865,6 @@ export interface operations {
         };
         requestBody: {
             content: {
-                /**
-                 * @example {
-                 *       "type": "code_analysis",
-                 *       "title": "Find unused exports",
-                 *       "payload": {
-                 *         "code": "export const unused = 1;\nexport const used = 2;",
-                 *         "language": "typescript",
-                 *         "focus": [
-                 *           "dead code"
-                 *         ]
-                 *       },
-                 *       "priority": 5,
-                 *       "tags": [
-                 *         "lint"
-                 *       ]
-                 *     }
-                 */
                 "application/json": components["schemas"]["TaskInput_pr_review"] | components["schemas"]["TaskInput_issue_summary"] | components["schemas"]["TaskInput_code_analysis"] | components["schemas"]["TaskInput_refactor"] | components["schemas"]["TaskInput_bug_fix"] | components["schemas"]["TaskInput_feature"] | components["schemas"]["TaskInput_documentation"] | components["schemas"]["TaskInput_testing"] | components["schemas"]["TaskInput_security_audit"] | components["schemas"]["TaskInput_custom"];
             };
         };
@@ -10583,35 +10498,6 @@ export interface operations {
         };
         requestBody: {
             content: {
-                /**
-                 * @example {
-                 *       "name": "example-review-then-summarise",
-                 *       "variables": {
-                 *         "repo": "api"
-                 *       },
-                 *       "steps": [
-                 *         {
-                 *           "id": "analyse",
-                 *           "type": "custom",
-                 *           "provider_id": "local",
-                 *           "payload": {
-                 *             "prompt": "List the risky modules of {{variables.repo}}"
-                 *           }
-                 *         },
-                 *         {
-                 *           "id": "summary",
-                 *           "type": "custom",
-                 *           "provider_id": "local",
-                 *           "depends_on": [
-                 *             "analyse"
-                 *           ],
-                 *           "payload": {
-                 *             "prompt": "Summarise for the team"
-                 *           }
-                 *         }
-                 *       ]
-                 *     }
-                 */
                 "application/json": {
                     name: string;
                     description?: string;
