@@ -17,6 +17,7 @@ interface AreaBench {
   exportName: string;
 }
 const AREAS: AreaBench[] = [
+  { file: 'breakdown.ts', exportName: 'benchBreakdown' },
   { file: 'tasks.ts', exportName: 'benchTasks' },
   { file: 'workflows.ts', exportName: 'benchWorkflows' },
   { file: 'resources.ts', exportName: 'benchResources' },

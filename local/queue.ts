@@ -149,6 +149,17 @@ export class LocalQueue implements TaskQueue {
     }
   }
 
+  /**
+   * Stops delivering and keeps taking messages, as disabling the event source mapping does
+   * (`Enabled: false`); `start()` delivers again. Batches in flight go on.
+   */
+  pause(): void {
+    if (this.state !== 'running') return;
+    this.state = 'idle';
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
   /** Stops receiving and refuses new messages; by default waits for the batches in flight (see `busy`). */
   async stop(options: StopOptions = {}): Promise<void> {
     this.state = 'stopped';
