@@ -7,6 +7,7 @@ import { createTask as createTaskService } from '../../../shared/tasks/service.j
 import { createTaskBody } from '../../../shared/tasks/model.js';
 import { TaskRepository, type TaskRecord } from '../../../shared/tasks/repo.js';
 import { eventually, type Session } from '../../support/client.js';
+import { taskRecord } from '../../support/task-record.js';
 import { sessionAs } from '../tasks/helpers.js';
 
 /**
@@ -32,38 +33,7 @@ const poolOf = async (pool: string) => ((await api('GET', '/api/v1/resources/all
 
 /** A live task written straight into the table (no queue message: nothing runs it). */
 async function storedTask(overrides: Partial<TaskRecord> = {}): Promise<TaskRecord> {
-  const now = new Date().toISOString();
-  const record = {
-    ...createTaskBody.parse({ type: 'custom', payload: { prompt: 'hold' } }),
-    task_id: ulid(),
-    title: 'ledger',
-    status: 'queued',
-    result: null,
-    error: null,
-    attempts: 0,
-    max_cost_usd: null,
-    agent_id: null,
-    provider_id: 'local',
-    model: null,
-    tokens_in: 0,
-    tokens_out: 0,
-    cost_usd: 0,
-    created_by: admin.userId,
-    created_at: now,
-    updated_at: now,
-    queued_at: now,
-    started_at: null,
-    completed_at: null,
-    duration_ms: null,
-    next_attempt_at: now,
-    waiting_reason: null,
-    workflow_execution_id: null,
-    workflow_step_id: null,
-    batch_id: null,
-    version: 1,
-    run_token: ulid(),
-    ...overrides,
-  } as TaskRecord;
+  const record = taskRecord({ title: 'ledger', created_by: admin.userId, ...overrides });
   await repo.create(record);
   return record;
 }

@@ -4,10 +4,10 @@ import { ulid } from 'ulid';
 import { startLocalRuntime, type LocalRuntime } from '../../../local/runtime.js';
 import { ManualClock } from '../../../shared/platform/local/clock.js';
 import { handler as sweeper } from '../../../functions/sweeper/handler.js';
-import { createTaskBody } from '../../../shared/tasks/model.js';
 import { TaskRepository, type TaskRecord } from '../../../shared/tasks/repo.js';
 import { holdForRun, releaseAfterRun } from '../../../shared/resources/service.js';
 import type { Session } from '../../support/client.js';
+import { taskRecord } from '../../support/task-record.js';
 import { sessionAs } from '../tasks/helpers.js';
 
 /**
@@ -32,39 +32,23 @@ const poolOf = async (pool: string) => ((await api('GET', '/api/v1/resources/all
 
 async function storedTask(overrides: Partial<TaskRecord> = {}): Promise<TaskRecord> {
   const now = clock.now().toISOString();
-  const record = {
-    ...createTaskBody.parse({ type: 'code_analysis', payload: { code: 'x = 1', language: 'python' } }),
-    task_id: ulid(clock.now().getTime()),
-    title: 'reclaim',
-    status: 'running',
-    result: null,
-    error: null,
-    // Its last attempt: recovering the lease fails the task rather than running it again here.
-    attempts: 3,
-    max_cost_usd: null,
-    agent_id: null,
-    provider_id: null,
-    model: null,
-    tokens_in: 0,
-    tokens_out: 0,
-    cost_usd: 0,
-    created_by: admin.userId,
-    created_at: now,
-    updated_at: now,
-    queued_at: now,
-    started_at: now,
-    completed_at: null,
-    duration_ms: null,
-    next_attempt_at: null,
-    waiting_reason: null,
-    workflow_execution_id: null,
-    workflow_step_id: null,
-    batch_id: null,
-    version: 1,
-    run_token: ulid(),
-    lease_owner: 'a-worker-that-dies',
-    ...overrides,
-  } as TaskRecord;
+  const record = taskRecord(
+    {
+      type: 'code_analysis',
+      payload: { code: 'x = 1', language: 'python' },
+      title: 'reclaim',
+      status: 'running',
+      // Its last attempt: recovering the lease fails the task rather than running it again here.
+      attempts: 3,
+      provider_id: null,
+      started_at: now,
+      next_attempt_at: null,
+      lease_owner: 'a-worker-that-dies',
+      created_by: admin.userId,
+      ...overrides,
+    } as Partial<TaskRecord> & Pick<TaskRecord, 'created_by'>,
+    clock.now(),
+  );
   await repo.create(record);
   return record;
 }

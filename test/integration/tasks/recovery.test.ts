@@ -12,6 +12,7 @@ import { createTaskBody } from '../../../shared/tasks/model.js';
 import { TaskRepository, type TaskRecord } from '../../../shared/tasks/repo.js';
 import { AgentRepository } from '../../../shared/agents/repo.js';
 import { eventually, type Session } from '../../support/client.js';
+import { taskRecord } from '../../support/task-record.js';
 import { sessionAs } from './helpers.js';
 import { checkResponse } from '../../support/contract.js';
 
@@ -47,44 +48,7 @@ const queueIdle = () =>
 
 /** A task as a worker would have left it, written straight into the table (no queue message). */
 async function storedTask(overrides: Partial<TaskRecord>): Promise<TaskRecord> {
-  const now = clock.now().toISOString();
-  const record: TaskRecord = {
-    task_id: ulid(clock.now().getTime()),
-    type: 'custom',
-    title: 'recovery',
-    status: 'queued',
-    priority: 5,
-    payload: { prompt: 'recover me' },
-    result: null,
-    error: null,
-    attempts: 0,
-    max_attempts: 3,
-    timeout_seconds: 30,
-    max_cost_usd: null,
-    agent_id: null,
-    provider_id: 'local',
-    model: null,
-    tokens_in: 0,
-    tokens_out: 0,
-    cost_usd: 0,
-    created_by: admin.userId,
-    created_at: now,
-    updated_at: now,
-    queued_at: now,
-    started_at: null,
-    completed_at: null,
-    duration_ms: null,
-    next_attempt_at: now,
-    waiting_reason: null,
-    tags: ['recovery'],
-    metadata: {},
-    workflow_execution_id: null,
-    workflow_step_id: null,
-    batch_id: null,
-    version: 1,
-    run_token: ulid(),
-    ...overrides,
-  };
+  const record = taskRecord({ title: 'recovery', payload: { prompt: 'recover me' }, timeout_seconds: 30, tags: ['recovery'], created_by: admin.userId, ...overrides }, clock.now());
   await repo.create(record);
   return record;
 }
