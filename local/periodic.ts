@@ -21,7 +21,8 @@ export function periodic(intervalMs: number, job: () => Promise<unknown>, onErro
         () => undefined,
         async (err: unknown) => void (await onError(err)),
       )
-      .catch(() => undefined)
+      // The error handler itself failed: nothing else would say so.
+      .catch((err: unknown) => console.error('a periodic job failed and so did its error handler', err))
       .finally(() => (running = undefined));
   }, intervalMs);
   timer.unref();
