@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -233,6 +234,9 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     // This runtime's instance id: the prefix of the task leases it takes (see local/instances.ts).
     const instanceId = `local-${ulid()}`;
     const stopping = new AbortController();
+    // Every running attempt listens on it (up to the worker's capacity of 100), so the default warning
+    // at 11 listeners would report the normal case as a leak.
+    setMaxListeners(0, stopping.signal);
     const supervised = dynamodb;
     const deps: Deps = {
       instanceId,
