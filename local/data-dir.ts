@@ -1,5 +1,6 @@
 import { chmodSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync, closeSync } from 'node:fs';
 import path from 'node:path';
+import { processAlive } from './process-alive.js';
 
 /** Creates the data directory (and its parents) readable by this user only: mode 0700. */
 export function prepareDataDir(dir: string): void {
@@ -18,15 +19,6 @@ export class DataDirLockedError extends Error {
 }
 
 const held = new Set<string>();
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /**
  * Takes `<dir>/runtime.lock` (mode 0600, holding this process's PID), so that a second runtime on the
@@ -53,7 +45,7 @@ export function lockDataDir(dir: string): () => void {
     } catch {
       // Unreadable or removed meanwhile: treated as stale.
     }
-    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) throw new DataDirLockedError(dir, pid);
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && processAlive(pid)) throw new DataDirLockedError(dir, pid);
     try {
       unlinkSync(file);
     } catch (err) {

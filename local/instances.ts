@@ -1,6 +1,7 @@
 import os from 'node:os';
 import { DeleteCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { Store } from '../shared/platform/store/client.js';
+import { processAlive } from './process-alive.js';
 
 /**
  * The local runtimes that use a table, one item each (`LOCAL_RUNTIME` / `INSTANCE#<id>`: process id,
@@ -26,15 +27,6 @@ export interface Registration {
   live: InstanceRecord[];
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Records this runtime and answers which earlier ones died (and which still run). */
 export async function registerInstance(store: Store, instanceId: string): Promise<Registration> {
   const found: InstanceRecord[] = [];
@@ -49,7 +41,7 @@ export async function registerInstance(store: Store, instanceId: string): Promis
   const host = os.hostname();
   const others = found.filter((r) => r.instance_id !== instanceId);
   // Another host's record cannot be checked: it counts as live (its leases still run out in time).
-  const dead = others.filter((r) => r.host === host && r.pid !== process.pid && !alive(r.pid));
+  const dead = others.filter((r) => r.host === host && r.pid !== process.pid && !processAlive(r.pid));
   const live = others.filter((r) => !dead.includes(r));
   const record: InstanceRecord = { instance_id: instanceId, pid: process.pid, host, started_at: new Date().toISOString() };
   await store.doc.send(new PutCommand({ TableName: store.table, Item: { pk: PK, sk: sk(instanceId), ...record } }));

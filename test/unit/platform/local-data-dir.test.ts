@@ -1,4 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -43,5 +44,24 @@ describe('data directory lock', () => {
     const again = lockDataDir(dir);
     expect(readFileSync(path.join(dir, 'runtime.lock'), 'utf8')).toBe(String(process.pid));
     again();
+  });
+});
+
+describe('data directory lock held by a killed process nobody reaped', () => {
+  it.runIf(process.platform === 'linux')('is taken over: a zombie answers signal 0 but runs nothing', async () => {
+    // `sleep 0` exits at once; its parent execs `sleep 30`, which never waits for it, so it stays a zombie.
+    const parent = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      const zombiePid = Number((await new Promise<Buffer>((resolve) => parent.stdout!.once('data', resolve))).toString().trim());
+      for (let i = 0; i < 100 && !/\) Z/.test(readFileSync(`/proc/${zombiePid}/stat`, 'utf8')); i++) await new Promise((r) => setTimeout(r, 20));
+      expect(() => process.kill(zombiePid, 0)).not.toThrow();
+      const dir = tempDir();
+      writeFileSync(path.join(dir, 'runtime.lock'), String(zombiePid));
+      const release = lockDataDir(dir);
+      expect(readFileSync(path.join(dir, 'runtime.lock'), 'utf8')).toBe(String(process.pid));
+      release();
+    } finally {
+      parent.kill('SIGKILL');
+    }
   });
 });
