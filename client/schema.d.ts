@@ -710,8 +710,8 @@ export interface paths {
         get: operations["listTasks"];
         put?: never;
         /**
-         * Create a task (stored pending, then queued for a worker)
-         * @description The payload is checked against the schema of the task type (pr_review, bug_fix, custom, ...). Honours `Idempotency-Key`. Answers 201 with the task, `pending` or `queued`; follow it on the WebSocket channels `tasks` and `task:<id>`.
+         * Create a task (stored queued, its run message sent to a worker)
+         * @description The payload is checked against the schema of the task type (pr_review, bug_fix, custom, ...). Honours `Idempotency-Key`. Answers 201 with the task `queued` (a retry whose first attempt stored the task answers it as it is now); follow it on the WebSocket channels `tasks` and `task:<id>`.
          *
          *     Requires permission `tasks:create` (roles: admin, operator, user).
          */
@@ -7869,7 +7869,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Create a task (stored pending, then queued for a worker) */
+            /** @description Create a task (stored queued, its run message sent to a worker) */
             201: {
                 headers: {
                     [name: string]: unknown;

@@ -1,3 +1,4 @@
+import { AsyncResource } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import type { Clock, EventBus } from '../shared/platform/ports.js';
 import { systemClock } from '../shared/platform/ports.js';
@@ -65,11 +66,16 @@ export class LocalEventBus implements EventBus {
     }
   }
 
-  /** Adds a listener; answers the function that removes it. */
+  /**
+   * Adds a listener; answers the function that removes it. The listener runs in the context it was
+   * added in, not in the publisher's: on AWS a rule's target is an invocation of its own, so its work
+   * and its log lines are not the publishing request's.
+   */
   subscribe(listener: EventListener): () => void {
-    this.listeners.add(listener);
+    const bound = AsyncResource.bind(listener);
+    this.listeners.add(bound);
     return () => {
-      this.listeners.delete(listener);
+      this.listeners.delete(bound);
     };
   }
 

@@ -48,9 +48,19 @@ function previousMonth(month: string): string {
  * Audit entries are partitioned by month (`AUDIT#2026-11`) so that no partition grows without bound,
  * with an index per actor (gsi1), per resource (gsi2) and per resource type (gsi3).
  */
+/**
+ * The months whose entries the table's first month already covers, per store (one per process): the
+ * `first_month` write is needed once per month and process, not once per entry.
+ */
+const ensuredMonthsOf = new WeakMap<Store, Set<string>>();
+
 export class AuditRepository {
-  private ensuredMonths = new Set<string>();
-  constructor(private readonly store: Store) {}
+  private readonly ensuredMonths: Set<string>;
+  constructor(private readonly store: Store) {
+    let months = ensuredMonthsOf.get(store);
+    if (!months) ensuredMonthsOf.set(store, (months = new Set()));
+    this.ensuredMonths = months;
+  }
 
   /**
    * Writes the entry once: its id is chosen by the caller, so a retry (the same request's, or the audit

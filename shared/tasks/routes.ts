@@ -19,10 +19,10 @@ export const taskRoutes = defineRoutes([
     path: '/api/v1/tasks',
     group: 'tasks',
     permission: 'tasks:create',
-    summary: 'Create a task (stored pending, then queued for a worker)',
+    summary: 'Create a task (stored queued, its run message sent to a worker)',
     description:
       'The payload is checked against the schema of the task type (pr_review, bug_fix, custom, ...). Honours `Idempotency-Key`. ' +
-      'Answers 201 with the task, `pending` or `queued`; follow it on the WebSocket channels `tasks` and `task:<id>`.',
+      'Answers 201 with the task `queued` (a retry whose first attempt stored the task answers it as it is now); follow it on the WebSocket channels `tasks` and `task:<id>`.',
     tags,
     body: s.createTaskBody,
     response: s.taskView,

@@ -65,8 +65,11 @@ export const taskChannels = (taskId: string) => ['tasks', `task:${taskId}`];
 
 export async function publishTask(deps: Deps, type: 'task.created' | 'task.updated', task: TaskRecord | TaskView): Promise<void> {
   const view = publicView(task as TaskRecord);
-  // Only the creator and holders of tasks:read_all receive it, on `tasks` as on `task:<id>`.
-  await publish(deps, taskChannels(view.task_id), type, view, { permission: 'tasks:read_all', ownerId: view.created_by });
+  // A task created this instant has no subscriber on `task:<id>` yet: subscribing needs the task to exist,
+  // and its id reaches a client with this event or the create's answer.
+  const channels = type === 'task.created' ? ['tasks'] : taskChannels(view.task_id);
+  // Only the creator and holders of tasks:read_all receive it.
+  await publish(deps, channels, type, view, { permission: 'tasks:read_all', ownerId: view.created_by });
 }
 
 const ENDED: readonly TaskStatus[] = ['completed', 'failed', 'cancelled'];
@@ -96,11 +99,19 @@ export async function announce(deps: Deps, after: TaskRecord, change: Change): P
     await publishSystemEvent(deps, `task.${after.status}`, publicView(after));
   }
   if (!change.send) return false;
-  const sent = await sendRun(deps, after.task_id, change.send.token, change.send.delaySeconds);
-  if (!sent && after.last_sent_at !== undefined) {
+  return sendRecorded(deps, after, change.send.token, change.send.delaySeconds);
+}
+
+/**
+ * Sends the run message whose send time the task's write recorded (`last_sent_at`); when the send
+ * fails, that time goes again, so that the sweeper re-sends as soon as the task counts as stuck.
+ */
+async function sendRecorded(deps: Deps, task: TaskRecord, token: string, delaySeconds: number): Promise<boolean> {
+  const sent = await sendRun(deps, task.task_id, token, delaySeconds);
+  if (!sent && task.last_sent_at !== undefined) {
     await repo(deps)
-      .forgetSend(after.task_id, change.send.token)
-      .catch((err) => logger.error('send time of an unsent task message not cleared', { task_id: after.task_id, error: err as Error }));
+      .forgetSend(task.task_id, token)
+      .catch((err) => logger.error('send time of an unsent task message not cleared', { task_id: task.task_id, error: err as Error }));
   }
   return sent;
 }
@@ -119,8 +130,9 @@ export async function commit(deps: Deps, before: TaskRecord, change: Change): Pr
 // ---------------------------------------------------------------- create
 
 /**
- * Stores the task `pending`, announces it, then hands it to the queue (`queued`). The write and the
- * send are not atomic: a task whose send was lost stays pending/queued and the sweeper sends it again.
+ * Stores the task `queued` with its counters in one transaction (its run token and send time with it),
+ * announces it, then sends its run message. The write and the send are not atomic: a task whose send
+ * was lost stays queued and the sweeper sends it again (at once when the send failed, as `enqueue` does).
  */
 export async function createTask(deps: Deps, actor: TaskActor, input: CreateTaskInput, link?: TaskLink, options: { concurrency?: { group: string; limit: number }; batchId?: string; taskId?: string } = {}): Promise<TaskView> {
   const parsed = createTaskBody.safeParse(input);
@@ -131,11 +143,12 @@ export async function createTask(deps: Deps, actor: TaskActor, input: CreateTask
 
   const now = deps.clock.now();
   const nowIso = now.toISOString();
+  const runToken = ulid();
   const record: TaskRecord = {
     task_id: options.taskId ?? ulid(now.getTime()),
     type: body.type,
     title: body.title ?? defaultTitle(body.type, body.payload),
-    status: 'pending',
+    status: 'queued',
     priority: body.priority,
     payload: body.payload,
     result: null,
@@ -153,7 +166,7 @@ export async function createTask(deps: Deps, actor: TaskActor, input: CreateTask
     created_by: actor.userId,
     created_at: nowIso,
     updated_at: nowIso,
-    queued_at: null,
+    queued_at: nowIso,
     started_at: null,
     completed_at: null,
     duration_ms: null,
@@ -165,6 +178,8 @@ export async function createTask(deps: Deps, actor: TaskActor, input: CreateTask
     workflow_step_id: link?.workflow_step_id ?? null,
     batch_id: options.batchId ?? null,
     version: 1,
+    run_token: runToken,
+    last_sent_at: nowIso,
     ...(body.resources ? { resources: body.resources } : {}),
     ...(options.concurrency ? { concurrency_group: options.concurrency.group, concurrency_limit: options.concurrency.limit } : {}),
   };
@@ -176,13 +191,16 @@ export async function createTask(deps: Deps, actor: TaskActor, input: CreateTask
     if (!options.taskId || !isConditionFailure(err)) throw err;
     const existing = await repo(deps).get(options.taskId);
     if (!existing || existing.created_by !== actor.userId) throw conflict('The task id of this request is taken');
+    // That attempt may have died before its send: the message goes again with the task's token (a
+    // duplicate of one that did go is harmless, claims are conditional).
+    if (existing.status === 'queued' && existing.run_token && existing.attempts === 0) await sendRun(deps, existing.task_id, existing.run_token, 0);
     return publicView((await enqueue(deps, existing)) ?? (await repo(deps).get(options.taskId)) ?? existing);
   }
   recordMetrics(deps.config, [{ name: METRICS.tasksCreated, unit: 'Count', value: 1 }]);
   await publishTask(deps, 'task.created', record);
   await publishSystemEvent(deps, 'task.created', publicView(record));
-  const queued = await enqueue(deps, record);
-  return publicView(queued ?? record);
+  await sendRecorded(deps, record, runToken, 0);
+  return publicView(record);
 }
 
 /** A named provider or agent must exist (and agree with each other); otherwise the task could never run. */

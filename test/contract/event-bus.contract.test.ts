@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { DescribeEventBusCommand, EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -112,6 +113,16 @@ describe('LocalEventBus', () => {
     await bus.publish('tick', { i: 5 });
     await new Promise((r) => setTimeout(r, 20));
     expect(errors).toHaveLength(5);
+  });
+
+  it('runs a listener in the context it was added in, not the publisher\'s (a target is an invocation of its own)', async () => {
+    const context = new AsyncLocalStorage<string>();
+    const bus = new LocalEventBus();
+    const seen: (string | undefined)[] = [];
+    context.run('subscriber', () => bus.subscribe(() => void seen.push(context.getStore())));
+    await context.run('publishing request', () => bus.publish('tick', {}));
+    await waitUntil(() => seen.length === 1, 1000);
+    expect(seen).toEqual(['subscriber']);
   });
 
   it('refuses what PutEvents refuses', async () => {
