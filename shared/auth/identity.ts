@@ -7,12 +7,18 @@ import { logger } from '../platform/logger.js';
 import { SignerUnavailableError, verifyAccessToken } from './tokens.js';
 import { sessionEndReason } from './session-rules.js';
 import { SessionRepository } from './sessions-repo.js';
+import { identityCache } from './identity-cache.js';
 
 /**
  * Who a bearer token speaks for: its signature and expiry, then one consistent read of its session and
  * user, which must both still be live (logout, a password change or deactivation end a token at once).
+ * What the read found is kept for the token's next requests (`identityCache`, `AUTH_CACHE_SECONDS`).
  */
 export async function identify(deps: Deps, token: string): Promise<Identity> {
+  const nowMs = deps.clock.now().getTime();
+  const cached = identityCache.get(token, nowMs);
+  if (cached) return cached;
+  const ticket = identityCache.ticket();
   let claims;
   try {
     claims = await verifyAccessToken(deps, token);
@@ -27,10 +33,13 @@ export async function identify(deps: Deps, token: string): Promise<Identity> {
   const ended = sessionEndReason(session, user, epochSeconds(deps.clock.now()));
   if (ended || !session || !user) throw unauthorized(ended ?? 'Session has ended');
   const roles = user.roles as Role[];
-  return {
+  const identity: Identity = {
     principal: { userId: user.user_id, username: user.username, roles, permissions: permissionsOf(roles), sessionId: session.session_id },
     account: user,
   };
+  const cacheMs = deps.config.authCacheSeconds * 1000;
+  if (cacheMs > 0) identityCache.set(token, identity, Math.min(claims.exp * 1000, session.expires_at * 1000, nowMs + cacheMs), ticket);
+  return identity;
 }
 
 /**

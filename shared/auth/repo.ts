@@ -10,6 +10,7 @@ import { queryPage, type StorePage } from '../platform/store/query.js';
 import { VersionConflictError } from '../platform/store/conflicts.js';
 import { buildUpdate } from '../platform/store/update.js';
 import type { Role } from '../platform/permissions.js';
+import { identityCache } from './identity-cache.js';
 
 export interface UserRecord {
   user_id: string;
@@ -138,6 +139,7 @@ export class UserRepository {
     } catch (err) {
       throw mapCancellation(err, ['user', wasAdmin && !willBeAdmin ? 'admins' : 'email', 'email']);
     }
+    identityCache.forgetUser(before.user_id);
     return after;
   }
 
@@ -153,6 +155,7 @@ export class UserRepository {
     } catch (err) {
       throw mapCancellation(err, ['user', 'username', ...(user.email ? ['email'] : []), 'admins']);
     }
+    identityCache.forgetUser(user.user_id);
   }
 
   async list(limit: number, startKey?: Record<string, unknown>): Promise<StorePage<UserRecord>> {

@@ -3,6 +3,7 @@ import type { Store } from '../platform/store/client.js';
 import { getItems } from '../platform/store/batch-get.js';
 import { epochSeconds } from '../platform/store/client.js';
 import type { UserRecord } from './repo.js';
+import { identityCache } from './identity-cache.js';
 
 /**
  * A session is one refresh-token family: the first refresh token is issued at login, each refresh
@@ -114,6 +115,7 @@ export class SessionRepository {
     }
   }
 
+  /** Ends the session; this instance's cached identities of it go at once (see identityCache). */
   async revoke(sessionId: string, reason: string, nowIso: string): Promise<void> {
     await this.store.doc.send(
       new UpdateCommand({
@@ -126,6 +128,7 @@ export class SessionRepository {
     ).catch((err) => {
       if ((err as { name?: string }).name !== 'ConditionalCheckFailedException') throw err;
     });
+    identityCache.forgetSession(sessionId);
   }
 }
 

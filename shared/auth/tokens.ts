@@ -64,7 +64,7 @@ export async function issueAccessToken(deps: Deps, claims: AccessClaims): Promis
  * not say when it was issued and ends (`iat`, `exp`) or would live longer than the configured access
  * token lifetime: a token that never expires is never accepted, whoever signed it.
  */
-export async function verifyAccessToken(deps: Deps, token: string): Promise<AccessClaims> {
+export async function verifyAccessToken(deps: Deps, token: string): Promise<AccessClaims & { exp: number }> {
   const v = await getVerifier(deps);
   const payload = (await v.verify(token as never)) as unknown as Record<string, unknown>;
   if (payload.token_use !== 'access' || typeof payload.sub !== 'string' || typeof payload.sid !== 'string') {
@@ -80,5 +80,6 @@ export async function verifyAccessToken(deps: Deps, token: string): Promise<Acce
     sid: payload.sid,
     username: String(payload.username ?? ''),
     roles: Array.isArray(payload.roles) ? (payload.roles as string[]) : [],
+    exp,
   };
 }

@@ -29,6 +29,7 @@ export const ENV = {
   corsOrigins: 'CORS_ORIGINS',
   accessTokenTtl: 'ACCESS_TOKEN_TTL_SECONDS',
   refreshTokenTtl: 'REFRESH_TOKEN_TTL_SECONDS',
+  authCache: 'AUTH_CACHE_SECONDS',
   defaultProvider: 'DEFAULT_PROVIDER_ID',
   cliProviderEnabled: 'CLI_PROVIDER_ENABLED',
   cliEnvAllowCredentials: 'CLI_ENV_ALLOW_CREDENTIALS',
@@ -126,6 +127,7 @@ const envSchema = z.object({
   [ENV.corsOrigins]: text.default('*'),
   [ENV.accessTokenTtl]: seconds.default(900),
   [ENV.refreshTokenTtl]: seconds.default(30 * 24 * 3600),
+  [ENV.authCache]: z.string().regex(/^\d+$/, 'must be a whole number of seconds').transform(Number).default(10),
   [ENV.defaultProvider]: text.optional(),
   [ENV.cliProviderEnabled]: flag.default('false'),
   [ENV.cliEnvAllowCredentials]: text.default(''),
@@ -217,6 +219,11 @@ export interface Config {
   corsOrigins: string[];
   accessTokenTtlSeconds: number;
   refreshTokenTtlSeconds: number;
+  /**
+   * How long a function instance reuses what it read to authenticate a token (0: never). A logout or a
+   * change to the user takes effect at once in the instance that makes it, and within this time in others.
+   */
+  authCacheSeconds: number;
   /** The provider a task that names none runs on, when no agent routes it. */
   defaultProviderId?: string;
   /** Without it no `cli` provider can be registered or run. */
@@ -294,6 +301,7 @@ export function parseConfig(env: Env): Config {
     corsOrigins: v[ENV.corsOrigins].split(',').map((s) => s.trim()).filter(Boolean),
     accessTokenTtlSeconds: v[ENV.accessTokenTtl],
     refreshTokenTtlSeconds: v[ENV.refreshTokenTtl],
+    authCacheSeconds: v[ENV.authCache],
     defaultProviderId: v[ENV.defaultProvider],
     cliProviderEnabled: v[ENV.cliProviderEnabled] === 'true',
     cliEnvAllowCredentials: v[ENV.cliEnvAllowCredentials].split(',').map((s) => s.trim()).filter(Boolean),

@@ -25,6 +25,7 @@ describe('parseConfig', () => {
       corsOrigins: ['*'],
       accessTokenTtlSeconds: 900,
       refreshTokenTtlSeconds: 2_592_000,
+      authCacheSeconds: 10,
       defaultProviderId: undefined,
       cliProviderEnabled: false,
       cliEnvAllowCredentials: [],
