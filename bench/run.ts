@@ -18,6 +18,7 @@ interface AreaBench {
 }
 const AREAS: AreaBench[] = [
   { file: 'breakdown.ts', exportName: 'benchBreakdown' },
+  { file: 'creates.ts', exportName: 'benchCreates' },
   { file: 'tasks.ts', exportName: 'benchTasks' },
   { file: 'workflows.ts', exportName: 'benchWorkflows' },
   { file: 'resources.ts', exportName: 'benchResources' },

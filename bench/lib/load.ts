@@ -24,13 +24,23 @@ export interface LoadOptions {
   headers?: Record<string, string>;
   /** A short run first, not measured (JIT, connection pools, DynamoDB Local's own warm-up). */
   warmupSeconds?: number;
+  method?: 'GET' | 'POST';
+  /** The request body (JSON), the same for every request. */
+  body?: string;
+  /** Requests per second over all connections (autocannon's overallRate); as fast as answered when absent. */
+  overallRate?: number;
 }
 
 const autocannonCli = () => createRequire(import.meta.url).resolve('autocannon/autocannon.js');
 
-function autocannon(url: string, connections: number, seconds: number, headers: Record<string, string>): Promise<Record<string, any>> {
+type Request = Pick<LoadOptions, 'method' | 'body' | 'overallRate'>;
+
+function autocannon(url: string, connections: number, seconds: number, headers: Record<string, string>, request: Request = {}): Promise<Record<string, any>> {
   const args = [autocannonCli(), '-j', '-c', String(connections), '-d', String(seconds)];
   for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}=${v}`);
+  if (request.method) args.push('-m', request.method);
+  if (request.body !== undefined) args.push('-b', request.body, '-H', 'content-type=application/json');
+  if (request.overallRate) args.push('-R', String(request.overallRate));
   args.push(url);
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -51,8 +61,9 @@ function autocannon(url: string, connections: number, seconds: number, headers: 
 
 export async function load(url: string, options: LoadOptions): Promise<LoadFigure> {
   const headers = options.headers ?? {};
-  if (options.warmupSeconds) await autocannon(url, Math.min(10, options.connections), options.warmupSeconds, headers);
-  const r = await autocannon(url, options.connections, options.durationSeconds, headers);
+  const request: Request = { method: options.method, body: options.body, overallRate: options.overallRate };
+  if (options.warmupSeconds) await autocannon(url, Math.min(10, options.connections), options.warmupSeconds, headers, { ...request, overallRate: undefined });
+  const r = await autocannon(url, options.connections, options.durationSeconds, headers, request);
   return {
     url,
     p50Ms: r.latency.p50,
@@ -64,11 +75,22 @@ export async function load(url: string, options: LoadOptions): Promise<LoadFigur
   };
 }
 
-/** A bare node:http server answering one fixed JSON body, with the same headers the API sends. */
-export async function startBareServer(body: () => string): Promise<{ url: string; close: () => Promise<void> }> {
-  const server = http.createServer((_req, res) => {
+/** A bare node:http server answering a JSON body (made per request, possibly after a read), with the same headers the API sends. */
+export async function startBareServer(body: () => string | Promise<string>): Promise<{ url: string; close: () => Promise<void> }> {
+  const send = (res: http.ServerResponse, text: string) => {
     res.writeHead(200, { 'Content-Type': 'application/json' });
-    res.end(body());
+    res.end(text);
+  };
+  const server = http.createServer((_req, res) => {
+    const answer = body();
+    if (typeof answer === 'string') return send(res, answer);
+    answer.then(
+      (text) => send(res, text),
+      () => {
+        res.writeHead(500);
+        res.end();
+      },
+    );
   });
   server.keepAliveTimeout = 5000;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
