@@ -34,7 +34,7 @@ export async function publish(deps: Deps, channels: string[], type: string, data
     const sends: Promise<void>[] = [];
     // The channels' subscribers are read side by side (one round trip, not one per channel), then
     // taken in the channels' order: a connection on several hears the event once, on the first.
-    const byChannel = await Promise.all(channels.map((channel) => repo.recentSubscribers(channel)));
+    const byChannel = await Promise.all(channels.map((channel) => repo.subscribers(channel)));
     for (const [i, channel] of channels.entries()) {
       for (const sub of byChannel[i]) {
         if (seen.has(sub.connection_id)) continue;

@@ -62,30 +62,6 @@ const connKey = (id: string) => ({ pk: `CONN#${id}`, sk: 'CONN' });
 const subKey = (channel: string, id: string) => ({ pk: `CHANNEL#${channel}`, sk: `CONN#${id}` });
 const userConnections = (userId: string) => `USER_CONNECTIONS#${userId}`;
 
-/**
- * How long a function instance reuses a channel's subscriber list for the events it publishes. A task
- * streams output in chunks tens of milliseconds apart and changes status a few times a run: without it
- * each is a query. A subscribe, unsubscribe or disconnect forgets the channels it touches in the
- * instance that makes it (the local runtime is one process: there, a new subscriber hears the next
- * event); on AWS another instance sees it within this time.
- */
-export const SUBSCRIBERS_CACHE_MS = 1000;
-const SUBSCRIBERS_CACHE_MAX_CHANNELS = 10_000;
-
-/** Per table and channel: the list read, until when it is used, and a generation moved by every change. */
-const subscriberCache = new Map<string, { subscribers: Subscriber[]; until: number }>();
-const channelGenerations = new Map<string, number>();
-
-function forgetChannels(table: string, channels: readonly string[]): void {
-  for (const channel of channels) {
-    const key = `${table}\u0000${channel}`;
-    subscriberCache.delete(key);
-    channelGenerations.set(key, (channelGenerations.get(key) ?? 0) + 1);
-    // Generations only need to outlive the reads in flight: a bounded map, oldest first out.
-    if (channelGenerations.size > SUBSCRIBERS_CACHE_MAX_CHANNELS) channelGenerations.delete(channelGenerations.keys().next().value!);
-  }
-}
-
 export class ConnectionRepository {
   constructor(private readonly store: Store) {}
 
@@ -137,8 +113,7 @@ export class ConnectionRepository {
     const fresh = [...new Set(channels)];
     if (!fresh.length) return;
     const adding = fresh.filter((c) => !conn.channels.includes(c));
-    await this.writeSubscriptions(
-      fresh,
+    await this.writeAll(
       fresh.map((c) => ({
         PutRequest: {
           Item: { ...subKey(c, conn.connection_id), entity: 'subscription', connection_id: conn.connection_id, user_id: conn.user_id, permissions: conn.permissions, expires_at: conn.expires_at },
@@ -163,7 +138,7 @@ export class ConnectionRepository {
       if (!current) throw err;
       // Over the limit: take back the items of the channels the connection does not hold.
       const extra = adding.filter((c) => !current.channels.includes(c));
-      if (extra.length) await this.writeSubscriptions(extra, extra.map((c) => ({ DeleteRequest: { Key: subKey(c, conn.connection_id) } })));
+      if (extra.length) await this.writeAll(extra.map((c) => ({ DeleteRequest: { Key: subKey(c, conn.connection_id) } })));
       conn.channels = current.channels;
       throw new ChannelLimitError(maxChannels, current.channels.length);
     }
@@ -171,7 +146,7 @@ export class ConnectionRepository {
 
   async unsubscribe(conn: ConnectionRecord, channels: string[]): Promise<void> {
     channels = [...new Set(channels)];
-    await this.writeSubscriptions(channels, channels.map((c) => ({ DeleteRequest: { Key: subKey(c, conn.connection_id) } })));
+    await this.writeAll(channels.map((c) => ({ DeleteRequest: { Key: subKey(c, conn.connection_id) } })));
     conn.channels = conn.channels.filter((c) => !channels.includes(c));
     const out = await this.store.doc
       .send(
@@ -235,7 +210,7 @@ export class ConnectionRepository {
   async remove(id: string, alsoChannels: string[] = []): Promise<void> {
     const conn = await this.get(id);
     const channels = [...new Set([...(conn?.channels ?? []), ...alsoChannels])];
-    if (channels.length) await this.writeSubscriptions(channels, channels.map((c) => ({ DeleteRequest: { Key: subKey(c, id) } })));
+    if (channels.length) await this.writeAll(channels.map((c) => ({ DeleteRequest: { Key: subKey(c, id) } })));
     await this.store.doc.send(new DeleteCommand({ TableName: this.store.table, Key: connKey(id) }));
   }
 
@@ -254,33 +229,6 @@ export class ConnectionRepository {
       startKey = page.lastKey;
     } while (startKey);
     return out;
-  }
-
-  /**
-   * The channel's subscribers as read at most SUBSCRIBERS_CACHE_MS ago by this instance (and not
-   * changed by it since): for publishing. `subscribers` always reads.
-   */
-  async recentSubscribers(channel: string, nowMs = Date.now()): Promise<Subscriber[]> {
-    const key = `${this.store.table}\u0000${channel}`;
-    const cached = subscriberCache.get(key);
-    if (cached && cached.until > nowMs) return cached.subscribers;
-    const generation = channelGenerations.get(key) ?? 0;
-    const subscribers = await this.subscribers(channel);
-    if ((channelGenerations.get(key) ?? 0) === generation) {
-      subscriberCache.delete(key);
-      subscriberCache.set(key, { subscribers, until: nowMs + SUBSCRIBERS_CACHE_MS });
-      if (subscriberCache.size > SUBSCRIBERS_CACHE_MAX_CHANNELS) subscriberCache.delete(subscriberCache.keys().next().value!);
-    }
-    return subscribers;
-  }
-
-  /** Writes subscription items, then forgets the cached lists of their channels (even when the write failed midway). */
-  private async writeSubscriptions(channels: readonly string[], requests: Record<string, unknown>[]): Promise<void> {
-    try {
-      await this.writeAll(requests);
-    } finally {
-      forgetChannels(this.store.table, channels);
-    }
   }
 
   private async writeAll(requests: Record<string, unknown>[]): Promise<void> {
