@@ -1,6 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import fs from 'node:fs';
 import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { ENV, parseConfig, type Config } from '../shared/platform/config.js';
@@ -137,7 +138,9 @@ export function localConfig(tableName: string, env: Record<string, string> = {})
 export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Promise<LocalRuntime> {
   const log = options.log ?? ((line: string) => console.log(line));
   const host = options.host ?? '127.0.0.1';
-  const port = options.port && options.port > 0 ? options.port : await freePort();
+  // A port of our choosing may be taken by another process before the server listens: then another is chosen.
+  const portChosen = !(options.port && options.port > 0);
+  let port = portChosen ? await freePort() : options.port!;
   const dataDir = options.dataDir === undefined ? path.resolve('.data') : options.dataDir;
   const clock = options.clock ?? systemClock;
 
@@ -229,8 +232,10 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     });
 
     const connectionsKey = newAccessKeyId();
-    const connectionsPort = await freePort();
-    const connectionsUrl = `http://${connectionsKey}@127.0.0.1:${connectionsPort}`;
+    const gateway = createWebSocketGateway(WS_FUNCTIONS, log);
+    connectionsServer = createConnectionsServer(gateway, connectionsKey);
+    await listen(connectionsServer, 0, '127.0.0.1');
+    const connectionsUrl = `http://${connectionsKey}@127.0.0.1:${(connectionsServer.address() as AddressInfo).port}`;
     // This runtime's instance id: the prefix of the task leases it takes (see local/instances.ts).
     const instanceId = `local-${ulid()}`;
     const stopping = new AbortController();
@@ -252,7 +257,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       events,
       secrets: new LocalSecretStore(dataDir),
       mail: new LocalMailSender(mailDir),
-      files: new LocalFileShare({ dir: filesDir, baseUrl: `http://${host}:${port}`, key: () => sharedFilesKey(), clock }),
+      files: new LocalFileShare({ dir: filesDir, baseUrl: () => `http://${host}:${port}`, key: () => sharedFilesKey(), clock }),
       signer: await LocalTokenSigner.create(dataDir, config.issuer),
       clock,
       // worker_concurrency (the resource ledger's pool) sets how many tasks the in-process worker runs at once.
@@ -265,9 +270,6 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     const uninstallDeps = installDeps(deps);
     const sharedFilesKey = async () => createHmac('sha256', await deps.appSecret()).update('shared-file-links').digest();
 
-    const gateway = createWebSocketGateway(WS_FUNCTIONS, log);
-    connectionsServer = createConnectionsServer(gateway, connectionsKey);
-    await listen(connectionsServer, connectionsPort, '127.0.0.1');
     httpServer = createHttpServer({
       router: new Router(ROUTES),
       functions: HTTP_FUNCTIONS,
@@ -357,7 +359,15 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     };
     // The public port listens last, once everything behind it is ready, and nothing is awaited after
     // it: the caller's start banner is printed before the first request can be served and logged.
-    await listen(httpServer.server, port, host);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await listen(httpServer.server, port, host);
+        break;
+      } catch (err) {
+        if (!portChosen || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 5) throw err;
+        port = await freePort();
+      }
+    }
 
     let stopped: Promise<void> | undefined;
     return {

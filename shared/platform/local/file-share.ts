@@ -12,8 +12,8 @@ const DAY_MS = 86_400_000;
 export interface LocalFileShareOptions {
   /** `<dataDir>/files` (or a temporary folder when nothing is kept). */
   dir: string;
-  /** The runtime's public URL, e.g. http://127.0.0.1:3000. */
-  baseUrl: string;
+  /** The runtime's public URL, e.g. http://127.0.0.1:3000 (read when a link is made: the port may be chosen late). */
+  baseUrl: () => string;
   /** Key of the links' HMAC. */
   key: () => Promise<Buffer>;
   clock: Clock;
@@ -47,7 +47,7 @@ export class LocalFileShare implements FileShare {
     const now = this.options.clock.now().getTime();
     const expires = Math.floor(now / 1000) + file.expiresInSeconds;
     const signature = signatureOf(await this.options.key(), file.key, expires);
-    const url = `${this.options.baseUrl}${SHARED_FILES.localPath}${file.key.split('/').map(encodeURIComponent).join('/')}?expires=${expires}&signature=${signature}`;
+    const url = `${this.options.baseUrl()}${SHARED_FILES.localPath}${file.key.split('/').map(encodeURIComponent).join('/')}?expires=${expires}&signature=${signature}`;
     return { url, expiresAt: new Date(expires * 1000) };
   }
 
