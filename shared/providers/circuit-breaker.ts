@@ -86,6 +86,11 @@ export function allowsCalls(snapshot: CircuitSnapshot, now: Date, policy: Circui
   return effectiveState(snapshot, now, policy) !== 'open';
 }
 
+/** A window that started after this instant is still the current one at `now` (see `isQuietSuccess`). */
+export function currentWindowAfter(now: Date, policy: CircuitPolicy = DEFAULT_CIRCUIT_POLICY): string {
+  return new Date(now.getTime() - policy.windowSeconds * 1000).toISOString();
+}
+
 /**
  * A success that changes nothing but the window's call count (closed, no failures pending, window still
  * current): the store can add it with an atomic ADD instead of a versioned write, so that a busy healthy

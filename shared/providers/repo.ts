@@ -207,19 +207,20 @@ export class ProviderRepository {
   }
 
   /**
-   * Counts a success that changes nothing else (see `isQuietSuccess`), if the breaker is still closed,
-   * without pending failures, in the same window. Answers false when it was not, and nothing was written.
+   * Counts a success that changes nothing else (see `isQuietSuccess`) if the breaker is closed, without
+   * pending failures, in a window that started after `windowStartedAfter` (`currentWindowAfter`): one
+   * conditional write, no read. Answers false when it was not so (or there is no breaker yet), and nothing was written.
    */
-  async addQuietSuccess(id: string, windowStartedAt: string): Promise<boolean> {
+  async addQuietSuccess(id: string, windowStartedAfter: string): Promise<boolean> {
     try {
       await this.store.doc.send(
         new UpdateCommand({
           TableName: this.store.table,
           Key: circuitKey(id),
           UpdateExpression: 'ADD window_calls :one',
-          ConditionExpression: '#state = :closed AND consecutive_failures = :zero AND window_started_at = :ws',
+          ConditionExpression: '#state = :closed AND consecutive_failures = :zero AND window_started_at > :after',
           ExpressionAttributeNames: { '#state': 'state' },
-          ExpressionAttributeValues: { ':one': 1, ':closed': 'closed', ':zero': 0, ':ws': windowStartedAt },
+          ExpressionAttributeValues: { ':one': 1, ':closed': 'closed', ':zero': 0, ':after': windowStartedAfter },
         }),
       );
       return true;

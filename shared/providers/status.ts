@@ -6,6 +6,7 @@
 import type { Deps } from '../platform/runtime.js';
 import { ProviderError } from './types.js';
 import {
+  currentWindowAfter,
   DEFAULT_CIRCUIT_POLICY,
   effectiveState,
   isQuietSuccess,
@@ -58,11 +59,14 @@ export async function recordProviderCall(deps: Deps, call: ProviderCall): Promis
   const providers = repo(deps);
   await providers.addUsage(call, now);
   const outcome = call.ok ? ({ ok: true } as const) : { ok: false as const, retryable: call.retryable ?? false, errorCode: call.errorCode };
+  // The usual case, a success while all is well, is one conditional write with no read before it.
+  const windowAfter = currentWindowAfter(now, DEFAULT_CIRCUIT_POLICY);
+  if (outcome.ok && (await providers.addQuietSuccess(call.providerId, windowAfter))) return;
   let transition: ReturnType<typeof recordOutcome> | undefined;
   try {
     transition = await retryOnConflict(async () => {
       const current = await providers.circuit(call.providerId);
-      if (isQuietSuccess(current, outcome, now, DEFAULT_CIRCUIT_POLICY) && (await providers.addQuietSuccess(call.providerId, current.window_started_at!))) return undefined;
+      if (isQuietSuccess(current, outcome, now, DEFAULT_CIRCUIT_POLICY) && (await providers.addQuietSuccess(call.providerId, windowAfter))) return undefined;
       const next = recordOutcome(current, outcome, now, DEFAULT_CIRCUIT_POLICY);
       await providers.saveCircuit(call.providerId, next.next, current);
       return next;
