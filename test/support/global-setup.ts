@@ -16,13 +16,17 @@ declare module 'vitest' {
     dynamodbEndpoint: string;
     /** The runtime's loopback-only `@connections` endpoint, with its access key id as user name. */
     connectionsUrl: string;
-    admin: { username: string; password: string };
+    /**
+     * The bootstrap admins: the same role under several accounts, because login is limited to 10 a minute
+     * per account and every test file logs an admin in once (a fast run starts more than 10 files a minute).
+     */
+    admins: { username: string; password: string }[];
     /** Everything the runtime (and this process) wrote to stdout and stderr: tests search it for secrets. */
     runtimeLogFile: string;
   }
 }
 
-export const ADMIN = { username: 'root-admin', password: 'integration-admin-password' };
+export const ADMINS = ['root-admin', 'root-admin-2', 'root-admin-3'].map((username) => ({ username, password: 'integration-admin-password' }));
 
 let runtime: LocalRuntime | undefined;
 
@@ -55,16 +59,17 @@ export default async function setup(project: TestProject) {
     workflowWaitScale: 0.1,
   });
   const deps = runtime.deps;
-  await new AuthService(deps, {
+  const auth = new AuthService(deps, {
     users: new UserRepository(deps.store),
     sessions: new SessionRepository(deps.store),
     attempts: new LoginAttemptRepository(deps.store),
-  }).createUser({ ...ADMIN, roles: ['admin'] });
+  });
+  for (const admin of ADMINS) await auth.createUser({ ...admin, roles: ['admin'] });
   project.provide('baseUrl', runtime.url);
   project.provide('wsUrl', runtime.wsUrl);
   project.provide('dynamodbEndpoint', runtime.dynamodb!.endpoint);
   project.provide('connectionsUrl', runtime.connectionsUrl);
-  project.provide('admin', ADMIN);
+  project.provide('admins', ADMINS);
   project.provide('runtimeLogFile', runtimeLogFile);
   return async () => {
     await runtime?.stop();
