@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { ENV, parseConfig, type Config } from '../shared/platform/config.js';
-import { TABLE, TASK_DEAD_LETTER_QUEUE, TASK_QUEUE } from '../shared/platform/infra.js';
+import { LIVE_FEED, TABLE, TASK_DEAD_LETTER_QUEUE, TASK_QUEUE } from '../shared/platform/infra.js';
 import { installDeps, type Deps } from '../shared/platform/runtime.js';
 import { Store } from '../shared/platform/store/client.js';
 import { systemClock, type Clock } from '../shared/platform/ports.js';
@@ -45,7 +45,9 @@ import { forgetInstance, registerInstance } from './instances.js';
 import { applyStoredWorkerConcurrency } from '../shared/resources/service.js';
 
 import { handler as changeFeed } from '../functions/change-feed/handler.js';
+import { handler as liveFeed } from '../functions/live-feed/handler.js';
 import { CHANGE_FEED_KEY_PREFIXES } from '../shared/change-feed.js';
+import { LIVE_FEED_KEY_PREFIXES } from '../shared/live-feed.js';
 import { collectGauges } from '../shared/analytics/collector.js';
 import { pushAnalyticsStream } from '../shared/analytics/stream.js';
 import { ensureMonitoring, runEvaluator } from '../shared/monitoring/service.js';
@@ -91,9 +93,12 @@ export interface LocalRuntimeOptions {
   /** Restart the DynamoDB Local child when it exits (default true; tests of a lasting outage turn it off). */
   restartDynamoDb?: boolean;
   /**
-   * Read the table's change feed (default true): off, the table has no stream and no metrics are recorded
-   * from the platform's writes. `stream-only`: the stream is kept and read, but no consumer gets a change
-   * (what the stream itself costs DynamoDB Local, without the consumers' work: the analytics bench).
+   * Read the table's stream (default true): its change feed records the metrics of the platform's writes,
+   * its live feed announces task changes (WebSocket and event-bus events). Off, the table has no stream
+   * (DynamoDB Local does more for every write to a table with one) and neither feed runs: no metrics, no
+   * task events (for test runtimes that need neither). `stream-only`: the stream is read, but no change
+   * feed consumer gets a change (what the stream itself costs DynamoDB Local: the analytics bench); the
+   * live feed runs.
    */
   changeFeed?: boolean | 'stream-only';
 }
@@ -117,6 +122,8 @@ export interface LocalRuntime {
   mailDir: string;
   /** The change feed's poller (undefined when `changeFeed: false`). */
   changeFeed?: StreamPoller;
+  /** The live feed's poller (undefined when `changeFeed: false`). */
+  liveFeed?: StreamPoller;
   stop(): Promise<void>;
 }
 
@@ -322,9 +329,18 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       options.changeFeed === false
         ? undefined
         : new StreamPoller({ endpoint, tableName, handler: (event) => changeFeed(event), dataDir, log, keyPrefixes: options.changeFeed === 'stream-only' ? [] : CHANGE_FEED_KEY_PREFIXES });
-    // Its own writes tell it when there is something to read (see CHANGE_FEED.localQuietPollMs).
-    if (poller) store.onWrite(() => poller.written());
+    // The live feed: the same stream, read at once, for the task events users wait on.
+    const livePoller =
+      options.changeFeed === false
+        ? undefined
+        : new StreamPoller({ name: 'live-feed', settings: LIVE_FEED, endpoint, tableName, handler: (event) => liveFeed(event), dataDir, log, keyPrefixes: LIVE_FEED_KEY_PREFIXES });
+    // Their own writes tell them when there is something to read (see CHANGE_FEED.localQuietPollMs).
+    store.onWrite(() => {
+      poller?.written();
+      livePoller?.written();
+    });
     poller?.start();
+    livePoller?.start();
     // The metrics collector, with this process's own figures (on AWS the Lambda's process would say nothing).
     const sampler = new ProcessSampler();
     const collector = periodic(
@@ -353,6 +369,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       await stopJobs();
       sampler.stop();
       await poller?.stop();
+      await livePoller?.stop();
       await queue.stop({ drain: false, timeoutMs: 1_000 });
       await deadLetterQueue.stop({ drain: false, timeoutMs: 1_000 });
       await gateway.close();
@@ -383,6 +400,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       events,
       mailDir,
       changeFeed: poller,
+      liveFeed: livePoller,
       stop() {
         stopped ??= (async () => {
           const requests = await httpServer!.close();
@@ -405,6 +423,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
           await auditQueue.stop();
           // After the queues: the last writes of the drained tasks still reach the feed's next poll.
           await poller?.stop();
+          await livePoller?.stop();
           log(`drained ${requests} request(s) and ${inFlight - unfinished} task(s); handed ${unfinished} task(s) back to the queue`);
           // The next start recovers this instance's leases all the same (it finds the lock file's instance).
           await forgetInstance(table, instanceId).catch((err) => log(`instance record not removed: ${(err as Error).message}`));

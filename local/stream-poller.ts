@@ -11,7 +11,7 @@ import {
   type Shard,
 } from '@aws-sdk/client-dynamodb-streams';
 import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
-import { CHANGE_FEED } from '../shared/platform/infra.js';
+import { CHANGE_FEED, type FeedSettings } from '../shared/platform/infra.js';
 import { localEndpoint } from '../shared/platform/aws/util.js';
 
 /** Where the poller keeps its position: per shard, the last sequence number handled, and whether the shard is done. */
@@ -21,6 +21,10 @@ interface Checkpoints {
 }
 
 export interface StreamPollerOptions {
+  /** Names its checkpoint and failure files (`<name>.json`, `<name>-failures.jsonl`) and its log lines (default `change-feed`). */
+  name?: string;
+  /** Batch size, batching window, retries and local polling (default `CHANGE_FEED`; the live feed's are `LIVE_FEED`). */
+  settings?: FeedSettings;
   endpoint: string;
   tableName: string;
   /** The change-feed function (the handler the event source mapping invokes on AWS). */
@@ -84,13 +88,17 @@ export class StreamPoller {
   private dirty = true;
   /** Records handed to the handler since start (tests and the bench read it). */
   delivered = 0;
+  private readonly name: string;
+  private readonly settings: FeedSettings;
 
   constructor(private readonly options: StreamPollerOptions) {
     const config = { ...localEndpoint(options.endpoint), maxAttempts: 3 };
     this.streams = new DynamoDBStreamsClient(config);
     this.dynamo = new DynamoDBClient(config);
-    this.file = options.dataDir ? path.join(options.dataDir, 'change-feed.json') : undefined;
-    this.failureFile = options.dataDir ? path.join(options.dataDir, 'change-feed-failures.jsonl') : undefined;
+    this.name = options.name ?? 'change-feed';
+    this.settings = options.settings ?? CHANGE_FEED;
+    this.file = options.dataDir ? path.join(options.dataDir, `${this.name}.json`) : undefined;
+    this.failureFile = options.dataDir ? path.join(options.dataDir, `${this.name}-failures.jsonl`) : undefined;
     this.checkpoints = this.file && existsSync(this.file) ? (JSON.parse(readFileSync(this.file, 'utf8')) as Checkpoints) : { shards: {} };
   }
 
@@ -101,7 +109,7 @@ export class StreamPoller {
       this.dirty = false;
       this.running = this.pollOnce()
         .then((n) => void (moved = n))
-        .catch((err) => this.options.log(`change feed poll failed: ${(err as Error).stack ?? err}`));
+        .catch((err) => this.options.log(`${this.name} poll failed: ${(err as Error).stack ?? err}`));
       await this.running;
       if (this.stopped) return;
       if (moved > 0) {
@@ -109,8 +117,8 @@ export class StreamPoller {
         return;
       }
       // Nothing new: poll again soon while writes are being made, else wait for the next write.
-      const idle = this.options.idlePollMs ?? CHANGE_FEED.localIdlePollMs;
-      const quiet = this.options.quietPollMs ?? CHANGE_FEED.localQuietPollMs;
+      const idle = this.options.idlePollMs ?? this.settings.localIdlePollMs;
+      const quiet = this.options.quietPollMs ?? this.settings.localQuietPollMs;
       this.timer = setTimeout(() => {
         if (this.dirty) void loop();
         else this.timer = this.quietWait(quiet, loop);
@@ -227,25 +235,25 @@ export class StreamPoller {
    */
   private async gather(iterator: string): Promise<{ records: StreamRecord[]; next?: string }> {
     const records: StreamRecord[] = [];
-    const windowMs = this.options.batchingWindowMs ?? CHANGE_FEED.maxBatchingWindowSeconds * 1000;
+    const windowMs = this.options.batchingWindowMs ?? this.settings.maxBatchingWindowSeconds * 1000;
     let windowEnds: number | undefined;
     let next: string | undefined = iterator;
     // As on AWS, the filter applies before batching: only wanted records fill a batch (the others read
     // along are bounded, so a burst of unwanted writes cannot hold a batch in memory without end).
     let wanted = 0;
     while (next) {
-      const out: GetRecordsCommandOutput = await this.streams.send(new GetRecordsCommand({ ShardIterator: next, Limit: Math.min(GET_RECORDS_LIMIT, CHANGE_FEED.batchSize - wanted) }));
+      const out: GetRecordsCommandOutput = await this.streams.send(new GetRecordsCommand({ ShardIterator: next, Limit: Math.min(GET_RECORDS_LIMIT, this.settings.batchSize - wanted) }));
       records.push(...(out.Records ?? []));
       for (const r of out.Records ?? []) if (this.wanted(r)) wanted++;
       next = out.NextShardIterator;
-      if (!records.length || wanted >= CHANGE_FEED.batchSize || records.length >= MAX_RECORDS_READ_AHEAD || this.stopped) break;
+      if (!records.length || wanted >= this.settings.batchSize || records.length >= MAX_RECORDS_READ_AHEAD || this.stopped) break;
       windowEnds ??= Date.now() + windowMs;
       const left = windowEnds - Date.now();
       if (left <= 0) break;
       // The next read waits, whether this one found records or not: as the event source reads a shard a
       // few times a second (GetRecords allows 5 a second per shard), not back to back, which on DynamoDB
       // Local would take its one thread from every other request while writes stream in.
-      await this.pause(Math.min(left, this.options.idlePollMs ?? CHANGE_FEED.localIdlePollMs));
+      await this.pause(Math.min(left, this.options.idlePollMs ?? this.settings.localIdlePollMs));
     }
     return { records, next };
   }
@@ -306,10 +314,10 @@ export class StreamPoller {
       this.iterators.delete(shardId);
       const tries = (this.failures.get(failed!) ?? 0) + 1;
       this.failures.set(failed!, tries);
-      if (tries > CHANGE_FEED.retryAttempts) {
+      if (tries > this.settings.retryAttempts) {
         this.failures.delete(failed!);
         const record = records[failedAt];
-        this.options.log(`change feed record ${failed} failed ${tries} times; written to the failure file and skipped`);
+        this.options.log(`${this.name} record ${failed} failed ${tries} times; written to the failure file and skipped`);
         if (this.failureFile) appendFileSync(this.failureFile, `${JSON.stringify({ at: new Date().toISOString(), shard_id: shardId, record })}\n`);
         this.advance(shardId, failed!);
       }

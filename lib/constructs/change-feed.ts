@@ -6,8 +6,9 @@ import { FilterCriteria, StartingPosition } from 'aws-cdk-lib/aws-lambda';
 import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { Queue } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
-import { CHANGE_FEED, FAILURE_QUEUE_RETENTION_DAYS, FUNCTIONS, METRICS_COLLECTOR_INTERVAL_MINUTES } from '../../shared/platform/infra.js';
+import { CHANGE_FEED, FAILURE_QUEUE_RETENTION_DAYS, FUNCTIONS, LIVE_FEED, METRICS_COLLECTOR_INTERVAL_MINUTES, type FeedSettings } from '../../shared/platform/infra.js';
 import { CHANGE_FEED_KEY_PREFIXES } from '../../shared/change-feed.js';
+import { LIVE_FEED_KEY_PREFIXES } from '../../shared/live-feed.js';
 import { acknowledge } from '../nag.js';
 import type { StageConfig } from '../stage.js';
 import type { SupervisorFunction, SupervisorFunctions } from './supervisor-function.js';
@@ -22,13 +23,16 @@ export interface ChangeFeedProps {
 }
 
 /**
- * The table's change feed and what hangs off it: the change-feed function on the table's stream
- * (partial batch failures, bisect on error, bounded retries, then the batch's description to an SQS
- * failure queue), and the metrics collector on an EventBridge rule. Settings from `CHANGE_FEED` of
- * `shared/platform/infra.ts`, which the local poller uses too.
+ * The table's change feed and what hangs off it: two functions on the table's stream, each with
+ * partial batch failures, bisect on error, bounded retries, then the batch's description to an SQS
+ * failure queue: the change-feed function (metrics, the analytics stream; `CHANGE_FEED`: large batches
+ * over a few seconds) and the live-feed function (task events; `LIVE_FEED`: no batching window). And the
+ * metrics collector on an EventBridge rule. Settings from `shared/platform/infra.ts`, which the local
+ * pollers use too.
  */
 export class ChangeFeed {
   readonly consumer: SupervisorFunction;
+  readonly live: SupervisorFunction;
   readonly collector: SupervisorFunction;
   /** Stream batches that failed every retry (their shard, sequence numbers; the records stay in the stream 24 h). */
   readonly failureQueue: Queue;
@@ -55,20 +59,14 @@ export class ChangeFeed {
       limits: FUNCTIONS.background,
       noDlqReason: 'Consumes the table stream through an event source mapping whose on-failure destination is the change-feed failure queue.',
     });
-    this.consumer.addEventSource(
-      new DynamoEventSource(props.table, {
-        startingPosition: StartingPosition.TRIM_HORIZON,
-        batchSize: CHANGE_FEED.batchSize,
-        maxBatchingWindow: Duration.seconds(CHANGE_FEED.maxBatchingWindowSeconds),
-        bisectBatchOnError: CHANGE_FEED.bisectBatchOnError,
-        retryAttempts: CHANGE_FEED.retryAttempts,
-        maxRecordAge: Duration.hours(CHANGE_FEED.maxRecordAgeHours),
-        reportBatchItemFailures: true,
-        onFailure: new SqsDlq(this.failureQueue),
-        // Only the items some consumer wants reach the function (not, e.g., the metric rollups it writes).
-        filters: [FilterCriteria.filter({ dynamodb: { Keys: { pk: { S: CHANGE_FEED_KEY_PREFIXES.map((prefix) => ({ prefix })) } } } })],
-      }),
-    );
+    this.consumer.addEventSource(this.streamSource(props, CHANGE_FEED, CHANGE_FEED_KEY_PREFIXES));
+    this.live = props.functions.add('LiveFeedFunction', {
+      name: 'live-feed',
+      description: `Supervisor ${stage}: consumes the table's stream at once (WebSocket and event-bus events of task changes)`,
+      limits: FUNCTIONS.background,
+      noDlqReason: 'Consumes the table stream through an event source mapping whose on-failure destination is the change-feed failure queue.',
+    });
+    this.live.addEventSource(this.streamSource(props, LIVE_FEED, LIVE_FEED_KEY_PREFIXES));
 
     this.collector = props.functions.add('MetricsCollectorFunction', {
       name: 'metrics-collector',
@@ -80,6 +78,22 @@ export class ChangeFeed {
       description: `Supervisor ${stage}: run the metrics collector every ${METRICS_COLLECTOR_INTERVAL_MINUTES === 1 ? 'minute' : `${METRICS_COLLECTOR_INTERVAL_MINUTES} minutes`}`,
       schedule: Schedule.rate(Duration.minutes(METRICS_COLLECTOR_INTERVAL_MINUTES)),
       targets: [new LambdaFunction(this.collector, { deadLetterQueue: props.asyncFailureQueue, retryAttempts: 2, maxEventAge: Duration.minutes(5) })],
+    });
+  }
+
+  /** An event source mapping on the table's stream; only the items whose key starts with one of `prefixes` reach the function. */
+  private streamSource(props: ChangeFeedProps, settings: FeedSettings, prefixes: readonly string[]): DynamoEventSource {
+    return new DynamoEventSource(props.table, {
+      startingPosition: StartingPosition.TRIM_HORIZON,
+      batchSize: settings.batchSize,
+      maxBatchingWindow: Duration.seconds(settings.maxBatchingWindowSeconds),
+      bisectBatchOnError: settings.bisectBatchOnError,
+      retryAttempts: settings.retryAttempts,
+      maxRecordAge: Duration.hours(settings.maxRecordAgeHours),
+      reportBatchItemFailures: true,
+      onFailure: new SqsDlq(this.failureQueue),
+      // Only the items some consumer wants reach the function (not, e.g., the metric rollups it writes).
+      filters: [FilterCriteria.filter({ dynamodb: { Keys: { pk: { S: prefixes.map((prefix) => ({ prefix })) } } } })],
     });
   }
 }

@@ -200,6 +200,34 @@ export const CHANGE_FEED = {
   localQuietPollMs: 5000,
 } as const;
 
+/** How a stream consumer reads the table's stream: its event source mapping on AWS, the local poller. */
+export interface FeedSettings {
+  batchSize: number;
+  maxBatchingWindowSeconds: number;
+  retryAttempts: number;
+  bisectBatchOnError: boolean;
+  maxRecordAgeHours: number;
+  localIdlePollMs: number;
+  localQuietPollMs: number;
+}
+
+/**
+ * The live feed (`functions/live-feed`): the same stream, read by a second consumer with no batching
+ * window, for what a user waits on: the WebSocket events of task changes and their event-bus events.
+ * Small batches, read as soon as there are records; a batch's channels are still read once for all of it.
+ */
+export const LIVE_FEED = {
+  batchSize: 100,
+  maxBatchingWindowSeconds: 0,
+  retryAttempts: 3,
+  bisectBatchOnError: true,
+  /** An event older than this is of no use to a live client: it is set aside (failure queue), not retried. */
+  maxRecordAgeHours: 1,
+  /** Locally, how soon a write is read while writes are being made (a GetRecords every 50 ms at most). */
+  localIdlePollMs: 50,
+  localQuietPollMs: 5000,
+} as const satisfies FeedSettings;
+
 /** How often the metrics collector samples the platform (EventBridge rule on AWS, a timer locally). */
 export const METRICS_COLLECTOR_INTERVAL_MINUTES = 1;
 
@@ -260,7 +288,7 @@ const API_BASELINE: FunctionPorts = { table: 'read-write', signer: 'verify', app
  * WebSocket handlers (`ws-<handler>`). Checked against each bundle by the infra test, in both directions.
  */
 export const FUNCTION_PORTS = {
-  tasks: { table: 'read-write', queue: 'send', connections: true, events: 'publish', secrets: 'manage', signer: 'verify', appSecret: true, stepCallbacks: true, auditQueue: true },
+  tasks: { table: 'read-write', queue: 'send', secrets: 'manage', signer: 'verify', appSecret: true, stepCallbacks: true, auditQueue: true },
   analytics: API_BASELINE,
   // Reads the metrics store, writes export audit records; no paged lists (no app secret). An export above
   // EXPORT_INLINE_MAX_BYTES goes to the exports bucket and the answer carries a presigned URL (files).
@@ -270,7 +298,7 @@ export const FUNCTION_PORTS = {
   workflows: { table: 'read-write', queue: 'send', connections: true, events: 'publish', scheduler: 'manage', workflows: 'manage', signer: 'verify', appSecret: true, stepCallbacks: true, auditQueue: true },
   // Preempting a task (a conflict's resolution) re-queues it, announces it and answers its workflow step;
   // scaling worker_concurrency sets the task queue mapping's maximum concurrency (workerScaling).
-  resources: { table: 'read-write', queue: 'send', connections: true, events: 'publish', signer: 'verify', stepCallbacks: true, auditQueue: true, workerScaling: true },
+  resources: { table: 'read-write', queue: 'send', signer: 'verify', stepCallbacks: true, auditQueue: true, workerScaling: true },
   providers: { table: 'read-write', secrets: 'manage', signer: 'verify', appSecret: true, bedrock: true, auditQueue: true },
   // Configuration secrets, custom events, notifications and redeliveries (which deliver synchronously).
   plugins: { table: 'read-write', secrets: 'manage', events: 'publish', mail: true, signer: 'verify', appSecret: true, auditQueue: true },
@@ -280,9 +308,9 @@ export const FUNCTION_PORTS = {
   auth: { table: 'read-write', connections: true, scheduler: 'manage', signer: 'sign', appSecret: true, auditQueue: true },
   health: { table: 'read', queue: 'check', workflows: 'describe', scheduler: 'check', events: 'check', signer: 'verify', auditQueue: true },
   docs: {},
-  worker: { table: 'read-write', queue: 'send', connections: true, events: 'publish', secrets: 'read', bedrock: true, stepCallbacks: true },
-  'dead-letter': { table: 'read-write', queue: 'send', connections: true, events: 'publish', stepCallbacks: true },
-  sweeper: { table: 'read-write', queue: 'send', connections: true, events: 'publish', stepCallbacks: true },
+  worker: { table: 'read-write', queue: 'send', connections: true, secrets: 'read', bedrock: true, stepCallbacks: true },
+  'dead-letter': { table: 'read-write', queue: 'send', stepCallbacks: true },
+  sweeper: { table: 'read-write', queue: 'send', stepCallbacks: true },
   'workflow-engine': { table: 'read-write', queue: 'send', connections: true, events: 'publish', stepCallbacks: true },
   // A firing whose owner lost the right pauses its schedule.
   'schedule-fire': { table: 'read-write', queue: 'send', connections: true, events: 'publish', workflows: 'start', scheduler: 'manage', stepCallbacks: true },
@@ -294,6 +322,8 @@ export const FUNCTION_PORTS = {
   failures: { table: 'read-write' },
   // The table's stream consumer: records the metrics of every change, pushes the analytics stream to its subscribers.
   'change-feed': { table: 'read-write', connections: true },
+  // The live feed: the WebSocket and event-bus events of task changes (expired subscriptions are removed).
+  'live-feed': { table: 'read-write', connections: true, events: 'publish' },
   // Samples task and workflow gauges into the metrics store every minute.
   'metrics-collector': { table: 'read-write' },
   // Evaluates the alert rules every minute; publishes alert.fired / alert.resolved and pushes them to subscribers.

@@ -16,58 +16,96 @@ export interface PublishOptions {
   accepts?: (preferences: Record<string, unknown>) => boolean;
 }
 
-const SKIPPED = Symbol('not accepted by the subscriber\'s preferences');
+/** One event for the subscribers of its channels. */
+export interface LiveEvent {
+  channels: readonly string[];
+  type: string;
+  data: unknown;
+  options?: PublishOptions;
+}
 
 /**
  * Sends an event to every connection subscribed to any of the channels, once per connection, through
- * the `@connections` API. Connections that are gone (410) are cleaned up. Never throws: a failed
- * notification must not fail the state change that caused it. The data is bounded to what one
- * WebSocket message may carry (`boundEventData`: 128 KB on API Gateway, and locally).
+ * the `@connections` API (see `publishAll`). Never throws; answers how many messages were delivered.
  */
-export async function publish(deps: Deps, channels: string[], type: string, data: unknown, options: PublishOptions = {}): Promise<number> {
+export function publish(deps: Deps, channels: string[], type: string, data: unknown, options: PublishOptions = {}): Promise<number> {
+  return publishAll(deps, [{ channels, type, data, options }]);
+}
+
+interface Outgoing {
+  channel: string;
+  type: string;
+  message: ReturnType<typeof serverMessage>;
+  accepts?: PublishOptions['accepts'];
+}
+
+/**
+ * Sends events, in order, to the connections subscribed to their channels: each connection hears an
+ * event once (on the first of its channels it holds) and its events in the order given; connections
+ * are served side by side. Each channel's subscribers are read once for all the events (a change-feed
+ * batch of a hundred task changes reads `tasks` once). Connections that are gone (410) are cleaned up;
+ * expired ones are removed. Never throws: a failed notification must not fail what caused it. The
+ * data is bounded to what one WebSocket message may carry (`boundEventData`: 128 KB on API Gateway,
+ * and locally). Answers how many messages were delivered.
+ */
+export async function publishAll(deps: Deps, events: readonly LiveEvent[]): Promise<number> {
   const repo = new ConnectionRepository(deps.store);
   const nowEpoch = Math.floor(deps.clock.now().getTime() / 1000);
   let delivered = 0;
-  const bounded = boundEventData(data);
   try {
-    const seen = new Set<string>();
-    const sends: Promise<void>[] = [];
-    // The channels' subscribers are read side by side (one round trip, not one per channel), then
-    // taken in the channels' order: a connection on several hears the event once, on the first.
-    const byChannel = await Promise.all(channels.map((channel) => repo.subscribers(channel)));
-    for (const [i, channel] of channels.entries()) {
-      for (const sub of byChannel[i]) {
-        if (seen.has(sub.connection_id)) continue;
-        seen.add(sub.connection_id);
-        if (sub.expires_at <= nowEpoch) {
-          sends.push(repo.remove(sub.connection_id, [channel]).catch(() => undefined));
-          continue;
+    const channels = [...new Set(events.flatMap((e) => e.channels))];
+    // The channels' subscribers are read side by side: one round trip, not one per channel.
+    const lists = await Promise.all(channels.map((channel) => repo.subscribers(channel)));
+    const subscribersOf = new Map(channels.map((channel, i) => [channel, lists[i]]));
+    const queues = new Map<string, Outgoing[]>();
+    const expired = new Map<string, string>();
+    for (const event of events) {
+      const options = event.options ?? {};
+      const bounded = boundEventData(event.data);
+      const seen = new Set<string>();
+      for (const channel of event.channels) {
+        for (const sub of subscribersOf.get(channel)!) {
+          if (seen.has(sub.connection_id)) continue;
+          seen.add(sub.connection_id);
+          if (sub.expires_at <= nowEpoch) {
+            expired.set(`${sub.connection_id}\n${channel}`, sub.connection_id);
+            continue;
+          }
+          const unrestricted = options.permission === undefined && options.ownerId === undefined;
+          const byPermission = options.permission !== undefined && sub.permissions.includes(options.permission);
+          const byOwnership = options.ownerId !== undefined && sub.user_id === options.ownerId;
+          if (!unrestricted && !byPermission && !byOwnership) continue;
+          const queue = queues.get(sub.connection_id) ?? [];
+          queue.push({ channel, type: event.type, message: serverMessage(event.type, bounded, channel), accepts: options.accepts });
+          queues.set(sub.connection_id, queue);
         }
-        const unrestricted = options.permission === undefined && options.ownerId === undefined;
-        const byPermission = options.permission !== undefined && sub.permissions.includes(options.permission);
-        const byOwnership = options.ownerId !== undefined && sub.user_id === options.ownerId;
-        if (!unrestricted && !byPermission && !byOwnership) continue;
-        const message = serverMessage(type, bounded, channel);
-        const accepted = options.accepts
-          ? repo.get(sub.connection_id).then((conn) => conn !== undefined && options.accepts!(conn.preferences ?? {}))
-          : Promise.resolve(true);
-        sends.push(
-          accepted.then((ok) => (ok ? connectionsOf(deps).post(sub.connection_id, message) : Promise.reject(SKIPPED))).then(
-            () => {
-              delivered++;
-            },
-            async (err) => {
-              if (err === SKIPPED) return;
-              if (err instanceof ConnectionGoneError) await repo.remove(sub.connection_id, [channel]).catch(() => undefined);
-              else logger.error('websocket post failed', { connection_id: sub.connection_id, type, error: err as Error });
-            },
-          ),
-        );
       }
     }
-    await Promise.all(sends);
+    const removals = [...expired].map(([key, connectionId]) => repo.remove(connectionId, [key.split('\n')[1]]).catch(() => undefined));
+    const sends = [...queues].map(async ([connectionId, queue]) => {
+      // Preferences are read once per connection, and only when some event depends on them.
+      let preferences: Promise<Record<string, unknown> | undefined> | undefined;
+      for (const out of queue) {
+        if (out.accepts) {
+          preferences ??= repo.get(connectionId).then((conn) => (conn ? (conn.preferences ?? {}) : undefined));
+          const prefs = await preferences;
+          if (prefs === undefined || !out.accepts(prefs)) continue;
+        }
+        try {
+          await connectionsOf(deps).post(connectionId, out.message);
+          delivered++;
+        } catch (err) {
+          if (err instanceof ConnectionGoneError) {
+            await repo.remove(connectionId, [out.channel]).catch(() => undefined);
+            return;
+          }
+          logger.error('websocket post failed', { connection_id: connectionId, type: out.type, error: err as Error });
+        }
+      }
+    });
+    await Promise.all([...removals, ...sends]);
   } catch (err) {
-    logger.error('publish failed', { type, error: err as Error });
+    logger.error('publish failed', { types: [...new Set(events.map((e) => e.type))], error: err as Error });
   }
   return delivered;
 }

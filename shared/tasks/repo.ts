@@ -46,8 +46,11 @@ export type SessionRecord = SessionView;
 /** Counter shards: status changes spread over them so that no single item takes every write. */
 export const STATS_SHARDS = 16;
 
-const taskKey = (id: string) => ({ pk: `TASK#${id}`, sk: 'TASK' });
-const sessionKey = (taskId: string, sessionId: string) => ({ pk: `TASK#${taskId}`, sk: `SESSION#${sessionId}` });
+/** A task's items share its partition: the task (`TASK_SORT_KEY`) and its sessions. */
+export const TASK_KEY_PREFIX = 'TASK#';
+export const TASK_SORT_KEY = 'TASK';
+const taskKey = (id: string) => ({ pk: `${TASK_KEY_PREFIX}${id}`, sk: TASK_SORT_KEY });
+const sessionKey = (taskId: string, sessionId: string) => ({ pk: `${TASK_KEY_PREFIX}${taskId}`, sk: `SESSION#${sessionId}` });
 const statsKey = (shard: number) => ({ pk: 'TASK_STATS', sk: `SHARD#${String(shard).padStart(2, '0')}` });
 const ALL_TASKS = 'TASKS';
 const byStatus = (s: TaskStatus) => `TASK_STATUS#${s}`;

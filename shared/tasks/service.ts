@@ -8,8 +8,6 @@ import { canManage, canRead, type Principal } from '../platform/principal.js';
 import { zodIssues } from '../platform/api/validation.js';
 import { logger } from '../platform/logger.js';
 import { METRICS, recordMetrics, type MetricName, type MetricPoint } from '../platform/metrics.js';
-import { publish } from '../realtime/publisher.js';
-import { publishSystemEvent } from '../platform/system-events.js';
 import { createTaskBody, type CreateTaskInput, type TaskView, type UpdateTaskInput, type SessionView } from './model.js';
 import { canDelete, canEdit, type TaskStatus } from './status.js';
 import { canCancel, canRetry, cancel, edit, enqueue as queueRule, failure, requeue, retryOrFail, type Change } from './transitions.js';
@@ -59,19 +57,6 @@ export function parseRunMessage(body: string): RunMessage | undefined {
 
 const repo = (deps: Deps) => new TaskRepository(deps.store);
 
-// ---------------------------------------------------------------- live updates
-
-export const taskChannels = (taskId: string) => ['tasks', `task:${taskId}`];
-
-export async function publishTask(deps: Deps, type: 'task.created' | 'task.updated', task: TaskRecord | TaskView): Promise<void> {
-  const view = publicView(task as TaskRecord);
-  // A task created this instant has no subscriber on `task:<id>` yet: subscribing needs the task to exist,
-  // and its id reaches a client with this event or the create's answer.
-  const channels = type === 'task.created' ? ['tasks'] : taskChannels(view.task_id);
-  // Only the creator and holders of tasks:read_all receive it.
-  await publish(deps, channels, type, view, { permission: 'tasks:read_all', ownerId: view.created_by });
-}
-
 const ENDED: readonly TaskStatus[] = ['completed', 'failed', 'cancelled'];
 
 const END_METRIC: Record<string, MetricName> = { completed: METRICS.tasksCompleted, failed: METRICS.tasksFailed, cancelled: METRICS.tasksCancelled };
@@ -84,19 +69,17 @@ export function taskEndMetrics(task: Pick<TaskRecord, 'status' | 'duration_ms' |
   return points;
 }
 
-/** What follows a change's write: its events, then its run message. Answers whether a message was sent. */
+/**
+ * What follows a change's write: its metrics, the workflow's next step, then its run message. Answers
+ * whether a message was sent. (Its live and event-bus events follow from the stored change: `live.ts`.)
+ */
 export async function announce(deps: Deps, after: TaskRecord, change: Change): Promise<boolean> {
   const ended = ENDED.includes(after.status) && change.from.some((s) => !ENDED.includes(s));
   if (ended) recordMetrics(deps.config, taskEndMetrics(after));
   if (after.workflow_execution_id && ended) {
     // A workflow step's task ended: the run's waiting Advance goes on now, first, as the run's next
-    // steps wait on it (the notifications below do not).
+    // steps wait on it.
     await stepTaskFinished(deps, after.workflow_execution_id);
-  }
-  for (const type of change.events) await publishTask(deps, type, after);
-  // The event bus (plugins): a task that has just completed or failed.
-  if (ended && (after.status === 'completed' || after.status === 'failed')) {
-    await publishSystemEvent(deps, `task.${after.status}`, publicView(after));
   }
   if (!change.send) return false;
   return sendRecorded(deps, after, change.send.token, change.send.delaySeconds);
@@ -197,8 +180,6 @@ export async function createTask(deps: Deps, actor: TaskActor, input: CreateTask
     return publicView((await enqueue(deps, existing)) ?? (await repo(deps).get(options.taskId)) ?? existing);
   }
   recordMetrics(deps.config, [{ name: METRICS.tasksCreated, unit: 'Count', value: 1 }]);
-  await publishTask(deps, 'task.created', record);
-  await publishSystemEvent(deps, 'task.created', publicView(record));
   await sendRecorded(deps, record, runToken, 0);
   return publicView(record);
 }

@@ -102,8 +102,6 @@ export function queueDelay(seconds: number): number {
 /** A state change: the write (on the condition that the task is still the version read, in one of `from`) and what follows it. */
 export interface Change extends TaskWrite {
   from: readonly TaskStatus[];
-  /** Published on the task's channels once the write succeeded. */
-  events: 'task.updated'[];
   /** The run message sent after the write (its token is the task's new run_token). */
   send?: { token: string; delaySeconds: number };
 }
@@ -121,7 +119,6 @@ function allowed(rule: string, task: TaskRecord, from: readonly TaskStatus[], to
 }
 
 const LEASE: (keyof TaskRecord)[] = ['lease_owner', 'lease_until'];
-const UPDATED: Change['events'] = ['task.updated'];
 
 /** Sizes kept in the task item, inside DynamoDB's 400 KB item limit. */
 export const RESULT_MAX_BYTES = 100_000;
@@ -167,7 +164,6 @@ export function enqueue(task: TaskRecord, now: Date): Change {
   return {
     from: allowed('enqueue', task, ['pending'], 'queued'),
     set: { status: 'queued', queued_at: nowIso, updated_at: nowIso, next_attempt_at: nowIso, run_token: token },
-    events: UPDATED,
     send: { token, delaySeconds: 0 },
   };
 }
@@ -175,7 +171,7 @@ export function enqueue(task: TaskRecord, now: Date): Change {
 /** A queued task whose message should long have arrived: the message is sent again with the same token (the one in the queue, if any, stays valid). */
 export function resend(task: TaskRecord, now: Date): Change {
   const token = task.run_token ?? ulid();
-  return { from: allowed('resend', task, ['queued'], 'queued'), set: { next_attempt_at: now.toISOString(), run_token: token }, events: [], send: { token, delaySeconds: 0 } };
+  return { from: allowed('resend', task, ['queued'], 'queued'), set: { next_attempt_at: now.toISOString(), run_token: token }, send: { token, delaySeconds: 0 } };
 }
 
 /**
@@ -202,7 +198,6 @@ export function claim(task: TaskRecord, input: { now: Date; leaseUntil: Date; ag
       waiting_reason: null,
     },
     session: takeover ? lostSession(task, nowIso) : undefined,
-    events: UPDATED,
   };
 }
 
@@ -226,7 +221,6 @@ export function defer(task: TaskRecord, input: { now: Date; reason: NonNullable<
       updated_at: nowIso,
     },
     ...(takeover ? { remove: LEASE, session: lostSession(task, nowIso) } : {}),
-    events: task.status !== 'queued' || task.waiting_reason !== input.reason ? UPDATED : [],
     send: { token, delaySeconds: queueDelay(input.seconds) },
   };
 }
@@ -251,7 +245,6 @@ export function complete(task: TaskRecord, input: { now: Date; output: string; m
     remove: LEASE,
     counters: mergeDeltas(usageDelta(input.usage), durationDelta(durationMs)),
     session: input.session,
-    events: UPDATED,
   };
 }
 
@@ -299,7 +292,6 @@ export function retryOrFail(task: TaskRecord, input: { now: Date; failure: Attem
       remove: LEASE,
       counters: mergeDeltas(usage, { attempts_retried: 1 }),
       session: session('retrying'),
-      events: UPDATED,
       send: { token, delaySeconds: queueDelay(delay) },
     };
   }
@@ -316,7 +308,6 @@ export function retryOrFail(task: TaskRecord, input: { now: Date; failure: Attem
     remove: LEASE,
     counters: usage,
     session: session('failed'),
-    events: UPDATED,
   };
 }
 
@@ -350,7 +341,6 @@ export function deadLetter(task: TaskRecord, now: Date): Change {
     from: allowed('deadLetter', task, ['pending', 'queued', 'running'], 'failed'),
     set: { status: 'failed', error: toTaskError(reason), completed_at: nowIso, duration_ms: sinceStart(task, now), next_attempt_at: null, waiting_reason: null, updated_at: nowIso },
     remove: LEASE,
-    events: UPDATED,
   };
 }
 
@@ -369,7 +359,6 @@ export function cancel(task: TaskRecord, input: { now: Date; reason: string }): 
       next_attempt_at: null,
       waiting_reason: null,
     },
-    events: UPDATED,
   };
 }
 
@@ -380,12 +369,11 @@ export function requeue(task: TaskRecord, now: Date): Change {
     from: allowed('requeue', task, ['failed', 'cancelled'], 'pending'),
     set: { status: 'pending', attempts: 0, result: null, error: null, completed_at: null, duration_ms: null, next_attempt_at: nowIso, waiting_reason: null, updated_at: nowIso },
     remove: ['cancel_reason', 'lease_owner', 'lease_until'],
-    events: UPDATED,
   };
 }
 
 /** Title, priority and tags of a task that has not started; the status stays. */
 export function edit(task: TaskRecord, input: { now: Date; changes: Partial<Pick<TaskRecord, 'title' | 'priority' | 'tags'>> }): Change {
   if (task.status !== 'pending' && task.status !== 'queued') throw new TransitionError('edit', task.status);
-  return { from: ['pending', 'queued'], set: { ...input.changes, updated_at: input.now.toISOString() }, events: UPDATED };
+  return { from: ['pending', 'queued'], set: { ...input.changes, updated_at: input.now.toISOString() } };
 }

@@ -16,7 +16,7 @@ import {
   DOCS_ASSET_FILES,
 } from '../../lib/supervisor-stack.js';
 import { agentRoutes } from '../../shared/agents/routes.js';
-import { FUNCTION_PORTS, type FunctionPorts } from '../../shared/platform/infra.js';
+import { FUNCTION_PORTS, LIVE_FEED, type FunctionPorts } from '../../shared/platform/infra.js';
 import { buildStack, FAKE_ROUTES, removeOutdirs } from './helpers.js';
 
 afterAll(removeOutdirs);
@@ -124,6 +124,23 @@ describe('task queue, DLQ and worker', () => {
     expect(prefixes).toEqual([...CHANGE_FEED_KEY_PREFIXES]);
     expect(prefixes).toContain('TASK#');
     expect(prefixes.some((p: string) => ['MROLL#minute#task.finished#*', 'METRIC_EVENT#0a1b', 'MSERIES#task.finished'].some((pk) => pk.startsWith(p)))).toBe(false);
+  });
+
+  it('feeds the same stream to the live-feed function with no batching window: task items only, the same failure handling', () => {
+    const live = mappings.find((m) => m.Properties.FunctionName.Ref === fnId('live-feed'))!;
+    expect(live.Properties).toMatchObject({
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      BisectBatchOnFunctionError: true,
+      MaximumRetryAttempts: LIVE_FEED.retryAttempts,
+      MaximumBatchingWindowInSeconds: 0,
+      BatchSize: LIVE_FEED.batchSize,
+      StartingPosition: 'TRIM_HORIZON',
+    });
+    expect(live.Properties.DestinationConfig.OnFailure.Destination['Fn::GetAtt'][0]).toMatch(/^ChangeFeedFailureQueue/);
+    const pattern = JSON.parse(live.Properties.FilterCriteria.Filters[0].Pattern);
+    expect(pattern.dynamodb.Keys.pk.S).toEqual([{ prefix: 'TASK#' }]);
+    // Two readers of the stream at most: each shard allows two concurrent consumers.
+    expect(mappings.filter((m) => JSON.stringify(m.Properties.EventSourceArn).includes('StreamArn'))).toHaveLength(2);
   });
 
   it('redrives to a DLQ after 5 receives, and the DLQ feeds the dead-letter function', () => {
@@ -368,11 +385,13 @@ describe('WebSocket API', () => {
 
   it('lets exactly the functions that post to or close connections do so, with the callback URL', () => {
     const publishers = labels().filter((label) => declares(label, 'connections'));
-    // auth closes the sockets of a session that ends or of a user whose rights change
-    for (const required of ['tasks', 'workflows', 'auth', 'worker', 'workflow-engine', 'dead-letter', 'sweeper', 'schedule-fire', 'ws-message']) {
+    // auth closes the sockets of a session that ends or of a user whose rights change; the live feed
+    // sends the events of task changes, so the functions that change tasks post nothing themselves
+    // (the worker still streams a running task's output).
+    for (const required of ['workflows', 'auth', 'worker', 'workflow-engine', 'schedule-fire', 'live-feed', 'ws-message']) {
       expect(publishers).toContain(required);
     }
-    expect(publishers).not.toContain('providers');
+    for (const never of ['providers', 'tasks', 'sweeper', 'dead-letter']) expect(publishers).not.toContain(never);
     for (const label of labels()) {
       const can = actionsOf(label).includes('execute-api:ManageConnections');
       expect(can, label).toBe(publishers.includes(label));

@@ -7,7 +7,7 @@ import { ApiGatewayConnections } from '../../../shared/platform/aws/connections.
 import { systemClock } from '../../../shared/platform/ports.js';
 import type { Deps } from '../../../shared/platform/runtime.js';
 import { TaskRepository } from '../../../shared/tasks/repo.js';
-import { publishTask } from '../../../shared/tasks/service.js';
+import { publishTask } from '../../../shared/tasks/live.js';
 import { ExecutionRepository } from '../../../shared/workflows/repo.js';
 import { publishExecution } from '../../../shared/workflows/reads.js';
 

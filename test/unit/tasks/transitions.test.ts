@@ -147,19 +147,17 @@ describe('transition guards', () => {
 });
 
 describe('enqueue and resend', () => {
-  it('enqueue: pending → queued with a new token, announced and sent at once', () => {
+  it('enqueue: pending → queued with a new token, sent at once', () => {
     const c = enqueue(task('pending'), NOW);
     expect(c.set).toMatchObject({ status: 'queued', queued_at: ISO, next_attempt_at: ISO, updated_at: ISO });
     expect(c.send).toEqual({ token: c.set.run_token, delaySeconds: 0 });
-    expect(c.events).toEqual(['task.updated']);
     expect(c.counters).toBeUndefined();
   });
 
-  it('resend: keeps the token of the message in the queue, announces nothing', () => {
+  it('resend: keeps the token of the message in the queue, changes only the next attempt', () => {
     const c = resend(task('queued', { run_token: 'tok' }), NOW);
     expect(c.set).toEqual({ next_attempt_at: ISO, run_token: 'tok' });
     expect(c.send).toEqual({ token: 'tok', delaySeconds: 0 });
-    expect(c.events).toEqual([]);
     expect(resend(task('queued'), NOW).send!.token).toMatch(/^[0-9A-Z]{26}$/);
   });
 });
@@ -199,14 +197,9 @@ describe('defer', () => {
     const c = defer(task('pending'), input);
     expect(c.set).toMatchObject({ status: 'queued', queued_at: ISO, waiting_reason: 'quota', next_attempt_at: input.nextAttemptAt.toISOString() });
     expect(c.send).toEqual({ token: c.set.run_token, delaySeconds: 900 });
-    expect(c.events).toEqual(['task.updated']);
     expect(c.remove).toBeUndefined();
   });
 
-  it('is announced only when the status or the reason changes', () => {
-    expect(defer(task('queued', { waiting_reason: 'quota' }), input).events).toEqual([]);
-    expect(defer(task('queued', { waiting_reason: 'concurrency' }), input).events).toEqual(['task.updated']);
-  });
 
   it('a takeover gives up the expired lease and records the lost attempt', () => {
     const c = defer(running(), input);
@@ -315,7 +308,6 @@ describe('interrupt, deadLetter, cancel, requeue, edit', () => {
     const c = cancel(running(), { now: NOW, reason: 'no longer needed' });
     expect(c.set).toMatchObject({ status: 'cancelled', cancel_reason: 'no longer needed', error: { code: 'cancelled', message: 'no longer needed', retryable: false }, duration_ms: 2000, waiting_reason: null });
     expect(c.remove).toBeUndefined();
-    expect(c.events).toEqual(['task.updated']);
   });
 
   it('requeue: a fresh set of attempts, nothing of the last run kept', () => {
