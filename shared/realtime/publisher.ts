@@ -81,7 +81,7 @@ export async function publishAll(deps: Deps, events: readonly LiveEvent[]): Prom
         }
       }
     }
-    const removals = [...expired].map(([key, connectionId]) => repo.remove(connectionId, [key.split('\n')[1]]).catch(() => undefined));
+    const removals = [...expired].map(([key, connectionId]) => removeStale(repo, connectionId, key.split('\n')[1]!));
     const sends = [...queues].map(async ([connectionId, queue]) => {
       // Preferences are read once per connection, and only when some event depends on them.
       let preferences: Promise<Record<string, unknown> | undefined> | undefined;
@@ -96,7 +96,7 @@ export async function publishAll(deps: Deps, events: readonly LiveEvent[]): Prom
           delivered++;
         } catch (err) {
           if (err instanceof ConnectionGoneError) {
-            await repo.remove(connectionId, [out.channel]).catch(() => undefined);
+            await removeStale(repo, connectionId, out.channel);
             return;
           }
           logger.error('websocket post failed', { connection_id: connectionId, type: out.type, error: err as Error });
@@ -145,7 +145,7 @@ export async function sendTo(deps: Deps, connectionId: string, channel: string, 
     await connectionsOf(deps).post(connectionId, serverMessage(type, boundEventData(data), channel));
     return true;
   } catch (err) {
-    if (err instanceof ConnectionGoneError) await new ConnectionRepository(deps.store).remove(connectionId, [channel]).catch(() => undefined);
+    if (err instanceof ConnectionGoneError) await removeStale(new ConnectionRepository(deps.store), connectionId, channel);
     else logger.error('websocket post failed', { connection_id: connectionId, type, error: err as Error });
     return false;
   }
@@ -224,7 +224,7 @@ export async function publishSnapshot(
           await connectionsOf(deps).post(sub.connection_id, serverMessage(type, data, channel));
           sent++;
         } catch (err) {
-          if (err instanceof ConnectionGoneError) await repo.remove(sub.connection_id, [channel]).catch(() => undefined);
+          if (err instanceof ConnectionGoneError) await removeStale(repo, sub.connection_id, channel);
           else logger.error('websocket snapshot not delivered', { connection_id: sub.connection_id, type, error: err as Error });
         }
       }),
@@ -233,4 +233,13 @@ export async function publishSnapshot(
     logger.error('snapshot publish failed', { type, error: err as Error });
   }
   return sent;
+}
+
+/** Removes a subscription whose connection expired or is gone; a failure is logged (the next publish finds it again). */
+async function removeStale(repo: ConnectionRepository, connectionId: string, channel: string): Promise<void> {
+  try {
+    await repo.remove(connectionId, [channel]);
+  } catch (err) {
+    logger.warn('stale subscription not removed', { connection_id: connectionId, channel, error: err as Error });
+  }
 }
