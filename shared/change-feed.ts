@@ -1,4 +1,4 @@
-import type { ChangeConsumer } from './platform/feed.js';
+import { keyPrefixesOf, type ChangeConsumer } from './platform/feed.js';
 import { metricsConsumer } from './analytics/feed.js';
 import { analyticsStreamConsumer } from './analytics/stream.js';
 
@@ -6,4 +6,4 @@ import { analyticsStreamConsumer } from './analytics/stream.js';
 export const CHANGE_CONSUMERS: readonly ChangeConsumer[] = [metricsConsumer, analyticsStreamConsumer];
 
 /** Partition key prefixes of the items some consumer wants: the changes of every other item are dropped at the source. */
-export const CHANGE_FEED_KEY_PREFIXES: readonly string[] = [...new Set(CHANGE_CONSUMERS.flatMap((c) => c.keyPrefixes))].sort();
+export const CHANGE_FEED_KEY_PREFIXES: readonly string[] = keyPrefixesOf(CHANGE_CONSUMERS);

@@ -1,4 +1,4 @@
-import type { ChangeConsumer } from './platform/feed.js';
+import { keyPrefixesOf, type ChangeConsumer } from './platform/feed.js';
 import { taskEventsConsumer } from './tasks/live.js';
 
 /**
@@ -8,4 +8,4 @@ import { taskEventsConsumer } from './tasks/live.js';
 export const LIVE_CONSUMERS: readonly ChangeConsumer[] = [taskEventsConsumer];
 
 /** Partition key prefixes of the items some live consumer wants. */
-export const LIVE_FEED_KEY_PREFIXES: readonly string[] = [...new Set(LIVE_CONSUMERS.flatMap((c) => c.keyPrefixes))].sort();
+export const LIVE_FEED_KEY_PREFIXES: readonly string[] = keyPrefixesOf(LIVE_CONSUMERS);

@@ -4,10 +4,11 @@
  * `handleStreamEvent`. Consumers are plain functions over unmarshalled changes; each must be idempotent
  * (a record can be delivered again). The platform knows no area: the consumer list is `shared/change-feed.ts`.
  */
-import type { AttributeValue as LambdaAttributeValue, DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
+import type { Context, AttributeValue as LambdaAttributeValue, DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import type { Deps } from './runtime.js';
+import { logger, useLambdaContext } from './logger.js';
+import { getDeps, type Deps } from './runtime.js';
 
 /** One change of one item, images unmarshalled. */
 export interface Change {
@@ -128,4 +129,30 @@ export async function handleStreamEvent(
     await Promise.all(Array.from({ length: Math.min(width, changes.length) }, worker));
   }
   return failedAt < changes.length ? { batchItemFailures: [{ itemIdentifier: changes[failedAt].sequenceNumber }] } : { batchItemFailures: [] };
+}
+
+/** Partition key prefixes of the items some consumer wants: the event source's filter (and the local poller's) drops the rest. */
+export function keyPrefixesOf(consumers: readonly ChangeConsumer[]): string[] {
+  return [...new Set(consumers.flatMap((c) => c.keyPrefixes))].sort();
+}
+
+/**
+ * The Lambda handler of a function on the table's stream (an event source mapping on AWS, a
+ * `local/stream-poller.ts` locally): each change goes to `consumers`; a failure is logged with its
+ * record and the batch is retried from there.
+ */
+export function streamConsumerHandler(feed: string, consumers: readonly ChangeConsumer[]) {
+  return async (event: DynamoDBStreamEvent, context?: Context): Promise<DynamoDBBatchResponse> => {
+    useLambdaContext(context);
+    const deps = await getDeps();
+    return handleStreamEvent(event, deps, consumers, (consumer, change, err) =>
+      logger.error(`${feed} consumer failed; the batch is retried from this record`, {
+        consumer,
+        pk: change.pk,
+        sk: change.sk,
+        sequence_number: change.sequenceNumber,
+        error: err as Error,
+      }),
+    );
+  };
 }
