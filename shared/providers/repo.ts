@@ -168,6 +168,12 @@ export class ProviderRepository {
     return circuitOf(out.Item);
   }
 
+  /** The provider with its breaker, in one read (the worker's placement needs both). */
+  async withCircuit(id: string): Promise<{ provider: ProviderRecord | undefined; circuit: CircuitItem }> {
+    const items = await getItems(this.store, [providerKey(id), circuitKey(id)], { consistent: true });
+    return { provider: strip(items.find((i) => i.sk === 'PROVIDER')), circuit: circuitOf(items.find((i) => i.sk === 'CIRCUIT')) };
+  }
+
   async circuits(ids: string[]): Promise<Map<string, CircuitItem>> {
     const found = new Map<string, Record<string, unknown>>();
     for (const item of await getItems(this.store, ids.map(circuitKey))) found.set(String(item.pk).slice('PROVIDER#'.length), item);

@@ -103,6 +103,11 @@ export async function eligibleProviders(deps: Deps, opts: { capability?: string 
   return routable.filter((p) => allowsCalls(circuits.get(p.provider_id)!, now, DEFAULT_CIRCUIT_POLICY));
 }
 
+/** A provider and its circuit breaker, read together. */
+export async function providerWithCircuit(deps: Deps, providerId: string) {
+  return repo(deps).withCircuit(providerId);
+}
+
 export async function isCircuitOpen(deps: Deps, providerId: string): Promise<boolean> {
   return !allowsCalls(await repo(deps).circuit(providerId), deps.clock.now(), DEFAULT_CIRCUIT_POLICY);
 }

@@ -57,7 +57,12 @@ export async function recordProviderCall(deps: Deps, call: ProviderCall): Promis
   if (!call.ok && call.errorCode === RATE_LIMITED_LOCALLY) return;
   const now = deps.clock.now();
   const providers = repo(deps);
-  await providers.addUsage(call, now);
+  await Promise.all([providers.addUsage(call, now), recordInBreaker(deps, call, now)]);
+}
+
+/** The breaker's part of `recordProviderCall`. */
+async function recordInBreaker(deps: Deps, call: ProviderCall, now: Date): Promise<void> {
+  const providers = repo(deps);
   const outcome = call.ok ? ({ ok: true } as const) : { ok: false as const, retryable: call.retryable ?? false, errorCode: call.errorCode };
   // The usual case, a success while all is well, is one conditional write with no read before it.
   const windowAfter = currentWindowAfter(now, DEFAULT_CIRCUIT_POLICY);

@@ -1,7 +1,7 @@
 import type { Deps } from '../platform/runtime.js';
 import { costUsd, type ProviderRecord } from '../providers/types.js';
-import { allProviders, eligibleProviders, getProvider, isCircuitOpen, providerCircuit } from '../providers/service.js';
-import { DEFAULT_CIRCUIT_POLICY, retryAt } from '../providers/circuit-breaker.js';
+import { allProviders, eligibleProviders, providerWithCircuit } from '../providers/service.js';
+import { allowsCalls, DEFAULT_CIRCUIT_POLICY, retryAt } from '../providers/circuit-breaker.js';
 import { windowOf } from '../agents/quota.js';
 import type { AgentRecord, QuotaReservation } from '../agents/repo.js';
 import { agentCapacity } from '../agents/service.js';
@@ -43,16 +43,31 @@ export type Placement =
 
 const agentsRepo = agentCapacity;
 
+/** What routing reads before it reserves anything: the providers the task may use, and the agents. */
+export interface RouteReads {
+  scope: ProviderScope;
+  agents: AgentRecord[];
+}
+
+/**
+ * The reads behind a placement, side by side. The worker starts them while it takes the task's
+ * resources (they read only, so a placement that does not happen costs a few reads, nothing held).
+ */
+export async function readRoute(deps: Deps, task: TaskRecord): Promise<RouteReads> {
+  const [scope, agents] = await Promise.all([providerScope(deps, task), agentsRepo(deps).list()]);
+  return { scope, agents };
+}
+
 /** Routes the task and reserves room for the attempt, holding slots until `leaseUntil`. */
-export async function place(deps: Deps, task: TaskRecord, prompt: TaskPrompt, now: Date, leaseUntil: Date): Promise<Placement> {
-  const scope = await providerScope(deps, task);
+export async function place(deps: Deps, task: TaskRecord, prompt: TaskPrompt, now: Date, leaseUntil: Date, reads: RouteReads): Promise<Placement> {
+  const { scope } = reads;
   if ('failure' in scope) return scope;
   if ('waitUntilMs' in scope) {
     return { wait: { reason: 'provider_unavailable', seconds: waitSeconds('provider', task.priority, scope.waitUntilMs, now.getTime()) } };
   }
   const routing = routeTask({
     task,
-    agents: await agentsRepo(deps).list(),
+    agents: reads.agents,
     eligible: scope.eligible,
     usage: new Map(),
     defaultProviderId: deps.config.defaultProviderId,
@@ -86,11 +101,11 @@ async function providerScope(deps: Deps, task: TaskRecord): Promise<ProviderScop
     if (!enabled.length) return { failure: failure(TASK_ERRORS.providerUnavailable, 'no provider is registered and enabled', false) };
     return { waitUntilMs: now + DEFAULT_CIRCUIT_POLICY.cooldownSeconds * 1000 };
   }
-  const provider = await getProvider(deps, named);
+  const { provider, circuit } = await providerWithCircuit(deps, named);
   if (!provider) return { failure: failure(TASK_ERRORS.providerUnavailable, `provider ${named} is not registered`, false) };
   if (!provider.enabled) return { failure: failure(TASK_ERRORS.providerUnavailable, `provider ${named} is disabled`, false) };
-  if (await isCircuitOpen(deps, named)) {
-    const until = retryAt(await providerCircuit(deps, named), DEFAULT_CIRCUIT_POLICY);
+  if (!allowsCalls(circuit, deps.clock.now(), DEFAULT_CIRCUIT_POLICY)) {
+    const until = retryAt(circuit, DEFAULT_CIRCUIT_POLICY);
     return { waitUntilMs: Math.max(now, until?.getTime() ?? now + DEFAULT_CIRCUIT_POLICY.cooldownSeconds * 1000) };
   }
   return { eligible: [provider] };
@@ -179,6 +194,8 @@ async function pickCandidate(deps: Deps, task: TaskRecord, candidates: RouteCand
 /** Gives back what the pick held: the quota reservation (settled with the tokens actually used) and the slots. */
 export async function releasePick(deps: Deps, taskId: string, pick: Pick, actualTokens: number, requestMade: boolean): Promise<void> {
   const agents = agentsRepo(deps);
-  if (pick.reservation) await agents.settle(pick.reservation, actualTokens, requestMade);
-  for (const s of pick.slots) await agents.releaseSlot(s.group, s.slot, taskId, s.lease);
+  await Promise.all([
+    pick.reservation ? agents.settle(pick.reservation, actualTokens, requestMade) : undefined,
+    ...pick.slots.map((s) => agents.releaseSlot(s.group, s.slot, taskId, s.lease)),
+  ]);
 }

@@ -46,6 +46,12 @@ export interface CallOutcome {
   usage: AttemptUsage;
   startedAt: Date;
   latencyMs: number;
+  /**
+   * The call's bookkeeping, left running so that it overlaps the worker's own (the last output pieces
+   * sent, the call recorded in the provider's usage and breaker); awaited before the outcome is stored,
+   * so that subscribers get the output before the task's end. Never rejects.
+   */
+  recorded: Promise<void>;
 }
 
 /**
@@ -115,8 +121,8 @@ export async function callProvider(deps: Deps, task: TaskRecord, pick: Pick, pro
     clearTimeout(timer);
     stopWatch();
     deps.stopping?.removeEventListener('abort', onStopping);
-    await output.close();
   }
+  const outputSent = output.close().catch((err) => logger.error('task output not sent', { task_id: task.task_id, error: err as Error }));
   const latencyMs = Math.round(performance.now() - started);
   const tokensIn = result?.tokensIn ?? 0;
   const tokensOut = result?.tokensOut ?? 0;
@@ -130,8 +136,9 @@ export async function callProvider(deps: Deps, task: TaskRecord, pick: Pick, pro
     fault = failure(TASK_ERRORS.costLimit, `the attempt cost $${cost}, over max_cost_usd $${task.max_cost_usd}; its output is kept in the session only`, false);
   }
 
+  let callRecorded: Promise<void> = Promise.resolve();
   if (requestMade && !cancelled && !interrupted) {
-    await recordProviderCall(deps, {
+    callRecorded = recordProviderCall(deps, {
       providerId: provider.provider_id,
       ok: fault === undefined,
       latencyMs,
@@ -141,7 +148,8 @@ export async function callProvider(deps: Deps, task: TaskRecord, pick: Pick, pro
       ...(fault ? { errorCode: fault.code, retryable: fault.retryable } : {}),
     }).catch((err) => logger.error('provider call not recorded', { provider_id: provider.provider_id, error: err as Error }));
   }
-  return { result, fault, requestMade, cancelled, interrupted, model, usage: { tokensIn, tokensOut, costUsd: cost }, startedAt, latencyMs };
+  const recorded = Promise.all([outputSent, callRecorded]).then(() => undefined);
+  return { result, fault, requestMade, cancelled, interrupted, model, usage: { tokensIn, tokensOut, costUsd: cost }, startedAt, latencyMs, recorded };
 }
 
 /** Streamed output, forwarded as `task.output` in order, a piece at most every OUTPUT_FLUSH_MS. */

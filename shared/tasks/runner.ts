@@ -7,7 +7,7 @@ import { usageDelta } from './stats.js';
 import { callSession } from './sessions.js';
 import { TaskRepository, type SessionRecord, type TaskRecord } from './repo.js';
 import { claim, complete, deadLetter, defer, failure, interrupt, leaseLive, retryOrFail, TASK_ERRORS, toTaskError, type Change } from './transitions.js';
-import { place, releasePick, type Pick } from './placement.js';
+import { place, readRoute, releasePick, type Pick, type RouteReads } from './placement.js';
 import { callProvider, LEASE_GRACE_SECONDS, type CallOutcome, type RunOptions } from './provider-call.js';
 import { announce, commit, type RunMessage } from './service.js';
 import { retryOnConflict, VersionConflictError } from '../platform/store/conflicts.js';
@@ -51,6 +51,9 @@ async function processOnce(deps: Deps, message: RunMessage, options: RunOptions)
   if (await notDue(deps, task, now, message)) return;
 
   const leaseUntil = new Date(now.getTime() + (task.timeout_seconds + LEASE_GRACE_SECONDS) * 1000);
+  // Routing's reads go out meanwhile; they are used only once the resources are held.
+  const route = readRoute(deps, task);
+  route.catch(() => undefined);
   // The capacity ledger first: the task runs only with its resources held (resources/service.ts).
   const hold = await holdForRun(deps, task, leaseUntil);
   if ('wait' in hold) {
@@ -71,7 +74,7 @@ async function processOnce(deps: Deps, message: RunMessage, options: RunOptions)
   const run: RunState = { claimed: false, held: hold.held };
   let lostRace = false;
   try {
-    await placeAndRun(deps, task, takeover, now, leaseUntil, options, run);
+    await placeAndRun(deps, task, takeover, now, leaseUntil, options, run, route);
   } catch (err) {
     lostRace = err instanceof VersionConflictError && !run.claimed;
     throw err;
@@ -86,9 +89,9 @@ interface RunState {
   held: Extract<RunHold, { held: unknown }>['held'];
 }
 
-async function placeAndRun(deps: Deps, task: TaskRecord, takeover: boolean, now: Date, leaseUntil: Date, options: RunOptions, run: RunState): Promise<void> {
+async function placeAndRun(deps: Deps, task: TaskRecord, takeover: boolean, now: Date, leaseUntil: Date, options: RunOptions, run: RunState, route: Promise<RouteReads>): Promise<void> {
   const prompt = buildPrompt(task.type, task.payload);
-  const placement = await place(deps, task, prompt, now, leaseUntil);
+  const placement = await place(deps, task, prompt, now, leaseUntil, await route);
   if ('failure' in placement) {
     await commit(deps, task, retryOrFail(task, { now: deps.clock.now(), failure: placement.failure, attempt: { kind: takeover ? 'lost' : 'not_run' } }));
     return;
@@ -144,9 +147,14 @@ async function claimAttempt(deps: Deps, task: TaskRecord, pick: Pick, leaseUntil
 /** Runs the claimed attempt on the provider, gives back what the pick held and records the session and outcome. */
 async function execute(deps: Deps, task: TaskRecord, pick: Pick, prompt: TaskPrompt, options: RunOptions): Promise<void> {
   const call = await callProvider(deps, task, pick, prompt, options);
-  await releasePick(deps, task.task_id, pick, call.usage.tokensIn + call.usage.tokensOut, call.requestMade);
   const agent = pick.candidate.agent;
-  if (agent) await agentCapacity(deps).touch(agent.agent_id, call.startedAt.toISOString());
+  // Independent writes, side by side; all done before the outcome is stored, since a step waiting on
+  // this task may start the next one at once, on the agent whose slot this gives back.
+  await Promise.all([
+    call.recorded,
+    releasePick(deps, task.task_id, pick, call.usage.tokensIn + call.usage.tokensOut, call.requestMade),
+    agent ? agentCapacity(deps).touch(agent.agent_id, call.startedAt.toISOString()) : undefined,
+  ]);
   const finishedAt = deps.clock.now();
   const session = callSession(task, prompt, {
     agentId: agent?.agent_id ?? null,
