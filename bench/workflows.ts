@@ -1,4 +1,5 @@
 import '../local/quiet-sdk.js';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { pathToFileURL } from 'node:url';
 import { ulid } from 'ulid';
 import { startLocalRuntime, type LocalRuntime } from '../local/runtime.js';
@@ -12,7 +13,7 @@ import { LoginAttemptRepository, SessionRepository } from '../shared/auth/sessio
 import { ScheduleRepository } from '../shared/schedules/repo.js';
 import { createWorkflow, getExecution, startExecution, type ExecutionView } from '../shared/workflows/service.js';
 import { createSchedule, deleteSchedule } from '../shared/schedules/service.js';
-import { listSessions } from '../shared/tasks/service.js';
+import { getTask, listSessions } from '../shared/tasks/service.js';
 import { fixed, median, printTable } from './lib/table.js';
 
 /**
@@ -46,16 +47,38 @@ async function benchPrincipal(runtime: LocalRuntime): Promise<Principal> {
 
 const localStep = (id: string, dependsOn: string[]) => ({ id, type: 'custom' as const, provider_id: 'local', payload: { prompt: `Bench step ${id}: list three checks.` }, depends_on: dependsOn });
 
+/** Marks the bench's own reads (polling a run, reading its tasks afterwards), so that call counts leave them out. */
+const benchReads = new AsyncLocalStorage<true>();
+
+/** Counts the DynamoDB calls the runtime makes (the bench's own reads left out) while `fn` runs. */
+async function countingCalls<T>(runtime: LocalRuntime, fn: () => Promise<T>): Promise<{ value: T; calls: number }> {
+  let calls = 0;
+  const name = `benchWorkflowCalls${ulid()}`;
+  runtime.deps.store.raw.middlewareStack.add(
+    (next) => async (args) => {
+      if (!benchReads.getStore()) calls++;
+      return next(args);
+    },
+    { step: 'initialize', name },
+  );
+  try {
+    return { value: await fn(), calls };
+  } finally {
+    runtime.deps.store.raw.middlewareStack.remove(name);
+  }
+}
+
 async function runToEnd(runtime: LocalRuntime, principal: Principal, definition: WorkflowDefinition): Promise<ExecutionView> {
   const workflow = await createWorkflow(runtime.deps, principal, definition);
   const started = await startExecution(runtime.deps, workflow.workflow_id, { trigger: 'api', actor: { userId: principal.userId, username: principal.username } });
   for (;;) {
-    const run = await getExecution(runtime.deps, workflow.workflow_id, started.execution_id);
+    const run = await benchReads.run(true, () => getExecution(runtime.deps, workflow.workflow_id, started.execution_id));
     if (['completed', 'failed', 'cancelled'].includes(run.status)) {
       if (run.status !== 'completed') throw new Error(`bench run ${run.execution_id} ${run.status}: ${run.error?.message}`);
       return run;
     }
-    await new Promise((r) => setTimeout(r, 50));
+    // The run's times come from its record, not from this loop: it looks seldom, so as not to load the table it measures.
+    await new Promise((r) => setTimeout(r, 500));
   }
 }
 
@@ -86,12 +109,36 @@ function criticalProviderMs(run: ExecutionView, provider: Map<string, number>): 
 }
 
 async function overhead(runtime: LocalRuntime, principal: Principal, label: string, definition: WorkflowDefinition) {
-  const run = await runToEnd(runtime, principal, definition);
-  const provider = await providerMs(runtime, principal, run);
+  const { value: run, calls } = await countingCalls(runtime, () => runToEnd(runtime, principal, definition));
+  const provider = await benchReads.run(true, () => providerMs(runtime, principal, run));
   const totalMs = Date.parse(run.completed_at!) - Date.parse(run.created_at);
   const critical = criticalProviderMs(run, provider);
   const steps = run.steps.length;
-  return { label, steps, totalMs, critical, perStep: (totalMs - critical) / steps, providerMedian: median([...provider.values()]) };
+  return { label, run, provider, steps, totalMs, critical, perStep: (totalMs - critical) / steps, providerMedian: median([...provider.values()]), callsPerStep: calls / steps };
+}
+
+/**
+ * Where a chain's overhead goes, per step (means over the steps): from the previous step's task ending
+ * (the run's creation for the first) to this step's task being stored, which is the orchestration
+ * proper (callback, Advance, step claim, task creation); from stored to claimed by the worker (queue,
+ * resources, routing, quota and slot); the worker's time around the provider call (claimed to
+ * completed, less the call); and the run's end after the last task.
+ */
+async function chainShares(runtime: LocalRuntime, run: ExecutionView, provider: Map<string, number>) {
+  const tasks = await benchReads.run(true, () => Promise.all(run.steps.map((s) => getTask(runtime.deps, s.task_id!))));
+  const at = (iso: string | null | undefined) => Date.parse(iso!);
+  const orchestration: number[] = [];
+  const pickup: number[] = [];
+  const around: number[] = [];
+  let previousEnd = at(run.created_at);
+  tasks.forEach((task, i) => {
+    orchestration.push(at(task!.created_at) - previousEnd);
+    pickup.push(at(task!.started_at) - at(task!.created_at));
+    around.push(at(task!.completed_at) - at(task!.started_at) - provider.get(run.steps[i].step_id)!);
+    previousEnd = at(task!.completed_at);
+  });
+  const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
+  return { orchestration: mean(orchestration), pickup: mean(pickup), around: mean(around), end: at(run.completed_at) - previousEnd };
 }
 
 async function firingDelays(runtime: LocalRuntime, principal: Principal) {
@@ -173,6 +220,8 @@ export async function benchWorkflows(runtime: LocalRuntime): Promise<Figure[]> {
   const principal = await benchPrincipal(runtime);
   const chainSteps = Array.from({ length: WORKFLOWS_BENCH.chainSteps }, (_, i) => localStep(`s${i}`, i === 0 ? [] : [`s${i - 1}`]));
   const fanSteps = [localStep('root', []), ...Array.from({ length: WORKFLOWS_BENCH.fanOutWidth }, (_, i) => localStep(`f${i}`, ['root']))];
+  // A short chain first, so that the figures are of warm code paths (JIT, connections, caches).
+  await runToEnd(runtime, principal, { name: `bench-warmup-${ulid().toLowerCase()}`, max_parallel: 5, on_failure: 'fail_fast', steps: chainSteps.slice(0, 5) });
   const chain = await overhead(runtime, principal, `${WORKFLOWS_BENCH.chainSteps}-step chain`, {
     name: `bench-chain-${ulid().toLowerCase()}`,
     max_parallel: 5,
@@ -187,8 +236,19 @@ export async function benchWorkflows(runtime: LocalRuntime): Promise<Figure[]> {
   });
   printTable(
     'Workflow orchestration overhead per step, local provider ((run time − provider time on the critical path) ÷ steps)',
-    ['run', 'steps', 'run time', 'provider time (critical path)', 'median step provider time', 'overhead per step'],
-    [chain, fan].map((r) => [r.label, String(r.steps), `${fixed(r.totalMs / 1000, 2)} s`, `${fixed(r.critical)} ms`, `${fixed(r.providerMedian)} ms`, `${fixed(r.perStep)} ms`]),
+    ['run', 'steps', 'run time', 'provider time (critical path)', 'median step provider time', 'overhead per step', 'DynamoDB calls per step'],
+    [chain, fan].map((r) => [r.label, String(r.steps), `${fixed(r.totalMs / 1000, 2)} s`, `${fixed(r.critical)} ms`, `${fixed(r.providerMedian)} ms`, `${fixed(r.perStep)} ms`, fixed(r.callsPerStep, 1)]),
+  );
+  const shares = await chainShares(runtime, chain.run, chain.provider);
+  printTable(
+    `Where the ${chain.label}'s overhead goes, mean per step`,
+    ['share', 'time'],
+    [
+      ['orchestration: previous task ended → next task stored (callback, Advance, claim, create)', `${fixed(shares.orchestration, 1)} ms`],
+      ['pickup: task stored → claimed by the worker (queue, resources, routing, quota, slot)', `${fixed(shares.pickup, 1)} ms`],
+      ['around the call: claimed → completed, less the provider call', `${fixed(shares.around, 1)} ms`],
+      ['the run\'s end after its last task (once per run)', `${fixed(shares.end, 1)} ms`],
+    ],
   );
 
   const delays = await firingDelays(runtime, principal);
@@ -205,7 +265,9 @@ export async function benchWorkflows(runtime: LocalRuntime): Promise<Figure[]> {
   );
   return [
     ...validation,
-    { what: `workflow overhead per step, ${chain.label}`, value: `${fixed(chain.perStep)} ms` },
+    { what: `workflow overhead per step, ${chain.label}`, value: `${fixed(chain.perStep)} ms (${fixed(chain.callsPerStep, 1)} DynamoDB calls per step)` },
+    { what: `workflow orchestration per step (task ended → next task stored), ${chain.label}`, value: `${fixed(shares.orchestration, 1)} ms` },
+    { what: `workflow step pickup / around the call, ${chain.label}`, value: `${fixed(shares.pickup, 1)} / ${fixed(shares.around, 1)} ms` },
     { what: `workflow overhead per step, ${fan.label}`, value: `${fixed(fan.perStep)} ms` },
     { what: `schedule firing delay p50 / max (${delays.delivery.length} firings)`, value: `${fixed(delivery.p50)} / ${fixed(delivery.max)} ms` },
   ];

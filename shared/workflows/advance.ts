@@ -13,7 +13,7 @@ import { CALLBACK_SECONDS, ENGINE_ERROR } from './asl.js';
 import { callbackSeconds } from './callbacks.js';
 import { callbackWatch, FINISHED_EXECUTION, pendingStep, planAdvance, type StepState, type TaskObservation } from './engine.js';
 import type { ExecutionRecord } from './repo.js';
-import { announceExecutionEnded, definitionOf, executions, publishExecution, stepView } from './reads.js';
+import { announceExecutionEnded, definitionOf, executions, publishExecution, stepView, type StepView } from './reads.js';
 import { DEFAULT_MAX_ATTEMPTS, DEFAULT_PRIORITY, DEFAULT_TIMEOUT_SECONDS, MAX_TIMEOUT_SECONDS } from '../tasks/model.js';
 import { cancelTask, createTask, getTask, type TaskView } from '../tasks/service.js';
 
@@ -207,11 +207,8 @@ async function advanceOnce(deps: Deps, input: EngineInput): Promise<{ output: En
   const claimed = new Map<string, StepState>();
   /** The step records as this round leaves them (what it read, with each write it made). */
   const current = new Map<string, StepState>(steps);
-  /**
-   * Notices of the steps that ended: sent while the next steps' tasks are created, not before (the
-   * next steps wait on the tasks, not on the notices); a started step's own notice follows them.
-   */
-  const notices: Promise<void>[] = [];
+  /** The steps this round changed, told to subscribers in one event once its tasks are created and linked. */
+  const ended: StepView[] = [];
   await Promise.all(
     plan.transitions.map(async ({ before, after }) => {
       const isStart = starting.has(after.step_id);
@@ -223,24 +220,30 @@ async function advanceOnce(deps: Deps, input: EngineInput): Promise<{ output: En
       const stored = { ...after, rev: before.rev + 1 };
       current.set(after.step_id, stored);
       if (isStart) claimed.set(after.step_id, stored);
-      else notices.push(publishExecution(deps, run, [stepView(byId.get(after.step_id)!, stored)]));
+      else ended.push(stepView(byId.get(after.step_id)!, stored));
     }),
   );
-  const noticed = Promise.all(notices).then(() => undefined);
   await Promise.all(plan.cancelTasks.map((taskId) => cancelQuietly(deps, taskId, 'the workflow step was stopped')));
+  const startedViews: StepView[] = [];
   await Promise.all(
     plan.starts
       .filter((s) => claimed.has(s.step_id))
       .map(async (start) => {
-        const started = await startStepTask(deps, run, definition, byId.get(start.step_id)!, beforeOf.get(start.step_id)!, claimed.get(start.step_id)!, start.payload, noticed);
+        const step = byId.get(start.step_id)!;
+        const started = await startStepTask(deps, run, definition, step, beforeOf.get(start.step_id)!, claimed.get(start.step_id)!, start.payload);
         if (started === undefined) stale = true;
         else {
           current.set(start.step_id, started.step);
+          startedViews.push(stepView(step, started.step));
           if (started.taskId) startedTasks.push(started.taskId);
         }
       }),
   );
-  await noticed;
+  // Ended steps first, then the steps they let start, each group in the definition's order.
+  const order = new Map(definition.steps.map((s, i) => [s.id, i]));
+  const byOrder = (a: StepView, b: StepView) => order.get(a.step_id)! - order.get(b.step_id)!;
+  const changed = [...ended.sort(byOrder), ...startedViews.sort(byOrder)];
+  if (changed.length) await publishExecution(deps, run, changed);
 
   if (stale) return answer(false, 'running', 1);
   if (plan.finish) {
@@ -276,8 +279,7 @@ export const stepTaskId = (executionId: string, stepId: string, attempt: number,
  * step as stored. A task the API refuses (its rendered payload fails the task schema, an unknown
  * provider) fails the step (task id null); an outage gives the claim back so that the next Advance
  * tries again, and a step that changed meanwhile gets its new task cancelled (answer undefined:
- * re-plan). The step's notice goes out after `earlierNotices`, so that clients hear of the steps that
- * ended before the step they made start.
+ * re-plan). The round tells subscribers of the step (see advanceOnce).
  */
 async function startStepTask(
   deps: Deps,
@@ -287,7 +289,6 @@ async function startStepTask(
   beforeClaim: StepState,
   claim: StepState,
   payload: Record<string, unknown>,
-  earlierNotices: Promise<void>,
 ): Promise<{ taskId: string | null; step: StepState } | undefined> {
   const repo = executions(deps);
   let task: TaskView;
@@ -317,10 +318,7 @@ async function startStepTask(
       const detail = err.errors?.length ? `${err.detail} (${err.errors.map((e) => `${e.path}: ${e.message}`).join('; ')})` : err.detail;
       const failed: StepState = { ...claim, status: 'failed', completed_at: deps.clock.now().toISOString(), error: { code: 'task_rejected', message: detail.slice(0, 2000) } };
       if (await repo.writeStep(run.execution_id, claim, failed)) {
-        const stored = { ...failed, rev: claim.rev + 1 };
-        await earlierNotices;
-        await publishExecution(deps, run, [stepView(step, stored)]);
-        return { taskId: null, step: stored };
+        return { taskId: null, step: { ...failed, rev: claim.rev + 1 } };
       }
       return undefined;
     }
@@ -336,10 +334,7 @@ async function startStepTask(
     if (!sameAttempt) await cancelQuietly(deps, task.task_id, 'the workflow step was stopped before its task was linked');
     return undefined;
   }
-  const stored = { ...linked, rev: claim.rev + 1 };
-  await earlierNotices;
-  await publishExecution(deps, run, [stepView(step, stored)]);
-  return { taskId: task.task_id, step: stored };
+  return { taskId: task.task_id, step: { ...linked, rev: claim.rev + 1 } };
 }
 
 // ---------------------------------------------------------------- settling
