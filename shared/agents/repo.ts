@@ -221,29 +221,40 @@ export class AgentRepository {
    * Leases, not counters: a counter leaks when a worker dies, a lease expires.
    */
   async acquireSlot(group: string, limit: number, taskId: string, leaseUntil: Date, now: Date): Promise<number | undefined> {
+    if (limit < 1) return undefined;
+    // A random slot first, with no read: while the group has room it is usually free (the write's
+    // condition decides). Only when it is taken are the held slots read to pick among the free ones.
+    const guess = Math.floor(Math.random() * limit);
+    if (await this.takeSlot(group, guess, taskId, leaseUntil, now)) return guess;
     const held = await this.slots(group);
     const busy = new Set(held.filter((s) => s.task_id !== taskId && s.lease_until > now.toISOString()).map((s) => s.slot));
-    const free = Array.from({ length: limit }, (_, i) => i).filter((i) => !busy.has(i));
+    const free = Array.from({ length: limit }, (_, i) => i).filter((i) => !busy.has(i) && i !== guess);
     for (let i = free.length - 1; i > 0; i--) {
       const j = Math.floor(Math.random() * (i + 1));
       [free[i], free[j]] = [free[j], free[i]];
     }
     for (const slot of free.slice(0, 5)) {
-      try {
-        await this.store.doc.send(
-          new PutCommand({
-            TableName: this.store.table,
-            Item: { ...slotKey(group, slot), entity: 'slot', slot, task_id: taskId, lease_until: leaseUntil.toISOString(), expires_at: epochSeconds(leaseUntil) + 3600 },
-            ConditionExpression: 'attribute_not_exists(pk) OR lease_until < :now OR task_id = :task',
-            ExpressionAttributeValues: { ':now': now.toISOString(), ':task': taskId },
-          }),
-        );
-        return slot;
-      } catch (err) {
-        if (!isConditionFailure(err)) throw err;
-      }
+      if (await this.takeSlot(group, slot, taskId, leaseUntil, now)) return slot;
     }
     return undefined;
+  }
+
+  /** One slot for the task, if it is free (absent, its lease expired, or already the task's). */
+  private async takeSlot(group: string, slot: number, taskId: string, leaseUntil: Date, now: Date): Promise<boolean> {
+    try {
+      await this.store.doc.send(
+        new PutCommand({
+          TableName: this.store.table,
+          Item: { ...slotKey(group, slot), entity: 'slot', slot, task_id: taskId, lease_until: leaseUntil.toISOString(), expires_at: epochSeconds(leaseUntil) + 3600 },
+          ConditionExpression: 'attribute_not_exists(pk) OR lease_until < :now OR task_id = :task',
+          ExpressionAttributeValues: { ':now': now.toISOString(), ':task': taskId },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (!isConditionFailure(err)) throw err;
+      return false;
+    }
   }
 
   /**
