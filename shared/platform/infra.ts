@@ -293,9 +293,9 @@ export const FUNCTION_PORTS = {
   // Reads the metrics store, writes export audit records; no paged lists (no app secret). An export above
   // EXPORT_INLINE_MAX_BYTES goes to the exports bucket and the answer carries a presigned URL (files).
   'analytics-advanced': { table: 'read-write', signer: 'verify', auditQueue: true, files: true },
-  // Every function that ends a task answers the waiting step of its workflow run (stepCallbacks), and
-  // publishes task.* / execution.* events on the bus for the plugins (events: 'publish').
-  workflows: { table: 'read-write', queue: 'send', connections: true, events: 'publish', scheduler: 'manage', workflows: 'manage', signer: 'verify', appSecret: true, stepCallbacks: true, auditQueue: true },
+  // Every function that ends a task answers the waiting step of its workflow run (stepCallbacks). Task
+  // and run events (WebSocket, event bus) come from the live feed.
+  workflows: { table: 'read-write', queue: 'send', scheduler: 'manage', workflows: 'manage', signer: 'verify', appSecret: true, stepCallbacks: true, auditQueue: true },
   // Preempting a task (a conflict's resolution) re-queues it, announces it and answers its workflow step;
   // scaling worker_concurrency sets the task queue mapping's maximum concurrency (workerScaling).
   resources: { table: 'read-write', queue: 'send', signer: 'verify', stepCallbacks: true, auditQueue: true, workerScaling: true },
@@ -311,9 +311,9 @@ export const FUNCTION_PORTS = {
   worker: { table: 'read-write', queue: 'send', connections: true, secrets: 'read', bedrock: true, stepCallbacks: true },
   'dead-letter': { table: 'read-write', queue: 'send', stepCallbacks: true },
   sweeper: { table: 'read-write', queue: 'send', stepCallbacks: true },
-  'workflow-engine': { table: 'read-write', queue: 'send', connections: true, events: 'publish', stepCallbacks: true },
+  'workflow-engine': { table: 'read-write', queue: 'send', stepCallbacks: true },
   // A firing whose owner lost the right pauses its schedule.
-  'schedule-fire': { table: 'read-write', queue: 'send', connections: true, events: 'publish', workflows: 'start', scheduler: 'manage', stepCallbacks: true },
+  'schedule-fire': { table: 'read-write', queue: 'send', workflows: 'start', scheduler: 'manage', stepCallbacks: true },
   // The event bus rule's and the retry schedule's target: delivers events to the active plugins.
   'plugin-delivery': { table: 'read-write', secrets: 'read', mail: true },
   // Writes the audit entries that could not be written during their request.
@@ -322,7 +322,7 @@ export const FUNCTION_PORTS = {
   failures: { table: 'read-write' },
   // The table's stream consumer: records the metrics of every change, pushes the analytics stream to its subscribers.
   'change-feed': { table: 'read-write', connections: true },
-  // The live feed: the WebSocket and event-bus events of task changes (expired subscriptions are removed).
+  // The live feed: the WebSocket and event-bus events of task and workflow run changes (expired subscriptions are removed).
   'live-feed': { table: 'read-write', connections: true, events: 'publish' },
   // Samples task and workflow gauges into the metrics store every minute.
   'metrics-collector': { table: 'read-write' },

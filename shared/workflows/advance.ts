@@ -13,7 +13,7 @@ import { CALLBACK_SECONDS, ENGINE_ERROR } from './asl.js';
 import { callbackSeconds } from './callbacks.js';
 import { callbackWatch, FINISHED_EXECUTION, pendingStep, planAdvance, type StepState, type TaskObservation } from './engine.js';
 import type { ExecutionRecord } from './repo.js';
-import { announceExecutionEnded, definitionOf, executions, publishExecution, stepView, type StepView } from './reads.js';
+import { definitionOf, executions } from './reads.js';
 import { DEFAULT_MAX_ATTEMPTS, DEFAULT_PRIORITY, DEFAULT_TIMEOUT_SECONDS, MAX_TIMEOUT_SECONDS } from '../tasks/model.js';
 import { cancelTask, createTask, getTask, type TaskView } from '../tasks/service.js';
 
@@ -89,10 +89,7 @@ export async function failRun(deps: Deps, input: EngineInput, failure: { Error?:
   const cause = [failure.Error, failure.Cause].filter(Boolean).join(': ') || 'unknown error';
   const error = { code: 'engine_failed', message: `the workflow engine failed: ${cause}`.slice(0, 2000) };
   if (await repo.finish(execution, 'failed', { error, output: null }, deps.clock.now())) {
-    const failed = { ...execution, status: 'failed' as const, error, completed_at: deps.clock.now().toISOString() };
-    await publishExecution(deps, failed);
-    await announceExecutionEnded(deps, failed);
-    await settleSteps(deps, failed, error.message);
+    await settleSteps(deps, { ...execution, status: 'failed', error, completed_at: deps.clock.now().toISOString() }, error.message);
     return answer('failed');
   }
   return answer((await repo.get(input.execution_id))?.status ?? 'missing');
@@ -164,7 +161,6 @@ async function advanceOnce(deps: Deps, input: EngineInput): Promise<{ output: En
     const nowIso = deps.clock.now().toISOString();
     if (await repo.markRunning(execution, nowIso)) {
       execution = { ...execution, status: 'running', started_at: nowIso };
-      await publishExecution(deps, execution);
     } else {
       ({ execution, steps } = await repo.load(input.execution_id));
       if (!execution || execution.status !== 'running') return answer(true, execution?.status ?? 'missing');
@@ -174,11 +170,7 @@ async function advanceOnce(deps: Deps, input: EngineInput): Promise<{ output: En
   const definition = await definitionOf(deps, run.workflow_id, run.workflow_version);
   if (!definition) {
     const error = { code: 'definition_missing', message: `version ${run.workflow_version} of the workflow no longer exists` };
-    if (await repo.finish(run, 'failed', { error, output: null }, deps.clock.now())) {
-      const failed = { ...run, status: 'failed' as const, error, completed_at: deps.clock.now().toISOString() };
-      await publishExecution(deps, failed);
-      await announceExecutionEnded(deps, failed);
-    }
+    await repo.finish(run, 'failed', { error, output: null }, deps.clock.now());
     return answer(true, 'failed');
   }
 
@@ -207,8 +199,6 @@ async function advanceOnce(deps: Deps, input: EngineInput): Promise<{ output: En
   const claimed = new Map<string, StepState>();
   /** The step records as this round leaves them (what it read, with each write it made). */
   const current = new Map<string, StepState>(steps);
-  /** The steps this round changed, told to subscribers in one event once its tasks are created and linked. */
-  const ended: StepView[] = [];
   await Promise.all(
     plan.transitions.map(async ({ before, after }) => {
       const isStart = starting.has(after.step_id);
@@ -220,40 +210,25 @@ async function advanceOnce(deps: Deps, input: EngineInput): Promise<{ output: En
       const stored = { ...after, rev: before.rev + 1 };
       current.set(after.step_id, stored);
       if (isStart) claimed.set(after.step_id, stored);
-      else ended.push(stepView(byId.get(after.step_id)!, stored));
     }),
   );
   await Promise.all(plan.cancelTasks.map((taskId) => cancelQuietly(deps, taskId, 'the workflow step was stopped')));
-  const startedViews: StepView[] = [];
   await Promise.all(
     plan.starts
       .filter((s) => claimed.has(s.step_id))
       .map(async (start) => {
-        const step = byId.get(start.step_id)!;
-        const started = await startStepTask(deps, run, definition, step, beforeOf.get(start.step_id)!, claimed.get(start.step_id)!, start.payload);
+        const started = await startStepTask(deps, run, definition, byId.get(start.step_id)!, beforeOf.get(start.step_id)!, claimed.get(start.step_id)!, start.payload);
         if (started === undefined) stale = true;
         else {
           current.set(start.step_id, started.step);
-          startedViews.push(stepView(step, started.step));
           if (started.taskId) startedTasks.push(started.taskId);
         }
       }),
   );
-  // Ended steps first, then the steps they let start, each group in the definition's order.
-  const order = new Map(definition.steps.map((s, i) => [s.id, i]));
-  const byOrder = (a: StepView, b: StepView) => order.get(a.step_id)! - order.get(b.step_id)!;
-  const changed = [...ended.sort(byOrder), ...startedViews.sort(byOrder)];
-  if (changed.length) await publishExecution(deps, run, changed);
-
   if (stale) return answer(false, 'running', 1);
   if (plan.finish) {
     const finished = await repo.finish(run, plan.finish.status, { error: plan.finish.error, output: plan.finish.output }, deps.clock.now());
-    if (finished) {
-      const ended = { ...run, status: plan.finish.status, error: plan.finish.error, output: plan.finish.output, completed_at: deps.clock.now().toISOString() };
-      await publishExecution(deps, ended);
-      await announceExecutionEnded(deps, ended);
-      return answer(true, plan.finish.status);
-    }
+    if (finished) return answer(true, plan.finish.status);
     const now = await repo.get(run.execution_id);
     return answer(true, now?.status ?? 'missing');
   }
@@ -279,7 +254,7 @@ export const stepTaskId = (executionId: string, stepId: string, attempt: number,
  * step as stored. A task the API refuses (its rendered payload fails the task schema, an unknown
  * provider) fails the step (task id null); an outage gives the claim back so that the next Advance
  * tries again, and a step that changed meanwhile gets its new task cancelled (answer undefined:
- * re-plan). The round tells subscribers of the step (see advanceOnce).
+ * re-plan). Subscribers hear of the step from its stored change (live.ts).
  */
 async function startStepTask(
   deps: Deps,
@@ -355,9 +330,7 @@ export async function settleSteps(deps: Deps, execution: ExecutionRecord, reason
       } else if (before.status === 'pending') {
         after = { ...before, status: 'skipped', skip_reason: reason };
       } else return;
-      if (await executions(deps).writeStep(execution.execution_id, before, after)) {
-        await publishExecution(deps, execution, [stepView(step, after)]);
-      }
+      await executions(deps).writeStep(execution.execution_id, before, after);
     }),
   );
 }

@@ -1,12 +1,10 @@
 /**
  * How the workflow use cases read: the repositories, the lookups that answer 404, the definition of a
- * version (cached), and the views answered by the API and published as `execution.updated`.
+ * version (cached), and the views answered by the API and published as `execution.updated` (live.ts).
  */
 import type { Deps } from '../platform/runtime.js';
 import { notFound } from '../platform/errors.js';
 import { canRead, type Principal } from '../platform/principal.js';
-import { publish } from '../realtime/publisher.js';
-import { publishSystemEvent } from '../platform/system-events.js';
 import type { WorkflowDefinition, StepDefinition } from './definition.js';
 import { validateDefinition, type ValidationResult } from './validation.js';
 import { pendingStep, type StepState } from './engine.js';
@@ -196,33 +194,3 @@ export function executionView(e: ExecutionRecord, definition: WorkflowDefinition
 
 export type ExecutionView = ReturnType<typeof executionView>;
 
-const executionChannels = (executionId: string) => ['workflows', `execution:${executionId}`];
-
-/**
- * `execution.completed` / `execution.failed` on the event bus (plugins), once: called where the run's
- * finishing write succeeded.
- */
-export async function announceExecutionEnded(deps: Deps, execution: ExecutionRecord): Promise<void> {
-  if (execution.status !== 'completed' && execution.status !== 'failed') return;
-  await publishSystemEvent(deps, `execution.${execution.status}`, executionSummary(execution));
-}
-
-/**
- * `execution.updated` to the `workflows` and `execution:<id>` channels: the run, and the step that changed
- * if any. Only the run's owner (see executionOwner) and holders of `workflows:read_all` receive it.
- */
-export async function publishExecution(deps: Deps, execution: ExecutionRecord, changedSteps: StepView[] = []): Promise<void> {
-  let ownerId = execution.created_by;
-  try {
-    ownerId = await executionOwner(deps, execution);
-  } catch {
-    // A failed lookup narrows the audience to the run's creator; the publish itself never throws.
-  }
-  await publish(
-    deps,
-    executionChannels(execution.execution_id),
-    'execution.updated',
-    { ...executionSummary(execution), changed_steps: changedSteps },
-    { permission: 'workflows:read_all', ownerId },
-  );
-}

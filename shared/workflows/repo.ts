@@ -74,8 +74,11 @@ const FAILURE_BUCKET_TTL_SECONDS = 3 * 24 * 3600;
 const workflowKey = (id: string) => ({ pk: `WORKFLOW#${id}`, sk: 'META' });
 const versionKey = (id: string, version: number) => ({ pk: `WORKFLOW#${id}`, sk: `VERSION#${String(version).padStart(6, '0')}` });
 const nameKey = (name: string) => ({ pk: `UNIQUE#workflow_name#${name.toLowerCase()}`, sk: 'UNIQUE' });
-const executionKey = (id: string) => ({ pk: `EXECUTION#${id}`, sk: 'META' });
-const stepKey = (executionId: string, stepId: string) => ({ pk: `EXECUTION#${executionId}`, sk: `STEP#${stepId}` });
+export const EXECUTION_KEY_PREFIX = 'EXECUTION#';
+export const EXECUTION_SORT_KEY = 'META';
+export const STEP_SORT_KEY_PREFIX = 'STEP#';
+const executionKey = (id: string) => ({ pk: `${EXECUTION_KEY_PREFIX}${id}`, sk: EXECUTION_SORT_KEY });
+const stepKey = (executionId: string, stepId: string) => ({ pk: `${EXECUTION_KEY_PREFIX}${executionId}`, sk: `${STEP_SORT_KEY_PREFIX}${stepId}` });
 const ACTIVE_EXECUTIONS = { pk: 'COUNTER#workflow_executions', sk: 'ACTIVE' };
 const FAILURES_PK = 'COUNTER#workflow_failures';
 const failureBucket = (at: Date) => ({ pk: FAILURES_PK, sk: at.toISOString().slice(0, 13) });
@@ -92,6 +95,17 @@ function strip<T>(item: Record<string, unknown> | undefined): T | undefined {
   if (!item) return undefined;
   const { pk: _a, sk: _b, gsi1pk: _c, gsi1sk: _d, gsi2pk: _e, gsi2sk: _f, gsi3pk: _g, gsi3sk: _h, entity: _i, name_lower: _j, ...rest } = item;
   return rest as T;
+}
+
+/** A run as its stored item (or a stream image of it) holds it. */
+export function executionOfItem(item: Record<string, unknown>): ExecutionRecord {
+  return strip<ExecutionRecord>(item)!;
+}
+
+/** A step's state as its stored item (or a stream image of it) holds it. */
+export function stepOfItem(item: Record<string, unknown>): StepRecord {
+  const { execution_id: _e, ...state } = strip<StepRecord & { execution_id: string }>(item)!;
+  return state;
 }
 
 export class WorkflowRepository {
@@ -285,10 +299,9 @@ export class ExecutionRepository {
         }),
       );
       for (const item of out.Items ?? []) {
-        if (item.sk === 'META') execution = strip<ExecutionRecord>(item);
+        if (item.sk === EXECUTION_SORT_KEY) execution = executionOfItem(item);
         else {
-          const step = strip<StepRecord & { execution_id: string }>(item)!;
-          const { execution_id: _e, ...state } = step;
+          const state = stepOfItem(item);
           steps.set(state.step_id, state);
         }
       }

@@ -22,8 +22,6 @@ import {
   executionSummary,
   executionView,
   mayReadExecution,
-  announceExecutionEnded,
-  publishExecution,
   readWorkflow,
   requireExecution,
   requireWorkflow,
@@ -101,7 +99,6 @@ export async function startExecution(deps: Deps, workflowId: string, request: Ru
     const { execution: current, steps } = await executions(deps).load(resumed.execution_id);
     return executionView(current ?? resumed, await definitionOf(deps, resumed.workflow_id, resumed.workflow_version), steps);
   }
-  await publishExecution(deps, execution);
   const runId = await startOnRunner(deps, execution);
   const { execution: current, steps } = await executions(deps).load(execution.execution_id);
   return executionView(current ?? { ...execution, run_id: runId }, definition, steps);
@@ -118,11 +115,7 @@ async function startOnRunner(deps: Deps, execution: ExecutionRecord): Promise<st
   } catch (err) {
     logger.error('state machine start failed', { execution_id: execution.execution_id, error: (err as Error).message });
     const error = { code: 'start_failed', message: 'the workflow runner did not start the run' };
-    if (await executions(deps).finish(execution, 'failed', { error, output: null }, deps.clock.now())) {
-      const failed = { ...execution, status: 'failed' as const, error, completed_at: deps.clock.now().toISOString() };
-      await publishExecution(deps, failed);
-      await announceExecutionEnded(deps, failed);
-    }
+    await executions(deps).finish(execution, 'failed', { error, output: null }, deps.clock.now());
     throw dependencyUnavailable('The workflow runner');
   }
   await executions(deps).setRunId(execution.execution_id, runId, deps.clock.now().toISOString());
@@ -182,9 +175,6 @@ async function settleLostRun(deps: Deps, execution: ExecutionRecord): Promise<bo
   const error = { code: 'engine_stopped', message: reason.slice(0, 1000) };
   if (!(await executions(deps).finish(execution, 'failed', { error, output: null }, deps.clock.now()))) return false;
   await settleSteps(deps, { ...execution, status: 'failed' }, 'the run ended');
-  const failed = { ...execution, status: 'failed' as const, error, completed_at: deps.clock.now().toISOString() };
-  await publishExecution(deps, failed);
-  await announceExecutionEnded(deps, failed);
   return true;
 }
 
@@ -223,7 +213,6 @@ export async function cancelRun(deps: Deps, executionId: string, reason: string)
   const error = { code: 'cancelled', message: reason };
   if (!(await executions(deps).finish(execution, 'cancelled', { error, output: null }, deps.clock.now()))) return false;
   const cancelled: ExecutionRecord = { ...execution, status: 'cancelled', error, completed_at: deps.clock.now().toISOString() };
-  await publishExecution(deps, cancelled);
   if (execution.run_id) {
     await workflowRunner(deps).stop(execution.run_id, reason.slice(0, 1000)).catch((err) => {
       // The engine also stops by itself once it sees the run cancelled.

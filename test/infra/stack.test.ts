@@ -126,7 +126,7 @@ describe('task queue, DLQ and worker', () => {
     expect(prefixes.some((p: string) => ['MROLL#minute#task.finished#*', 'METRIC_EVENT#0a1b', 'MSERIES#task.finished'].some((pk) => pk.startsWith(p)))).toBe(false);
   });
 
-  it('feeds the same stream to the live-feed function with no batching window: task items only, the same failure handling', () => {
+  it('feeds the same stream to the live-feed function with no batching window: task and run items only, the same failure handling', () => {
     const live = mappings.find((m) => m.Properties.FunctionName.Ref === fnId('live-feed'))!;
     expect(live.Properties).toMatchObject({
       FunctionResponseTypes: ['ReportBatchItemFailures'],
@@ -138,7 +138,8 @@ describe('task queue, DLQ and worker', () => {
     });
     expect(live.Properties.DestinationConfig.OnFailure.Destination['Fn::GetAtt'][0]).toMatch(/^ChangeFeedFailureQueue/);
     const pattern = JSON.parse(live.Properties.FilterCriteria.Filters[0].Pattern);
-    expect(pattern.dynamodb.Keys.pk.S).toEqual([{ prefix: 'TASK#' }]);
+    expect(pattern.dynamodb.Keys.pk.S).toEqual(expect.arrayContaining([{ prefix: 'TASK#' }, { prefix: 'EXECUTION#' }]));
+    expect(pattern.dynamodb.Keys.pk.S).toHaveLength(2);
     // Two readers of the stream at most: each shard allows two concurrent consumers.
     expect(mappings.filter((m) => JSON.stringify(m.Properties.EventSourceArn).includes('StreamArn'))).toHaveLength(2);
   });
@@ -386,12 +387,12 @@ describe('WebSocket API', () => {
   it('lets exactly the functions that post to or close connections do so, with the callback URL', () => {
     const publishers = labels().filter((label) => declares(label, 'connections'));
     // auth closes the sockets of a session that ends or of a user whose rights change; the live feed
-    // sends the events of task changes, so the functions that change tasks post nothing themselves
-    // (the worker still streams a running task's output).
-    for (const required of ['workflows', 'auth', 'worker', 'workflow-engine', 'schedule-fire', 'live-feed', 'ws-message']) {
+    // sends the events of task and run changes, so the functions that change tasks and runs post nothing
+    // themselves (the worker still streams a running task's output).
+    for (const required of ['auth', 'worker', 'live-feed', 'ws-message']) {
       expect(publishers).toContain(required);
     }
-    for (const never of ['providers', 'tasks', 'sweeper', 'dead-letter']) expect(publishers).not.toContain(never);
+    for (const never of ['providers', 'tasks', 'sweeper', 'dead-letter', 'workflows', 'workflow-engine', 'schedule-fire']) expect(publishers).not.toContain(never);
     for (const label of labels()) {
       const can = actionsOf(label).includes('execute-api:ManageConnections');
       expect(can, label).toBe(publishers.includes(label));

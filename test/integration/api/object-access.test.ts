@@ -9,7 +9,7 @@ import type { Deps } from '../../../shared/platform/runtime.js';
 import { TaskRepository } from '../../../shared/tasks/repo.js';
 import { publishTask } from '../../../shared/tasks/live.js';
 import { ExecutionRepository } from '../../../shared/workflows/repo.js';
-import { publishExecution } from '../../../shared/workflows/reads.js';
+import { publishExecution } from '../../../shared/workflows/live.js';
 
 /**
  * Object-level read access: a `user` reads only what they created (their tasks, their workflows and the
