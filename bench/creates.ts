@@ -1,5 +1,6 @@
 import '../local/quiet-sdk.js';
 import { readFileSync } from 'node:fs';
+import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { startLocalRuntime, type LocalRuntime } from '../local/runtime.js';
 import { TaskRepository } from '../shared/tasks/repo.js';
@@ -43,8 +44,12 @@ async function backlog(runtime: LocalRuntime): Promise<{ open: number; finished:
   return { open: s.pending + s.queued + s.running, finished: s.completed + s.failed + s.cancelled };
 }
 
-/** CPU seconds so far: this process (the runtime: HTTP server, worker, feed) and DynamoDB Local's JVM. */
-function cpuSeconds(runtime: LocalRuntime): { runtime: number; dynamodb: number } {
+/**
+ * CPU seconds so far: this process (the runtime: HTTP server, worker, feed) and DynamoDB Local's JVM; and
+ * the event loop's utilisation so far (the share of time it was busy, not waiting for I/O), which says
+ * whether the one loop that runs the HTTP server, the worker and the feeds is what limits throughput.
+ */
+function cpuSeconds(runtime: LocalRuntime): { runtime: number; dynamodb: number; loop: EventLoopUtilization } {
   const own = process.cpuUsage();
   let dynamodb = NaN;
   const pid = runtime.dynamodb?.process.pid;
@@ -55,12 +60,13 @@ function cpuSeconds(runtime: LocalRuntime): { runtime: number; dynamodb: number 
   } catch {
     // Not Linux, or DynamoDB Local not started by this runtime.
   }
-  return { runtime: (own.user + own.system) / 1e6, dynamodb };
+  return { runtime: (own.user + own.system) / 1e6, dynamodb, loop: performance.eventLoopUtilization() };
 }
 
 /** Cores used between two readings `seconds` apart. */
 const coresBetween = (a: ReturnType<typeof cpuSeconds>, b: ReturnType<typeof cpuSeconds>, seconds: number) =>
-  `runtime ${fixed((b.runtime - a.runtime) / seconds, 2)}, DynamoDB Local ${fixed((b.dynamodb - a.dynamodb) / seconds, 2)} cores`;
+  `runtime ${fixed((b.runtime - a.runtime) / seconds, 2)}, DynamoDB Local ${fixed((b.dynamodb - a.dynamodb) / seconds, 2)} cores; ` +
+  `event loop busy ${fixed(performance.eventLoopUtilization(b.loop, a.loop).utilization * 100)} %`;
 
 /** Counts the runtime's DynamoDB calls by operation (all of them: the worker's, the feed's, the sweeper's). */
 function countCalls(runtime: LocalRuntime): { take(): Record<string, number>; stop(): void } {

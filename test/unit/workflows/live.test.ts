@@ -17,8 +17,11 @@ function run(fields: Partial<ExecutionRecord> = {}): ExecutionRecord {
   };
 }
 
+/** A run as stored, with the bookkeeping a test may add. */
+type Stored = ExecutionRecord & { callback_token?: string };
+
 /** The stream record of the run's own item (as the feed unmarshals it), before and after. */
-function stored(before: (ExecutionRecord & Record<string, unknown>) | undefined, after: ExecutionRecord & Record<string, unknown>): Change {
+function stored(before: Stored | undefined, after: Stored): Change {
   const item = (r: ExecutionRecord) => ({ pk: `EXECUTION#${ID}`, sk: 'META', entity: 'execution', ...r });
   return { eventId: 'e', kind: before ? 'MODIFY' : 'INSERT', pk: `EXECUTION#${ID}`, sk: 'META', newImage: item(after), oldImage: before && item(before), at: NOW, sequenceNumber: '1', byTtl: false };
 }
