@@ -1,6 +1,7 @@
 import '../local/quiet-sdk.js';
 import { performance } from 'node:perf_hooks';
-import { pathToFileURL } from 'node:url';
+import { spawn } from 'node:child_process';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { ulid } from 'ulid';
 import { startLocalRuntime, type LocalRuntime } from '../local/runtime.js';
@@ -20,7 +21,8 @@ import { fixed, printTable } from './lib/table.js';
  * - ingest throughput of task completions on the local provider with the change feed (and so the
  *   metrics consumer) on and off (off: no stream, so no live feed either): the same tasks at the same concurrency on runtimes started one after
  *   the other (aim: overhead < 10 %), and with the stream read by the live feed only, which shows how
- *   much is DynamoDB Local's own stream and the live feed, and what the metrics consumer adds to it. Runs of one configuration differ by 10 % or
+ *   much is DynamoDB Local's own stream and the live feed, and what the metrics consumer adds to it. Each
+ *   run is a process of its own (`ingestRun`). Runs of one configuration differ by 10 % or
  *   more on a shared machine, so the three configurations run in `ingestRounds` interleaved rounds (the
  *   order rotating) and the overhead is taken between their medians;
  * - export of 100,000 points through the export code path (`exportAnalytics`, as the route runs it):
@@ -123,7 +125,38 @@ async function benchQuery(runtime: LocalRuntime, token: string) {
 
 // ---------------------------------------------------------------- (b) ingest with the feed on and off
 
-async function ingestRun(changeFeed: boolean | 'stream-only') {
+type IngestConfiguration = boolean | 'stream-only';
+type IngestRun = Awaited<ReturnType<typeof ingestRunHere>>;
+/** The environment variable that makes this file one ingest run in a child process. */
+const INGEST_CHILD = 'BENCH_ANALYTICS_INGEST';
+const RESULT_MARK = 'ingest-result ';
+
+/**
+ * One ingest run in a process of its own. In one process, two runtimes share the handlers' deps (the
+ * latest started one's: `installDeps`), so the caller's runtime would run its sweeper, collector and
+ * evaluator against the run's table, and state left by earlier runs (heap, caches) would slow later ones.
+ */
+function ingestRun(changeFeed: IngestConfiguration): Promise<IngestRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url)], {
+      env: { ...process.env, [INGEST_CHILD]: JSON.stringify(changeFeed) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.once('exit', (code) => {
+      const line = stdout.split('\n').find((l) => l.startsWith(RESULT_MARK));
+      if (code !== 0 || !line) return reject(new Error(`ingest run (${changeFeed}) exited ${code}: ${stderr.slice(-800)}`));
+      const run = JSON.parse(line.slice(RESULT_MARK.length)) as IngestRun;
+      console.log(`ingest with the change feed ${changeFeed === true ? 'on' : changeFeed === false ? 'off' : changeFeed}: ${run.tasks} tasks in ${fixed(run.seconds, 2)} s`);
+      resolve(run);
+    });
+  });
+}
+
+async function ingestRunHere(changeFeed: IngestConfiguration) {
   const runtime = await startLocalRuntime({ port: 0, dataDir: null, log: () => undefined, changeFeed });
   try {
     const { token } = await benchUser(runtime);
@@ -178,7 +211,6 @@ async function ingestRun(changeFeed: boolean | 'stream-only') {
       }
       metricsLagMs = performance.now() - end;
     }
-    console.log(`ingest with the change feed ${changeFeed === true ? 'on' : changeFeed === false ? 'off' : changeFeed}: ${ids.length} tasks in ${fixed(seconds, 2)} s`);
     return { changeFeed, tasks: ids.length, seconds, throughput: ids.length / seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, metricsLagMs, recorded };
   } finally {
     await runtime.stop();
@@ -236,7 +268,7 @@ export async function benchAnalytics(runtime: LocalRuntime): Promise<Figure[]> {
     [[q.resolution, String(q.itemsRead), `${fixed(q.p50)} ms`, `${fixed(q.p99)} ms`, fixed(q.answered, 2), fixed(q.exact, 2), `${fixed(q.error * 100, 2)} %`]],
   );
 
-  type Run = Awaited<ReturnType<typeof ingestRun>>;
+  type Run = IngestRun;
   const configurations = [true, 'stream-only', false] as const;
   const runs = new Map<(typeof configurations)[number], Run[]>(configurations.map((c) => [c, []]));
   for (let round = 0; round < ANALYTICS_BENCH.ingestRounds; round++) {
@@ -260,7 +292,7 @@ export async function benchAnalytics(runtime: LocalRuntime): Promise<Figure[]> {
   const total = (off.throughput - on.throughput) / off.throughput;
   const label = (c: Run['changeFeed']) => (c === 'stream-only' ? 'stream and live feed, no metrics' : c ? 'on (live feed and metrics)' : 'off (no stream)');
   printTable(
-    `Ingest of task completions, local provider (${ANALYTICS_BENCH.ingestTasks} tasks at concurrency ${ANALYTICS_BENCH.ingestConcurrency} after ${ANALYTICS_BENCH.warmupTasks} warm-up tasks; a fresh runtime each; ${ANALYTICS_BENCH.ingestRounds} interleaved rounds)`,
+    `Ingest of task completions, local provider (${ANALYTICS_BENCH.ingestTasks} tasks at concurrency ${ANALYTICS_BENCH.ingestConcurrency} after ${ANALYTICS_BENCH.warmupTasks} warm-up tasks; a fresh process and runtime each; ${ANALYTICS_BENCH.ingestRounds} interleaved rounds)`,
     ['change feed', 'tasks/s, each round', 'median tasks/s', 'median run: time', 'CPU of this process', 'metrics complete after the last task'],
     [on, streamOnly, off].map((r) => [
       label(r.changeFeed),
@@ -304,7 +336,11 @@ export async function benchAnalytics(runtime: LocalRuntime): Promise<Figure[]> {
   return figures;
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href && process.env[INGEST_CHILD]) {
+  const run = await ingestRunHere(JSON.parse(process.env[INGEST_CHILD]) as IngestConfiguration);
+  console.log(RESULT_MARK + JSON.stringify(run));
+  process.exit(0);
+} else if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const runtime = await startLocalRuntime({ port: 0, dataDir: null, log: () => undefined });
   try {
     const figures = await benchAnalytics(runtime);
