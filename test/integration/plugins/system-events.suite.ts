@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Webhook } from 'standardwebhooks';
 import { adminSession, call, eventually, userWithRole, type Session } from '../../support/client.js';
 import { waitForStatus } from '../tasks/helpers.js';
+import { createWorkflow, execute, step, waitForExecution } from '../workflows/helpers.js';
 import { outboundFetch } from '../../../shared/platform/outbound.js';
 
 /** Records POSTs; GET/HEAD answer 200 (health probes). */
@@ -131,6 +132,23 @@ describe('system events reach the plugins', () => {
     expect(deliveries.map((d: { plugin_name: string }) => d.plugin_name).sort()).toEqual(['github', 'slack', 'webhook']);
     expect(deliveries.every((d: { status: string }) => d.status === 'succeeded')).toBe(true);
     expect(JSON.stringify(history.body)).not.toContain(token);
+  });
+
+  it('a workflow run completing gives exactly one signed execution.completed delivery (the live feed tells it; no writer tells it again)', async () => {
+    await configureAndActivate('webhook', { url: urls.hook, signing_secret: secret, events: ['execution.completed'] });
+    const workflowId = await createWorkflow(user.token, { steps: [step('only')] });
+    const started = await execute(user.token, workflowId);
+    const run = await waitForExecution(user.token, workflowId, started.execution_id);
+    expect(run.status).toBe('completed');
+    await eventually(
+      async () => hooks.filter((h) => h.body.data.execution_id === started.execution_id),
+      (seen) => seen.length >= 1,
+      15_000,
+    );
+    await new Promise((r) => setTimeout(r, 800));
+    const mine = hooks.filter((h) => h.body.data.execution_id === started.execution_id);
+    expect(mine).toHaveLength(1);
+    expect(mine[0]).toMatchObject({ verified: true, body: { type: 'execution.completed', data: { workflow_id: workflowId, status: 'completed' } } });
   });
 
   it('checks GitHub credentials in the health check', async () => {
