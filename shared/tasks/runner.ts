@@ -51,7 +51,8 @@ async function processOnce(deps: Deps, message: RunMessage, options: RunOptions)
   if (await notDue(deps, task, now, message)) return;
 
   const leaseUntil = new Date(now.getTime() + (task.timeout_seconds + LEASE_GRACE_SECONDS) * 1000);
-  // Routing's reads go out meanwhile; they are used only once the resources are held.
+  // Routing's reads go out meanwhile; they are used only once the resources are held. A failed read
+  // is thrown where it is awaited (placeAndRun); one that is never awaited (no resources) is not needed.
   const route = readRoute(deps, task);
   route.catch(() => undefined);
   // The capacity ledger first: the task runs only with its resources held (resources/service.ts).

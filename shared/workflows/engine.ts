@@ -130,7 +130,7 @@ export function pendingStep(stepId: string): StepState {
   };
 }
 
-const isFinished = (s: StepStatus) => FINISHED_STEP.includes(s);
+export const isFinishedStep = (s: StepStatus) => FINISHED_STEP.includes(s);
 
 export function planAdvance(input: AdvanceInput): AdvancePlan {
   const { definition, execution, tasks, now } = input;
@@ -250,7 +250,7 @@ export function planAdvance(input: AdvanceInput): AdvancePlan {
     }
     if (definition.on_failure === 'fail_fast') {
       const failed = order.find((id) => current.get(id)!.status === 'failed');
-      if (failed && order.some((id) => !isFinished(current.get(id)!.status))) {
+      if (failed && order.some((id) => !isFinishedStep(current.get(id)!.status))) {
         stopEverything(`step '${failed}' failed (fail_fast)`);
         changed = true;
       }
@@ -297,7 +297,7 @@ export function planAdvance(input: AdvanceInput): AdvancePlan {
   }
 
   // 4. The end of the run.
-  if (!finish && order.every((id) => isFinished(current.get(id)!.status))) {
+  if (!finish && order.every((id) => isFinishedStep(current.get(id)!.status))) {
     const failed = order.find((id) => ['failed', 'cancelled'].includes(current.get(id)!.status));
     const dependedOn = new Set(definition.steps.flatMap((s) => s.depends_on));
     const output: Record<string, string> = {};

@@ -17,7 +17,7 @@ import type { Deps } from '../platform/runtime.js';
 import type { Change, ChangeConsumer } from '../platform/feed.js';
 import { publishSystemEvent } from '../platform/system-events.js';
 import { publishAll, type LiveEvent } from '../realtime/publisher.js';
-import { FINISHED_EXECUTION } from './engine.js';
+import { FINISHED_EXECUTION, isFinishedStep } from './engine.js';
 import { definitionOf, executionOwner, executions, executionSummary, stepView, type StepView } from './reads.js';
 import { EXECUTION_KEY_PREFIX, EXECUTION_SORT_KEY, STEP_SORT_KEY_PREFIX, executionOfItem, stepOfItem, type ExecutionRecord } from './repo.js';
 
@@ -53,8 +53,6 @@ export function runAnnouncement(change: Change): { visible: boolean; bus?: { typ
   const justEnded = (after.status === 'completed' || after.status === 'failed') && (!before || !FINISHED_EXECUTION.includes(before.status));
   return { visible, ...(justEnded ? { bus: { type: `execution.${after.status}`, detail: executionSummary(after) } } : {}) };
 }
-
-const isFinishedStep = (status: string) => ['completed', 'failed', 'cancelled', 'skipped'].includes(status);
 
 /**
  * The live feed's consumer of run items. Per run, one event for the batch; the run and its definition
