@@ -1,6 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { localEndpoint } from '../aws/util.js';
+import { traceClient } from '../tracing.js';
 
 export interface StoreOptions {
   tableName: string;
@@ -17,11 +18,13 @@ export class Store {
   readonly raw: DynamoDBClient;
   private readonly writeListeners: (() => void)[] = [];
   constructor(readonly options: StoreOptions) {
-    this.raw = new DynamoDBClient({
-      ...(options.endpoint ? localEndpoint(options.endpoint) : {}),
-      maxAttempts: 3,
-      requestHandler: { connectionTimeout: 1000, requestTimeout: 5000 },
-    });
+    this.raw = traceClient(
+      new DynamoDBClient({
+        ...(options.endpoint ? localEndpoint(options.endpoint) : {}),
+        maxAttempts: 3,
+        requestHandler: { connectionTimeout: 1000, requestTimeout: 5000 },
+      }),
+    );
     // Errors that leave the table's client say so, so that a 503 can name the dependency that is down.
     this.raw.middlewareStack.add(
       (next) => async (args) => {
