@@ -1,7 +1,6 @@
 import middy, { type MiddlewareObj } from '@middy/core';
 import httpCors from '@middy/http-cors';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { routeKeyOf, type FunctionGroup, type RouteSpec } from './route.js';
 import { successBody } from './envelope.js';
@@ -21,7 +20,7 @@ import {
 } from './middleware.js';
 import { getConfig } from '../config.js';
 import { logger } from '../logger.js';
-import { tracer } from '../tracing.js';
+import { handlerTracing } from '../tracing.js';
 import type { HttpServices } from './http-services.js';
 
 /** Every route key a route answers to (its path and its aliases; `HEAD …` too for a GET route marked `head`). */
@@ -83,8 +82,8 @@ export function buildHttpHandler(
   };
 
   const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Error, HttpContext>()
-    // An X-Ray subsegment per invocation (answers are not recorded: they hold user data).
-    .use(captureLambdaHandler(tracer, { captureResponse: false }))
+    // An X-Ray subsegment per invocation, in Lambda.
+    .use(handlerTracing())
     // The Lambda context on every log line; `resetKeys` drops the request's keys when it ends.
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use(requestContext(routesByKey))
