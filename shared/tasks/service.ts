@@ -13,10 +13,10 @@ import { canDelete, canEdit, type TaskStatus } from './status.js';
 import { canCancel, canRetry, cancel, edit, enqueue as queueRule, failure, requeue, retryOrFail, type Change } from './transitions.js';
 import { defaultTitle } from './prompts.js';
 import { summarize, summarizeTasks, type StatsSummary } from './stats.js';
-import { publicView, TaskRepository, type TaskFilter, type TaskRecord } from './repo.js';
+import { createFailure, publicView, TaskRepository, type TaskFilter, type TaskRecord } from './repo.js';
 import { agentCapacity } from '../agents/service.js';
-import { isConditionFailure, retryOnConflict, VersionConflictError } from '../platform/store/conflicts.js';
-import { getProvider } from '../providers/service.js';
+import { retryOnConflict, VersionConflictError } from '../platform/store/conflicts.js';
+import { getProvider, providerExistsCondition } from '../providers/service.js';
 import { taskQueue } from '../platform/use/queue.js';
 
 export type { CreateTaskInput, TaskView } from './model.js';
@@ -121,8 +121,6 @@ export async function createTask(deps: Deps, actor: TaskActor, input: CreateTask
   const parsed = createTaskBody.safeParse(input);
   if (!parsed.success) throw validationError(zodIssues(parsed.error));
   const body = parsed.data;
-  const routingErrors = await checkRouting(deps, body);
-  if (routingErrors.length) throw validationError(routingErrors);
 
   const now = deps.clock.now();
   const nowIso = now.toISOString();
@@ -167,11 +165,11 @@ export async function createTask(deps: Deps, actor: TaskActor, input: CreateTask
     ...(options.concurrency ? { concurrency_group: options.concurrency.group, concurrency_limit: options.concurrency.limit } : {}),
   };
   try {
-    await repo(deps).create(record);
+    await createRouted(deps, record, body);
   } catch (err) {
     // A chosen id (an idempotent request's) that is taken: an earlier attempt of the same request stored
     // it and died before answering. Its task is the answer; it is queued if that attempt did not get so far.
-    if (!options.taskId || !isConditionFailure(err)) throw err;
+    if (!options.taskId || createFailure(err) !== 'id_taken') throw err;
     const existing = await repo(deps).get(options.taskId);
     if (!existing || existing.created_by !== actor.userId) throw conflict('The task id of this request is taken');
     // That attempt may have died before its send: the message goes again with the task's token (a
@@ -182,6 +180,28 @@ export async function createTask(deps: Deps, actor: TaskActor, input: CreateTask
   recordMetrics(deps.config, [{ name: METRICS.tasksCreated, unit: 'Count', value: 1 }]);
   await sendRecorded(deps, record, runToken, 0);
   return publicView(record);
+}
+
+/**
+ * Stores the task on the condition, in the same transaction, that its named agent and provider exist
+ * and agree (no reads first). When they do not, the reads tell the client which field is wrong; when
+ * those find nothing wrong (the agent or provider appeared meanwhile), the create is tried once more.
+ */
+async function createRouted(deps: Deps, record: TaskRecord, body: { provider_id?: string; agent_id?: string }): Promise<void> {
+  const requires = [
+    ...(body.agent_id ? [agentCapacity(deps).existsCondition(body.agent_id, body.provider_id)] : []),
+    ...(body.provider_id ? [providerExistsCondition(deps, body.provider_id)] : []),
+  ];
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await repo(deps).create(record, requires);
+    } catch (err) {
+      if (createFailure(err) !== 'requirement') throw err;
+      const routingErrors = await checkRouting(deps, body);
+      if (routingErrors.length) throw validationError(routingErrors);
+      if (attempt === 2) throw conflict('The agent or provider of this task changed while it was created; try again');
+    }
+  }
 }
 
 /** A named provider or agent must exist (and agree with each other); otherwise the task could never run. */

@@ -59,6 +59,25 @@ describe('bad input on the task and agent routes', () => {
       expect(await tasksOf(user)).toEqual([]);
     });
 
+    it('refuses an agent and provider that do not agree, names the field, and stores no task', async () => {
+      const other = await registerLocalProvider(admin);
+      const agent = await createAgent(admin, { provider_id: 'local', quota: { window: 'daily', max_requests: 10 }, max_concurrency: 1 });
+      const cases: [Record<string, unknown>, string[], RegExp][] = [
+        [{ agent_id: agent.agent_id, provider_id: other }, ['agent_id'], new RegExp(`agent runs on provider local, not ${other}`)],
+        [{ agent_id: agent.agent_id, provider_id: 'no-such-provider' }, ['agent_id', 'provider_id'], /no provider with this id/],
+      ];
+      for (const [routing, fields, message] of cases) {
+        const res = await call('POST', '/api/v1/tasks', { token: user.token, body: customTask('hi', routing) });
+        expect(res.status, JSON.stringify(res.body)).toBe(422);
+        expect(paths(res)).toEqual(fields);
+        expect(JSON.stringify(res.body.errors)).toMatch(message);
+      }
+      // The agent and provider that agree are taken.
+      expect((await call('POST', '/api/v1/tasks', { token: user.token, body: customTask('hi', { agent_id: agent.agent_id, provider_id: 'local' }) })).status).toBe(201);
+      const stored = await tasksOf(user);
+      expect(stored.map((t: { agent_id: string }) => t.agent_id)).toEqual([agent.agent_id]);
+    });
+
     it('refuses the call for a role without the permission and stores nothing', async () => {
       const viewer = await sessionAs('viewer');
       const res = await call('POST', '/api/v1/tasks', { token: viewer.token, body: customTask('hi') });
