@@ -66,7 +66,7 @@ try {
 
 const aimed = figures.filter((f) => f.aim);
 printTable(
-  'Against the aims (issue 2 §8)',
+  'Against the aims: bundles, cold init, health and /auth/me (each area bench marks its own above)',
   ['figure', 'value', ''],
   aimed.map((f) => [f.what, f.value, mark(f.aim)]),
 );
