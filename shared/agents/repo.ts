@@ -1,5 +1,5 @@
 import { DeleteCommand, GetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { Store, TransactItem } from '../platform/store/client.js';
+import type { Store } from '../platform/store/client.js';
 import { getItems } from '../platform/store/batch-get.js';
 import { epochSeconds } from '../platform/store/client.js';
 import { queryPage } from '../platform/store/query.js';
@@ -42,18 +42,6 @@ export class AgentRepository {
   async get(agentId: string): Promise<AgentRecord | undefined> {
     const out = await this.store.doc.send(new GetCommand({ TableName: this.store.table, Key: agentKey(agentId), ConsistentRead: true }));
     return strip(out.Item);
-  }
-
-  /** A transaction item that holds only while the agent exists (and runs on `providerId`, when given). */
-  existsCondition(agentId: string, providerId?: string): TransactItem {
-    return {
-      ConditionCheck: {
-        TableName: this.store.table,
-        Key: agentKey(agentId),
-        ConditionExpression: providerId === undefined ? 'attribute_exists(pk)' : 'attribute_exists(pk) AND provider_id = :provider',
-        ...(providerId === undefined ? {} : { ExpressionAttributeValues: { ':provider': providerId } }),
-      },
-    };
   }
 
   /** All agents (a short list: agents are configured by admins), optionally of one provider. */

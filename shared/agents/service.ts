@@ -14,7 +14,7 @@ import { secretStore } from '../platform/use/secrets.js';
 const repo = (deps: Deps) => new AgentRepository(deps.store);
 
 /** What the task runner may do with agents: read them, reserve quota, hold concurrency slots. */
-export type AgentCapacity = Pick<AgentRepository, 'get' | 'existsCondition' | 'list' | 'usage' | 'reserve' | 'settle' | 'acquireSlot' | 'releaseSlot' | 'touch'>;
+export type AgentCapacity = Pick<AgentRepository, 'get' | 'list' | 'usage' | 'reserve' | 'settle' | 'acquireSlot' | 'releaseSlot' | 'touch'>;
 
 export const agentCapacity = (deps: Deps): AgentCapacity => repo(deps);
 /** Keys shorter than this show no characters at all when masked. */

@@ -1,5 +1,5 @@
 import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { Store, TransactItem } from '../platform/store/client.js';
+import type { Store } from '../platform/store/client.js';
 import { getItems } from '../platform/store/batch-get.js';
 import { epochSeconds } from '../platform/store/client.js';
 import { queryPage, type StorePage } from '../platform/store/query.js';
@@ -99,11 +99,6 @@ export class ProviderRepository {
   async get(id: string): Promise<ProviderRecord | undefined> {
     const out = await this.store.doc.send(new GetCommand({ TableName: this.store.table, Key: providerKey(id) }));
     return strip(out.Item);
-  }
-
-  /** A transaction item that holds only while the provider exists (instead of reading it first). */
-  existsCondition(id: string): TransactItem {
-    return { ConditionCheck: { TableName: this.store.table, Key: providerKey(id), ConditionExpression: 'attribute_exists(pk)' } };
   }
 
   /** Creates the provider; a second provider with the same id is refused. */

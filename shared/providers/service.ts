@@ -6,7 +6,6 @@
  */
 import { ulid } from 'ulid';
 import type { Deps } from '../platform/runtime.js';
-import type { TransactItem } from '../platform/store/client.js';
 import { secretStore } from '../platform/use/secrets.js';
 import { ProviderError, type LlmProvider, type ProviderRecord } from './types.js';
 import { DEFAULT_CIRCUIT_POLICY, allowsCalls } from './circuit-breaker.js';
@@ -42,11 +41,6 @@ export async function providerCircuit(deps: Deps, providerId: string) {
 
 export async function getProvider(deps: Deps, providerId: string): Promise<ProviderRecord | undefined> {
   return repo(deps).get(providerId);
-}
-
-/** For another area's transaction: holds only while the provider exists. */
-export function providerExistsCondition(deps: Deps, providerId: string): TransactItem {
-  return repo(deps).existsCondition(providerId);
 }
 
 /**

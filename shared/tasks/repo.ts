@@ -8,10 +8,10 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { ulid } from 'ulid';
-import type { Store, TransactItem } from '../platform/store/client.js';
+import type { Store } from '../platform/store/client.js';
 import { getItems } from '../platform/store/batch-get.js';
 import { countItems, queryPage, type PageQuery } from '../platform/store/query.js';
-import { cancellationCodes, isConditionFailure, isTransactionConflict, retryOnConflict, VersionConflictError } from '../platform/store/conflicts.js';
+import { isConditionFailure, isTransactionConflict, retryOnConflict, VersionConflictError } from '../platform/store/conflicts.js';
 import { buildUpdate } from '../platform/store/update.js';
 import { viewOf } from '../platform/view.js';
 import { sessionView, taskView, type TaskStatus, type TaskView, type SessionView } from './model.js';
@@ -130,14 +130,6 @@ const MAX_ULID_TIME = 2 ** 48 - 1;
 
 const withConflictRetry = <T>(fn: () => Promise<T>) => retryOnConflict(fn, { isConflict: isTransactionConflict });
 
-/** Why `TaskRepository.create` failed a condition: the task id is taken, or one of its `requires` did not hold; undefined for any other error. */
-export function createFailure(err: unknown): 'id_taken' | 'requirement' | undefined {
-  if (!isConditionFailure(err)) return undefined;
-  const codes = cancellationCodes(err);
-  if (codes[0] === 'ConditionalCheckFailed') return 'id_taken';
-  return codes.slice(2).includes('ConditionalCheckFailed') ? 'requirement' : undefined;
-}
-
 export class TaskRepository {
   constructor(private readonly store: Store) {}
 
@@ -170,12 +162,7 @@ export class TaskRepository {
   }
 
   /** Stores a new task and counts it, in one transaction. */
-  /**
-   * Stores a new task and its counters, on the condition that its id is free and that every one of
-   * `requires` (condition checks on other items) holds. A failed condition throws the cancelled
-   * transaction; `createFailure` tells which.
-   */
-  async create(task: TaskRecord, requires: readonly TransactItem[] = []): Promise<void> {
+  async create(task: TaskRecord): Promise<void> {
     await withConflictRetry(() =>
       this.store.doc.send(
         new TransactWriteCommand({
@@ -188,7 +175,6 @@ export class TaskRepository {
               },
             },
             this.counterUpdate(createdDelta(task)),
-            ...requires,
           ],
         }),
       ),

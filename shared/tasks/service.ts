@@ -13,10 +13,10 @@ import { canDelete, canEdit, type TaskStatus } from './status.js';
 import { canCancel, canRetry, cancel, edit, enqueue as queueRule, failure, requeue, retryOrFail, type Change } from './transitions.js';
 import { defaultTitle } from './prompts.js';
 import { summarize, summarizeTasks, type StatsSummary } from './stats.js';
-import { createFailure, publicView, TaskRepository, type TaskFilter, type TaskRecord } from './repo.js';
+import { publicView, TaskRepository, type TaskFilter, type TaskRecord } from './repo.js';
 import { agentCapacity } from '../agents/service.js';
-import { retryOnConflict, VersionConflictError } from '../platform/store/conflicts.js';
-import { getProvider, providerExistsCondition } from '../providers/service.js';
+import { isConditionFailure, retryOnConflict, VersionConflictError } from '../platform/store/conflicts.js';
+import { getProvider } from '../providers/service.js';
 import { taskQueue } from '../platform/use/queue.js';
 
 export type { CreateTaskInput, TaskView } from './model.js';
@@ -121,6 +121,8 @@ export async function createTask(deps: Deps, actor: TaskActor, input: CreateTask
   const parsed = createTaskBody.safeParse(input);
   if (!parsed.success) throw validationError(zodIssues(parsed.error));
   const body = parsed.data;
+  const routingErrors = await checkRouting(deps, body);
+  if (routingErrors.length) throw validationError(routingErrors);
 
   const now = deps.clock.now();
   const nowIso = now.toISOString();
@@ -165,11 +167,11 @@ export async function createTask(deps: Deps, actor: TaskActor, input: CreateTask
     ...(options.concurrency ? { concurrency_group: options.concurrency.group, concurrency_limit: options.concurrency.limit } : {}),
   };
   try {
-    await createRouted(deps, record, body);
+    await repo(deps).create(record);
   } catch (err) {
     // A chosen id (an idempotent request's) that is taken: an earlier attempt of the same request stored
     // it and died before answering. Its task is the answer; it is queued if that attempt did not get so far.
-    if (!options.taskId || createFailure(err) !== 'id_taken') throw err;
+    if (!options.taskId || !isConditionFailure(err)) throw err;
     const existing = await repo(deps).get(options.taskId);
     if (!existing || existing.created_by !== actor.userId) throw conflict('The task id of this request is taken');
     // That attempt may have died before its send: the message goes again with the task's token (a
@@ -183,28 +185,12 @@ export async function createTask(deps: Deps, actor: TaskActor, input: CreateTask
 }
 
 /**
- * Stores the task on the condition, in the same transaction, that its named agent and provider exist
- * and agree (no reads first). When they do not, the reads tell the client which field is wrong; when
- * those find nothing wrong (the agent or provider appeared meanwhile), the create is tried once more.
+ * A named provider or agent must exist (and agree with each other); otherwise the task could never run.
+ * Read before the create, not checked as a `ConditionCheck` inside its transaction: on DynamoDB every
+ * create would then lock the one provider (and agent) item, so creates on the same provider conflict
+ * with each other, and the worker's plain writes to the agent fail with TransactionConflictException
+ * (which the SDK does not retry) while a create checks it.
  */
-async function createRouted(deps: Deps, record: TaskRecord, body: { provider_id?: string; agent_id?: string }): Promise<void> {
-  const requires = [
-    ...(body.agent_id ? [agentCapacity(deps).existsCondition(body.agent_id, body.provider_id)] : []),
-    ...(body.provider_id ? [providerExistsCondition(deps, body.provider_id)] : []),
-  ];
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await repo(deps).create(record, requires);
-    } catch (err) {
-      if (createFailure(err) !== 'requirement') throw err;
-      const routingErrors = await checkRouting(deps, body);
-      if (routingErrors.length) throw validationError(routingErrors);
-      if (attempt === 2) throw conflict('The agent or provider of this task changed while it was created; try again');
-    }
-  }
-}
-
-/** A named provider or agent must exist (and agree with each other); otherwise the task could never run. */
 export async function checkRouting(deps: Deps, body: { provider_id?: string; agent_id?: string }, pathPrefix = ''): Promise<FieldError[]> {
   const errors: FieldError[] = [];
   if (body.agent_id) {

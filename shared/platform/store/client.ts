@@ -1,10 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { localEndpoint } from '../aws/util.js';
 import { traceClient } from '../tracing.js';
-
-/** One item of a `TransactWriteItems` (a put, update, delete or condition check). */
-export type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
 
 export interface StoreOptions {
   tableName: string;
