@@ -46,7 +46,9 @@ const tracing: Promise<Tracing | undefined> | undefined = tracingOn ? loadTracin
  * invocation runs); the client itself is returned at once.
  */
 export function traceClient<T>(client: T): T {
-  void tracing?.then((t) => t?.tracer.captureAWSv3Client(client));
+  void tracing
+    ?.then((t) => t?.tracer.captureAWSv3Client(client))
+    .catch((err: unknown) => logger.error('a client could not be traced: its calls are not traced', { error: err as Error }));
   return client;
 }
 
