@@ -1,7 +1,8 @@
-import { BatchWriteCommand, type BatchWriteCommandOutput, DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Store } from '../platform/store/client.js';
 import { isConditionFailure } from '../platform/store/conflicts.js';
 import { queryPage } from '../platform/store/query.js';
+import { writeItems } from '../platform/store/batch-write.js';
 
 /** API Gateway closes a WebSocket after 2 hours; the TTL only cleans up, expiry is checked in code. */
 export const CONNECTION_TTL_SECONDS = 2 * 3600;
@@ -113,11 +114,10 @@ export class ConnectionRepository {
     const fresh = [...new Set(channels)];
     if (!fresh.length) return;
     const adding = fresh.filter((c) => !conn.channels.includes(c));
-    await this.writeAll(
+    await writeItems(
+      this.store,
       fresh.map((c) => ({
-        PutRequest: {
-          Item: { ...subKey(c, conn.connection_id), entity: 'subscription', connection_id: conn.connection_id, user_id: conn.user_id, permissions: conn.permissions, expires_at: conn.expires_at },
-        },
+        put: { ...subKey(c, conn.connection_id), entity: 'subscription', connection_id: conn.connection_id, user_id: conn.user_id, permissions: conn.permissions, expires_at: conn.expires_at },
       })),
     );
     try {
@@ -138,7 +138,7 @@ export class ConnectionRepository {
       if (!current) throw err;
       // Over the limit: take back the items of the channels the connection does not hold.
       const extra = adding.filter((c) => !current.channels.includes(c));
-      if (extra.length) await this.writeAll(extra.map((c) => ({ DeleteRequest: { Key: subKey(c, conn.connection_id) } })));
+      if (extra.length) await writeItems(this.store, extra.map((c) => ({ delete: subKey(c, conn.connection_id) })));
       conn.channels = current.channels;
       throw new ChannelLimitError(maxChannels, current.channels.length);
     }
@@ -146,7 +146,7 @@ export class ConnectionRepository {
 
   async unsubscribe(conn: ConnectionRecord, channels: string[]): Promise<void> {
     channels = [...new Set(channels)];
-    await this.writeAll(channels.map((c) => ({ DeleteRequest: { Key: subKey(c, conn.connection_id) } })));
+    await writeItems(this.store, channels.map((c) => ({ delete: subKey(c, conn.connection_id) })));
     conn.channels = conn.channels.filter((c) => !channels.includes(c));
     const out = await this.store.doc
       .send(
@@ -210,7 +210,7 @@ export class ConnectionRepository {
   async remove(id: string, alsoChannels: string[] = []): Promise<void> {
     const conn = await this.get(id);
     const channels = [...new Set([...(conn?.channels ?? []), ...alsoChannels])];
-    if (channels.length) await this.writeAll(channels.map((c) => ({ DeleteRequest: { Key: subKey(c, id) } })));
+    if (channels.length) await writeItems(this.store, channels.map((c) => ({ delete: subKey(c, id) })));
     await this.store.doc.send(new DeleteCommand({ TableName: this.store.table, Key: connKey(id) }));
   }
 
@@ -229,16 +229,5 @@ export class ConnectionRepository {
       startKey = page.lastKey;
     } while (startKey);
     return out;
-  }
-
-  private async writeAll(requests: Record<string, unknown>[]): Promise<void> {
-    for (let i = 0; i < requests.length; i += 25) {
-      let pending: unknown[] | undefined = requests.slice(i, i + 25);
-      for (let attempt = 0; pending?.length && attempt < 5; attempt++) {
-        const out: BatchWriteCommandOutput = await this.store.doc.send(new BatchWriteCommand({ RequestItems: { [this.store.table]: pending as never } }));
-        pending = out.UnprocessedItems?.[this.store.table];
-        if (pending?.length) await new Promise((r) => setTimeout(r, 50 * 2 ** attempt));
-      }
-    }
   }
 }

@@ -1,5 +1,4 @@
 import {
-  BatchWriteCommand,
   GetCommand,
   PutCommand,
   QueryCommand,
@@ -10,6 +9,7 @@ import {
 import { ulid } from 'ulid';
 import type { Store } from '../platform/store/client.js';
 import { getItems } from '../platform/store/batch-get.js';
+import { writeItems } from '../platform/store/batch-write.js';
 import { countItems, queryPage, type PageQuery } from '../platform/store/query.js';
 import { isConditionFailure, isTransactionConflict, retryOnConflict, VersionConflictError } from '../platform/store/conflicts.js';
 import { buildUpdate } from '../platform/store/update.js';
@@ -285,7 +285,7 @@ export class TaskRepository {
         }),
       );
       const keys = (page.Items ?? []).map((i) => ({ pk: i.pk, sk: i.sk }));
-      for (let j = 0; j < keys.length; j += 25) await this.batchDelete(keys.slice(j, j + 25));
+      await writeItems(this.store, keys.map((key) => ({ delete: key })));
       startKey = page.LastEvaluatedKey;
     } while (startKey);
   }
@@ -495,12 +495,5 @@ export class TaskRepository {
     };
   }
 
-  private async batchDelete(keys: Record<string, unknown>[]): Promise<void> {
-    let requests = keys.map((Key) => ({ DeleteRequest: { Key } }));
-    while (requests.length) {
-      const out = await this.store.doc.send(new BatchWriteCommand({ RequestItems: { [this.store.table]: requests } }));
-      requests = (out.UnprocessedItems?.[this.store.table] ?? []) as typeof requests;
-    }
-  }
 }
 

@@ -3,7 +3,6 @@
  * Keys are documented in docs/data-model.md ("Workflows and schedules").
  */
 import {
-  BatchWriteCommand,
   GetCommand,
   PutCommand,
   QueryCommand,
@@ -14,6 +13,7 @@ import {
 import type { Store } from '../platform/store/client.js';
 import { epochSeconds } from '../platform/store/client.js';
 import { queryPage, type StorePage } from '../platform/store/query.js';
+import { writeItems } from '../platform/store/batch-write.js';
 import { cancellationCodes, isConditionFailure, isTransactionCancelled, VersionConflictError } from '../platform/store/conflicts.js';
 import type { WorkflowDefinition, VariableValue } from './definition.js';
 import type { ExecutionStatus, StepError, StepState } from './engine.js';
@@ -224,7 +224,7 @@ export class WorkflowRepository {
           ExclusiveStartKey: startKey,
         }),
       );
-      await batchDelete(this.store, (out.Items ?? []).map((i) => ({ pk: i.pk, sk: i.sk })));
+      await writeItems(this.store, (out.Items ?? []).map((i) => ({ delete: { pk: i.pk, sk: i.sk } })));
       startKey = out.LastEvaluatedKey;
     } while (startKey);
   }
@@ -536,17 +536,5 @@ export class ExecutionRepository {
       }),
     );
     return (out.Items ?? []).reduce((sum, item) => sum + Number(item.count ?? 0), 0);
-  }
-}
-
-async function batchDelete(store: Store, keys: Array<{ pk: unknown; sk: unknown }>): Promise<void> {
-  for (let i = 0; i < keys.length; i += 25) {
-    let requests: Record<string, unknown>[] = keys.slice(i, i + 25).map((Key) => ({ DeleteRequest: { Key } }));
-    for (let attempt = 0; requests.length && attempt < 8; attempt++) {
-      const out = await store.doc.send(new BatchWriteCommand({ RequestItems: { [store.table]: requests as never } }));
-      requests = (out.UnprocessedItems?.[store.table] ?? []) as Record<string, unknown>[];
-      if (requests.length) await new Promise((r) => setTimeout(r, 50 * 2 ** attempt));
-    }
-    if (requests.length) throw new Error('could not delete every item (throttled)');
   }
 }

@@ -22,12 +22,13 @@
  * metrics the platform records).
  */
 import { createHash } from 'node:crypto';
-import { PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
+import { QueryCommand, TransactWriteCommand, UpdateCommand, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
 import type { Store } from '../store/client.js';
 import { epochSeconds } from '../store/client.js';
 import { cancellationCodes, isConditionFailure, isTransactionConflict, retryOnConflict } from '../store/conflicts.js';
 import { queryPage } from '../store/query.js';
 import { getItems } from '../store/batch-get.js';
+import { writeItems } from '../store/batch-write.js';
 import { mergeSketch, sketchKeyOf, sketchQuantile, type SketchBins } from '../histogram.js';
 
 // ---------------------------------------------------------------- facts
@@ -358,7 +359,7 @@ export class MetricsStore {
       seen.add(p.sourceId);
       pending.push(i);
     });
-    for (const i of pending) await this.register(points[i].metric, points[i].labels);
+    await this.register(pending.map((i) => points[i]));
     // Points that share rollup items (same metric, labels and minute) go into the same transactions: a
     // batch of task completions is then a few transactions instead of one per handful of points.
     const sortKey = (p: MetricPoint) => `${p.metric}|${labelsKey(p.labels)}|${bucketStart(p.at, 'minute')}`;
@@ -549,17 +550,21 @@ export class MetricsStore {
     }
   }
 
-  /** Puts the metric in the catalog and its L:/F: series in the registry (once per process each). */
-  private async register(metric: string, labels: Labels): Promise<void> {
-    const entries: [Record<string, string>, Record<string, unknown>][] = [[catalogKey(metric), { entity: 'metric_catalog', metric }]];
-    for (const k of Object.keys(labels)) entries.push([registryKey(metric, `L:${k}=${labels[k]}`), { entity: 'metric_series', metric, labels: { [k]: labels[k] }, kind: 'label' }]);
-    entries.push([registryKey(metric, `F:${labelsKey(labels)}`), { entity: 'metric_series', metric, labels, kind: 'full' }]);
-    for (const [key, attrs] of entries) {
+  /** Puts the points' metrics in the catalog and their L:/F: series in the registry (once per process each), in batches. */
+  private async register(points: readonly MetricPoint[]): Promise<void> {
+    const entries = new Map<string, Record<string, unknown>>();
+    const add = (key: { pk: string; sk: string }, attrs: Record<string, unknown>) => {
       const id = `${this.store.table}|${key.pk}|${key.sk}`;
-      if (registered.has(id)) continue;
-      await this.store.doc.send(new PutCommand({ TableName: this.store.table, Item: { ...key, ...attrs } }));
-      registered.add(id);
+      if (!registered.has(id) && !entries.has(id)) entries.set(id, { ...key, ...attrs });
+    };
+    for (const { metric, labels } of points) {
+      add(catalogKey(metric), { entity: 'metric_catalog', metric });
+      for (const k of Object.keys(labels)) add(registryKey(metric, `L:${k}=${labels[k]}`), { entity: 'metric_series', metric, labels: { [k]: labels[k] }, kind: 'label' });
+      add(registryKey(metric, `F:${labelsKey(labels)}`), { entity: 'metric_series', metric, labels, kind: 'full' });
     }
+    if (!entries.size) return;
+    await writeItems(this.store, [...entries.values()].map((item) => ({ put: item })));
+    for (const id of entries.keys()) registered.add(id);
   }
 
   /** Every metric name recorded so far. */

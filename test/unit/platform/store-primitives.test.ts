@@ -12,6 +12,7 @@ import {
 import { addToWindow } from '../../../shared/platform/store/rate-limits.js';
 import { windowAt } from '../../../shared/platform/window.js';
 import { getItems } from '../../../shared/platform/store/batch-get.js';
+import { writeItems } from '../../../shared/platform/store/batch-write.js';
 
 /** A store whose client records the commands it is sent and answers with `answer`. */
 function fakeStore(answer: (input: Record<string, unknown>) => unknown = () => ({})) {
@@ -162,5 +163,36 @@ describe('getItems', () => {
   it('fails when keys stay unprocessed round after round', async () => {
     const { store } = fakeStore((input) => ({ Responses: { t: [] }, UnprocessedKeys: input.RequestItems as Record<string, unknown> }));
     await expect(getItems(store, [key(1)])).rejects.toThrow(/unprocessed/);
+  });
+});
+
+describe('writeItems', () => {
+  const key = (i: number) => ({ pk: `K#${i}`, sk: 'X' });
+  type Request = { PutRequest?: { Item: Record<string, unknown> }; DeleteRequest?: { Key: Record<string, unknown> } };
+
+  it('writes puts and deletes 25 at a time and sends again what DynamoDB leaves unprocessed', async () => {
+    let calls = 0;
+    const { store, sent } = fakeStore((input) => {
+      const requests = (input.RequestItems as Record<string, Request[]>).t;
+      calls++;
+      // The first answer leaves its last 5 requests unprocessed (DynamoDB does so under throttling).
+      return { UnprocessedItems: calls === 1 ? { t: requests.slice(-5) } : {} };
+    });
+    const requests = [...Array.from({ length: 40 }, (_, i) => ({ put: { ...key(i), n: i } })), ...Array.from({ length: 20 }, (_, i) => ({ delete: key(100 + i) }))];
+    await writeItems(store, requests);
+    const batches = sent.map((s) => (s.RequestItems as Record<string, Request[]>).t);
+    expect(batches.map((b) => b.length)).toEqual([25, 25, 10, 5]);
+    const written = batches.flat();
+    expect(new Set(written.filter((r) => r.PutRequest).map((r) => r.PutRequest!.Item.pk)).size).toBe(40);
+    expect(new Set(written.filter((r) => r.DeleteRequest).map((r) => r.DeleteRequest!.Key.pk)).size).toBe(20);
+    expect(batches[3]).toEqual(batches[0].slice(-5));
+  });
+
+  it('fails when requests stay unprocessed round after round, and sends nothing for no requests', async () => {
+    const { store, sent } = fakeStore((input) => ({ UnprocessedItems: input.RequestItems }));
+    await expect(writeItems(store, [{ put: key(1) }])).rejects.toThrow(/unprocessed/);
+    sent.length = 0;
+    await writeItems(store, []);
+    expect(sent).toEqual([]);
   });
 });
