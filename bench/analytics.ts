@@ -1,15 +1,15 @@
 import '../local/quiet-sdk.js';
 import { performance } from 'node:perf_hooks';
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { ulid } from 'ulid';
 import { startLocalRuntime, type LocalRuntime } from '../local/runtime.js';
-import type { Deps } from '../shared/platform/runtime.js';
 import { permissionsOf } from '../shared/platform/permissions.js';
 import type { Principal } from '../shared/platform/principal.js';
 import { addValue, bucketStart, emptyRollup, exactQuantile, mergeRollup, pointItem, rollupItem, MetricsStore, RESOLUTION_MS, type Resolution, type Rollup } from '../shared/platform/metrics/store.js';
 import { exportAnalytics } from '../shared/analytics/export.js';
+import { writeItems } from '../shared/platform/store/batch-write.js';
 import { benchUser, pool, quantile, request } from './tasks.js';
 import { fixed, printTable } from './lib/table.js';
 
@@ -24,7 +24,10 @@ import { fixed, printTable } from './lib/table.js';
  *   much is DynamoDB Local's own stream and the live feed, and what the metrics consumer adds to it. Each
  *   run is a process of its own (`ingestRun`). Runs of one configuration differ by 10 % or
  *   more on a shared machine, so the three configurations run in `ingestRounds` interleaved rounds (the
- *   order rotating) and the overhead is taken between their medians;
+ *   order rotating) and the overhead is taken between their medians. Each run also says the CPU of
+ *   its process and of DynamoDB Local while tasks ran, and, with the metrics on, the metric items
+ *   written per task (counted off the runtime's client until every task's metrics are in): figures
+ *   that move far less from run to run than throughput does;
  * - export of 100,000 points through the export code path (`exportAnalytics`, as the route runs it):
  *   time, peak RSS of this process, bytes, for CSV and XLSX. The aim (RSS < 200 MB) is held against
  *   the export's own growth of the RSS: this process also holds a whole runtime and everything the
@@ -50,18 +53,6 @@ interface Figure {
 
 const DAY_MS = 86_400_000;
 
-/** Writes items with BatchWrite, a few requests at a time, retrying what DynamoDB left unprocessed. */
-async function writeItems(deps: Deps, items: Record<string, unknown>[]): Promise<void> {
-  const batches: Record<string, unknown>[][] = [];
-  for (let i = 0; i < items.length; i += 25) batches.push(items.slice(i, i + 25));
-  await pool(batches.length, 8, async (i) => {
-    let requests = batches[i].map((Item) => ({ PutRequest: { Item } }));
-    while (requests.length) {
-      const out = await deps.store.doc.send(new BatchWriteCommand({ RequestItems: { [deps.store.table]: requests } }));
-      requests = (out.UnprocessedItems?.[deps.store.table] ?? []) as typeof requests;
-    }
-  });
-}
 
 /** A deterministic latency-like value: a daily wave, a slow trend and a long tail. */
 const valueAt = (minute: number, k: number) => 100 + 40 * Math.sin((2 * Math.PI * minute) / 1440) + (minute % 97) * 0.5 + (k === 0 && minute % 13 === 0 ? 400 : k * 7);
@@ -91,7 +82,7 @@ async function benchQuery(runtime: LocalRuntime, token: string) {
   }
   const items = (['minute', 'hour', 'day'] as const).flatMap((res) => [...rollups[res]].map(([b, r]) => rollupItem(metric, '*', res, b, r)));
   const loadStart = performance.now();
-  await writeItems(deps, items);
+  await writeItems(deps.store, items.map((item) => ({ put: item })));
   const loadSeconds = (performance.now() - loadStart) / 1000;
 
   const body = { metric_type: metric, time_range: `${ANALYTICS_BENCH.queryDays}d`, aggregation: 'p95' };
@@ -156,8 +147,58 @@ function ingestRun(changeFeed: IngestConfiguration): Promise<IngestRun> {
   });
 }
 
+type MetricWrites = { rollups: number; points: number; registry: number };
+
+/**
+ * Counts the items the metrics store writes (rollups; raw points and their guards; series registry,
+ * catalog and compaction state), off every write the runtime's DynamoDB client sends.
+ */
+function countMetricWrites(runtime: LocalRuntime): MetricWrites {
+  const counts: MetricWrites = { rollups: 0, points: 0, registry: 0 };
+  const kindOf = (pk: unknown): keyof MetricWrites | undefined => {
+    const key = typeof pk === 'string' ? pk : ((pk as { S?: string } | undefined)?.S ?? '');
+    if (key.startsWith('MROLL#')) return 'rollups';
+    if (key.startsWith('METRIC#') || key.startsWith('METRIC_EVENT#')) return 'points';
+    return /^(MSERIES#|MCATALOG|MCOMPACT)/.test(key) ? 'registry' : undefined;
+  };
+  type Keyed = { Item?: { pk?: unknown }; Key?: { pk?: unknown } };
+  runtime.deps.store.raw.middlewareStack.add(
+    (next, context) => async (args) => {
+      const input = args.input as {
+        TransactItems?: { Put?: Keyed; Update?: Keyed; Delete?: Keyed; ConditionCheck?: Keyed }[];
+        RequestItems?: Record<string, { PutRequest?: Keyed; DeleteRequest?: Keyed }[]>;
+      } & Keyed;
+      const keys: unknown[] = [];
+      if (context.commandName === 'TransactWriteItemsCommand') for (const t of input.TransactItems ?? []) keys.push((t.Put?.Item ?? t.Update?.Key ?? t.Delete?.Key)?.pk);
+      else if (context.commandName === 'BatchWriteItemCommand') for (const rs of Object.values(input.RequestItems ?? {})) for (const r of rs) keys.push((r.PutRequest?.Item ?? r.DeleteRequest?.Key)?.pk);
+      else if (context.commandName === 'PutItemCommand') keys.push(input.Item?.pk);
+      else if (context.commandName === 'UpdateItemCommand' || context.commandName === 'DeleteItemCommand') keys.push(input.Key?.pk);
+      for (const k of keys) {
+        const kind = kindOf(k);
+        if (kind) counts[kind]++;
+      }
+      return next(args);
+    },
+    { step: 'initialize', name: 'benchMetricWrites' },
+  );
+  return counts;
+}
+
+/** CPU seconds DynamoDB Local's process has used so far (its /proc stat; 0 where there is none). */
+function dynamoCpuSeconds(runtime: LocalRuntime): number {
+  const pid = runtime.dynamodb?.process.pid;
+  if (!pid) return 0;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
 async function ingestRunHere(changeFeed: IngestConfiguration) {
   const runtime = await startLocalRuntime({ port: 0, dataDir: null, log: () => undefined, changeFeed });
+  const writes = countMetricWrites(runtime);
   try {
     const { token } = await benchUser(runtime);
     // Finished tasks are counted from the task counters (one read every 200 ms), the same way in every
@@ -190,11 +231,13 @@ async function ingestRunHere(changeFeed: IngestConfiguration) {
     await allDone(ANALYTICS_BENCH.warmupTasks);
 
     const cpu0 = process.cpuUsage();
+    const dynamo0 = dynamoCpuSeconds(runtime);
     const t0 = performance.now();
     const ids = await pool(ANALYTICS_BENCH.ingestTasks, ANALYTICS_BENCH.ingestConcurrency, create);
     await allDone(ANALYTICS_BENCH.warmupTasks + ANALYTICS_BENCH.ingestTasks);
     const seconds = (performance.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
+    const dynamoSeconds = dynamoCpuSeconds(runtime) - dynamo0;
 
     // With the feed on: how long after the last completion the metrics have every finished task.
     let metricsLagMs: number | null = null;
@@ -211,11 +254,25 @@ async function ingestRunHere(changeFeed: IngestConfiguration) {
       }
       metricsLagMs = performance.now() - end;
     }
-    return { changeFeed, tasks: ids.length, seconds, throughput: ids.length / seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, metricsLagMs, recorded };
+    const allTasks = ANALYTICS_BENCH.warmupTasks + ANALYTICS_BENCH.ingestTasks;
+    const perTask = (n: number) => n / allTasks;
+    return {
+      changeFeed,
+      tasks: ids.length,
+      seconds,
+      throughput: ids.length / seconds,
+      cpuSeconds: (cpu.user + cpu.system) / 1e6,
+      dynamoCpuSeconds: dynamoSeconds,
+      metricsLagMs,
+      recorded,
+      metricWritesPerTask: { rollups: perTask(writes.rollups), points: perTask(writes.points), registry: perTask(writes.registry) },
+    };
   } finally {
     await runtime.stop();
   }
 }
+
+const metricWritesText = (w: MetricWrites) => `${fixed(w.rollups + w.points + w.registry, 1)} (${fixed(w.rollups, 1)} + ${fixed(w.points, 1)} + ${fixed(w.registry, 1)})`;
 
 // ---------------------------------------------------------------- (c) export of 100,000 points
 
@@ -233,7 +290,7 @@ async function benchExport(runtime: LocalRuntime) {
     ),
   );
   const loadStart = performance.now();
-  await writeItems(deps, items);
+  await writeItems(deps.store, items.map((item) => ({ put: item })));
   const loadSeconds = (performance.now() - loadStart) / 1000;
   items.length = 0;
 
@@ -293,7 +350,7 @@ export async function benchAnalytics(runtime: LocalRuntime): Promise<Figure[]> {
   const label = (c: Run['changeFeed']) => (c === 'stream-only' ? 'stream and live feed, no metrics' : c ? 'on (live feed and metrics)' : 'off (no stream)');
   printTable(
     `Ingest of task completions, local provider (${ANALYTICS_BENCH.ingestTasks} tasks at concurrency ${ANALYTICS_BENCH.ingestConcurrency} after ${ANALYTICS_BENCH.warmupTasks} warm-up tasks; a fresh process and runtime each; ${ANALYTICS_BENCH.ingestRounds} interleaved rounds)`,
-    ['change feed', 'tasks/s, each round', 'median tasks/s', 'median run: time', 'CPU of this process', 'metrics complete after the last task'],
+    ['change feed', 'tasks/s, each round', 'median tasks/s', 'median run: time', 'CPU of this process', 'CPU of DynamoDB Local', 'metrics complete after the last task', 'metric items written per task'],
     [on, streamOnly, off].map((r) => [
       label(r.changeFeed),
       runs
@@ -303,7 +360,9 @@ export async function benchAnalytics(runtime: LocalRuntime): Promise<Figure[]> {
       fixed(r.throughput, 1),
       `${fixed(r.seconds, 2)} s`,
       `${fixed(r.cpuSeconds, 1)} s`,
+      `${fixed(r.dynamoCpuSeconds, 1)} s`,
       r.metricsLagMs === null ? '-' : `${fixed(r.metricsLagMs)} ms (${r.recorded} task.finished)`,
+      r.metricsLagMs === null ? '-' : metricWritesText(r.metricWritesPerTask),
     ]),
   );
   console.log(
@@ -319,6 +378,7 @@ export async function benchAnalytics(runtime: LocalRuntime): Promise<Figure[]> {
   );
 
   const figures: Figure[] = [
+    { what: 'analytics metric items written per task (rollups, raw points and guards, registry)', value: metricWritesText(on.metricWritesPerTask) },
     { what: `analytics 30-day p95 query p50 / p99`, value: `${fixed(q.p50)} / ${fixed(q.p99)} ms`, aim: { label: 'p99 < 100 ms', met: q.p99 < 100 } },
     { what: 'analytics 30-day p95 query items read', value: String(q.itemsRead), aim: { label: '< 1,000', met: q.itemsRead < 1000 } },
     { what: `analytics ingest tasks/s (median of ${ANALYTICS_BENCH.ingestRounds}), on / stream and live feed / no stream`, value: `${fixed(on.throughput, 1)} / ${fixed(streamOnly.throughput, 1)} / ${fixed(off.throughput, 1)}` },
