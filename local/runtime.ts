@@ -48,7 +48,7 @@ import { handler as changeFeed } from '../functions/change-feed/handler.js';
 import { handler as liveFeed } from '../functions/live-feed/handler.js';
 import { CHANGE_FEED_KEY_PREFIXES } from '../shared/change-feed.js';
 import { LIVE_FEED_KEY_PREFIXES } from '../shared/live-feed.js';
-import { collectGauges } from '../shared/analytics/collector.js';
+import { runCollector } from '../shared/analytics/collector.js';
 import { pushAnalyticsStream } from '../shared/analytics/stream.js';
 import { ensureMonitoring, runEvaluator } from '../shared/monitoring/service.js';
 import { StreamPoller } from './stream-poller.js';
@@ -345,7 +345,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     const sampler = new ProcessSampler();
     const collector = periodic(
       LOCAL_COLLECT_INTERVAL_MS,
-      () => collectGauges(deps, { process: sampler.sample() }),
+      () => runCollector(deps, { process: sampler.sample() }),
       (err) => log(`metrics collector failed: ${(err as Error).stack ?? err}`),
       timers,
     );

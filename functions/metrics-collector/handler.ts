@@ -1,10 +1,10 @@
 import type { Context } from 'aws-lambda';
 import { getDeps } from '../../shared/platform/runtime.js';
 import { useLambdaContext } from '../../shared/platform/logger.js';
-import { collectGauges, type CollectReport } from '../../shared/analytics/collector.js';
+import { runCollector } from '../../shared/analytics/collector.js';
 
-/** Runs every minute (EventBridge rule) on AWS; the local runtime runs `collectGauges` on a timer, with process figures. */
-export async function handler(_event?: unknown, context?: Context): Promise<CollectReport> {
+/** Runs every minute (EventBridge rule) on AWS; the local runtime runs `runCollector` on a timer, with process figures. */
+export async function handler(_event?: unknown, context?: Context): Promise<Awaited<ReturnType<typeof runCollector>>> {
   useLambdaContext(context);
-  return collectGauges(await getDeps());
+  return runCollector(await getDeps(), { remainingMs: context ? () => context.getRemainingTimeInMillis() : undefined });
 }

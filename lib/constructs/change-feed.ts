@@ -70,7 +70,7 @@ export class ChangeFeed {
 
     this.collector = props.functions.add('MetricsCollectorFunction', {
       name: 'metrics-collector',
-      description: `Supervisor ${stage}: samples task and workflow gauges into the metrics store every minute`,
+      description: `Supervisor ${stage}: samples task and workflow gauges into the metrics store and compacts its closed hours and days, every minute`,
       limits: FUNCTIONS.background,
       deadLetterQueue: props.asyncFailureQueue,
     });

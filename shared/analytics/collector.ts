@@ -1,15 +1,17 @@
 /**
  * The metrics collector: every minute (an EventBridge rule on AWS, a timer in the local runtime) it
- * samples gauges into the metrics store. Each sample's source id is the metric and its minute, so a
- * retried or doubled run records each gauge once per minute.
+ * samples gauges into the metrics store and compacts the store's closed hours and days. Each sample's
+ * source id is the metric and its minute, so a retried or doubled run records each gauge once per
+ * minute; compaction may repeat or overlap (see `MetricsStore.compact`).
  */
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { Deps } from '../platform/runtime.js';
-import { bucketStart, type MetricPoint } from '../platform/metrics/store.js';
+import { bucketStart, type CompactionReport, type MetricPoint } from '../platform/metrics/store.js';
 import { quotaStatus } from '../agents/service.js';
 import { taskStatusCounts } from '../tasks/gauges.js';
 import { runningExecutionCount } from '../workflows/gauges.js';
 import { metricsStore } from './repo.js';
+import { logger } from '../platform/logger.js';
 
 /** The host process's own figures, sampled by the local runtime only (a Lambda's process is the collector's own). */
 export interface ProcessSample {
@@ -58,4 +60,21 @@ export async function collectGauges(deps: Deps, options: { process?: ProcessSamp
   }
   const recorded = (await store.recordMany(points, now)).filter(Boolean).length;
   return { at: minute.toISOString(), recorded, samples };
+}
+
+/** Time a collector run leaves itself before its function's timeout, to stop compaction between buckets. */
+const COMPACTION_MARGIN_MS = 10_000;
+
+/**
+ * One run of the collector: the gauges, then compaction; each runs whether or not the other failed, and
+ * the first failure is thrown after both. `remainingMs` (the Lambda's time left) bounds compaction, which
+ * leaves what it did not reach to the next run.
+ */
+export async function runCollector(deps: Deps, options: { process?: ProcessSample; remainingMs?: () => number } = {}): Promise<CollectReport & { compacted: CompactionReport }> {
+  const deadline = options.remainingMs ? performance.now() + options.remainingMs() - COMPACTION_MARGIN_MS : undefined;
+  const [gauges, compacted] = await Promise.allSettled([collectGauges(deps, options), metricsStore(deps).compact(deps.clock.now(), { deadline })]);
+  if (gauges.status === 'rejected') throw gauges.reason;
+  if (compacted.status === 'rejected') throw compacted.reason;
+  if (compacted.value.skippedHours) logger.warn('metrics compaction passed over hours whose minutes had expired', { ...compacted.value });
+  return { ...gauges.value, compacted: compacted.value };
 }

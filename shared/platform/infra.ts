@@ -324,7 +324,7 @@ export const FUNCTION_PORTS = {
   'change-feed': { table: 'read-write', connections: true },
   // The live feed: the WebSocket and event-bus events of task and workflow run changes (expired subscriptions are removed).
   'live-feed': { table: 'read-write', connections: true, events: 'publish' },
-  // Samples task and workflow gauges into the metrics store every minute.
+  // Samples task and workflow gauges into the metrics store every minute, and compacts its closed hours and days.
   'metrics-collector': { table: 'read-write' },
   // Evaluates the alert rules every minute; publishes alert.fired / alert.resolved and pushes them to subscribers.
   'alert-evaluator': { table: 'read-write', events: 'publish', connections: true },

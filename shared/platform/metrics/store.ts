@@ -3,7 +3,7 @@
  * kept raw for a retention period and rolled up per minute, hour and day.
  *
  * Writes: `recordMany(points)` writes transactions that put a guard per point (condition: not there
- * yet) and the raw point (TTL), and `ADD` count, sum and the sketch bins to every rollup the points
+ * yet) and the raw point (TTL), and `ADD` count, sum and the sketch bins to every minute rollup the points
  * belong to (one update per rollup item, summed over the points). The guard is the raw point itself
  * when the event fixes the point's time (`fixedTime`: its key then follows from the source id), else a
  * marker keyed by the `sourceId`. A second delivery of the same source id fails the guard's condition,
@@ -11,6 +11,13 @@
  * max are set after the transaction by conditional writes, which are idempotent and re-applied on a
  * duplicate, so they heal after a crash in between; points within bounds this process has already seen
  * stored need no read (bounds only widen).
+ *
+ * Hours and days: `compact` (the collector, every minute) builds an hour's rollups from its minutes once
+ * the hour ended `COMPACT_AFTER_MS` ago, and a day's from its hours, and records per metric how far it
+ * has come (`CompactionState`); reads take the hours (days) not built yet from their minutes (hours), so
+ * they are exact at once. A point stored `LATE_AFTER_MS` or more after its hour (day) ended is added to
+ * that hour's (day's) rollup directly as well. So a point costs one rollup write per series instead of
+ * three, and the hot hour and day items are written once an hour (day) instead of once per batch.
  *
  * Series: a point with labels L is rolled up into the series `*` (every point of the metric), `L:k=v`
  * for each label, and `F:<all labels>` (its full label set). A read without label filters reads `*`
@@ -22,7 +29,7 @@
  * metrics the platform records).
  */
 import { createHash } from 'node:crypto';
-import { QueryCommand, TransactWriteCommand, UpdateCommand, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand, type TransactWriteCommandInput, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
 import type { Store } from '../store/client.js';
 import { epochSeconds } from '../store/client.js';
 import { cancellationCodes, isConditionFailure, isTransactionConflict, retryOnConflict } from '../store/conflicts.js';
@@ -48,6 +55,25 @@ export const LABEL_KEY = /^[a-z][a-z0-9_]{0,31}$/;
 export const LABEL_VALUE = /^[A-Za-z0-9_.:/@+-]{1,128}$/;
 
 const DAY_MS = 86_400_000;
+
+/**
+ * A point is late for its hour (day) once that hour (day) ended this long before it is stored: a late
+ * point is also added to the hour (day) rollup directly, as the hour may have been compacted already.
+ * Any other point is added to its minute rollups only, and compaction builds the hour from them.
+ */
+export const LATE_AFTER_MS = 5 * 60_000;
+/**
+ * An hour (day) is compacted from its minutes (hours) once it ended this long ago. The gap to
+ * `LATE_AFTER_MS` is the time a write decided "not late" has to be stored before compaction reads the
+ * minutes: `recordMany` decides once per call and gives up on a call older than `MAX_DECISION_AGE_MS`.
+ */
+export const COMPACT_AFTER_MS = 15 * 60_000;
+/** How long a `recordMany` call may go on writing on one decision of what is late (well under the gap above). */
+const MAX_DECISION_AGE_MS = 5 * 60_000;
+/** Hours (days) one metric is compacted in one run at most; a run after a long pause catches up over several runs. */
+const COMPACT_BUCKETS_PER_RUN = 48;
+/** Queries and writes compaction sends at once. */
+const COMPACT_CONCURRENCY = 8;
 
 // ---------------------------------------------------------------- types
 
@@ -158,12 +184,16 @@ export function bucketStart(at: Date | number, resolution: Resolution): number {
 
 const hashOf = (text: string) => createHash('sha256').update(text).digest('base64url').slice(0, 22);
 const rollupPk = (res: Resolution, metric: string, series: string) => `MROLL#${res}#${metric}#${series}`;
+const MINUTE_ROLLUP_PREFIX = 'MROLL#minute#';
 /** Partition key prefix of the marker written with each recorded point: its change on the table's stream says a point was recorded. */
 const markerKey = (sourceId: string) => ({ pk: `METRIC_EVENT#${hashOf(sourceId)}`, sk: 'EVENT' });
 /** The partition key prefix of raw points: each newly recorded point is one new item under it. */
 export const RAW_POINT_PREFIX = 'METRIC#';
 const pointKey = (metric: string, at: string, id: string) => ({ pk: `${RAW_POINT_PREFIX}${metric}`, sk: `${at}#${id}` });
 const registryKey = (metric: string, series: string) => ({ pk: `MSERIES#${metric}`, sk: series });
+/** Per metric, how far compaction has come: the first hour (day) whose rollup it has not built yet. */
+const COMPACTION_PK = 'MCOMPACT';
+const compactionKey = (metric: string) => ({ pk: COMPACTION_PK, sk: metric });
 const catalogKey = (metric: string) => ({ pk: 'MCATALOG', sk: metric });
 /** Index partitions of raw points: every metric (gsi1), one user's (gsi2, label `user`). */
 const ALL_POINTS = 'METRICS';
@@ -185,10 +215,17 @@ interface RollupKey {
   res: Resolution;
 }
 
-/** Every rollup item a point adds to: each of its series at each resolution. */
-function rollupKeysOf(p: MetricPoint): RollupKey[] {
+/** Whether `at`'s bucket at `resolution` ended at least `LATE_AFTER_MS` before `now` (its rollup may be compacted). */
+const isLate = (at: Date, resolution: 'hour' | 'day', now: number) => bucketStart(at, resolution) + RESOLUTION_MS[resolution] + LATE_AFTER_MS <= now;
+
+/**
+ * The rollup items a point stored at `now` adds to: each of its series per minute, and per hour and
+ * per day only where the point is late for them (else compaction rolls its minutes up).
+ */
+function rollupKeysOf(p: MetricPoint, now: number): RollupKey[] {
   const series = seriesOf(p.labels);
-  return RESOLUTIONS.flatMap((res) => {
+  const resolutions: Resolution[] = ['minute', ...(isLate(p.at, 'hour', now) ? (['hour'] as const) : []), ...(isLate(p.at, 'day', now) ? (['day'] as const) : [])];
+  return resolutions.flatMap((res) => {
     const bucket = new Date(bucketStart(p.at, res)).toISOString();
     return series.map((s) => ({ pk: rollupPk(res, p.metric, s), sk: bucket, metric: p.metric, series: s, res }));
   });
@@ -286,6 +323,35 @@ export interface RollupResult {
 /** Transaction items a point takes besides its rollups: its raw point, and a marker unless its time is fixed. */
 const itemsPerPoint = (p: MetricPoint) => (p.fixedTime ? 1 : 2);
 
+/**
+ * How far compaction has come for one metric. Hours before `hoursNext` (days before `daysNext`) are
+ * read from their own rollup items; later ones from the finer rollups they are built from. A metric
+ * without a state has had only points late for their day (every resolution written directly): read as stored.
+ */
+export interface CompactionState {
+  metric: string;
+  hoursNext: number;
+  daysNext: number;
+}
+
+export interface CompactionReport {
+  /** Hours and days compacted (over all metrics), and the rollup items written for them. */
+  hours: number;
+  days: number;
+  rollups: number;
+  /** Hours passed over because their minutes had expired (compaction was off longer than minutes are kept). */
+  skippedHours: number;
+  /** Metrics left for the next run because the deadline came. */
+  unfinished: number;
+  /** Metrics whose compaction failed this run (the run then throws, after the others). */
+  failed: number;
+}
+
+const stateOf = (item: Record<string, unknown>): CompactionState => ({ metric: String(item.sk), hoursNext: Number(item.hours_next), daysNext: Number(item.days_next) });
+
+/** Per table and metric, the lowest first-hour-to-compact this process has made sure of (see ensureCompactionState). */
+const compactionEnsured = new Map<string, number>();
+
 /** Series known in-process (the registry write is skipped for them). */
 const registered = new Set<string>();
 
@@ -345,8 +411,12 @@ export class MetricsStore {
    * points. A batch of changes that land in the same minute thus adds once to the hot `*` rollups
    * instead of once per point, and concurrent consumers contend far less. A transaction cancelled by a
    * marker that exists is run again without the points already recorded; lost races are retried.
+   *
+   * `now` is when they are stored (the caller's clock): it decides which points are late for their hour
+   * or day (see `LATE_AFTER_MS`), so it must be the current time, not an event's.
    */
   async recordMany(points: readonly MetricPoint[], now: Date = new Date()): Promise<boolean[]> {
+    const decided = performance.now();
     for (const p of points) {
       const problem = MetricsStore.problemOf(p);
       if (problem) throw new Error(`metric point has an invalid ${problem}`);
@@ -366,22 +436,25 @@ export class MetricsStore {
     const keys = new Map(pending.map((i) => [i, sortKey(points[i])]));
     pending.sort((a, b) => (keys.get(a)! < keys.get(b)! ? -1 : keys.get(a)! > keys.get(b)! ? 1 : a - b));
     const indexOf = new Map(pending.map((i) => [points[i], i]));
-    for (const chunk of this.chunks(pending.map((i) => points[i]))) {
+    await this.ensureCompactionState(pending.map((i) => points[i]), now);
+    for (const chunk of this.chunks(pending.map((i) => points[i]), now)) {
+      // A call that stalled this long would store points as "not late" into hours compaction may have built: it fails, and its retry decides again.
+      if (performance.now() - decided > MAX_DECISION_AGE_MS) throw new Error('metric points not stored within 5 minutes of deciding which are late; record them again');
       const stored = await this.writeChunk(chunk, now);
       for (const p of stored) recorded[indexOf.get(p)!] = true;
     }
-    await this.settleBounds(pending.map((i) => points[i]));
+    await this.settleBounds(pending.map((i) => points[i]), now);
     return recorded;
   }
 
   /** Points cut into groups whose transaction (one or two items per point, one per distinct rollup) fits DynamoDB's limit. */
-  private chunks(points: readonly MetricPoint[]): MetricPoint[][] {
+  private chunks(points: readonly MetricPoint[], now: Date): MetricPoint[][] {
     const out: MetricPoint[][] = [];
     let current: MetricPoint[] = [];
     let rollups = new Set<string>();
     let pointItems = 0;
     for (const p of points) {
-      const keys = rollupKeysOf(p).map((k) => `${k.pk}|${k.sk}`);
+      const keys = rollupKeysOf(p, now.getTime()).map((k) => `${k.pk}|${k.sk}`);
       const added = keys.filter((k) => !rollups.has(k)).length;
       const own = itemsPerPoint(p);
       if (current.length && pointItems + own + rollups.size + added > MAX_TRANSACTION_ITEMS) {
@@ -437,7 +510,7 @@ export class MetricsStore {
     const raw = points.filter((p) => !p.fixedTime).map((p) => ({ Put: { TableName: table, Item: pointItem(p, now, this.rawRetentionDays) } }));
     const sums = new Map<string, { key: RollupKey; count: number; sum: number; min: number; max: number; bins: Record<string, number> }>();
     for (const p of points) {
-      for (const key of rollupKeysOf(p)) {
+      for (const key of rollupKeysOf(p, now.getTime())) {
         const id = `${key.pk}|${key.sk}`;
         const into = sums.get(id) ?? { key, count: 0, sum: 0, min: p.value, max: p.value, bins: {} };
         into.count += 1;
@@ -460,7 +533,9 @@ export class MetricsStore {
             // A new rollup starts with these points' min and max; an existing one's are settled after the transaction (settleBounds).
             'SET #metric = :m, #series = :s, #res = :r, #bucket = :b, #mn = if_not_exists(#mn, :v), #mx = if_not_exists(#mx, :x)' +
             (keep === null ? '' : ', #exp = :e') +
-            ' ADD #n :n, #sum :sum, ' +
+            // An hour or day rollup counts its direct additions, so compaction's rewrite of it can tell one raced it.
+            (key.res === 'minute' ? ' ADD ' : ' ADD #version :one, ') +
+            '#n :n, #sum :sum, ' +
             binNames.map((_, i) => `#bin${i} :bin${i}`).join(', '),
           ExpressionAttributeNames: {
             '#metric': 'metric',
@@ -473,6 +548,7 @@ export class MetricsStore {
             '#sum': 's_sum',
             ...Object.fromEntries(binNames.map((name, i) => [`#bin${i}`, name])),
             ...(keep === null ? {} : { '#exp': 'expires_at' }),
+            ...(key.res === 'minute' ? {} : { '#version': 'v' }),
           },
           ExpressionAttributeValues: {
             ':m': key.metric,
@@ -485,6 +561,7 @@ export class MetricsStore {
             ':sum': sum,
             ...Object.fromEntries(binNames.map((name, i) => [`:bin${i}`, bins[name]])),
             ...(keep === null ? {} : { ':e': epochSeconds(new Date(Date.parse(key.sk) + RESOLUTION_MS[key.res] + keep * DAY_MS)) }),
+            ...(key.res === 'minute' ? {} : { ':one': 1 }),
           },
         },
       };
@@ -496,10 +573,10 @@ export class MetricsStore {
    * Lowers `mn` / raises `mx` of the rollups where the points lie outside them: idempotent, so it is
    * also run for points already recorded (healing a crash between a transaction and this).
    */
-  private async settleBounds(points: readonly MetricPoint[]): Promise<void> {
+  private async settleBounds(points: readonly MetricPoint[], now: Date): Promise<void> {
     const bounds = new Map<string, { key: Record<string, string>; min: number; max: number }>();
     for (const p of points) {
-      for (const key of rollupKeysOf(p)) {
+      for (const key of rollupKeysOf(p, now.getTime())) {
         const id = `${key.pk}|${key.sk}`;
         const b = bounds.get(id) ?? { key: { pk: key.pk, sk: key.sk }, min: p.value, max: p.value };
         b.min = Math.min(b.min, p.value);
@@ -533,10 +610,11 @@ export class MetricsStore {
                 new UpdateCommand({
                   TableName: this.store.table,
                   Key: { pk: c.pk, sk: c.sk },
-                  UpdateExpression: 'SET #a = :v',
+                  // An hour or day rollup's version moves too, so a compaction that read the old bounds rewrites nothing.
+                  UpdateExpression: c.pk.startsWith(MINUTE_ROLLUP_PREFIX) ? 'SET #a = :v' : 'SET #a = :v ADD #version :one',
                   ConditionExpression: c.attr === 'mn' ? '#a > :v' : '#a < :v',
-                  ExpressionAttributeNames: { '#a': c.attr },
-                  ExpressionAttributeValues: { ':v': c.value },
+                  ExpressionAttributeNames: { '#a': c.attr, ...(c.pk.startsWith(MINUTE_ROLLUP_PREFIX) ? {} : { '#version': 'v' }) },
+                  ExpressionAttributeValues: { ':v': c.value, ...(c.pk.startsWith(MINUTE_ROLLUP_PREFIX) ? {} : { ':one': 1 }) },
                 }),
               )
               .catch((err) => {
@@ -567,6 +645,215 @@ export class MetricsStore {
     for (const id of entries.keys()) registered.add(id);
   }
 
+  /**
+   * Before points skip a rollup they belong to (minute only, or minute and hour), their metric's
+   * compaction state must exist and start no later than their hours and days: else a read would take
+   * those from rollup items that do not hold them. A point not late for its hour at `now` is in an hour
+   * from `bucketStart(now - LATE_AFTER_MS)` on (one not late for its day, in a day from that hour's), and
+   * compaction never passes an hour that can still get such points (see `COMPACT_AFTER_MS`), so that is
+   * where a new state starts. A state found later than it (only a clock set back does that) is moved
+   * back, days first: minutes are the truth for any hour they are kept for. One read per process and
+   * metric, in practice.
+   */
+  private async ensureCompactionState(points: readonly MetricPoint[], now: Date): Promise<void> {
+    const from = bucketStart(now.getTime() - LATE_AFTER_MS, 'hour');
+    const fromDay = bucketStart(from, 'day');
+    const metrics = new Set(points.filter((p) => !isLate(p.at, 'day', now.getTime())).map((p) => p.metric));
+    await Promise.all(
+      [...metrics].map(async (metric) => {
+        const id = `${this.store.table}|${metric}`;
+        if ((compactionEnsured.get(id) ?? Infinity) <= from) return;
+        const Key = compactionKey(metric);
+        const state = await this.compactionState(metric);
+        if (!state) {
+          await this.updateIf({
+            Key,
+            UpdateExpression: 'SET hours_next = :h, days_next = :d, entity = :e',
+            ConditionExpression: 'attribute_not_exists(pk)',
+            ExpressionAttributeValues: { ':h': from, ':d': fromDay, ':e': 'metric_compaction' },
+          });
+        }
+        // Created by another writer since the read, or found later than needed: moved back (never on).
+        if (!state || state.daysNext > fromDay) await this.updateIf({ Key, UpdateExpression: 'SET days_next = :d', ConditionExpression: 'days_next > :d', ExpressionAttributeValues: { ':d': fromDay } });
+        if (!state || state.hoursNext > from) await this.updateIf({ Key, UpdateExpression: 'SET hours_next = :h', ConditionExpression: 'hours_next > :h', ExpressionAttributeValues: { ':h': from } });
+        compactionEnsured.set(id, from);
+      }),
+    );
+  }
+
+  /** A conditional update of this table: false when its condition does not hold (nothing is written). */
+  private async updateIf(input: Omit<UpdateCommandInput, 'TableName'>): Promise<boolean> {
+    try {
+      await this.store.doc.send(new UpdateCommand({ TableName: this.store.table, ...input }));
+      return true;
+    } catch (err) {
+      if (!isConditionFailure(err)) throw err;
+      return false;
+    }
+  }
+
+  /** The compaction state of one metric (null: none, its rollups are read as stored). */
+  async compactionState(metric: string): Promise<CompactionState | null> {
+    const out = await this.store.doc.send(new GetCommand({ TableName: this.store.table, Key: compactionKey(metric), ConsistentRead: true }));
+    return out.Item ? stateOf(out.Item) : null;
+  }
+
+  /**
+   * Builds the hour rollups of every metric from their minutes, once an hour ended `COMPACT_AFTER_MS`
+   * ago, and the day rollups from the hours once a day has; then moves the metric's state on. Run every
+   * minute by the metrics collector; runs may repeat or overlap (each rollup is rewritten whole, on the
+   * condition that no late point was added to it since it was read, and the state moves on only from
+   * where this run found it). The metrics furthest behind go first; at `deadline` (a `performance.now()`
+   * time) the run stops between buckets and leaves the rest to the next.
+   */
+  async compact(now: Date = new Date(), options: { deadline?: number } = {}): Promise<CompactionReport> {
+    const report: CompactionReport = { hours: 0, days: 0, rollups: 0, skippedHours: 0, unfinished: 0, failed: 0 };
+    const t = now.getTime();
+    const timeLeft = () => options.deadline === undefined || performance.now() < options.deadline;
+    // Minutes are kept ROLLUP_RETENTION_DAYS.minute days: an hour older than that can no longer be built.
+    const minutesKeptFrom = t - ROLLUP_RETENTION_DAYS.minute! * DAY_MS + RESOLUTION_MS.hour;
+    const states: CompactionState[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.store.doc.send(
+        new QueryCommand({ TableName: this.store.table, KeyConditionExpression: 'pk = :p', ExpressionAttributeValues: { ':p': COMPACTION_PK }, ConsistentRead: true, ExclusiveStartKey: startKey }),
+      );
+      for (const item of page.Items ?? []) states.push(stateOf(item));
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    states.sort((a, b) => a.hoursNext - b.hoursNext);
+    let failure: unknown;
+    for (const state of states) {
+      if (!timeLeft()) {
+        report.unfinished++;
+        continue;
+      }
+      // One metric that fails (throttled, say) leaves the others to go on; the run fails after them.
+      try {
+        let hours = state.hoursNext;
+        for (let n = 0; n < COMPACT_BUCKETS_PER_RUN && hours + RESOLUTION_MS.hour + COMPACT_AFTER_MS <= t && timeLeft(); n++) {
+          if (hours >= minutesKeptFrom) report.rollups += await this.compactBucket(state.metric, 'hour', hours);
+          else report.skippedHours++;
+          if (!(await this.advance(state.metric, 'hours_next', hours, hours + RESOLUTION_MS.hour))) break;
+          hours += RESOLUTION_MS.hour;
+          report.hours++;
+        }
+        let days = state.daysNext;
+        for (let n = 0; n < COMPACT_BUCKETS_PER_RUN && days + DAY_MS + COMPACT_AFTER_MS <= t && days + DAY_MS <= hours && timeLeft(); n++) {
+          report.rollups += await this.compactBucket(state.metric, 'day', days);
+          if (!(await this.advance(state.metric, 'days_next', days, days + DAY_MS))) break;
+          days += DAY_MS;
+          report.days++;
+        }
+      } catch (err) {
+        report.failed++;
+        failure ??= err;
+      }
+    }
+    if (failure) throw Object.assign(failure as Error, { report });
+    return report;
+  }
+
+  /**
+   * Rewrites the rollups of `metric` for one hour (day) as the merge of its minutes (hours); answers how
+   * many it wrote. Only the full-label-set (`F:`) series are read: every point is in exactly one of
+   * them, so `*` and each `L:` series are their merges. Each rewrite is conditional on the version read
+   * before the merge, and the series registry is read after the versions (a point's series is
+   * registered before its transaction): a late point added in between makes the rewrite fail, and the
+   * bucket is read and merged again. A rewrite keeps the bounds stored in the item (an hour's min and
+   * max only ever come from its own points, and a minute's may not be settled yet).
+   */
+  private async compactBucket(metric: string, resolution: 'hour' | 'day', bucket: number): Promise<number> {
+    const finer: Resolution = resolution === 'hour' ? 'minute' : 'hour';
+    const last = bucket + RESOLUTION_MS[resolution] - RESOLUTION_MS[finer];
+    const sk = new Date(bucket).toISOString();
+    // Nothing in the `*` series: no point at all in this bucket, so no other series has one.
+    if (!(await this.readItems(metric, '*', finer, bucket, last, true)).buckets.size) return 0;
+    const num = (x: unknown) => (x === undefined ? undefined : Number(x));
+    const seriesOfFull = (full: readonly { series: string; labels: Labels }[]) => ['*', ...full.flatMap((f) => [f.series, ...Object.keys(f.labels).map((k) => `L:${k}=${f.labels[k]}`)])];
+    for (let attempt = 0; attempt < 8; attempt++) {
+      // Versions, then the registry: until the registry holds no series whose version was not read.
+      let full = await this.seriesList(metric, 'full', { consistent: true });
+      const stored = new Map<string, { v?: number; mn?: number; mx?: number }>();
+      for (;;) {
+        const unread = [...new Set(seriesOfFull(full))].filter((series) => !stored.has(series));
+        if (!unread.length) break;
+        const items = await getItems(
+          this.store,
+          unread.map((series) => ({ pk: rollupPk(resolution, metric, series), sk })),
+          { consistent: true, projection: 'pk, v, mn, mx' },
+        );
+        const byPk = new Map(items.map((item) => [String(item.pk), item]));
+        for (const series of unread) {
+          const item = byPk.get(rollupPk(resolution, metric, series));
+          stored.set(series, { v: num(item?.v), mn: num(item?.mn), mx: num(item?.mx) });
+        }
+        full = await this.seriesList(metric, 'full', { consistent: true });
+      }
+      const merged = new Map<string, Rollup>();
+      const add = (series: string, r: Rollup) => {
+        const into = merged.get(series);
+        if (into) mergeRollup(into, r);
+        else merged.set(series, mergeRollup(emptyRollup(), r));
+      };
+      for (let i = 0; i < full.length; i += COMPACT_CONCURRENCY) {
+        const reads = await Promise.all(full.slice(i, i + COMPACT_CONCURRENCY).map((f) => this.readItems(metric, f.series, finer, bucket, last, true)));
+        reads.forEach((read, k) => {
+          if (!read.buckets.size) return;
+          const r = [...read.buckets.values()].reduce((into, x) => mergeRollup(into, x), emptyRollup());
+          const { series, labels } = full[i + k]!;
+          add(series, r);
+          add('*', r);
+          for (const key of Object.keys(labels)) add(`L:${key}=${labels[key]}`, r);
+        });
+      }
+      let written = 0;
+      let lost = false;
+      const entries = [...merged];
+      for (let i = 0; i < entries.length; i += COMPACT_CONCURRENCY) {
+        await Promise.all(
+          entries.slice(i, i + COMPACT_CONCURRENCY).map(async ([series, r]) => {
+            const was = stored.get(series)!;
+            if (was.mn !== undefined) r.min = r.min === null ? was.mn : Math.min(r.min, was.mn);
+            if (was.mx !== undefined) r.max = r.max === null ? was.mx : Math.max(r.max, was.mx);
+            try {
+              await retryOnConflict(
+                () =>
+                  this.store.doc.send(
+                    new PutCommand({
+                      TableName: this.store.table,
+                      Item: { ...rollupItem(metric, series, resolution, bucket, r), v: (was.v ?? 0) + 1 },
+                      ConditionExpression: was.v === undefined ? 'attribute_not_exists(v)' : 'v = :v',
+                      ...(was.v === undefined ? {} : { ExpressionAttributeValues: { ':v': was.v } }),
+                    }),
+                  ),
+                { isConflict: isTransactionConflict },
+              );
+              written++;
+            } catch (err) {
+              if (!isConditionFailure(err)) throw err;
+              lost = true;
+            }
+          }),
+        );
+      }
+      // A late point was added since the versions were read: the whole bucket again (rewriting what this attempt wrote is harmless).
+      if (!lost) return written;
+    }
+    throw new Error(`compaction of ${metric} at ${sk} kept losing to late points`);
+  }
+
+  /** Moves a compaction state's field from `from` to `to`; false when another run already moved it. */
+  private advance(metric: string, field: 'hours_next' | 'days_next', from: number, to: number): Promise<boolean> {
+    return this.updateIf({
+      Key: compactionKey(metric),
+      UpdateExpression: 'SET #f = :to',
+      ConditionExpression: '#f = :from',
+      ExpressionAttributeNames: { '#f': field },
+      ExpressionAttributeValues: { ':from': from, ':to': to },
+    });
+  }
+
   /** Every metric name recorded so far. */
   async metrics(): Promise<string[]> {
     const out: string[] = [];
@@ -582,7 +869,7 @@ export class MetricsStore {
   }
 
   /** The registered series of a metric of one kind (`label`: one label each; `full`: a point's full label set). */
-  async seriesList(metric: string, kind: 'label' | 'full'): Promise<{ series: string; labels: Labels }[]> {
+  async seriesList(metric: string, kind: 'label' | 'full', options: { consistent?: boolean } = {}): Promise<{ series: string; labels: Labels }[]> {
     const out: { series: string; labels: Labels }[] = [];
     let startKey: Record<string, unknown> | undefined;
     do {
@@ -592,6 +879,7 @@ export class MetricsStore {
           KeyConditionExpression: 'pk = :p AND begins_with(sk, :k)',
           ExpressionAttributeValues: { ':p': `MSERIES#${metric}`, ':k': kind === 'label' ? 'L:' : 'F:' },
           ExclusiveStartKey: startKey,
+          ...(options.consistent ? { ConsistentRead: true } : {}),
         }),
       );
       for (const i of page.Items ?? []) out.push({ series: String(i.sk), labels: (i.labels ?? {}) as Labels });
@@ -600,8 +888,51 @@ export class MetricsStore {
     return out;
   }
 
-  /** The rollups of one series between two bucket starts (inclusive), by bucket start. */
-  async readSeries(metric: string, series: string, resolution: Resolution, start: number, end: number): Promise<{ buckets: Map<number, Rollup>; itemsRead: number }> {
+  /**
+   * The rollups of one series between two bucket starts (inclusive), by bucket start. Hours (days) that
+   * compaction has not built yet are merged from their minutes (hours): see `CompactionState`. `state`
+   * is the metric's, when the caller has read it.
+   */
+  async readSeries(
+    metric: string,
+    series: string,
+    resolution: Resolution,
+    start: number,
+    end: number,
+    state?: CompactionState | null,
+  ): Promise<{ buckets: Map<number, Rollup>; itemsRead: number }> {
+    const step = RESOLUTION_MS[resolution];
+    // Buckets that start within [start, end]: the bounds as bucket starts.
+    start = Math.ceil(start / step) * step;
+    end = bucketStart(end, resolution);
+    if (start > end) return { buckets: new Map(), itemsRead: 0 };
+    if (resolution === 'minute') return this.readItems(metric, series, resolution, start, end);
+    const known = state === undefined ? await this.compactionState(metric) : state;
+    const built = known ? (resolution === 'hour' ? known.hoursNext : known.daysNext) : Infinity;
+    const finer: Resolution = resolution === 'hour' ? 'minute' : 'hour';
+    // The last two buckets before `built` may have been rewritten a moment ago: read consistently.
+    const recent = Math.max(start, built - 2 * step);
+    const parts = await Promise.all([
+      start < Math.min(recent, end + step) ? this.readItems(metric, series, resolution, start, Math.min(recent - step, end)) : undefined,
+      recent < built && recent <= end ? this.readItems(metric, series, resolution, recent, Math.min(built - step, end), true) : undefined,
+      end >= built ? this.readSeries(metric, series, finer, Math.max(start, built), end + step - RESOLUTION_MS[finer], known) : undefined,
+    ]);
+    const out = { buckets: new Map<number, Rollup>(), itemsRead: 0 };
+    for (const part of parts) {
+      if (!part) continue;
+      out.itemsRead += part.itemsRead;
+      for (const [at, r] of part.buckets) {
+        const bucket = bucketStart(at, resolution);
+        const into = out.buckets.get(bucket);
+        if (into) mergeRollup(into, r);
+        else out.buckets.set(bucket, r);
+      }
+    }
+    return out;
+  }
+
+  /** The rollup items of one series between two bucket starts (inclusive), as stored. */
+  private async readItems(metric: string, series: string, resolution: Resolution, start: number, end: number, consistent = false): Promise<{ buckets: Map<number, Rollup>; itemsRead: number }> {
     const buckets = new Map<number, Rollup>();
     let itemsRead = 0;
     let startKey: Record<string, unknown> | undefined;
@@ -612,6 +943,7 @@ export class MetricsStore {
           KeyConditionExpression: 'pk = :p AND sk BETWEEN :a AND :b',
           ExpressionAttributeValues: { ':p': rollupPk(resolution, metric, series), ':a': new Date(start).toISOString(), ':b': new Date(end).toISOString() },
           ExclusiveStartKey: startKey,
+          ...(consistent ? { ConsistentRead: true } : {}),
         }),
       );
       for (const item of page.Items ?? []) {
@@ -639,8 +971,9 @@ export class MetricsStore {
     else plan = (await this.seriesList(q.metric, 'full')).filter((s) => filterKeys.every((k) => s.labels[k] === filter[k]));
     const groups = new Map<string, RollupGroup>();
     let itemsRead = 0;
+    const state = q.resolution === 'minute' ? null : await this.compactionState(q.metric);
     for (const s of plan) {
-      const got = await this.readSeries(q.metric, s.series, q.resolution, q.start, q.end);
+      const got = await this.readSeries(q.metric, s.series, q.resolution, q.start, q.end, state);
       itemsRead += got.itemsRead;
       const groupLabels = Object.fromEntries(groupBy.map((k) => [k, s.labels[k] ?? null]));
       const gk = JSON.stringify(groupLabels);
