@@ -68,7 +68,10 @@ export async function benchUser(runtime: LocalRuntime): Promise<{ token: string;
   return { token: body.data.access_token, userId: user.user_id };
 }
 
-const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+// Idle sockets are closed before the runtime's 5 s keep-alive timeout (the agent destroys a free socket
+// when its timeout passes): else a request sent on a socket the server is just closing fails with
+// "socket hang up" (it did, once, in the ingest bench after its warm-up pause).
+const agent = new http.Agent({ keepAlive: true, maxSockets: 64, timeout: 4_000 });
 
 export function request(url: string, method: string, token: string, body?: unknown): Promise<{ status: number; body: any }> {
   const payload = body === undefined ? undefined : JSON.stringify(body);
