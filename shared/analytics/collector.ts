@@ -66,8 +66,8 @@ export async function collectGauges(deps: Deps, options: { process?: ProcessSamp
 const COMPACTION_MARGIN_MS = 10_000;
 
 /**
- * One run of the collector: the gauges, then compaction; each runs whether or not the other failed, and
- * the first failure is thrown after both. `remainingMs` (the Lambda's time left) bounds compaction, which
+ * One run of the collector: the gauges and compaction, side by side; each runs whether or not the other
+ * fails, and the first failure is thrown after both. `remainingMs` (the Lambda's time left) bounds compaction, which
  * leaves what it did not reach to the next run.
  */
 export async function runCollector(deps: Deps, options: { process?: ProcessSample; remainingMs?: () => number } = {}): Promise<CollectReport & { compacted: CompactionReport }> {
