@@ -38,7 +38,7 @@ import { deadLetteredFiring, failedSweep } from './failures.js';
 import { ensureLocalProvider } from '../shared/providers/service.js';
 import { ensureDefaultAgent } from '../shared/agents/service.js';
 import { isManualClock } from '../shared/platform/local/clock.js';
-import { ulid } from 'ulid';
+import { newUlid } from '../shared/platform/ids.js';
 import { recoverAtStart } from '../shared/tasks/sweeper.js';
 import { periodic } from './periodic.js';
 import { forgetInstance, registerInstance } from './instances.js';
@@ -244,7 +244,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     await listen(connectionsServer, 0, '127.0.0.1');
     const connectionsUrl = `http://${connectionsKey}@127.0.0.1:${(connectionsServer.address() as AddressInfo).port}`;
     // This runtime's instance id: the prefix of the task leases it takes (see local/instances.ts).
-    const instanceId = `local-${ulid()}`;
+    const instanceId = `local-${newUlid()}`;
     const stopping = new AbortController();
     // Every running attempt listens on it (up to the worker's capacity of 100), so the default warning
     // at 11 listeners would report the normal case as a leak.

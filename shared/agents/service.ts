@@ -1,4 +1,4 @@
-import { ulid } from 'ulid';
+import { newUlid } from '../platform/ids.js';
 import type { Deps } from '../platform/runtime.js';
 import { DomainError, conflict, notFound, validationError } from '../platform/errors.js';
 import { logger } from '../platform/logger.js';
@@ -53,14 +53,14 @@ async function requireProvider(deps: Deps, providerId: string): Promise<void> {
 }
 
 async function storeKey(deps: Deps, agentId: string, apiKey: string) {
-  const ref = await secretStore(deps).put(`agents/${agentId}/${ulid()}`, apiKey);
+  const ref = await secretStore(deps).put(`agents/${agentId}/${newUlid()}`, apiKey);
   return { api_key_ref: ref, api_key_last4: apiKey.length >= MIN_KEY_LENGTH_FOR_HINT ? apiKey.slice(-4) : '' };
 }
 
 export async function createAgent(deps: Deps, principal: Pick<Principal, 'userId'>, input: CreateAgentInput): Promise<AgentRecord> {
   await requireProvider(deps, input.provider_id);
   const now = deps.clock.now().toISOString();
-  const agentId = ulid();
+  const agentId = newUlid();
   const key = input.api_key ? await storeKey(deps, agentId, input.api_key) : undefined;
   const record: AgentRecord = {
     agent_id: agentId,

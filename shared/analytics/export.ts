@@ -15,7 +15,7 @@ import { rangeMs, SYSTEM_NAMESPACE } from './model.js';
 import { MAX_EXPORT_POINTS, type ExportLinkView, type ExportView } from './advanced-model.js';
 import { fileShare } from '../platform/use/files.js';
 import { SHARED_FILES } from '../platform/infra.js';
-import { ulid } from 'ulid';
+import { newUlid } from '../platform/ids.js';
 
 type ExportQuery = { format: 'json' | 'csv' | 'xlsx'; time_range: string; metric_types?: string[] };
 
@@ -177,7 +177,7 @@ export async function exportAnalytics(deps: Deps, principal: Principal, q: Expor
     if (answerBytes <= limit) return { kind: 'file', file, base64, points, bytes: file.bytes };
   }
   const stored = await fileShare(deps).put({
-    key: `exports/${ulid()}/${file.filename}`,
+    key: `exports/${newUlid()}/${file.filename}`,
     body: file.body,
     contentType: file.contentType,
     filename: file.filename,

@@ -1,5 +1,5 @@
 import { PutCommand, UpdateCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
-import { ulid } from 'ulid';
+import { ulidBound } from '../platform/ids.js';
 import type { Store } from '../platform/store/client.js';
 import { queryPage } from '../platform/store/query.js';
 import { isConditionFailure } from '../platform/store/conflicts.js';
@@ -30,14 +30,6 @@ const monthOf = (date: Date) => date.toISOString().slice(0, 7);
 const META = { pk: 'AUDIT_META', sk: 'AUDIT_META' };
 const ULID_LOW = '0000000000000000';
 const ULID_HIGH = 'ZZZZZZZZZZZZZZZZ';
-
-function ulidBound(date: Date, high: boolean): string {
-  // ulid's time part is the first 10 characters of a ULID made at that time. ULIDs start at the
-  // epoch: ulid throws for earlier times (and takes 0 as "now"), so a bound at or before 1970 is the epoch.
-  const time = date.getTime();
-  const timePart = time > 0 ? ulid(time).slice(0, 10) : '0000000000';
-  return timePart + (high ? ULID_HIGH : ULID_LOW);
-}
 
 function previousMonth(month: string): string {
   const [y, m] = month.split('-').map(Number);

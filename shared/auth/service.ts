@@ -1,4 +1,4 @@
-import { ulid } from 'ulid';
+import { newUlid } from '../platform/ids.js';
 import type { Deps } from '../platform/runtime.js';
 import type { UserRecord, UserRepository } from './repo.js';
 import { LastAdminError, UniqueTakenError } from './repo.js';
@@ -51,7 +51,7 @@ export class AuthService {
   async createUser(input: NewUser): Promise<UserRecord> {
     const now = this.now().toISOString();
     const user: UserRecord = {
-      user_id: ulid(),
+      user_id: newUlid(),
       username: input.username,
       ...(input.email ? { email: input.email.toLowerCase() } : {}),
       ...(input.full_name ? { full_name: input.full_name } : {}),
@@ -96,7 +96,7 @@ export class AuthService {
 
   private async startSession(user: UserRecord) {
     const now = this.now();
-    const sessionId = ulid();
+    const sessionId = newUlid();
     const refreshToken = newOpaqueToken();
     await this.repos.sessions.start(
       {

@@ -1,5 +1,5 @@
 import { JwtVerifier } from 'aws-jwt-verify';
-import { ulid } from 'ulid';
+import { newUlid } from '../platform/ids.js';
 import type { Deps } from '../platform/runtime.js';
 import { tokenSigner } from '../platform/use/signer.js';
 
@@ -53,7 +53,7 @@ export async function issueAccessToken(deps: Deps, claims: AccessClaims): Promis
     iat: now,
     nbf: now - 5,
     exp: now + expiresIn,
-    jti: ulid(),
+    jti: newUlid(),
     token_use: 'access',
   });
   return { token, expiresIn };

@@ -7,7 +7,7 @@
  * so a deleted or changed rule cannot fire). Two evaluators racing: one wins each transition, the
  * other writes nothing and notifies nothing. Notifications follow the winning write.
  */
-import { ulid } from 'ulid';
+import { newUlid } from '../platform/ids.js';
 import type { Deps } from '../platform/runtime.js';
 import type { Principal } from '../platform/principal.js';
 import { conflict, notFound, validationError } from '../platform/errors.js';
@@ -167,7 +167,7 @@ export async function ensureMonitoring(deps: Deps): Promise<ConfigRecord> {
   const nowIso = deps.clock.now().toISOString();
   const config: ConfigRecord = { ...DEFAULT_CONFIG, updated_at: null, updated_by: null, version: 1 };
   await repo.createRules(
-    DEFAULT_RULES.map((r) => ruleRecord(r, ulid(), nowIso, true)),
+    DEFAULT_RULES.map((r) => ruleRecord(r, newUlid(), nowIso, true)),
     [repo.configItem(config)],
   );
   return (await repo.getConfig()) ?? config;
@@ -187,7 +187,7 @@ async function checkMetric(deps: Deps, metric: string, group_by: string[], label
 export async function createRule(deps: Deps, body: CreateRuleBody): Promise<RuleView> {
   await ensureMonitoring(deps);
   await checkMetric(deps, body.metric, body.group_by ?? [], body.labels ?? {});
-  const rule = ruleRecord(body, ulid(), deps.clock.now().toISOString(), false);
+  const rule = ruleRecord(body, newUlid(), deps.clock.now().toISOString(), false);
   if (!(await repoOf(deps).createRules([rule]))) throw conflict(`A rule named "${body.name}" already exists`);
   return ruleViewOf(rule, []);
 }
@@ -373,7 +373,7 @@ async function evaluateSeries(cycle: Cycle, rule: RuleRecord, seen: SeriesValue 
     value,
     forSeconds: rule.for_seconds,
     keepFiringForSeconds: rule.keep_firing_for_seconds,
-    newAlertId: ulid,
+    newAlertId: () => newUlid(),
   });
   // Nothing to record for a label set that never left inactive and has no data.
   if (!current && transition === 'none' && value === null) return true;

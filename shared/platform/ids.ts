@@ -1,5 +1,46 @@
-import { createHash } from 'node:crypto';
-import { encodeTime } from 'ulid';
+import { createHash, randomFillSync } from 'node:crypto';
+import { encodeTime, monotonicFactory, ulid } from 'ulid';
+
+/**
+ * Random bytes for ids, drawn from the CSPRNG a block at a time. The `ulid` package's own source asks
+ * `crypto.getRandomValues` for one byte per character, 16 calls an id: about 125 µs an id on Node 20
+ * here, against under 1 µs from the block (a create made several, a task's run many more).
+ */
+const randomBlock = new Uint8Array(4096);
+let nextRandom = randomBlock.length;
+function randomFraction(): number {
+  if (nextRandom === randomBlock.length) {
+    randomFillSync(randomBlock);
+    nextRandom = 0;
+  }
+  return randomBlock[nextRandom++]! / 256;
+}
+
+/** A new ULID: the time (now, or `atMs`) and 80 random bits. Every id of the platform is made here. */
+export function newUlid(atMs?: number): string {
+  return ulid(atMs, randomFraction);
+}
+
+/** ULIDs that sort in the order this process made them, even within one millisecond. */
+export function monotonicUlids(): (atMs?: number) => string {
+  return monotonicFactory(randomFraction);
+}
+
+/** The time part of a ULID at `ms`: the first 10 characters of every ULID made in that millisecond. */
+export const ulidTime = (ms: number): string => encodeTime(ms, 10);
+
+/** The last millisecond a ULID can encode (48 bits). */
+const ULID_MAX_TIME = 2 ** 48 - 1;
+
+/**
+ * The lowest (or highest) ULID of the millisecond of `date`: ULIDs sort by their time part, so the ids
+ * between two bounds are those made between the two times. A time before the epoch (after the last one a
+ * ULID encodes) is taken as the epoch (that last time).
+ */
+export function ulidBound(date: Date, high: boolean): string {
+  const ms = Math.min(Math.max(date.getTime(), 0), ULID_MAX_TIME);
+  return ulidTime(ms) + (high ? 'ZZZZZZZZZZZZZZZZ' : '0000000000000000');
+}
 
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 
@@ -24,5 +65,5 @@ export function derivedUlid(base: string, label: string, atMs?: number): string 
     value &= (1 << bits) - 1;
     if (out.length === 16) break;
   }
-  return (atMs === undefined ? base.slice(0, 10) : encodeTime(atMs, 10)) + out;
+  return (atMs === undefined ? base.slice(0, 10) : ulidTime(atMs)) + out;
 }

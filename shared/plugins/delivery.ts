@@ -1,4 +1,4 @@
-import { ulid } from 'ulid';
+import { newUlid } from '../platform/ids.js';
 import type { Deps } from '../platform/runtime.js';
 import { logger } from '../platform/logger.js';
 import { secretStore } from '../platform/use/secrets.js';
@@ -195,6 +195,6 @@ export async function runDueRetries(deps: Deps): Promise<number> {
 }
 
 /** A new event id (ULID). */
-export const newEventId = () => ulid();
+export const newEventId = () => newUlid();
 
 export { type PluginName };

@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { ulid } from 'ulid';
+import { newUlid } from '../platform/ids.js';
 import { defineRoutes } from '../platform/api/route.js';
 import { pageOf } from '../platform/api/schemas.js';
 import type { Operations } from '../platform/api/types.js';
@@ -236,7 +236,7 @@ export const pluginOperations: Operations<typeof pluginRoutes> = {
   },
 
   async publishPluginEvent(req) {
-    const eventId = req.idempotency?.resourceId ?? ulid();
+    const eventId = req.idempotency?.resourceId ?? newUlid();
     req.audit.resourceId = eventId;
     req.audit.details = { event_type: req.body.event_type, target_plugin: req.body.target_plugin ?? null };
     return { data: await plugins.publishEvent(req.deps, req.body, eventId), message: 'Event published', status: 202 };
@@ -254,7 +254,7 @@ export const pluginOperations: Operations<typeof pluginRoutes> = {
   },
 
   async sendPluginNotification(req) {
-    const eventId = req.idempotency?.resourceId ?? ulid();
+    const eventId = req.idempotency?.resourceId ?? newUlid();
     req.audit.resourceId = eventId;
     req.audit.details = { plugin_name: req.body.plugin_name, priority: req.body.priority };
     const delivery = await plugins.notify(req.deps, req.body, eventId);

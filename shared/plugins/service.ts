@@ -1,4 +1,4 @@
-import { ulid } from 'ulid';
+import { newUlid } from '../platform/ids.js';
 import type * as z from 'zod';
 import type { Deps } from '../platform/runtime.js';
 import { conflict, invalidState, notFound, validationError, type FieldError } from '../platform/errors.js';
@@ -122,7 +122,7 @@ export async function transition(deps: Deps, name: string, action: Exclude<Plugi
 async function announce(deps: Deps, p: PluginRecord, type: string): Promise<void> {
   try {
     await eventBus(deps).publish(type, {
-      event_id: ulid(),
+      event_id: newUlid(),
       event_type: type,
       source: 'system',
       target_plugin: null,
@@ -179,7 +179,7 @@ export async function configure(deps: Deps, name: string, input: Record<string, 
   try {
     for (const field of def.secretFields) {
       if (kept.includes(field) || value[field] === undefined) continue;
-      fresh[field] = await secretStore(deps).put(`plugins/${name}/${field}/${ulid()}`, String(value[field]));
+      fresh[field] = await secretStore(deps).put(`plugins/${name}/${field}/${newUlid()}`, String(value[field]));
     }
   } catch (err) {
     await removeSecrets(deps, Object.values(fresh));
@@ -270,7 +270,7 @@ export async function checkHealth(deps: Deps, name: string, actor?: Principal | 
   const stored = before.status !== 'unloaded' && (await repo(deps).replace(before, after));
   if (stored && toError) {
     await recordAudit(deps, {
-      audit_id: ulid(Date.parse(now)),
+      audit_id: newUlid(Date.parse(now)),
       timestamp: now,
       actor_id: actor?.userId ?? null,
       actor_username: actor?.username ?? null,
@@ -279,7 +279,7 @@ export async function checkHealth(deps: Deps, name: string, actor?: Principal | 
       resource_id: name,
       outcome: 'success',
       status_code: 200,
-      request_id: ulid(),
+      request_id: newUlid(),
       ip: '',
       user_agent: '',
       method: 'GET',

@@ -4,7 +4,7 @@
  * the provider endpoints register, list and unregister them. Calls recorded, health, status, usage,
  * analytics and recommendations are in status.ts.
  */
-import { ulid } from 'ulid';
+import { newUlid } from '../platform/ids.js';
 import type { Deps } from '../platform/runtime.js';
 import { secretStore } from '../platform/use/secrets.js';
 import { ProviderError, type LlmProvider, type ProviderRecord } from './types.js';
@@ -180,7 +180,7 @@ export async function registerProvider(deps: Deps, principal: Principal, provide
   const apiKey = body.api_key;
   const at = deps.clock.now().toISOString();
   let apiKeyRef: string | undefined;
-  if (apiKey !== undefined) apiKeyRef = await secretStore(deps).put(`${providerId}/${ulid()}`, apiKey);
+  if (apiKey !== undefined) apiKeyRef = await secretStore(deps).put(`${providerId}/${newUlid()}`, apiKey);
   const record: ProviderRecord = {
     provider_id: providerId,
     type: body.type,

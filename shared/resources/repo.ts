@@ -1,6 +1,6 @@
 import { KeyedLimiter } from '../platform/limit.js';
 import { GetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand, DeleteCommand, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
-import { ulid } from 'ulid';
+import { newUlid } from '../platform/ids.js';
 import type { Store } from '../platform/store/client.js';
 import { epochSeconds } from '../platform/store/client.js';
 import { buildUpdate } from '../platform/store/update.js';
@@ -193,7 +193,7 @@ export class ResourceRepository {
   private ledgerItem(pool: string, at: Date, event: Omit<LedgerEvent, 'pool' | 'at'>) {
     return {
       pk: ledgerPk(pool),
-      sk: `${at.toISOString()}#${ulid(at.getTime())}`,
+      sk: `${at.toISOString()}#${newUlid(at.getTime())}`,
       entity: 'resource_ledger',
       pool,
       at: at.toISOString(),

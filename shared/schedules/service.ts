@@ -3,7 +3,7 @@
  * on AWS, the LocalScheduler locally). Every change writes the table first and then the Scheduler; when
  * the Scheduler call fails the table write is undone, so that no half-made schedule remains.
  */
-import { ulid } from 'ulid';
+import { newUlid } from '../platform/ids.js';
 import type { Deps } from '../platform/runtime.js';
 import { scheduleService } from '../platform/use/scheduler.js';
 import type { Principal } from '../platform/principal.js';
@@ -96,7 +96,7 @@ export async function createSchedule(deps: Deps, principal: Principal, input: Cr
   const nowIso = now.toISOString();
   const status = input.enabled ? 'active' : 'paused';
   const record: ScheduleRecord = {
-    schedule_id: ulid(now.getTime()),
+    schedule_id: newUlid(now.getTime()),
     workflow_id: input.workflow_id,
     name: input.name,
     cron_expression: input.cron_expression.trim(),
@@ -281,7 +281,7 @@ export async function fireSchedule(deps: Deps, payload: FirePayload): Promise<Fi
     logger.warn('schedule firing skipped: its owner may no longer run it', { schedule_id: schedule.schedule_id, owner: schedule.created_by, reason: owner.reason });
     return { outcome: 'skipped', reason };
   }
-  let executionId = ulid(now.getTime());
+  let executionId = newUlid(now.getTime());
   if (!(await repo.claimFiring(schedule.schedule_id, scheduledFor, now, executionId))) {
     const takeover = await takeOverFiring(deps, schedule, scheduledFor, now);
     if ('outcome' in takeover) return takeover;

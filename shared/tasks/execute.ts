@@ -1,11 +1,10 @@
-import { ulid } from 'ulid';
 import type { Deps } from '../platform/runtime.js';
 import type { CreateTaskInput, ExecuteBatchInput, TaskView } from './model.js';
 import { isTerminal } from './status.js';
 import { TaskRepository, publicView } from './repo.js';
 import { checkRouting, createTask, type TaskActor } from './service.js';
 import { validationError } from '../platform/errors.js';
-import { derivedUlid } from '../platform/ids.js';
+import { derivedUlid, newUlid } from '../platform/ids.js';
 
 /**
  * The execute endpoints: task creation plus a bounded wait, so that an HTTP caller gets the result in
@@ -41,7 +40,7 @@ export async function executeBatch(deps: Deps, actor: TaskActor, input: ExecuteB
   // Every item is checked before any is created: a bad item stores nothing.
   const errors = (await Promise.all(input.items.map((item, i) => checkRouting(deps, item, `items.${i}.`)))).flat();
   if (errors.length) throw validationError(errors);
-  const batchId = chosenBatchId ?? ulid();
+  const batchId = chosenBatchId ?? newUlid();
   const concurrency = { group: `batch:${batchId}`, limit: input.max_concurrency };
   const created: TaskView[] = new Array(input.items.length);
   for (let i = 0; i < input.items.length; i += CREATE_PARALLELISM) {

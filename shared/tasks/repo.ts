@@ -6,7 +6,7 @@ import {
   type TransactWriteCommandInput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { ulid } from 'ulid';
+import { ulidBound } from '../platform/ids.js';
 import type { Store } from '../platform/store/client.js';
 import { getItems } from '../platform/store/batch-get.js';
 import { writeItems } from '../platform/store/batch-write.js';
@@ -116,17 +116,6 @@ export interface TaskFilter {
 
 const ULID_MIN = '00000000000000000000000000';
 const ULID_MAX = '7ZZZZZZZZZZZZZZZZZZZZZZZZZ';
-
-/** The lowest (or highest) ULID of a millisecond: ULIDs sort by their 10-character time part. */
-export function ulidAt(date: Date, high: boolean): string {
-  const ms = date.getTime();
-  if (ms < 0) return ULID_MIN;
-  if (ms > MAX_ULID_TIME) return ULID_MAX;
-  return ulid(ms).slice(0, 10) + (high ? 'ZZZZZZZZZZZZZZZZ' : '0000000000000000');
-}
-
-/** The last millisecond a ULID can encode (48 bits). */
-const MAX_ULID_TIME = 2 ** 48 - 1;
 
 const withConflictRetry = <T>(fn: () => Promise<T>) => retryOnConflict(fn, { isConflict: isTransactionConflict });
 
@@ -366,8 +355,8 @@ export class TaskRepository {
       conditions.push('contains(tags, :tag)');
       values[':tag'] = filter.tag;
     }
-    const low = filter.created_after ? ulidAt(filter.created_after, false) : ULID_MIN;
-    const high = filter.created_before ? ulidAt(filter.created_before, true) : ULID_MAX;
+    const low = filter.created_after ? ulidBound(filter.created_after, false) : ULID_MIN;
+    const high = filter.created_before ? ulidBound(filter.created_before, true) : ULID_MAX;
     return {
       index,
       keyCondition: `${index}pk = :p AND ${index}sk BETWEEN :low AND :high`,

@@ -1,4 +1,4 @@
-import { ulid } from 'ulid';
+import { newUlid } from '../platform/ids.js';
 import { stepTaskFinished } from '../workflows/callbacks.js';
 import * as z from 'zod';
 import { ulidSchema } from '../platform/api/schemas.js';
@@ -126,9 +126,9 @@ export async function createTask(deps: Deps, actor: TaskActor, input: CreateTask
 
   const now = deps.clock.now();
   const nowIso = now.toISOString();
-  const runToken = ulid();
+  const runToken = newUlid();
   const record: TaskRecord = {
-    task_id: options.taskId ?? ulid(now.getTime()),
+    task_id: options.taskId ?? newUlid(now.getTime()),
     type: body.type,
     title: body.title ?? defaultTitle(body.type, body.payload),
     status: 'queued',

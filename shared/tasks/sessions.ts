@@ -1,4 +1,4 @@
-import { monotonicFactory } from 'ulid';
+import { monotonicUlids } from '../platform/ids.js';
 import type { SessionView } from './model.js';
 import { truncateUtf8 } from './extract.js';
 import type { TaskRecord } from './repo.js';
@@ -12,7 +12,7 @@ const SESSION_PROMPT_MAX_BYTES = 150_000;
 const SESSION_RESPONSE_MAX_BYTES = 120_000;
 
 /** Session ids sort in the order this process made them, even within one millisecond (a lost attempt, then its successor). */
-export const nextSessionId = monotonicFactory();
+export const nextSessionId = monotonicUlids();
 
 /** The session of an attempt that never got a provider's answer: no prompt sent, nothing spent. */
 export function sessionWithoutCall(task: TaskRecord, nowIso: string, fields: { [K in 'attempt' | 'model' | 'latency_ms' | 'outcome' | 'error']: SessionView[K] }): SessionView {

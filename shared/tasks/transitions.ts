@@ -1,4 +1,4 @@
-import { ulid } from 'ulid';
+import { newUlid } from '../platform/ids.js';
 import type { TaskError } from './model.js';
 import type { TaskStatus } from './status.js';
 import type { SessionRecord, TaskRecord, TaskWrite } from './repo.js';
@@ -133,7 +133,7 @@ export function leaseLive(task: TaskRecord, now: Date): boolean {
  * that a restarted local runtime can tell the leases of its dead predecessor from live ones.
  */
 export function leaseOwner(instanceId: string | undefined): string {
-  return instanceId ? `${instanceId}/${ulid()}` : ulid();
+  return instanceId ? `${instanceId}/${newUlid()}` : newUlid();
 }
 
 /** The instance a lease owner names (undefined for an owner without one). */
@@ -160,7 +160,7 @@ function addUsage(task: TaskRecord, u: AttemptUsage): Pick<TaskRecord, 'tokens_i
 /** pending → queued, with a fresh run token and its message. */
 export function enqueue(task: TaskRecord, now: Date): Change {
   const nowIso = now.toISOString();
-  const token = ulid();
+  const token = newUlid();
   return {
     from: allowed('enqueue', task, ['pending'], 'queued'),
     set: { status: 'queued', queued_at: nowIso, updated_at: nowIso, next_attempt_at: nowIso, run_token: token },
@@ -170,7 +170,7 @@ export function enqueue(task: TaskRecord, now: Date): Change {
 
 /** A queued task whose message should long have arrived: the message is sent again with the same token (the one in the queue, if any, stays valid). */
 export function resend(task: TaskRecord, now: Date): Change {
-  const token = task.run_token ?? ulid();
+  const token = task.run_token ?? newUlid();
   return { from: allowed('resend', task, ['queued'], 'queued'), set: { next_attempt_at: now.toISOString(), run_token: token }, send: { token, delaySeconds: 0 } };
 }
 
@@ -208,7 +208,7 @@ export function claim(task: TaskRecord, input: { now: Date; leaseUntil: Date; ag
  */
 export function defer(task: TaskRecord, input: { now: Date; reason: NonNullable<TaskRecord['waiting_reason']>; nextAttemptAt: Date; seconds: number }): Change {
   const nowIso = input.now.toISOString();
-  const token = ulid();
+  const token = newUlid();
   const takeover = task.status === 'running';
   return {
     from: allowed('defer', task, ['pending', 'queued', 'running'], 'queued'),
@@ -278,7 +278,7 @@ export function retryOrFail(task: TaskRecord, input: { now: Date; failure: Attem
   const common = { attempts: attempt, error, ...(how.kind === 'called' ? addUsage(task, how.usage) : {}), updated_at: nowIso };
   if (retry) {
     const delay = how.kind !== 'called' && (f.code === TASK_ERRORS.workerLost || f.code === TASK_ERRORS.interrupted) ? 0 : backoffSeconds(attempt, input.random, f.retryAfterSeconds);
-    const token = ulid();
+    const token = newUlid();
     return {
       from,
       set: {

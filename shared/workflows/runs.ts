@@ -3,7 +3,7 @@
  * `Advance` until it ends), reading and listing them, cancelling, failing a run whose state machine
  * execution is lost, and the health of the runner and the scheduler.
  */
-import { ulid } from 'ulid';
+import { newUlid } from '../platform/ids.js';
 import type { Deps } from '../platform/runtime.js';
 import { scheduleService } from '../platform/use/scheduler.js';
 import { workflowRunner } from '../platform/use/workflows.js';
@@ -69,7 +69,7 @@ export async function startExecution(deps: Deps, workflowId: string, request: Ru
   const now = deps.clock.now();
   const nowIso = now.toISOString();
   const execution: ExecutionRecord = {
-    execution_id: request.execution_id ?? ulid(now.getTime()),
+    execution_id: request.execution_id ?? newUlid(now.getTime()),
     workflow_id: workflowId,
     workflow_name: workflow.name,
     workflow_version: workflow.version,

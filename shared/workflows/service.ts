@@ -3,7 +3,7 @@
  * or run them. Runs live in runs.ts (re-exported here for the API handler), the engine's `Advance` in
  * advance.ts over the pure planner of engine.ts, and the shared lookups and views in reads.ts.
  */
-import { ulid } from 'ulid';
+import { newUlid } from '../platform/ids.js';
 import type { Deps } from '../platform/runtime.js';
 import type { Principal } from '../platform/principal.js';
 import { canManage } from '../platform/principal.js';
@@ -49,7 +49,7 @@ export async function createWorkflow(deps: Deps, principal: Principal, definitio
   const now = deps.clock.now();
   const nowIso = now.toISOString();
   const record: WorkflowRecord = {
-    workflow_id: ulid(now.getTime()),
+    workflow_id: newUlid(now.getTime()),
     name: definition.name,
     description: definition.description ?? null,
     version: 1,

@@ -1,5 +1,5 @@
 import type { MiddlewareObj, Request } from '@middy/core';
-import { ulid } from 'ulid';
+import { newUlid } from '../ids.js';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { createHash } from 'node:crypto';
 import * as z from 'zod';
@@ -386,7 +386,7 @@ export function audit(services: Pick<HttpServices, 'audit' | 'deferAudit'>): Mid
     const resourceId = rawId && rawId.length <= MAX_PATH_PARAM_LENGTH ? rawId : null;
     const now = req.deps.clock.now();
     const entry = {
-          audit_id: ulid(now.getTime()),
+          audit_id: newUlid(now.getTime()),
           timestamp: now.toISOString(),
           actor_id: req.principal?.userId ?? null,
           actor_username: req.principal?.username ?? null,

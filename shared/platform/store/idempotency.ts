@@ -1,6 +1,6 @@
 import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { randomUUID } from 'node:crypto';
-import { ulid } from 'ulid';
+import { newUlid } from '../ids.js';
 import type { Store } from './client.js';
 import { epochSeconds } from './client.js';
 
@@ -63,7 +63,7 @@ export class IdempotencyRepository {
     const nowEpoch = epochSeconds(now);
     for (let round = 0; round < MAX_CLAIM_ROUNDS; round++) {
       const token = randomUUID();
-      const resourceId = ulid(now.getTime());
+      const resourceId = newUlid(now.getTime());
       try {
         await this.store.doc.send(
           new PutCommand({
