@@ -1,7 +1,6 @@
 import '../local/quiet-sdk.js';
 import { performance } from 'node:perf_hooks';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ulid } from 'ulid';
 import { startLocalRuntime, type LocalRuntime } from '../local/runtime.js';
@@ -12,6 +11,7 @@ import { exportAnalytics } from '../shared/analytics/export.js';
 import { writeItems } from '../shared/platform/store/batch-write.js';
 import { benchUser, pool, quantile, request } from './tasks.js';
 import { fixed, printTable } from './lib/table.js';
+import { dynamodbCpuSeconds } from './lib/cpu.js';
 
 /**
  * Issue 11's figures:
@@ -184,18 +184,6 @@ function countMetricWrites(runtime: LocalRuntime): MetricWrites {
   return counts;
 }
 
-/** CPU seconds DynamoDB Local's process has used so far (its /proc stat; 0 where there is none). */
-function dynamoCpuSeconds(runtime: LocalRuntime): number {
-  const pid = runtime.dynamodb?.process.pid;
-  if (!pid) return 0;
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return 0;
-  }
-}
-
 async function ingestRunHere(changeFeed: IngestConfiguration) {
   const runtime = await startLocalRuntime({ port: 0, dataDir: null, log: () => undefined, changeFeed });
   const writes = countMetricWrites(runtime);
@@ -231,13 +219,13 @@ async function ingestRunHere(changeFeed: IngestConfiguration) {
     await allDone(ANALYTICS_BENCH.warmupTasks);
 
     const cpu0 = process.cpuUsage();
-    const dynamo0 = dynamoCpuSeconds(runtime);
+    const dynamo0 = dynamodbCpuSeconds(runtime);
     const t0 = performance.now();
     const ids = await pool(ANALYTICS_BENCH.ingestTasks, ANALYTICS_BENCH.ingestConcurrency, create);
     await allDone(ANALYTICS_BENCH.warmupTasks + ANALYTICS_BENCH.ingestTasks);
     const seconds = (performance.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
-    const dynamoSeconds = dynamoCpuSeconds(runtime) - dynamo0;
+    const dynamoSeconds = dynamodbCpuSeconds(runtime) - dynamo0;
 
     // With the feed on: how long after the last completion the metrics have every finished task.
     let metricsLagMs: number | null = null;

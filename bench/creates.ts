@@ -1,5 +1,5 @@
 import '../local/quiet-sdk.js';
-import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { startLocalRuntime, type LocalRuntime } from '../local/runtime.js';
@@ -7,6 +7,7 @@ import { TaskRepository } from '../shared/tasks/repo.js';
 import { summarize } from '../shared/tasks/stats.js';
 import { benchUser } from './tasks.js';
 import { load, type LoadFigure } from './lib/load.js';
+import { dynamodbCpuSeconds } from './lib/cpu.js';
 import { fixed, mark, printTable, type Aim } from './lib/table.js';
 
 /**
@@ -51,22 +52,31 @@ async function backlog(runtime: LocalRuntime): Promise<{ open: number; finished:
  */
 function cpuSeconds(runtime: LocalRuntime): { runtime: number; dynamodb: number; loop: EventLoopUtilization } {
   const own = process.cpuUsage();
-  let dynamodb = NaN;
-  const pid = runtime.dynamodb?.process.pid;
-  try {
-    // utime and stime (fields 14 and 15) in clock ticks, 100 a second on Linux.
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    dynamodb = (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    // Not Linux, or DynamoDB Local not started by this runtime.
-  }
-  return { runtime: (own.user + own.system) / 1e6, dynamodb, loop: performance.eventLoopUtilization() };
+  return { runtime: (own.user + own.system) / 1e6, dynamodb: dynamodbCpuSeconds(runtime), loop: performance.eventLoopUtilization() };
 }
 
 /** Cores used between two readings `seconds` apart. */
 const coresBetween = (a: ReturnType<typeof cpuSeconds>, b: ReturnType<typeof cpuSeconds>, seconds: number) =>
   `runtime ${fixed((b.runtime - a.runtime) / seconds, 2)}, DynamoDB Local ${fixed((b.dynamodb - a.dynamodb) / seconds, 2)} cores; ` +
   `event loop busy ${fixed(performance.eventLoopUtilization(b.loop, a.loop).utilization * 100)} %`;
+
+/**
+ * CPU milliseconds per unit of work between two readings (the runtime's and DynamoDB Local's), and the
+ * most units per second that CPU allows even with every core of the machine busy with this work alone
+ * (autocannon's own CPU left out). A rate aim above that ceiling needs less CPU per unit, not a different
+ * arrangement of the same work.
+ */
+function cpuPer(a: ReturnType<typeof cpuSeconds>, b: ReturnType<typeof cpuSeconds>, units: number): CpuPerUnit {
+  return cpuPerUnit(((b.runtime - a.runtime) * 1000) / Math.max(1, units), ((b.dynamodb - a.dynamodb) * 1000) / Math.max(1, units));
+}
+interface CpuPerUnit {
+  runtimeMs: number;
+  dynamodbMs: number;
+  /** Units per second with every core busy with them. */
+  ceiling: number;
+}
+const cpuPerUnit = (runtimeMs: number, dynamodbMs: number): CpuPerUnit => ({ runtimeMs, dynamodbMs, ceiling: (availableParallelism() * 1000) / (runtimeMs + dynamodbMs) });
+const cpuText = (c: CpuPerUnit) => `${fixed(c.runtimeMs + c.dynamodbMs)} ms (runtime ${fixed(c.runtimeMs)}, DynamoDB Local ${fixed(c.dynamodbMs)})`;
 
 /** Counts the runtime's DynamoDB calls by operation (all of them: the worker's, the feed's, the sweeper's). */
 function countCalls(runtime: LocalRuntime): { take(): Record<string, number>; stop(): void } {
@@ -97,7 +107,7 @@ const perTask = (counts: Record<string, number>, tasks: number) =>
     .join(', ')})`;
 
 /** Starts the worker again and waits until nothing is open; answers the tasks finished per second. */
-async function drain(runtime: LocalRuntime): Promise<{ perSecond: number; seconds: number; tasks: number; cores: string; callsPerTask: string }> {
+async function drain(runtime: LocalRuntime): Promise<{ perSecond: number; seconds: number; tasks: number; cores: string; cpu: CpuPerUnit; callsPerTask: string }> {
   const start = await backlog(runtime);
   const cpu0 = cpuSeconds(runtime);
   const t0 = Date.now();
@@ -112,19 +122,23 @@ async function drain(runtime: LocalRuntime): Promise<{ perSecond: number; second
   const tasks = now.finished - start.finished;
   const counted = calls.take();
   calls.stop();
-  return { perSecond: tasks / seconds, seconds, tasks, cores: coresBetween(cpu0, cpuSeconds(runtime), seconds), callsPerTask: perTask(counted, tasks) };
+  const cpu1 = cpuSeconds(runtime);
+  return { perSecond: tasks / seconds, seconds, tasks, cores: coresBetween(cpu0, cpu1, seconds), cpu: cpuPer(cpu0, cpu1, tasks), callsPerTask: perTask(counted, tasks) };
 }
 
 export async function benchCreates(runtime: LocalRuntime): Promise<Figure[]> {
   const { token } = await benchUser(runtime);
   const headers = { authorization: `Bearer ${token}` };
   const url = `${runtime.url}/api/v1/tasks`;
-  const bursts: { clients: number; figure: LoadFigure; drained: Awaited<ReturnType<typeof drain>> }[] = [];
+  const bursts: { clients: number; figure: LoadFigure; cpu: CpuPerUnit; drained: Awaited<ReturnType<typeof drain>> }[] = [];
   for (const clients of CREATES_BENCH.clients) {
     await drain(runtime);
     runtime.queue.pause();
+    // The CPU of every create of the burst, its warm-up's too (counted off the backlog: the worker is paused).
+    const before = { cpu: cpuSeconds(runtime), open: (await backlog(runtime)).open };
     const figure = await load(url, { connections: clients, durationSeconds: CREATES_BENCH.burstSeconds, headers, method: 'POST', body: BODY, warmupSeconds: 2 });
-    bursts.push({ clients, figure, drained: await drain(runtime) });
+    const cpu = cpuPer(before.cpu, cpuSeconds(runtime), (await backlog(runtime)).open - before.open);
+    bursts.push({ clients, figure, cpu, drained: await drain(runtime) });
   }
 
   // Sustained: a fixed rate with the worker on; the backlog is sampled while autocannon runs.
@@ -158,12 +172,12 @@ export async function benchCreates(runtime: LocalRuntime): Promise<Figure[]> {
   const growing = lastHalf.length >= 2 && lastHalf[lastHalf.length - 1] - lastHalf[0] > (CREATES_BENCH.sustainedRate * CREATES_BENCH.sampleEverySeconds) / 4;
   const tail = await drain(runtime);
 
-  const rows = bursts.map(({ clients, figure, drained }) => {
+  const rows = bursts.map(({ clients, figure, cpu, drained }) => {
     const aim: Aim =
       clients === 1
         ? { label: `p50 ≤ ${AIMS.createP50Ms} ms`, met: figure.p50Ms <= AIMS.createP50Ms }
         : { label: `≥ ${AIMS.createsPerSecond}/s, p99 ≤ ${AIMS.createP99Ms} ms`, met: figure.requestsPerSecond >= AIMS.createsPerSecond && figure.p99Ms <= AIMS.createP99Ms };
-    return { clients, figure, drained, aim };
+    return { clients, figure, cpu, drained, aim };
   });
   printTable(
     `POST /api/v1/tasks (autocannon, ${CREATES_BENCH.burstSeconds} s each after 2 s of warm-up, worker paused), then the worker drains them`,
@@ -191,6 +205,18 @@ export async function benchCreates(runtime: LocalRuntime): Promise<Figure[]> {
     `  creates answered ${fixed(sustained.requestsPerSecond)}/s (p50 ${sustained.p50Ms} ms, p99 ${sustained.p99Ms} ms, ${sustained.non2xx + sustained.errors} non-2xx/errors); ` +
       `finished ${fixed(completedPerSecond)} tasks/s; backlog ${growing ? 'grew' : 'held'}; CPU ${sustainedCores}; the rest drained in ${fixed(tail.seconds)} s  ${mark(sustainedAim)}`,
   );
+  // What this machine's CPU allows at most, from the CPU each create and each run took above (the 50-client burst and its drain).
+  const busiest = rows.at(-1)!;
+  const lifecycle = cpuPerUnit(busiest.cpu.runtimeMs + busiest.drained.cpu.runtimeMs, busiest.cpu.dynamodbMs + busiest.drained.cpu.dynamodbMs);
+  printTable(
+    `CPU per unit of work and the most per second it allows with all ${availableParallelism()} cores busy with it alone`,
+    ['work', 'CPU per unit', 'at most', 'aim'],
+    [
+      ['one create (50-client burst)', cpuText(busiest.cpu), `${fixed(busiest.cpu.ceiling)} creates/s`, `${AIMS.createsPerSecond}/s`],
+      ['one run (the drain after it)', cpuText(busiest.drained.cpu), `${fixed(busiest.drained.cpu.ceiling)} tasks/s`, ''],
+      ['create and run', cpuText(lifecycle), `${fixed(lifecycle.ceiling)} tasks/s`, `${AIMS.sustainedPerSecond}/s sustained`],
+    ],
+  );
   return [
     ...rows.map(({ clients, figure, aim }) => ({
       what: `POST /api/v1/tasks at ${clients} client${clients === 1 ? '' : 's'}: p50 / p99 / creates per second`,
@@ -198,6 +224,7 @@ export async function benchCreates(runtime: LocalRuntime): Promise<Figure[]> {
       aim,
     })),
     { what: 'worker drain rate with a full queue (local provider), CPU', value: `${fixed(rows.at(-1)!.drained.perSecond)} tasks/s; ${rows.at(-1)!.drained.cores}` },
+    { what: 'CPU per create / per run, and the most tasks/s this machine allows', value: `${cpuText(busiest.cpu)} / ${cpuText(busiest.drained.cpu)}; at most ${fixed(lifecycle.ceiling)} tasks/s` },
     { what: `sustained ${CREATES_BENCH.sustainedRate} creates/s for ${CREATES_BENCH.sustainedSeconds} s: finished per second, backlog`, value: `${fixed(completedPerSecond)} tasks/s, backlog ${growing ? 'grew' : 'held'} (last ${samples.at(-1)?.open ?? end.open})`, aim: sustainedAim },
   ];
 }

@@ -16,6 +16,8 @@ export interface LoadFigure {
   total: number;
   non2xx: number;
   errors: number;
+  /** This process's CPU per answered request over the measured run (the server's, when it runs in this process as in the bench). */
+  cpuUsPerRequest: number;
 }
 
 export interface LoadOptions {
@@ -63,7 +65,9 @@ export async function load(url: string, options: LoadOptions): Promise<LoadFigur
   const headers = options.headers ?? {};
   const request: Request = { method: options.method, body: options.body, overallRate: options.overallRate };
   if (options.warmupSeconds) await autocannon(url, Math.min(10, options.connections), options.warmupSeconds, headers, { ...request, overallRate: undefined });
+  const cpu0 = process.cpuUsage();
   const r = await autocannon(url, options.connections, options.durationSeconds, headers, request);
+  const cpu = process.cpuUsage(cpu0);
   return {
     url,
     p50Ms: r.latency.p50,
@@ -72,6 +76,7 @@ export async function load(url: string, options: LoadOptions): Promise<LoadFigur
     total: r.requests.total,
     non2xx: r.non2xx ?? 0,
     errors: (r.errors ?? 0) + (r.timeouts ?? 0),
+    cpuUsPerRequest: (cpu.user + cpu.system) / Math.max(1, r.requests.total),
   };
 }
 
