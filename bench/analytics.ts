@@ -250,7 +250,8 @@ async function ingestRunHere(changeFeed: IngestConfiguration) {
       seconds,
       throughput: ids.length / seconds,
       cpuSeconds: (cpu.user + cpu.system) / 1e6,
-      dynamoCpuSeconds: dynamoSeconds,
+      // null where it cannot be read (no /proc, or an endpoint this runtime did not start): the result crosses as JSON.
+      dynamoCpuSeconds: Number.isFinite(dynamoSeconds) ? dynamoSeconds : null,
       metricsLagMs,
       recorded,
       metricWritesPerTask: { rollups: perTask(writes.rollups), points: perTask(writes.points), registry: perTask(writes.registry) },
@@ -348,7 +349,7 @@ export async function benchAnalytics(runtime: LocalRuntime): Promise<Figure[]> {
       fixed(r.throughput, 1),
       `${fixed(r.seconds, 2)} s`,
       `${fixed(r.cpuSeconds, 1)} s`,
-      `${fixed(r.dynamoCpuSeconds, 1)} s`,
+      r.dynamoCpuSeconds === null ? 'n/a' : `${fixed(r.dynamoCpuSeconds, 1)} s`,
       r.metricsLagMs === null ? '-' : `${fixed(r.metricsLagMs)} ms (${r.recorded} task.finished)`,
       r.metricsLagMs === null ? '-' : metricWritesText(r.metricWritesPerTask),
     ]),

@@ -204,7 +204,8 @@ export async function benchHttp(runtime: LocalRuntime, options: { connections?: 
     ],
   );
   // The runtime answers by running the function's handler on top of an HTTP layer: even if that layer cost
-  // no more than the whole bare server, the handler's own time would cap the ratio at this.
+  // no more than the whole bare server, the handler's own time would cap the ratio at about this (the
+  // handler's figure is wall time on an idle runtime, the bare server's the process's CPU).
   const ceiling = bareHealth.cpuUsPerRequest / (bareHealth.cpuUsPerRequest + handlerUs);
   console.log(
     `  CPU per request: bare ${fixed(bareHealth.cpuUsPerRequest)} µs, runtime health ${fixed(health.cpuUsPerRequest)} µs; the health handler alone (middleware stack and operation, no HTTP, idle runtime) ${fixed(handlerUs)} µs a call, ` +

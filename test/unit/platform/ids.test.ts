@@ -34,6 +34,9 @@ describe('ids', () => {
     expect(ulidBound(at, false) <= id && id <= ulidBound(at, true)).toBe(true);
     expect(ulidBound(at, false)).toBe(ulidTime(at.getTime()) + '0'.repeat(16));
     expect(ulidBound(new Date(-1), false)).toBe('0'.repeat(26));
+    // The epoch itself is the epoch (the package's own maker takes a time of 0 as "now").
+    expect(ulidBound(new Date(0), false)).toBe('0'.repeat(26));
+    expect(ulidBound(new Date(0), true)).toBe('0'.repeat(10) + 'Z'.repeat(16));
     expect(ulidBound(new Date(8.64e15), true)).toBe('7' + 'Z'.repeat(25));
   });
 
