@@ -102,6 +102,10 @@ describe('bad input on the task and agent routes', () => {
       expect(edited.status).toBe(400);
       expect(edited.body.error).toBe('invalid_cursor');
       const task = await createTask(user, customTask('for sessions', { provider_id: 'local' }));
+      // The epoch is a time like any other (the id package's own maker took a time of 0 for "now", so this listed nothing).
+      const sinceEpoch = await call('GET', `/api/v1/tasks?created_after=1970-01-01T00:00:00Z&created_by=${user.userId}`, { token: user.token });
+      expect(sinceEpoch.status).toBe(200);
+      expect(sinceEpoch.body.data.items.map((t: any) => t.task_id)).toContain(task.task_id);
       expect((await call('GET', `/api/v1/tasks/${task.task_id}/sessions?limit=0`, { token: user.token })).status).toBe(422);
       expect((await call('GET', `/api/v1/tasks/${task.task_id}/sessions?cursor=abc.def`, { token: user.token })).status).toBe(400);
       expect((await call('GET', `/api/v1/tasks/${UNKNOWN_ID}/sessions`, { token: user.token })).status).toBe(404);
