@@ -1,9 +1,10 @@
 import { KeyedLimiter } from '../platform/limit.js';
-import { GetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand, DeleteCommand, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, TransactWriteCommand, UpdateCommand, DeleteCommand, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
 import { newUlid } from '../platform/ids.js';
 import type { Store } from '../platform/store/client.js';
 import { epochSeconds } from '../platform/store/client.js';
 import { buildUpdate } from '../platform/store/update.js';
+import { queryAll } from '../platform/store/query.js';
 import { cancellationCodes, isConditionFailure, isTransactionConflict, retryOnConflict, VersionConflictError } from '../platform/store/conflicts.js';
 import type { Amounts, PoolType } from './model.js';
 import type { AllocationState, LedgerEvent, PoolSeed, Waiter } from './rules.js';
@@ -14,13 +15,14 @@ const poolsKey = (amounts: Record<string, number>) => Object.keys(amounts).sort(
 
 /**
  * The ledger on the single table. Pools, allocations, waiting requests and conflict resolutions share
- * the partition `RESOURCES` (one Query lists each kind); the history of each pool is its own partition
- * `RESOURCE_LEDGER#<pool>`, one item per change, kept LEDGER_DAYS.
+ * the partition `RESOURCES` (one Query lists each kind); the history is the partition `RESOURCE_LEDGER`,
+ * one item per change (an allocation, a release, a scale) with what it changed in each pool, kept
+ * LEDGER_DAYS.
  *
  * The invariant: a pool's `allocated` is the sum of the live allocations' amounts in it, and
  * `free = capacity - allocated`. Allocating is one transaction: the allocation item (only if the task
- * holds none), then for each pool `ADD allocated :n, free -:n` on the condition `free >= :n`, then a
- * ledger item per pool. Releasing is the mirror transaction, conditioned on the allocation's lease.
+ * holds none), then for each pool `ADD allocated :n, free -:n` on the condition `free >= :n`, then the
+ * ledger item. Releasing is the mirror transaction, conditioned on the allocation's lease.
  */
 
 export interface PoolRecord {
@@ -55,9 +57,24 @@ const poolKey = (pool: string) => ({ pk: PK, sk: `POOL#${pool}` });
 const allocKey = (taskId: string) => ({ pk: PK, sk: `ALLOC#${taskId}` });
 const waitKey = (taskId: string) => ({ pk: PK, sk: `WAIT#${taskId}` });
 const conflictKey = (id: string) => ({ pk: PK, sk: `CONFLICT#${id}` });
-const ledgerPk = (pool: string) => `RESOURCE_LEDGER#${pool}`;
+const LEDGER_PK = 'RESOURCE_LEDGER';
+/**
+ * Where each pool's history was kept, one item per pool, before a change became one item whatever pools
+ * it touches. Nothing writes there now; it is still read so the history a deployment had is not lost,
+ * until its last item expires (LEDGER_DAYS after the upgrade).
+ */
+const perPoolLedgerPk = (pool: string) => `RESOURCE_LEDGER#${pool}`;
 /** How long the ledger's history is kept. */
 export const LEDGER_DAYS = 35;
+
+/** One change as the ledger stores it: by pool, what it added to `allocated` and to `capacity`. */
+interface LedgerChange {
+  kind: LedgerEvent['kind'];
+  delta_allocated: Amounts;
+  delta_capacity: Amounts;
+  task_id?: string;
+  waited_ms?: number;
+}
 
 const strip = <T>(item: Record<string, unknown>): T => {
   const { pk: _pk, sk: _sk, entity: _e, expires_at: _x, ...rest } = item;
@@ -70,22 +87,8 @@ export class ResourceRepository {
   constructor(private readonly store: Store) {}
 
   private async listPrefix<T>(prefix: string): Promise<T[]> {
-    const out: T[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.store.doc.send(
-        new QueryCommand({
-          TableName: this.store.table,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
-          ExpressionAttributeValues: { ':pk': PK, ':p': prefix },
-          ConsistentRead: true,
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      for (const item of page.Items ?? []) out.push(strip<T>(item));
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
-    return out;
+    const items = await queryAll(this.store, { keyCondition: 'pk = :pk AND begins_with(sk, :p)', values: { ':pk': PK, ':p': prefix }, consistent: true });
+    return items.map((item) => strip<T>(item));
   }
 
   pools(): Promise<PoolRecord[]> {
@@ -121,24 +124,12 @@ export class ResourceRepository {
   async poolsAndWaiters(): Promise<{ pools: PoolRecord[]; waiters: Waiter[] }> {
     const pools: PoolRecord[] = [];
     const waiters: Waiter[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.store.doc.send(
-        new QueryCommand({
-          TableName: this.store.table,
-          KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
-          ExpressionAttributeValues: { ':pk': PK, ':from': 'POOL#', ':to': 'WAIT#\uffff' },
-          ConsistentRead: true,
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      for (const item of page.Items ?? []) {
-        const sk = String(item.sk);
-        if (sk.startsWith('POOL#')) pools.push(strip<PoolRecord>(item));
-        else if (sk.startsWith('WAIT#')) waiters.push(strip<Waiter>(item));
-      }
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
+    const items = await queryAll(this.store, { keyCondition: 'pk = :pk AND sk BETWEEN :from AND :to', values: { ':pk': PK, ':from': 'POOL#', ':to': 'WAIT#\uffff' }, consistent: true });
+    for (const item of items) {
+      const sk = String(item.sk);
+      if (sk.startsWith('POOL#')) pools.push(strip<PoolRecord>(item));
+      else if (sk.startsWith('WAIT#')) waiters.push(strip<Waiter>(item));
+    }
     return { pools, waiters };
   }
 
@@ -190,14 +181,13 @@ export class ResourceRepository {
     await this.store.doc.send(new DeleteCommand({ TableName: this.store.table, Key: waitKey(taskId) }));
   }
 
-  private ledgerItem(pool: string, at: Date, event: Omit<LedgerEvent, 'pool' | 'at'>) {
+  private ledgerItem(at: Date, change: LedgerChange) {
     return {
-      pk: ledgerPk(pool),
+      pk: LEDGER_PK,
       sk: `${at.toISOString()}#${newUlid(at.getTime())}`,
       entity: 'resource_ledger',
-      pool,
       at: at.toISOString(),
-      ...event,
+      ...change,
       expires_at: epochSeconds(at) + LEDGER_DAYS * 86_400,
     };
   }
@@ -220,9 +210,7 @@ export class ResourceRepository {
         },
       });
     }
-    for (const [pool, n] of pools) {
-      items.push({ Put: { TableName: this.store.table, Item: this.ledgerItem(pool, at, { kind: 'allocate', delta_allocated: n, delta_capacity: 0, task_id: allocation.task_id, waited_ms: allocation.waited_ms }) } });
-    }
+    items.push({ Put: { TableName: this.store.table, Item: this.ledgerItem(at, { kind: 'allocate', delta_allocated: allocation.amounts, delta_capacity: {}, task_id: allocation.task_id, waited_ms: allocation.waited_ms }) } });
     try {
       await poolWrites.run(poolsKey(allocation.amounts), () => retryOnConflict(() => this.store.doc.send(new TransactWriteCommand({ TransactItems: items })), { isConflict: isTransactionConflict }));
       return { ok: true, allocation };
@@ -252,10 +240,12 @@ export class ResourceRepository {
     const items: NonNullable<TransactWriteCommandInput['TransactItems']> = [
       { Delete: { TableName: this.store.table, Key: allocKey(allocation.task_id), ConditionExpression: 'lease_until = :l', ExpressionAttributeValues: { ':l': allocation.lease_until } } },
     ];
+    const given: Amounts = {};
     for (const [pool, n] of Object.entries(allocation.amounts)) {
       items.push({ Update: { TableName: this.store.table, Key: poolKey(pool), ...buildUpdate({ add: { allocated: -n, free: n }, set: { updated_at: at.toISOString() } }) } });
-      items.push({ Put: { TableName: this.store.table, Item: this.ledgerItem(pool, at, { kind: 'release', delta_allocated: -n, delta_capacity: 0, task_id: allocation.task_id }) } });
+      given[pool] = -n;
     }
+    items.push({ Put: { TableName: this.store.table, Item: this.ledgerItem(at, { kind: 'release', delta_allocated: given, delta_capacity: {}, task_id: allocation.task_id }) } });
     try {
       await poolWrites.run(poolsKey(allocation.amounts), () => retryOnConflict(() => this.store.doc.send(new TransactWriteCommand({ TransactItems: items })), { isConflict: isTransactionConflict }));
       return true;
@@ -281,7 +271,7 @@ export class ResourceRepository {
           }),
         },
       },
-      { Put: { TableName: this.store.table, Item: this.ledgerItem(pool.pool, at, { kind: 'scale', delta_allocated: 0, delta_capacity: delta }) } },
+      { Put: { TableName: this.store.table, Item: this.ledgerItem(at, { kind: 'scale', delta_allocated: {}, delta_capacity: { [pool.pool]: delta } }) } },
     ];
     try {
       await this.store.doc.send(new TransactWriteCommand({ TransactItems: items }));
@@ -291,23 +281,32 @@ export class ResourceRepository {
     }
   }
 
-  /** The pool's changes since `from`, oldest first. */
-  async ledger(pool: string, from: Date): Promise<LedgerEvent[]> {
-    const out: LedgerEvent[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.store.doc.send(
-        new QueryCommand({
-          TableName: this.store.table,
-          KeyConditionExpression: 'pk = :pk AND sk >= :from',
-          ExpressionAttributeValues: { ':pk': ledgerPk(pool), ':from': from.toISOString() },
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      for (const item of page.Items ?? []) out.push(strip<LedgerEvent>(item));
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
+  /** Each pool's changes since `from`, oldest first: one Query of the ledger (and one per pool of the per-pool ledger it replaced). */
+  async ledgers(pools: readonly string[], from: Date): Promise<Map<string, LedgerEvent[]>> {
+    const out = new Map<string, LedgerEvent[]>(pools.map((p) => [p, []]));
+    const [changes, ...perPool] = await Promise.all([this.ledgerPartition(LEDGER_PK, from), ...pools.map((p) => this.ledgerPartition(perPoolLedgerPk(p), from))]);
+    for (const item of changes) {
+      const change = strip<LedgerChange & { at: string }>(item);
+      for (const pool of new Set([...Object.keys(change.delta_allocated ?? {}), ...Object.keys(change.delta_capacity ?? {})])) {
+        out.get(pool)?.push({
+          at: change.at,
+          pool,
+          kind: change.kind,
+          delta_allocated: change.delta_allocated?.[pool] ?? 0,
+          delta_capacity: change.delta_capacity?.[pool] ?? 0,
+          ...(change.task_id ? { task_id: change.task_id } : {}),
+          ...(change.waited_ms !== undefined ? { waited_ms: change.waited_ms } : {}),
+        });
+      }
+    }
+    pools.forEach((pool, k) => {
+      if (perPool[k].length) out.set(pool, [...perPool[k].map((item) => strip<LedgerEvent>(item)), ...out.get(pool)!].sort((a, b) => a.at.localeCompare(b.at)));
+    });
     return out;
+  }
+
+  private ledgerPartition(pk: string, from: Date): Promise<Record<string, unknown>[]> {
+    return queryAll(this.store, { keyCondition: 'pk = :pk AND sk >= :from', values: { ':pk': pk, ':from': from.toISOString() } });
   }
 
   resolutions(): Promise<ResolutionRecord[]> {

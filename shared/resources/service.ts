@@ -525,17 +525,16 @@ export async function monitoring(deps: Deps, timeRange: keyof typeof TIME_RANGES
   const from = new Date(now.getTime() - seconds * 1000);
   const step = Math.round(seconds / STEPS);
   const pools = await repo.pools();
+  const ledgers = await repo.ledgers(pools.map((p) => p.pool), from);
   return {
     time_range: timeRange,
     step_seconds: step,
-    pools: await Promise.all(
-      pools.map(async (p) => {
-        const events = await repo.ledger(p.pool, from);
-        const series = seriesOf(p, events, from.getTime(), now.getTime(), STEPS);
-        const f = forecast(series, events.length, step);
-        return { pool: p.pool, series, forecast: f ?? { status: 'insufficient_data' as const, events: events.length, needed: FORECAST_MIN_EVENTS } };
-      }),
-    ),
+    pools: pools.map((p) => {
+      const events = ledgers.get(p.pool)!;
+      const series = seriesOf(p, events, from.getTime(), now.getTime(), STEPS);
+      const f = forecast(series, events.length, step);
+      return { pool: p.pool, series, forecast: f ?? { status: 'insufficient_data' as const, events: events.length, needed: FORECAST_MIN_EVENTS } };
+    }),
   };
 }
 
@@ -548,10 +547,11 @@ export async function recommendations(deps: Deps) {
   const from = new Date(now.getTime() - RECOMMEND_WINDOW_SECONDS * 1000);
   const [pools, waiters] = await Promise.all([repo.pools(), repo.waiters()]);
   const live = waitOrder(waiters, now.getTime());
+  const ledgers = await repo.ledgers(pools.map((p) => p.pool), from);
   const out: unknown[] = [];
   const insufficient: string[] = [];
   for (const p of pools) {
-    const events = await repo.ledger(p.pool, from);
+    const events = ledgers.get(p.pool)!;
     const series = seriesOf(p, events, from.getTime(), now.getTime(), 7 * 24);
     const r = recommend(stateOf(p), series, events, live.reduce((n, w) => n + (w.amounts[p.pool] ?? 0), 0), RECOMMEND_WINDOW_SECONDS);
     if ('insufficient' in r) insufficient.push(p.pool);

@@ -71,6 +71,23 @@ function keyOf(item: Record<string, unknown>, index?: string): Record<string, un
   return key;
 }
 
+/** Every item a key condition matches, in sort-key order, all pages (for partitions known to stay small or bounded by the condition). */
+export async function queryAll(
+  store: Store,
+  q: { keyCondition: string; values: Record<string, unknown>; consistent?: boolean },
+): Promise<Record<string, unknown>[]> {
+  const items: Record<string, unknown>[] = [];
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const out: QueryCommandOutput = await store.doc.send(
+      new QueryCommand({ TableName: store.table, KeyConditionExpression: q.keyCondition, ExpressionAttributeValues: q.values, ConsistentRead: q.consistent, ExclusiveStartKey: startKey }),
+    );
+    items.push(...(out.Items ?? []));
+    startKey = out.LastEvaluatedKey;
+  } while (startKey);
+  return items;
+}
+
 /** How many items a key condition matches, counted by DynamoDB (`Select: COUNT`), all pages. */
 export async function countItems(
   store: Store,

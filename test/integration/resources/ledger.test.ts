@@ -9,6 +9,8 @@ import { TaskRepository, type TaskRecord } from '../../../shared/tasks/repo.js';
 import { eventually, type Session } from '../../support/client.js';
 import { taskRecord } from '../../support/task-record.js';
 import { sessionAs } from '../tasks/helpers.js';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import { ResourceRepository } from '../../../shared/resources/repo.js';
 
 /**
  * The capacity ledger against a runtime of this file's own (its own table on the run's DynamoDB Local,
@@ -18,7 +20,7 @@ let runtime: LocalRuntime;
 let repo: TaskRepository;
 let admin: Session;
 
-const POOLS = { worker_concurrency: 3, cpu: 64, gpu: 0, cli_runners: [{ host: 'race', cpu: 10, memory_mb: 4096, disk_mb: 10_000 }, { host: 'over', cpu: 2, memory_mb: 1024, disk_mb: 1000 }] };
+const POOLS = { worker_concurrency: 3, cpu: 64, gpu: 0, cli_runners: [{ host: 'race', cpu: 10, memory_mb: 4096, disk_mb: 10_000 }, { host: 'over', cpu: 2, memory_mb: 1024, disk_mb: 1000 }, { host: 'history', cpu: 4, memory_mb: 512, disk_mb: 100 }] };
 
 async function api(method: string, path: string, body?: unknown, token = admin.token) {
   const res = await fetch(`${runtime.url}${path}`, {
@@ -290,5 +292,32 @@ describe('the worker', () => {
     // Minutes of history, not the ten needed: no recommendation is made up.
     expect(rec.body.data.recommendations).toEqual([]);
     expect(rec.body.data.insufficient_history).toContain('worker_concurrency');
+  });
+  it('history: a change is one ledger item, shown in each pool it touched; the per-pool history of before the change still counts', async () => {
+    const from = new Date(Date.now() - 60_000);
+    const t = await storedTask();
+    expect((await api('POST', '/api/v1/resources/allocate', { task_id: t.task_id, resources: { cli_runner: 'history', cpu: 2, memory_mb: 300 } })).status).toBe(201);
+    expect((await api('POST', '/api/v1/resources/release', { task_id: t.task_id })).body.data.released).toBe(true);
+    expect((await api('POST', '/api/v1/resources/scale', { pool: 'cli_runner:history:disk', action: 'set', capacity: 150 })).status).toBe(200);
+    // Two items of the per-pool ledger this one replaced, as a deployment upgraded within LEDGER_DAYS still holds them.
+    for (const [at, delta] of [[new Date(Date.now() - 30_000), 3], [new Date(Date.now() - 20_000), -3]] as const) {
+      await runtime.deps.store.doc.send(
+        new PutCommand({
+          TableName: runtime.deps.store.table,
+          Item: { pk: 'RESOURCE_LEDGER#cli_runner:history:disk', sk: `${at.toISOString()}#${ulid()}`, entity: 'resource_ledger', pool: 'cli_runner:history:disk', at: at.toISOString(), kind: delta > 0 ? 'allocate' : 'release', delta_allocated: delta, delta_capacity: 0, task_id: t.task_id },
+        }),
+      );
+    }
+    const ledgers = await new ResourceRepository(runtime.deps.store).ledgers(['cli_runner:history:cpu', 'cli_runner:history:memory', 'cli_runner:history:disk', 'cli_runner:history:gpu'], from);
+    const shape = (pool: string) => ledgers.get(pool)!.map((e) => [e.kind, e.delta_allocated, e.delta_capacity]);
+    expect(shape('cli_runner:history:cpu')).toEqual([['allocate', 2, 0], ['release', -2, 0]]);
+    expect(shape('cli_runner:history:memory')).toEqual([['allocate', 300, 0], ['release', -300, 0]]);
+    expect(shape('cli_runner:history:disk')).toEqual([['allocate', 3, 0], ['release', -3, 0], ['scale', 0, 50]]);
+    expect(shape('cli_runner:history:gpu')).toEqual([]);
+    expect(ledgers.get('cli_runner:history:cpu')![0]).toMatchObject({ pool: 'cli_runner:history:cpu', task_id: t.task_id, waited_ms: 0 });
+    // Over HTTP: the same events, counted per pool.
+    const mon = await api('GET', '/api/v1/resources/monitoring?time_range=1h');
+    const events = (pool: string) => (mon.body.data.pools as any[]).find((p) => p.pool === pool).forecast.events;
+    expect([events('cli_runner:history:cpu'), events('cli_runner:history:memory'), events('cli_runner:history:disk')]).toEqual([2, 2, 3]);
   });
 });
