@@ -12,7 +12,7 @@ import { systemClock, type Clock } from '../shared/platform/ports.js';
 import { ROUTES } from '../shared/routes.js';
 import { ApiGatewayConnections } from '../shared/platform/aws/connections.js';
 import { LocalMailSender, LocalSecretStore, LocalTokenSigner, loadOrCreateAppSecret } from '../shared/platform/local/index.js';
-import { ensureTable, freePort, newAccessKeyId, startDynamoDbLocal, type DynamoDbLocal } from './dynamodb-local.js';
+import { ensureTable, freePort, newAccessKeyId, startDynamoDbLocal, type DynamoDbLocal, type DynamoDbLocalJit } from './dynamodb-local.js';
 import { lockDataDir } from './data-dir.js';
 import { createHttpServer } from './http-server.js';
 import { LocalFileShare } from '../shared/platform/local/file-share.js';
@@ -92,6 +92,8 @@ export interface LocalRuntimeOptions {
   drainMs?: number;
   /** Restart the DynamoDB Local child when it exits (default true; tests of a lasting outage turn it off). */
   restartDynamoDb?: boolean;
+  /** The JVM compilers of the DynamoDB Local child (default `peak`; see `DynamoDbLocalJit`). */
+  dynamodbJit?: DynamoDbLocalJit;
   /**
    * Read the table's stream (default true): its change feed records the metrics of the platform's writes,
    * its live feed announces task changes (WebSocket and event-bus events). Off, the table has no stream
@@ -176,6 +178,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     if (!endpoint) {
       dynamodb = await startDynamoDbLocal({
         dataDir: dataDir ? path.join(dataDir, 'dynamodb') : undefined,
+        jit: options.dynamodbJit,
         // Supervised: an exit is logged with its code and the process restarted on the same port and data
         // directory (in memory, the table is created again, empty).
         supervise: { restart: options.restartDynamoDb !== false, log, onRestart: (restarted) => ensureTable(restarted, tableName, { stream: options.changeFeed !== false }) },

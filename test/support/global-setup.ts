@@ -57,6 +57,8 @@ export default async function setup(project: TestProject) {
       PLUGIN_MAX_ATTEMPTS: '4',
     },
     workflowWaitScale: 0.1,
+    // A test run is short and takes each path a few times: the JVM's quick compiler alone serves it best.
+    dynamodbJit: 'quick',
   });
   const deps = runtime.deps;
   const auth = new AuthService(deps, {

@@ -77,7 +77,7 @@ describe('with DynamoDB Local stopped under a running runtime', () => {
 
   beforeAll(async () => {
     // Not restarted here: this pins the answers during a lasting outage (the restart is in runtime/faults.test.ts).
-    runtime = await startLocalRuntime({ changeFeed: false, port: 0, dataDir: null, log: () => undefined, tableName: 'supervisor', restartDynamoDb: false });
+    runtime = await startLocalRuntime({ changeFeed: false, port: 0, dataDir: null, log: () => undefined, tableName: 'supervisor', restartDynamoDb: false, dynamodbJit: 'quick' });
     client = new Client(undefined, runtime.url);
     const store = testStore(runtime.dynamodb!.endpoint);
     session = await login(await seedUser(['admin'], { store }), client);
@@ -92,6 +92,10 @@ describe('with DynamoDB Local stopped under a running runtime', () => {
 
   afterAll(async () => {
     await runtime?.stop();
+  });
+
+  it('its DynamoDB Local ran with the JVM quick compiler only, as asked', () => {
+    expect(runtime.dynamodb!.process.spawnargs).toContain('-XX:TieredStopAtLevel=1');
   });
 
   it('liveness still answers 200: it calls no dependency', async () => {

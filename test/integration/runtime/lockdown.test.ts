@@ -108,6 +108,8 @@ describe('data directory', () => {
     const dataDir = path.join(tempDir(), 'data');
     const runtime = await startLocalRuntime({ port: 0, dataDir, log: () => undefined });
     try {
+      // A serving runtime keeps the JVM's optimising compiler (DynamoDbLocalJit).
+      expect(runtime.dynamodb!.process.spawnargs).not.toContain('-XX:TieredStopAtLevel=1');
       expect(mode(dataDir)).toBe(0o700);
       expect(mode(path.join(dataDir, 'dynamodb'))).toBe(0o700);
       const keyFile = path.join(dataDir, 'dynamodb', 'access-key-id');
