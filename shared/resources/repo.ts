@@ -60,10 +60,13 @@ const conflictKey = (id: string) => ({ pk: PK, sk: `CONFLICT#${id}` });
 const LEDGER_PK = 'RESOURCE_LEDGER';
 /**
  * Where each pool's history was kept, one item per pool, before a change became one item whatever pools
- * it touches. Nothing writes there now; it is still read so the history a deployment had is not lost,
- * until its last item expires (LEDGER_DAYS after the upgrade).
+ * it touches (2026-12). Nothing writes there now; it is still read so the history a deployment had is not
+ * lost. Its last items expire LEDGER_DAYS after the upgrade: once every deployment has run this layout
+ * that long, these reads can go.
  */
 const perPoolLedgerPk = (pool: string) => `RESOURCE_LEDGER#${pool}`;
+/** Reads of the per-pool ledger in flight at once (one per pool: many with many CLI runner hosts). */
+const perPoolReads = new KeyedLimiter(8);
 /** How long the ledger's history is kept. */
 export const LEDGER_DAYS = 35;
 
@@ -284,7 +287,10 @@ export class ResourceRepository {
   /** Each pool's changes since `from`, oldest first: one Query of the ledger (and one per pool of the per-pool ledger it replaced). */
   async ledgers(pools: readonly string[], from: Date): Promise<Map<string, LedgerEvent[]>> {
     const out = new Map<string, LedgerEvent[]>(pools.map((p) => [p, []]));
-    const [changes, ...perPool] = await Promise.all([this.ledgerPartition(LEDGER_PK, from), ...pools.map((p) => this.ledgerPartition(perPoolLedgerPk(p), from))]);
+    const [changes, ...perPool] = await Promise.all([
+      this.ledgerPartition(LEDGER_PK, from),
+      ...pools.map((p) => perPoolReads.run('per-pool ledger', () => this.ledgerPartition(perPoolLedgerPk(p), from))),
+    ]);
     for (const item of changes) {
       const change = strip<LedgerChange & { at: string }>(item);
       for (const pool of new Set([...Object.keys(change.delta_allocated ?? {}), ...Object.keys(change.delta_capacity ?? {})])) {
